@@ -1,0 +1,225 @@
+import { randomUUID } from 'node:crypto'
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { z } from 'zod'
+import {
+  LOCAL_PROFILE_ID,
+  type Profile,
+  type ProfileList,
+  TeamProfile,
+  type TeamProfileDraft,
+} from '../../shared/profile'
+import type { SecretStore } from '../secrets/keychain'
+
+const LOCAL: Profile = { id: LOCAL_PROFILE_ID, kind: 'local', name: 'Local' }
+
+const ProfilesFile = z.object({
+  version: z.literal(1),
+  activeId: z.string(),
+  profiles: z.array(TeamProfile),
+})
+type ProfilesFile = z.infer<typeof ProfilesFile>
+
+export class ProfileNotFoundError extends Error {
+  constructor(id: string) {
+    super(`There is no connection profile "${id}".`)
+    this.name = 'ProfileNotFoundError'
+  }
+}
+
+export class ProfileConflictError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'ProfileConflictError'
+  }
+}
+
+export const secretAccount = (profileId: string, service: 'postgres' | 'redis') =>
+  `profile/${profileId}/${service}`
+
+/** Splits a password typed into a URL away from the URL, so only the keychain ever holds it. */
+export function withoutPassword(url: string): { url: string; password: string | undefined } {
+  const parsed = new URL(url)
+  const password = parsed.password === '' ? undefined : decodeURIComponent(parsed.password)
+  parsed.password = ''
+  return { url: parsed.toString(), password }
+}
+
+export interface TeamCredentials {
+  postgresUrl: string
+  postgresPassword: string | undefined
+  redisUrl: string
+  redisPassword: string | undefined
+}
+
+/**
+ * Connection profiles, kept in profiles.json in the user-data folder. The file holds names and
+ * password-less URLs; passwords go to the OS keychain under the profile's id.
+ */
+export class ProfileStore {
+  private readonly path: string
+
+  constructor(
+    dataDir: string,
+    private readonly secrets: SecretStore,
+  ) {
+    this.path = join(dataDir, 'profiles.json')
+  }
+
+  private async read(): Promise<ProfilesFile> {
+    let text: string
+    try {
+      text = await readFile(this.path, 'utf8')
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+        return { version: 1, activeId: LOCAL_PROFILE_ID, profiles: [] }
+      throw error
+    }
+    const parsed = ProfilesFile.safeParse(JSON.parse(text))
+    if (!parsed.success)
+      throw new Error(`${this.path} is not a valid profiles file: ${parsed.error.issues[0]?.message ?? ''}`)
+    return parsed.data
+  }
+
+  private async write(file: ProfilesFile): Promise<void> {
+    const dir = join(this.path, '..')
+    await mkdir(dir, { recursive: true })
+    const temporary = `${this.path}.${process.pid}.tmp`
+    await writeFile(temporary, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 })
+    await rename(temporary, this.path)
+  }
+
+  async list(): Promise<ProfileList> {
+    const file = await this.read()
+    const activeId = file.profiles.some((profile) => profile.id === file.activeId)
+      ? file.activeId
+      : LOCAL_PROFILE_ID
+    return { profiles: [LOCAL, ...file.profiles], activeId }
+  }
+
+  async get(id: string): Promise<Profile> {
+    const { profiles } = await this.list()
+    const profile = profiles.find((candidate) => candidate.id === id)
+    if (profile === undefined) throw new ProfileNotFoundError(id)
+    return profile
+  }
+
+  async create(draft: TeamProfileDraft): Promise<TeamProfile> {
+    const file = await this.read()
+    this.assertUniqueName(file, draft.name)
+    const id = randomUUID()
+    const profile = await this.storeSecrets(id, draft, undefined)
+    await this.write({ ...file, profiles: [...file.profiles, profile] })
+    return profile
+  }
+
+  async update(id: string, draft: TeamProfileDraft): Promise<TeamProfile> {
+    const file = await this.read()
+    const existing = file.profiles.find((profile) => profile.id === id)
+    if (existing === undefined) throw new ProfileNotFoundError(id)
+    this.assertUniqueName(file, draft.name, id)
+    const profile = await this.storeSecrets(id, draft, existing)
+    await this.write({
+      ...file,
+      profiles: file.profiles.map((candidate) => (candidate.id === id ? profile : candidate)),
+    })
+    return profile
+  }
+
+  async remove(id: string): Promise<ProfileList> {
+    if (id === LOCAL_PROFILE_ID)
+      throw new ProfileConflictError('The Local profile is built in and cannot be deleted.')
+    const file = await this.read()
+    if (!file.profiles.some((profile) => profile.id === id)) throw new ProfileNotFoundError(id)
+    await this.secrets.delete(secretAccount(id, 'postgres'))
+    await this.secrets.delete(secretAccount(id, 'redis'))
+    await this.write({
+      ...file,
+      activeId: file.activeId === id ? LOCAL_PROFILE_ID : file.activeId,
+      profiles: file.profiles.filter((profile) => profile.id !== id),
+    })
+    return this.list()
+  }
+
+  async setActive(id: string): Promise<void> {
+    await this.get(id)
+    await this.write({ ...(await this.read()), activeId: id })
+  }
+
+  async credentials(profile: TeamProfile): Promise<TeamCredentials> {
+    return {
+      postgresUrl: profile.postgresUrl,
+      postgresPassword: profile.hasPostgresPassword
+        ? ((await this.secrets.get(secretAccount(profile.id, 'postgres'))) ?? undefined)
+        : undefined,
+      redisUrl: profile.redisUrl,
+      redisPassword: profile.hasRedisPassword
+        ? ((await this.secrets.get(secretAccount(profile.id, 'redis'))) ?? undefined)
+        : undefined,
+    }
+  }
+
+  /** Resolves a draft's credentials without saving anything, for "Test connection" before "Save". */
+  async draftCredentials(draft: TeamProfileDraft, existingId?: string): Promise<TeamCredentials> {
+    const existing = existingId === undefined ? undefined : await this.get(existingId)
+    const stored = existing?.kind === 'team' ? await this.credentials(existing) : undefined
+    const postgres = withoutPassword(draft.postgresUrl)
+    const redis = withoutPassword(draft.redisUrl)
+    return {
+      postgresUrl: postgres.url,
+      postgresPassword: nonEmpty(draft.postgresPassword ?? postgres.password ?? stored?.postgresPassword),
+      redisUrl: redis.url,
+      redisPassword: nonEmpty(draft.redisPassword ?? redis.password ?? stored?.redisPassword),
+    }
+  }
+
+  private assertUniqueName(file: ProfilesFile, name: string, exceptId?: string) {
+    const taken =
+      name.toLowerCase() === LOCAL.name.toLowerCase() ||
+      file.profiles.some(
+        (profile) => profile.id !== exceptId && profile.name.toLowerCase() === name.toLowerCase(),
+      )
+    if (taken) throw new ProfileConflictError(`A profile named "${name}" already exists.`)
+  }
+
+  private async storeSecrets(
+    id: string,
+    draft: TeamProfileDraft,
+    existing: TeamProfile | undefined,
+  ): Promise<TeamProfile> {
+    const postgres = withoutPassword(draft.postgresUrl)
+    const redis = withoutPassword(draft.redisUrl)
+    const hasPostgresPassword = await this.keep(
+      secretAccount(id, 'postgres'),
+      draft.postgresPassword ?? postgres.password,
+      existing?.hasPostgresPassword ?? false,
+    )
+    const hasRedisPassword = await this.keep(
+      secretAccount(id, 'redis'),
+      draft.redisPassword ?? redis.password,
+      existing?.hasRedisPassword ?? false,
+    )
+    return TeamProfile.parse({
+      id,
+      kind: 'team',
+      name: draft.name,
+      postgresUrl: postgres.url,
+      redisUrl: redis.url,
+      hasPostgresPassword,
+      hasRedisPassword,
+    })
+  }
+
+  /** undefined keeps what is stored, '' removes it, anything else replaces it. */
+  private async keep(account: string, secret: string | undefined, had: boolean): Promise<boolean> {
+    if (secret === undefined) return had
+    if (secret === '') {
+      await this.secrets.delete(account)
+      return false
+    }
+    await this.secrets.set(account, secret)
+    return true
+  }
+}
+
+const nonEmpty = (value: string | undefined) => (value === '' ? undefined : value)

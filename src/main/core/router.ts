@@ -1,0 +1,61 @@
+import { implement, ORPCError } from '@orpc/server'
+import { contract } from '../../shared/contract'
+import { KeychainUnavailableError } from '../secrets/keychain'
+import { MigrationError } from '../store/migrate'
+import { ProfileConflictError, ProfileNotFoundError } from './profiles'
+import { ServiceUnavailableError, type Workstation } from './workstation'
+
+const os = implement(contract)
+
+/**
+ * Known failures become the contract's typed errors with a readable message; anything else is an
+ * internal error whose details stay in the main process log, never in the UI.
+ */
+function asContractError(error: unknown): never {
+  if (error instanceof ORPCError) throw error
+  if (error instanceof ProfileNotFoundError) throw new ORPCError('NOT_FOUND', { message: error.message })
+  if (error instanceof ProfileConflictError) throw new ORPCError('CONFLICT', { message: error.message })
+  if (error instanceof ServiceUnavailableError || error instanceof KeychainUnavailableError)
+    throw new ORPCError('UNAVAILABLE', { message: error.message })
+  if (error instanceof MigrationError) throw new ORPCError('UNAVAILABLE', { message: error.message })
+  console.error('[aether] unexpected error in a contract call:', error)
+  throw new ORPCError('INTERNAL_SERVER_ERROR', {
+    message: 'Something went wrong in the workstation; the details are in its log.',
+  })
+}
+
+const guarded =
+  <A extends unknown[], R>(run: (...args: A) => Promise<R>) =>
+  async (...args: A): Promise<R> => {
+    try {
+      return await run(...args)
+    } catch (error) {
+      return asContractError(error)
+    }
+  }
+
+export function createRouter(workstation: Workstation) {
+  return os.router({
+    app: {
+      status: os.app.status.handler(() => workstation.status()),
+      watchStatus: os.app.watchStatus.handler(({ signal }) => workstation.watchStatus(signal)),
+      migrate: os.app.migrate.handler(guarded(() => workstation.migrate())),
+    },
+    profiles: {
+      list: os.profiles.list.handler(guarded(() => workstation.profiles.list())),
+      create: os.profiles.create.handler(guarded(({ input }) => workstation.profiles.create(input))),
+      update: os.profiles.update.handler(
+        guarded(({ input }) => workstation.profiles.update(input.id, input.draft)),
+      ),
+      remove: os.profiles.remove.handler(guarded(({ input }) => workstation.removeProfile(input.id))),
+      test: os.profiles.test.handler(
+        guarded(({ input }) =>
+          'draft' in input ? workstation.testDraft(input.draft, input.id) : workstation.testProfile(input.id),
+        ),
+      ),
+      activate: os.profiles.activate.handler(guarded(({ input }) => workstation.activate(input.id))),
+    },
+  })
+}
+
+export type AetherRouter = ReturnType<typeof createRouter>

@@ -1,0 +1,74 @@
+import { PGlite } from '@electric-sql/pglite'
+import { Kysely, PostgresDialect } from 'kysely'
+import { PGliteDialect } from 'kysely-pglite-dialect'
+import pg from 'pg'
+
+/** int8 (counts, identities) as a JS number; numeric stays a string so money is never a float. */
+const INT8_OID = 20
+const parseInt8 = (value: string): number => Number(value)
+
+export type StoreEngine = 'pglite' | 'postgresql'
+
+export interface Store {
+  readonly engine: StoreEngine
+  readonly db: Kysely<unknown>
+  close(): Promise<void>
+}
+
+/** The embedded store of Local mode: PostgreSQL compiled to WebAssembly, kept in a folder. */
+export async function openEmbeddedStore(dataDir: string | undefined): Promise<Store> {
+  const pglite = await PGlite.create(dataDir ?? 'memory://', {
+    parsers: { [INT8_OID]: parseInt8 },
+  })
+  const db = new Kysely<unknown>({ dialect: new PGliteDialect(pglite) })
+  return {
+    engine: 'pglite',
+    db,
+    close: async () => {
+      await db.destroy()
+      if (!pglite.closed) await pglite.close()
+    },
+  }
+}
+
+export interface PostgresOptions {
+  connectionString: string
+  password?: string
+  /** Gives up connecting after this long; a team database far away deserves a few seconds. */
+  connectTimeoutMs?: number
+  max?: number
+  applicationName?: string
+}
+
+/**
+ * pg lets the (empty) password of a connection string override a separate `password` option
+ * (brianc/node-postgres#3327), so a password kept apart from the URL has to go into it.
+ */
+export function postgresUrlWithPassword(connectionString: string, password: string | undefined): string {
+  if (password === undefined) return connectionString
+  const url = new URL(connectionString)
+  url.password = encodeURIComponent(password)
+  return url.toString()
+}
+
+export function postgresPoolConfig(options: PostgresOptions): pg.PoolConfig {
+  return {
+    connectionString: postgresUrlWithPassword(options.connectionString, options.password),
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+    max: options.max ?? 8,
+    application_name: options.applicationName ?? 'aether-workstation',
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8_OID ? parseInt8 : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    },
+  }
+}
+
+/** The team store: a pool on the shared PostgreSQL. */
+export function openPostgresStore(options: PostgresOptions): Store {
+  const pool = new pg.Pool(postgresPoolConfig(options))
+  // An idle client that loses its server must not crash the process; the next query reports it.
+  pool.on('error', () => {})
+  const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) })
+  return { engine: 'postgresql', db, close: () => db.destroy() }
+}

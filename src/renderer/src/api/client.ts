@@ -1,0 +1,44 @@
+import { createORPCClient } from '@orpc/client'
+import { RPCLink as MessagePortLink } from '@orpc/client/message-port'
+import { RPCLink as WebSocketLink } from '@orpc/client/websocket'
+import type { ContractRouterClient } from '@orpc/contract'
+import { createTanstackQueryUtils } from '@orpc/tanstack-query'
+import type { Contract } from '../../../shared/contract'
+
+/**
+ * The one file that picks the transport. Inside Electron the preload announces itself and we hand
+ * it a MessagePort; in a browser (the loopback host) we speak WebSocket to the page's own origin,
+ * authenticated by the host's session cookie.
+ */
+declare global {
+  interface Window {
+    aetherShell?: { readonly transport: 'ipc' }
+  }
+}
+
+export type AetherClient = ContractRouterClient<Contract>
+export type Transport = 'ipc' | 'websocket'
+
+export const transport: Transport = window.aetherShell?.transport === 'ipc' ? 'ipc' : 'websocket'
+
+function ipcLink() {
+  const { port1: clientPort, port2: serverPort } = new MessageChannel()
+  window.postMessage('aether:connect', window.location.origin === 'null' ? '*' : window.location.origin, [
+    serverPort,
+  ])
+  clientPort.start()
+  return new MessagePortLink({ port: clientPort })
+}
+
+/** Resolves when the socket has closed, so the UI can say the host went away. */
+export let connectionLost: Promise<void> = new Promise(() => {})
+
+function websocketLink() {
+  const scheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:'
+  const websocket = new WebSocket(`${scheme}//${window.location.host}/rpc`)
+  connectionLost = new Promise((resolve) => websocket.addEventListener('close', () => resolve()))
+  return new WebSocketLink({ websocket })
+}
+
+export const client: AetherClient = createORPCClient(transport === 'ipc' ? ipcLink() : websocketLink())
+export const orpc = createTanstackQueryUtils(client)
