@@ -16,7 +16,8 @@ function electronBinary(): { path?: string; reason?: string } {
   })
   if (probe.status === 0 && probe.stdout !== '') return { path: probe.stdout }
   const lines = probe.stderr.split('\n').map((line) => line.trim())
-  const reason = lines.find((line) => /^(Error|RequestError|HTTPError)|failed to install/i.test(line)) ?? lines[0]
+  const reason =
+    lines.find((line) => /^(Error|RequestError|HTTPError)|failed to install/i.test(line)) ?? lines[0]
   return { reason: (reason ?? `exit ${probe.status}`).slice(0, 200) }
 }
 

@@ -1,0 +1,62 @@
+import { z } from 'zod'
+
+/** One transaction shape everywhere: stream, store, DuckDB, UI (shared/design/DATA.md). */
+
+export const TRANSACTION_TYPES = ['PAYMENT', 'TRANSFER', 'CASH_OUT', 'CASH_IN', 'DEBIT'] as const
+export const TransactionType = z.enum(TRANSACTION_TYPES)
+export type TransactionType = z.infer<typeof TransactionType>
+
+/** A decimal with at most 2 places, carried as a string so money is never a float. */
+export const Money = z
+  .string()
+  .regex(/^-?\d{1,16}(\.\d{1,2})?$/, 'a decimal number with at most 2 decimal places, such as 181.00')
+
+export const PositiveMoney = Money.refine((value) => Number(value) > 0, 'must be greater than 0')
+
+const ipv4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/
+const ipv6 = /^[0-9a-fA-F:.]{2,45}$/
+
+export const Transaction = z.object({
+  txn_id: z.uuid(),
+  ts: z.iso.datetime({ offset: true }),
+  user_id: z.string().min(1).max(128),
+  counterparty_id: z.string().min(1).max(128),
+  type: TransactionType,
+  amount: PositiveMoney,
+  currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as USD'),
+  merchant_type: z.string().max(64).optional(),
+  source_ip: z
+    .string()
+    .refine((value) => ipv4.test(value) || (value.includes(':') && ipv6.test(value)), 'an IPv4 or IPv6 address')
+    .optional(),
+  device_id: z.string().max(128).optional(),
+  balance_before: Money.optional(),
+  balance_after: Money.optional(),
+  cp_balance_before: Money.optional(),
+  cp_balance_after: Money.optional(),
+  /** Ground truth where known (PaySim isFraud): for evaluation only, never a scoring input. */
+  label: z.boolean().optional(),
+})
+export type Transaction = z.infer<typeof Transaction>
+
+export const Decision = z.enum(['approve', 'review', 'block'])
+export type Decision = z.infer<typeof Decision>
+
+/** Why a rule fired, in plain words with the values that made it fire. */
+export const Reason = z.object({
+  rule: z.string(),
+  /** e.g. "14 transfers in 1 h, usual is 2" */
+  text: z.string(),
+  weight: z.number(),
+  values: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
+})
+export type Reason = z.infer<typeof Reason>
+
+export const Score = z.object({
+  score: z.number().int().min(0).max(100),
+  decision: Decision,
+  reasons: z.array(Reason),
+  model_version: z.string(),
+  rules_version: z.number().int(),
+})
+export type Score = z.infer<typeof Score>
