@@ -27,7 +27,10 @@ export const Transaction = z.object({
   merchant_type: z.string().max(64).optional(),
   source_ip: z
     .string()
-    .refine((value) => ipv4.test(value) || (value.includes(':') && ipv6.test(value)), 'an IPv4 or IPv6 address')
+    .refine(
+      (value) => ipv4.test(value) || (value.includes(':') && ipv6.test(value)),
+      'an IPv4 or IPv6 address',
+    )
     .optional(),
   device_id: z.string().max(128).optional(),
   balance_before: Money.optional(),
