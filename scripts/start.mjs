@@ -2,25 +2,19 @@
 // fetched (offline or locked-down machines) it says so in one line and serves the same UI on
 // loopback instead.
 import { spawn, spawnSync } from 'node:child_process'
-import { createRequire } from 'node:module'
 
 const run = (command, args) =>
   spawnSync(command, args, { stdio: 'inherit', shell: process.platform === 'win32' })
 
 if (run('npx', ['electron-vite', 'build']).status !== 0) process.exit(1)
 
-let electronPath
-try {
-  const quiet = console.log
-  console.log = () => {}
-  try {
-    electronPath = createRequire(import.meta.url)('electron')
-  } finally {
-    console.log = quiet
-  }
-} catch {
-  electronPath = undefined
-}
+// require('electron') downloads the binary on first use; ask in a child so a failure stays quiet.
+const probe = spawnSync(process.execPath, ['-e', "process.stdout.write(require('electron'))"], {
+  encoding: 'utf8',
+  timeout: 300_000,
+  stdio: ['ignore', 'pipe', 'pipe'],
+})
+const electronPath = probe.status === 0 && probe.stdout !== '' ? probe.stdout : undefined
 
 if (electronPath !== undefined) {
   const child = spawn(electronPath, ['.'], { stdio: 'inherit' })
