@@ -107,12 +107,8 @@ describe('the loopback host over HTTP', () => {
   })
 
   it('never serves a file outside the renderer folder', async () => {
-    const response = await get(
-      `/..%2F..%2F..%2Fetc%2Fpasswd?token=${host.token}`.replace('?token', '?x=1&token'),
-    )
     const cookie = (await get(`/?token=${host.token}`)).headers.get('set-cookie')?.split(';')[0] ?? ''
     const traversal = await get('/..%2F..%2F..%2F..%2Fetc%2Fpasswd', { Cookie: cookie })
-    expect(response.status).toBe(303)
     expect(await traversal.text()).not.toContain('root:')
   })
 
