@@ -1,15 +1,6 @@
 import { fileURLToPath } from 'node:url'
 import { RPCHandler } from '@orpc/server/message-port'
-import {
-  app,
-  BrowserWindow,
-  ipcMain,
-  Menu,
-  screen,
-  session,
-  shell,
-  type MenuItemConstructorOptions,
-} from 'electron'
+import { app, BrowserWindow, ipcMain, Menu, screen, session, type MenuItemConstructorOptions } from 'electron'
 import { createRouter } from './core/router'
 import { APP_VERSION } from './core/version'
 import { Workstation } from './core/workstation'
@@ -40,6 +31,8 @@ const isAppUrl = (url: string) => {
 // Tests and portable installs point the app at their own user-data folder, as the CLI does.
 if (process.env.AETHER_DATA_DIR) app.setPath('userData', process.env.AETHER_DATA_DIR)
 if (!app.requestSingleInstanceLock()) app.quit()
+// Every renderer, including any created later, runs in the OS sandbox.
+app.enableSandbox()
 
 let workstation: Workstation | undefined
 let mainWindow: BrowserWindow | undefined
@@ -118,14 +111,14 @@ function harden() {
       if (!isAppUrl(url)) event.preventDefault()
     })
     contents.on('will-attach-webview', (event) => event.preventDefault())
-    contents.setWindowOpenHandler(({ url }) => {
-      if (url.startsWith('https://')) void shell.openExternal(url)
-      return { action: 'deny' }
-    })
+    // The app links out to nothing; a link that tries opens nowhere.
+    contents.setWindowOpenHandler(() => ({ action: 'deny' }))
   })
+  const allowed = (permission: string) => permission === 'notifications'
   session.defaultSession.setPermissionRequestHandler((_contents, permission, callback) =>
-    callback(permission === 'notifications'),
+    callback(allowed(permission)),
   )
+  session.defaultSession.setPermissionCheckHandler((_contents, permission) => allowed(permission))
   session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
     callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [CSP] } })
   })
@@ -140,7 +133,8 @@ async function start() {
   const handler = new RPCHandler(createRouter(workstation))
   ipcMain.on('aether:connect', (event) => {
     // Only our own page, in our own window, may open the contract.
-    if (event.senderFrame === null || !isAppUrl(event.senderFrame.url)) return
+    const frame = event.senderFrame
+    if (frame === null || frame !== event.sender.mainFrame || !isAppUrl(frame.url)) return
     const [port] = event.ports
     if (port === undefined) return
     handler.upgrade(port)
