@@ -1,6 +1,10 @@
 import { Command, CommanderError } from 'commander'
+import { registerAnalyst } from './commands/analyst'
+import { registerBacktest } from './commands/backtest'
 import { registerMigrate } from './commands/migrate'
+import { registerReplay } from './commands/replay'
 import { registerServe } from './commands/serve'
+import { registerWorker } from './commands/worker'
 import { APP_VERSION } from './core/version'
 
 /** `aether`: the workstation's command line. Every command has --help; errors are one readable line. */
@@ -10,7 +14,11 @@ export function buildCli(): Command {
     .version(APP_VERSION)
     .showHelpAfterError('(run with --help for usage)')
   registerMigrate(program)
+  registerAnalyst(program)
   registerServe(program)
+  registerReplay(program)
+  registerWorker(program)
+  registerBacktest(program)
   return program
 }
 

@@ -1,6 +1,10 @@
 import { eventIterator, oc } from '@orpc/contract'
 import { z } from 'zod'
+import { datasetsContract } from './datasets-contract'
+import { pipelineContract } from './pipeline-contract'
 import { ConnectionReport, Profile, ProfileList, TeamProfileDraft } from './profile'
+import { sessionContract } from './session-contract'
+import { triageContract } from './triage-contract'
 
 /**
  * The one door between the renderer and the main process. Both transports (Electron IPC and the
@@ -50,6 +54,10 @@ export const contract = {
     watchStatus: base.output(eventIterator(AppStatus)),
     migrate: base.output(MigrationResult),
   },
+  pipeline: pipelineContract,
+  session: sessionContract,
+  triage: triageContract,
+  datasets: datasetsContract,
   profiles: {
     list: base.output(ProfileList),
     create: base.input(TeamProfileDraft).output(Profile),

@@ -89,6 +89,7 @@ export const ConnectionProblem = z.enum([
   'schema_too_old',
   'schema_too_new',
   'keychain_unavailable',
+  'account_disabled',
   'other',
 ])
 export type ConnectionProblem = z.infer<typeof ConnectionProblem>

@@ -9,6 +9,7 @@ export type TransactionType = z.infer<typeof TransactionType>
 /** A decimal with at most 2 places, carried as a string so money is never a float. */
 export const Money = z
   .string()
+  .max(20)
   .regex(/^-?\d{1,16}(\.\d{1,2})?$/, 'a decimal number with at most 2 decimal places, such as 181.00')
 
 export const PositiveMoney = Money.refine((value) => Number(value) > 0, 'must be greater than 0')
@@ -23,10 +24,14 @@ export const Transaction = z.object({
   counterparty_id: z.string().min(1).max(128),
   type: TransactionType,
   amount: PositiveMoney,
-  currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as USD'),
+  currency: z
+    .string()
+    .length(3, 'an ISO 4217 code such as USD')
+    .regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as USD'),
   merchant_type: z.string().max(64).optional(),
   source_ip: z
     .string()
+    .max(45)
     .refine(
       (value) => ipv4.test(value) || (value.includes(':') && ipv6.test(value)),
       'an IPv4 or IPv6 address',

@@ -10,12 +10,18 @@ const tablesOf = async (store: Store) =>
 const EXPECTED_TABLES = [
   'alerts',
   'analysts',
+  'audit_log',
   'case_events',
   'cases',
+  'labels',
   'lists',
+  'pipeline_partitions',
   'rules',
   'scores',
   'transactions',
+  'triage_settings',
+  'user_features',
+  'webhook_deliveries',
 ]
 
 describe.each([

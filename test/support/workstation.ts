@@ -5,6 +5,9 @@ import { Workstation } from '../../src/main/core/workstation'
 import { KeychainSecrets } from '../../src/main/secrets/keychain'
 import { uniqueName } from './services'
 
+// Local mode replays the bundled PaySim sample in the background; tests that count rows want a quiet store.
+process.env.AETHER_SAMPLE_REPLAY ??= 'off'
+
 export interface TestWorkstation {
   workstation: Workstation
   dataDir: string

@@ -1,6 +1,5 @@
 import { Migrator } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import type * as MigrationsModule from '../store/migrations'
 import type * as StoreModule from '../store/store'
 import type { Store } from '../store/store'
 import { checkPostgres, diagnosePostgres, diagnoseRedis } from './connection-check'
@@ -161,24 +160,10 @@ describe('diagnoseRedis', () => {
 })
 
 /*
- * schema_too_old needs a database one migration behind the app, and the app has a single migration
- * so far. Here the app is made to know one more (a no-op) than the database, which an older build
- * migrated for real on PGlite; the PostgreSQL connection itself is stubbed out.
+ * schema_too_old needs a database behind the app: an older build (one that knew only 0001_initial)
+ * migrates a real PGlite store; the PostgreSQL connection itself is stubbed out.
  */
-const fake = vi.hoisted(() => ({
-  nextMigration: '0002_unit_test_next',
-  store: undefined as Store | undefined,
-}))
-const NEXT_MIGRATION = fake.nextMigration
-
-vi.mock('../store/migrations', async (importOriginal) => {
-  const actual = await importOriginal<typeof MigrationsModule>()
-  return {
-    ...actual,
-    migrations: { ...actual.migrations, [fake.nextMigration]: { up: async () => {} } },
-    latestMigration: fake.nextMigration,
-  }
-})
+const fake = vi.hoisted(() => ({ store: undefined as Store | undefined }))
 
 vi.mock('pg', () => {
   class Client {
@@ -223,7 +208,7 @@ describe('checkPostgres schema states', () => {
   it('says schema_too_old for a database an older build migrated, and ok once migrated', async () => {
     const store = fake.store
     if (store === undefined) throw new Error('no embedded store opened')
-    const { migrations } = await import('../store/migrations')
+    const { migrations, latestMigration } = await import('../store/migrations')
     const { migrateToLatest } = await import('../store/migrate')
     const initial = migrations['0001_initial']
     if (initial === undefined) throw new Error('0001_initial is missing')
@@ -242,12 +227,12 @@ describe('checkPostgres schema states', () => {
       detail: 'PostgreSQL 16.4',
     })
     expect(old.message).toContain('0001_initial')
-    expect(old.message).toContain(NEXT_MIGRATION)
+    expect(old.message).toContain(latestMigration)
     expect(old.message).toContain('aether migrate')
 
     await migrateToLatest(store)
     const current = await checkPostgres(credentials)
     expect(current).toMatchObject({ ok: true, detail: 'PostgreSQL 16.4' })
-    expect(current.message).toContain(NEXT_MIGRATION)
+    expect(current.message).toContain(latestMigration)
   })
 })

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis'
 import pg from 'pg'
 import type { ConnectionProblem, ServiceCheck } from '../../shared/profile'
+import { ACCOUNT_DISABLED_MESSAGE } from '../../shared/session-contract'
 import { schemaState } from '../store/migrate'
 import { openPostgresStore, postgresUrlWithPassword } from '../store/store'
 import type { TeamCredentials } from './profiles'
@@ -35,6 +36,8 @@ export function diagnosePostgres(error: unknown, url: string): Diagnosis {
       problem: 'password_required',
       message: `PostgreSQL asks for a password for user "${user}"; none is saved in this profile.`,
     }
+  if (code === '28000' && /is not permitted to log in/.test(text))
+    return { problem: 'account_disabled', message: ACCOUNT_DISABLED_MESSAGE }
   if (code === '28000' && /role .* does not exist/.test(text))
     return { problem: 'unknown_user', message: `PostgreSQL has no user "${user}".` }
   if (code === '3D000')

@@ -1,7 +1,10 @@
 import { implement, ORPCError } from '@orpc/server'
 import { contract } from '../../shared/contract'
+import { createDatasetsRouter } from '../analysis/datasets-router'
 import { KeychainUnavailableError } from '../secrets/keychain'
+import { createSessionRouter } from '../security/session-router'
 import { MigrationError } from '../store/migrate'
+import { createTriageRouter } from '../triage/router'
 import { ProfileConflictError, ProfileNotFoundError } from './profiles'
 import { ServiceUnavailableError, type Workstation } from './workstation'
 
@@ -41,6 +44,15 @@ export function createRouter(workstation: Workstation) {
       watchStatus: os.app.watchStatus.handler(({ signal }) => workstation.watchStatus(signal)),
       migrate: os.app.migrate.handler(guarded(() => workstation.migrate())),
     },
+    pipeline: {
+      status: os.pipeline.status.handler(() => workstation.pipeline.status()),
+      pause: os.pipeline.pause.handler(() => workstation.pipeline.pause()),
+      resume: os.pipeline.resume.handler(() => workstation.pipeline.resume()),
+      watchPipeline: os.pipeline.watchPipeline.handler(({ signal }) => workstation.pipeline.watch(signal)),
+    },
+    session: createSessionRouter(workstation),
+    triage: createTriageRouter(workstation),
+    datasets: createDatasetsRouter(workstation),
     profiles: {
       list: os.profiles.list.handler(guarded(() => workstation.profiles.list())),
       create: os.profiles.create.handler(guarded(({ input }) => workstation.profiles.create(input))),

@@ -3,7 +3,10 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { AppStatus, MigrationResult } from '../../shared/contract'
 import type { ConnectionReport, Profile, TeamProfile, TeamProfileDraft } from '../../shared/profile'
+import { DatasetsService } from '../analysis/datasets-service'
+import { PipelineHost } from '../pipeline/embedded'
 import { KeychainUnavailableError, type SecretStore } from '../secrets/keychain'
+import { SessionSentinel } from '../security/session-sentinel'
 import { migrateToLatest, schemaState } from '../store/migrate'
 import { latestMigration } from '../store/migrations'
 import { openEmbeddedStore, openPostgresStore, type Store } from '../store/store'
@@ -33,13 +36,19 @@ export interface WorkstationOptions {
  */
 export class Workstation {
   readonly profiles: ProfileStore
+  /** The embedded ingestion pipeline of the active profile (Team: a worker thread; Local: the sample replay). */
+  readonly pipeline = new PipelineHost()
+  /** Offline datasets (DuckDB files in <dataDir>/datasets), whatever the active profile. */
+  readonly datasets: DatasetsService
   private store: Store | undefined
+  private sentinel: SessionSentinel | undefined
   private current: AppStatus
   private readonly events = new EventEmitter()
   private switching: Promise<unknown> = Promise.resolve()
 
   constructor(private readonly options: WorkstationOptions) {
     this.profiles = new ProfileStore(options.dataDir, options.secrets)
+    this.datasets = new DatasetsService({ dir: join(options.dataDir, 'datasets') })
     this.events.setMaxListeners(0)
     this.current = {
       state: 'starting',
@@ -107,10 +116,27 @@ export class Workstation {
     const previous = this.store
     this.store = store
     await this.profiles.setActive(id)
+    await this.pipeline.switchTo(
+      profile.kind === 'local'
+        ? { mode: 'local', store }
+        : { mode: 'team', ...(await this.credentialsOf(profile)) },
+    )
     await previous?.close()
+    await this.followSession(profile)
     const status = this.baseStatus(profile)
     this.publish({ ...status, state: 'ready', store: { ...status.store, schemaVersion: schema } })
     return this.current
+  }
+
+  /** A team session can end under us (an administrator disables the analyst): the status says why. */
+  private async followSession(profile: Profile) {
+    await this.sentinel?.close()
+    this.sentinel = undefined
+    if (profile.kind !== 'team') return
+    this.sentinel = await SessionSentinel.watch(await this.profiles.credentials(profile), (end) => {
+      if (this.current.profileId === profile.id)
+        this.publish({ ...this.current, state: 'error', message: end.message })
+    })
   }
 
   private baseStatus(profile: Profile): AppStatus {
@@ -200,6 +226,9 @@ export class Workstation {
 
   async close(): Promise<void> {
     await this.switching
+    await this.pipeline.stop()
+    await this.datasets.close()
+    await this.sentinel?.close()
     await this.store?.close()
     this.store = undefined
     this.events.removeAllListeners()

@@ -12,6 +12,14 @@ export type StoreEngine = 'pglite' | 'postgresql'
 export interface Store {
   readonly engine: StoreEngine
   readonly db: Kysely<unknown>
+  /**
+   * LISTENs on channels with a connection of its own (kept up across server restarts) and calls back
+   * with each notification's payload; the returned function stops listening.
+   */
+  listen(
+    channels: readonly string[],
+    onNotify: (channel: string, payload: string) => void,
+  ): Promise<() => Promise<void>>
   close(): Promise<void>
 }
 
@@ -24,6 +32,14 @@ export async function openEmbeddedStore(dataDir: string | undefined): Promise<St
   return {
     engine: 'pglite',
     db,
+    listen: async (channels, onNotify) => {
+      const stops = await Promise.all(
+        channels.map((channel) => pglite.listen(channel, (payload) => onNotify(channel, payload))),
+      )
+      return async () => {
+        if (!pglite.closed) await Promise.all(stops.map((stop) => stop()))
+      }
+    },
     close: async () => {
       await db.destroy()
       if (!pglite.closed) await pglite.close()
@@ -70,5 +86,44 @@ export function openPostgresStore(options: PostgresOptions): Store {
   // An idle client that loses its server must not crash the process; the next query reports it.
   pool.on('error', () => {})
   const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) })
-  return { engine: 'postgresql', db, close: () => db.destroy() }
+  return {
+    engine: 'postgresql',
+    db,
+    listen: (channels, onNotify) => listenPostgres(postgresPoolConfig(options), channels, onNotify),
+    close: () => db.destroy(),
+  }
+}
+
+const RELISTEN_MILLIS = 2000
+
+/** A pooled connection cannot hold a LISTEN, so each listener has a client of its own, reconnected when lost. */
+async function listenPostgres(
+  config: pg.ClientConfig,
+  channels: readonly string[],
+  onNotify: (channel: string, payload: string) => void,
+): Promise<() => Promise<void>> {
+  let client: pg.Client | undefined
+  let stopped = false
+  let retry: NodeJS.Timeout | undefined
+  const reconnectLater = () => {
+    clearTimeout(retry)
+    if (!stopped) retry = setTimeout(() => void connect().catch(reconnectLater), RELISTEN_MILLIS)
+  }
+  const connect = async () => {
+    const next = new pg.Client(config)
+    next.on('notification', (message) => onNotify(message.channel, message.payload ?? ''))
+    next.on('error', () => {})
+    next.on('end', () => {
+      if (client === next) reconnectLater()
+    })
+    client = next
+    await next.connect()
+    for (const channel of channels) await next.query(`LISTEN ${pg.escapeIdentifier(channel)}`)
+  }
+  await connect()
+  return async () => {
+    stopped = true
+    clearTimeout(retry)
+    await client?.end().catch(() => {})
+  }
 }

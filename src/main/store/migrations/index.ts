@@ -1,5 +1,8 @@
 import type { Migration } from 'kysely'
 import * as initial from './0001_initial'
+import * as rolesAndAudit from './0002_roles_and_audit'
+import * as pipeline from './0003_pipeline'
+import * as triage from './0004_triage'
 
 /**
  * Every migration, in order. Imported statically so the bundle carries them; names sort in
@@ -7,6 +10,9 @@ import * as initial from './0001_initial'
  */
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
+  '0002_roles_and_audit': rolesAndAudit,
+  '0003_pipeline': pipeline,
+  '0004_triage': triage,
 }
 
 export const latestMigration = Object.keys(migrations).sort().at(-1) ?? ''

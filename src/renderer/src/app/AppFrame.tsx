@@ -1,5 +1,6 @@
 import { useEffect, type ReactElement } from 'react'
 import type { AppStatus } from '../../../shared/contract'
+import { AlertNotifier } from '../features/cases/AlertNotifier'
 import { CasesPage } from '../features/cases/CasesPage'
 import { DashboardPage } from '../features/dashboard/DashboardPage'
 import { DatasetsPage } from '../features/datasets/DatasetsPage'
@@ -50,6 +51,7 @@ export function AppFrame({ area, onOpenArea, status, problem, theme, onThemeChan
         )}
         {AREA_PAGES[area]}
       </main>
+      <AlertNotifier />
     </div>
   )
 }

@@ -5,6 +5,13 @@ const RAIL_KEYS = [
   { keys: ['↑', '↓'], action: 'Move along the area rail' },
   { keys: ['Home', 'End'], action: 'First or last area in the rail' },
   { keys: ['Enter'], action: 'Open the focused area' },
+  { keys: ['j', 'k'], action: 'Next or previous row: the case queue, the Transactions grid' },
+  { keys: ['Enter'], action: 'Cases: open the case under the cursor; Transactions: open the row' },
+  { keys: ['n'], action: 'Cases: take the next case (Next case)' },
+  { keys: ['a'], action: 'Cases: assign the case to me' },
+  { keys: ['e'], action: 'Cases: escalate the case' },
+  { keys: ['r'], action: 'Cases: resolve the case' },
+  { keys: ['/'], action: 'Search: focus the user filter' },
   { keys: ['?'], action: 'Show this help' },
   { keys: ['Esc'], action: 'Close this help, or cancel a confirmation' },
 ]

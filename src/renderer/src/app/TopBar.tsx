@@ -1,5 +1,6 @@
 import type { AppStatus } from '../../../shared/contract'
 import { transport } from '../api/client'
+import { SignedInAnalyst } from '../features/settings/SignedInAnalyst'
 import type { ThemePreference } from './theme'
 import { ThemeSwitcher } from './ThemeSwitcher'
 
@@ -44,6 +45,7 @@ export function TopBar({ status, theme, onThemeChange, onHelp }: TopBarProps) {
       <span className="store-state" data-testid="store-state" data-schema-state={schema.state}>
         {ENGINE_LABELS[status.store.engine]} · {schema.text}
       </span>
+      <SignedInAnalyst status={status} />
       <span className="top-bar-spacer" />
       <span className="subtle" data-testid="transport" title={link.title}>
         {link.label} · v{status.version}

@@ -1,12 +1,254 @@
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
+import { useId, useState, type FormEvent, type ReactNode } from 'react'
+import { ListEntryDraft, ListKind, type ListEntry } from '../../../../shared/triage-contract'
+import { client, orpc } from '../../api/client'
+import { describeError, validationIssues } from '../../api/errors'
 import { EmptyState } from '../../app/EmptyState'
+import { ErrorState } from '../../app/ErrorState'
+import { LoadingSkeleton } from '../../app/LoadingSkeleton'
 import { Page } from '../../app/Page'
+import { formatTime, timeTitle } from '../transactions/format'
+import '../transactions/transactions.css'
+import './lists.css'
+
+const KIND_LABELS: Record<ListKind, string> = {
+  user: 'User',
+  counterparty: 'Counterparty',
+  ip: 'IP or network',
+  device: 'Device',
+}
+
+/** An expiry typed as a local date-time, as an instant; empty means never. */
+const instantOf = (local: string) => (local === '' ? null : new Date(local).toISOString())
+
+function AddEntry({ onAdded }: { onAdded: () => void }) {
+  const id = useId()
+  const [kind, setKind] = useState<ListKind>('user')
+  const [value, setValue] = useState('')
+  const [reason, setReason] = useState('')
+  const [expires, setExpires] = useState('')
+  const [errors, setErrors] = useState<Record<string, string>>({})
+  const add = useMutation({
+    mutationFn: (draft: ListEntryDraft) => client.triage.lists.add(draft),
+    onSuccess: () => {
+      setValue('')
+      setReason('')
+      setExpires('')
+      onAdded()
+    },
+    onError: (error) =>
+      setErrors(
+        Object.fromEntries(validationIssues(error).map((issue) => [String(issue.path?.[0]), issue.message])),
+      ),
+  })
+  function submit(event: FormEvent) {
+    event.preventDefault()
+    const parsed = ListEntryDraft.safeParse({ kind, value, reason, expiresAt: instantOf(expires) })
+    if (!parsed.success) {
+      setErrors(
+        Object.fromEntries(parsed.error.issues.map((issue) => [String(issue.path[0]), issue.message])),
+      )
+      return
+    }
+    setErrors({})
+    add.mutate(parsed.data)
+  }
+  const field = (name: string, label: string, input: ReactNode) => (
+    <div className="field">
+      <label htmlFor={`${id}-${name}`}>{label}</label>
+      {input}
+      {errors[name] && (
+        <p className="field-error" data-testid={`list-error-${name}`}>
+          {errors[name]}
+        </p>
+      )}
+    </div>
+  )
+  return (
+    <form className="list-form" onSubmit={submit} noValidate data-testid="list-form">
+      {field(
+        'kind',
+        'Kind',
+        <select
+          id={`${id}-kind`}
+          value={kind}
+          onChange={(e) => setKind(ListKind.catch('user').parse(e.target.value))}
+        >
+          {ListKind.options.map((k) => (
+            <option key={k} value={k}>
+              {KIND_LABELS[k]}
+            </option>
+          ))}
+        </select>,
+      )}
+      {field(
+        'value',
+        'Value',
+        <input
+          id={`${id}-value`}
+          value={value}
+          placeholder={kind === 'ip' ? '203.0.113.0/24' : 'C1231006815'}
+          onChange={(e) => setValue(e.target.value)}
+          aria-invalid={errors.value ? true : undefined}
+          data-testid="list-value"
+        />,
+      )}
+      {field(
+        'reason',
+        'Reason',
+        <input
+          id={`${id}-reason`}
+          value={reason}
+          onChange={(e) => setReason(e.target.value)}
+          aria-invalid={errors.reason ? true : undefined}
+          data-testid="list-reason"
+        />,
+      )}
+      {field(
+        'expiresAt',
+        'Expires (empty: never)',
+        <input
+          id={`${id}-expiresAt`}
+          type="datetime-local"
+          value={expires}
+          onChange={(e) => setExpires(e.target.value)}
+        />,
+      )}
+      <div className="form-actions">
+        <button type="submit" className="button primary" disabled={add.isPending} data-testid="list-add">
+          Add to list
+        </button>
+        {add.isError && validationIssues(add.error).length === 0 && (
+          <span className="inline-error" role="alert">
+            {describeError(add.error)}
+          </span>
+        )}
+      </div>
+    </form>
+  )
+}
+
+function EntryRow({ entry, onChanged }: { entry: ListEntry; onChanged: () => void }) {
+  const [confirming, setConfirming] = useState(false)
+  const remove = useMutation({
+    mutationFn: () => client.triage.lists.remove({ id: entry.id }),
+    onSuccess: onChanged,
+  })
+  const expireNow = useMutation({
+    mutationFn: () =>
+      client.triage.lists.update({ id: entry.id, reason: entry.reason, expiresAt: new Date().toISOString() }),
+    onSuccess: onChanged,
+  })
+  const failure = remove.error ?? expireNow.error
+  return (
+    <tr data-testid="list-entry" data-kind={entry.kind} data-value={entry.value} data-expired={entry.expired}>
+      <td>{KIND_LABELS[entry.kind]}</td>
+      <td className="mono">{entry.value}</td>
+      <td className="wrap">{entry.reason}</td>
+      <td>{entry.createdBy}</td>
+      <td title={timeTitle(entry.createdAt)}>{formatTime(entry.createdAt)}</td>
+      <td title={timeTitle(entry.expiresAt)} className={entry.expired ? 'subtle' : undefined}>
+        {entry.expiresAt ? `${formatTime(entry.expiresAt)}${entry.expired ? ' (expired)' : ''}` : 'never'}
+      </td>
+      <td>
+        {confirming ? (
+          <span className="confirm">
+            Remove?
+            <button type="button" className="button danger" onClick={() => remove.mutate()}>
+              Remove
+            </button>
+            <button type="button" className="button" onClick={() => setConfirming(false)}>
+              Keep
+            </button>
+          </span>
+        ) : (
+          <span className="row-actions">
+            {!entry.expired && (
+              <button
+                type="button"
+                className="button"
+                onClick={() => expireNow.mutate()}
+                title="Stop blocking, keep the record"
+              >
+                Expire now
+              </button>
+            )}
+            <button type="button" className="button" onClick={() => setConfirming(true)}>
+              Remove
+            </button>
+          </span>
+        )}
+        {failure && <span className="inline-error">{describeError(failure)}</span>}
+      </td>
+    </tr>
+  )
+}
 
 export function ListsPage() {
+  const queryClient = useQueryClient()
+  const [kind, setKind] = useState<ListKind | ''>('')
+  const [search, setSearch] = useState('')
+  const input = { ...(kind ? { kind } : {}), ...(search.trim() ? { search: search.trim() } : {}) }
+  const entries = useQuery(orpc.triage.lists.list.queryOptions({ input }))
+  const refresh = () => void queryClient.invalidateQueries({ queryKey: orpc.triage.lists.key() })
   return (
     <Page title="Lists">
-      <EmptyState title="No lists yet">
-        Allow and block lists of accounts, devices and merchants, consulted while scoring, are kept here.
-      </EmptyState>
+      <section className="panel wide-panel" aria-labelledby="lists-add">
+        <h2 id="lists-add">Block a user, counterparty, IP or device</h2>
+        <AddEntry onAdded={refresh} />
+      </section>
+      <div className="toolbar">
+        <select
+          aria-label="Kind"
+          value={kind}
+          onChange={(e) => setKind(ListKind.safeParse(e.target.value).data ?? '')}
+        >
+          <option value="">All kinds</option>
+          {ListKind.options.map((k) => (
+            <option key={k} value={k}>
+              {KIND_LABELS[k]}
+            </option>
+          ))}
+        </select>
+        <input
+          placeholder="Search value or reason"
+          aria-label="Search lists"
+          value={search}
+          onChange={(e) => setSearch(e.target.value)}
+        />
+      </div>
+      {entries.isPending ? (
+        <LoadingSkeleton label="Loading the lists" rows={6} />
+      ) : entries.isError ? (
+        <ErrorState
+          title="Lists could not be loaded"
+          message={describeError(entries.error)}
+          onRetry={() => void entries.refetch()}
+        />
+      ) : entries.data.length === 0 ? (
+        <EmptyState title="Nothing is listed">
+          Add an entry above, or close a case as fraud and choose what to block.
+        </EmptyState>
+      ) : (
+        <table className="mini-table lists-table" data-testid="list-entries">
+          <thead>
+            <tr>
+              <th>Kind</th>
+              <th>Value</th>
+              <th>Reason</th>
+              <th>By</th>
+              <th>Added</th>
+              <th>Expires</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {entries.data.map((entry) => (
+              <EntryRow key={entry.id} entry={entry} onChanged={refresh} />
+            ))}
+          </tbody>
+        </table>
+      )}
     </Page>
   )
 }

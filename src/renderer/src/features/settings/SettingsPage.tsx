@@ -6,6 +6,8 @@ import { describeError } from '../../api/errors'
 import { ErrorState } from '../../app/ErrorState'
 import { LoadingSkeleton } from '../../app/LoadingSkeleton'
 import { Page } from '../../app/Page'
+import { WebhookSettings } from '../cases/WebhookSettings'
+import { AnalystsPanel } from './AnalystsPanel'
 import { ProfileForm } from './ProfileForm'
 import { ProfileRow } from './ProfileRow'
 
@@ -65,6 +67,8 @@ export function SettingsPage() {
           {notice}
         </p>
       </section>
+      <AnalystsPanel />
+      <WebhookSettings />
     </Page>
   )
 }

@@ -1,0 +1,353 @@
+/**
+ * npm run bench:ingest [-- --n 200000 --postgres-url URL --redis-url URL --latency-seconds 10]
+ *
+ * Prefills N generated transactions once, then drains the same entries again and again: with the bare
+ * consumer (XREADGROUP → INSERT … unnest → XACK, no validation, features or rules: the ceiling) and with
+ * the real pipeline (`aether worker`, built), each with 1 and 2 processes. Then offers 5,000 tx/s to one
+ * worker and reads the XADD → commit latency from its /metrics histogram. Prints one table. Not a test:
+ * figures depend on the machine and on what else runs on it (the load average is printed with them).
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { loadavg, cpus } from 'node:os'
+import { parseArgs } from 'node:util'
+import { Redis } from 'ioredis'
+import { CompiledQuery } from 'kysely'
+import pg from 'pg'
+import { latencyQuantile, LATENCY_BUCKETS_MS } from '../src/main/pipeline/metrics'
+import {
+  CONSUMER_GROUP,
+  partitionLease,
+  partitionStream,
+  type StreamLayout,
+} from '../src/main/pipeline/partitioning'
+import { replay } from '../src/main/pipeline/producer'
+import { GENERATOR_BLOCKLIST, generateTraffic } from '../src/main/scoring/generator'
+import { migrateToLatest } from '../src/main/store/migrate'
+import { openPostgresStore } from '../src/main/store/store'
+
+const RAW_GROUP = 'bench-raw'
+const TX_COLUMNS =
+  'txn_id, ts, user_id, counterparty_id, type, amount, currency, merchant_type, source_ip, device_id, balance_before, balance_after, cp_balance_before, cp_balance_after, label'
+const TX_TYPES = [
+  'uuid',
+  'timestamptz',
+  'text',
+  'text',
+  'text',
+  'numeric',
+  'text',
+  'text',
+  'inet',
+  'text',
+  'numeric',
+  'numeric',
+  'numeric',
+  'numeric',
+  'boolean',
+]
+const FIELDS = TX_COLUMNS.split(', ')
+
+const { values: args } = parseArgs({
+  options: {
+    n: { type: 'string', default: '200000' },
+    'postgres-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/test' },
+    'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379' },
+    'latency-seconds': { type: 'string', default: '10' },
+    // Internal: this script is also the bare consumer of the raw-ceiling runs.
+    'raw-consumer': { type: 'string' },
+    database: { type: 'string' },
+    prefix: { type: 'string' },
+  },
+})
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const layoutOf = (prefix: string): StreamLayout => ({ prefix, partitions: 8 })
+
+/** The bare consumer: partitions p with p mod K = k, one commit in flight, next read overlapped with it. */
+async function rawConsumer(spec: string, databaseUrl: string, prefix: string) {
+  const [k, of] = spec.split('/').map(Number) as [number, number]
+  const layout = layoutOf(prefix)
+  const keys = Array.from({ length: layout.partitions }, (_, p) => p)
+    .filter((p) => p % of === k)
+    .map((p) => partitionStream(layout, p))
+  const redis = new Redis(args['redis-url'] as string)
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 })
+  const insert = `INSERT INTO transactions (${TX_COLUMNS}) SELECT * FROM unnest(${TX_TYPES.map((type, i) => `$${i + 1}::${type}[]`).join(', ')}) ON CONFLICT (txn_id) DO NOTHING`
+  let inflight: Promise<unknown> = Promise.resolve()
+  let stopping = false
+  process.on('SIGTERM', () => (stopping = true))
+  while (!stopping) {
+    const reply = (await redis.xreadgroup(
+      'GROUP',
+      RAW_GROUP,
+      `raw-${k}`,
+      'COUNT',
+      Math.ceil(4000 / keys.length),
+      'BLOCK',
+      500,
+      'STREAMS',
+      ...keys,
+      ...keys.map(() => '>'),
+    )) as [string, [string, string[]][]][] | null
+    if (reply === null) continue
+    const columns = FIELDS.map(() => [] as (string | null)[])
+    const acks: [string, string[]][] = []
+    for (const [key, entries] of reply) {
+      acks.push([key, entries.map(([id]) => id)])
+      for (const [, fields] of entries) {
+        const record: Record<string, string> = {}
+        for (let i = 0; i < fields.length; i += 2) record[fields[i] as string] = fields[i + 1] as string
+        FIELDS.forEach((field, index) => columns[index]?.push(record[field] ?? null))
+      }
+    }
+    await inflight
+    inflight = pool
+      .query(insert, columns)
+      .then(() => Promise.all(acks.map(([key, ids]) => redis.xack(key, RAW_GROUP, ...ids))))
+  }
+  await inflight
+  redis.disconnect()
+  await pool.end()
+}
+
+/** CPU seconds a process has used so far (Linux /proc). */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined || !existsSync(`/proc/${pid}/stat`)) return Number.NaN
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+async function main() {
+  if (args['raw-consumer'] !== undefined)
+    return rawConsumer(args['raw-consumer'], args.database as string, args.prefix as string)
+  const n = Number(args.n)
+  const cli = new URL('../out/main/cli.js', import.meta.url)
+  if (!existsSync(cli)) throw new Error('The pipeline is measured as shipped: run `npm run build` first.')
+  const adminUrl = args['postgres-url'] as string
+  const redisUrl = args['redis-url'] as string
+  const suffix = `${Date.now().toString(36)}_${process.pid}`
+  const databaseName = `aether_bench_${suffix}`
+  const prefix = `aether_bench_${suffix}:`
+  const layout = layoutOf(prefix)
+  const databaseUrl = Object.assign(new URL(adminUrl), { pathname: `/${databaseName}` }).toString()
+  const admin = new pg.Client({ connectionString: adminUrl })
+  await admin.connect()
+  await admin.query(`CREATE DATABASE ${databaseName}`)
+  const redis = new Redis(redisUrl)
+  const children = new Set<ChildProcess>()
+  const db = new pg.Pool({ connectionString: databaseUrl, max: 2 })
+  try {
+    const store = openPostgresStore({ connectionString: databaseUrl })
+    await migrateToLatest(store)
+    for (const entry of GENERATOR_BLOCKLIST)
+      await store.db.executeQuery(
+        CompiledQuery.raw(
+          `INSERT INTO lists (kind, value, network, reason) VALUES ($1, $2, $3::cidr, 'bench')`,
+          [entry.kind, entry.value, entry.value],
+        ),
+      )
+    await store.close()
+
+    console.log(
+      `Prefilling ${n.toLocaleString('en-US')} generated transactions into ${prefix}tx (8 partitions)…`,
+    )
+    const traffic = generateTraffic({ seed: 42 })
+    const prefill = await replay({
+      redis: { url: redisUrl },
+      layout,
+      rows: (function* () {
+        for (let i = 0; i < n; i++) yield { txn: traffic.next().value.txn }
+      })(),
+    })
+
+    const stored = async () => Number((await db.query('SELECT count(*) AS n FROM transactions')).rows[0].n)
+    const reset = async (group: string) => {
+      await db.query(
+        'TRUNCATE transactions, scores, alerts, cases, case_events, user_features, pipeline_partitions CASCADE',
+      )
+      for (let p = 0; p < layout.partitions; p++) {
+        const key = partitionStream(layout, p)
+        for (const name of [CONSUMER_GROUP, RAW_GROUP])
+          await redis.call('XGROUP', 'DESTROY', key, name).catch(() => {})
+        await redis.call('XGROUP', 'CREATE', key, group, '0')
+        await redis.del(partitionLease(layout, p))
+      }
+      await redis.del(`${prefix}workers`)
+    }
+    const start = (argv: string[]) => {
+      const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] })
+      children.add(child)
+      return child
+    }
+    const workerArgs = [
+      '--postgres-url',
+      databaseUrl,
+      '--redis-url',
+      redisUrl,
+      '--prefix',
+      prefix,
+      '--metrics-port',
+      '0',
+    ]
+    const stop = async (procs: ChildProcess[]) => {
+      for (const child of procs) child.kill('SIGTERM')
+      await Promise.all(procs.map((child) => new Promise((resolve) => child.once('exit', resolve))))
+      for (const child of procs) children.delete(child)
+    }
+
+    /** Starts the consumers, and times the drain from the first stored row to the last. */
+    const drain = async (label: string, procs: () => ChildProcess[]) => {
+      process.stdout.write(`${label}… `)
+      const started = procs()
+      while ((await stored()) === 0) await sleep(20)
+      const t0 = performance.now()
+      const cpu0 = started.map((child) => cpuSeconds(child.pid))
+      let count = await stored()
+      while (count < n) {
+        await sleep(50)
+        count = await stored()
+      }
+      const seconds = (performance.now() - t0) / 1000
+      const cpu = started.map((child, i) => (cpuSeconds(child.pid) - (cpu0[i] as number)) / seconds)
+      await stop(started)
+      const rate = count / seconds
+      console.log(`${Math.round(rate).toLocaleString('en-US')} tx/s`)
+      return { label, processes: started.length, rate, cpu }
+    }
+
+    const raw = (k: number, of: number) =>
+      start([
+        '--import',
+        'tsx',
+        new URL(import.meta.url).pathname,
+        '--raw-consumer',
+        `${k}/${of}`,
+        '--database',
+        databaseUrl,
+        '--prefix',
+        prefix,
+        '--redis-url',
+        redisUrl,
+      ])
+    const worker = () =>
+      start([new URL('../bin/aether.js', import.meta.url).pathname, 'worker', ...workerArgs])
+
+    const results = []
+    for (const processes of [1, 2]) {
+      await reset(RAW_GROUP)
+      const rawRun = await drain(`raw ceiling, ${processes} process(es)`, () =>
+        Array.from({ length: processes }, (_, k) => raw(k, processes)),
+      )
+      await reset(CONSUMER_GROUP)
+      const pipelineRun = await drain(`pipeline, ${processes} worker process(es)`, () =>
+        Array.from({ length: processes }, () => worker()),
+      )
+      results.push({ rawRun, pipelineRun })
+    }
+
+    // Latency: 5,000 tx/s offered to one worker; the worker's histogram, before and after.
+    const seconds = Number(args['latency-seconds'])
+    process.stdout.write(`latency at 5,000 tx/s for ${seconds} s… `)
+    await reset(CONSUMER_GROUP)
+    for (let p = 0; p < layout.partitions; p++) {
+      const key = partitionStream(layout, p)
+      const [last] = (await redis.xrevrange(key, '+', '-', 'COUNT', 1)) as [string, string[]][]
+      if (last !== undefined) await redis.call('XGROUP', 'SETID', key, CONSUMER_GROUP, last[0])
+    }
+    const latencyWorker = worker()
+    const port = await new Promise<number>((resolve, reject) => {
+      let out = ''
+      latencyWorker.stdout?.on('data', (chunk: Buffer) => {
+        out += chunk.toString()
+        const match = /127\.0\.0\.1:(\d+)\/metrics/.exec(out)
+        if (match) resolve(Number(match[1]))
+      })
+      latencyWorker.once('exit', () => reject(new Error(`the worker ended: ${out}`)))
+    })
+    const histogram = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+      const cumulative = LATENCY_BUCKETS_MS.map((bound) =>
+        Number(
+          new RegExp(`aether_ingest_latency_seconds_bucket\\{le="${bound / 1000}"\\} (\\d+)`).exec(
+            text,
+          )?.[1] ?? 0,
+        ),
+      )
+      const count = Number(/aether_ingest_latency_seconds_count (\d+)/.exec(text)?.[1] ?? 0)
+      return { cumulative, count }
+    }
+    const warmTraffic = generateTraffic({ seed: 43 })
+    const offer = (count: number) =>
+      replay({
+        redis: { url: redisUrl },
+        layout,
+        tps: 5000,
+        rows: (function* () {
+          for (let i = 0; i < count; i++) yield { txn: warmTraffic.next().value.txn }
+        })(),
+      })
+    await offer(5000)
+    while ((await stored()) < 5000) await sleep(100)
+    await sleep(1500)
+    const before = await histogram()
+    const offered = await offer(seconds * 5000)
+    while ((await stored()) < 5000 + offered.sent) await sleep(100)
+    await sleep(1500)
+    const after = await histogram()
+    await stop([latencyWorker])
+    const counts = after.cumulative.map((value, i) => value - (before.cumulative[i] as number))
+    const perBucket = counts.map((value, i) => value - (i === 0 ? 0 : (counts[i - 1] as number)))
+    perBucket.push(after.count - before.count - (counts.at(-1) as number))
+    const window = { counts: perBucket, count: after.count - before.count }
+    const [p50, p95, p99] = [0.5, 0.95, 0.99].map((q) => latencyQuantile(window, q))
+    console.log(`p99 ${p99?.toFixed(1)} ms`)
+
+    const fmt = (value: number) => Math.round(value).toLocaleString('en-US')
+    const pct = (value: number) => `${Math.round(value * 100)}%`
+    console.log(
+      `\nIngest benchmark: ${fmt(n)} generated transactions (prefilled at ${fmt((prefill.sent * 1000) / prefill.elapsedMs)}/s), 8 partitions, the same entries drained by each run.`,
+    )
+    console.log(
+      `Machine: ${cpus().length} cores, load average ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')} at the end; Node ${process.version}; ioredis 5.9.3.`,
+    )
+    console.log('')
+    console.log(
+      '| run                                         | processes | tx/s     | of raw ceiling | CPU per process (cores) |',
+    )
+    console.log(
+      '|---------------------------------------------|-----------|----------|----------------|-------------------------|',
+    )
+    for (const { rawRun, pipelineRun } of results) {
+      const row = (name: string, run: typeof rawRun, ratio: string) =>
+        console.log(
+          `| ${name.padEnd(43)} | ${String(run.processes).padEnd(9)} | ${fmt(run.rate).padStart(8)} | ${ratio.padStart(14)} | ${run.cpu
+            .map((c) => c.toFixed(2))
+            .join(' + ')
+            .padEnd(23)} |`,
+        )
+      row('raw ceiling: XREADGROUP → INSERT → XACK', rawRun, '100%')
+      row('pipeline: validate, features, rules, state', pipelineRun, pct(pipelineRun.rate / rawRun.rate))
+    }
+    console.log(
+      `| latency XADD → commit at 5,000 tx/s offered | 1         | p50 ${p50?.toFixed(1)} ms, p95 ${p95?.toFixed(1)} ms, p99 ${p99?.toFixed(1)} ms over ${fmt(window.count)} transactions (1 ms buckets to 10 ms, interpolated) |`,
+    )
+    console.log('\nGoals: ≥ 80,000 tx/s with 2 workers, ≥ 80% of the raw ceiling, p99 ≤ 25 ms at 5,000 tx/s.')
+  } finally {
+    for (const child of children) child.kill('SIGKILL')
+    await db.end()
+    let cursor = '0'
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+      cursor = next
+      if (keys.length > 0) await redis.del(...keys)
+    } while (cursor !== '0')
+    redis.disconnect()
+    await admin.query(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`)
+    await admin.end()
+  }
+}
+
+await main()

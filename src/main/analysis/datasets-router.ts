@@ -1,0 +1,93 @@
+import { implement, ORPCError } from '@orpc/server'
+import { datasetsContract } from '../../shared/datasets-contract'
+import type { RuleSet } from '../../shared/rules'
+import { ServiceUnavailableError, type Workstation } from '../core/workstation'
+import { triageDb } from '../triage/db'
+import {
+  TriageConflictError,
+  TriageForbiddenError,
+  TriageInvalidError,
+  TriageNotFoundError,
+} from '../triage/errors'
+import { ruleVersions, saveRules } from '../triage/rules'
+import { DatasetConflictError, DatasetNotFoundError } from './errors'
+import { UnknownColumnError } from './grid-sql'
+
+const os = implement(datasetsContract)
+
+/** Datasets refusals keep their words; anything else stays in the main process log, never in the UI. */
+function asContractError(error: unknown): never {
+  if (error instanceof ORPCError) throw error
+  if (
+    error instanceof DatasetNotFoundError ||
+    error instanceof UnknownColumnError ||
+    error instanceof TriageNotFoundError
+  )
+    throw new ORPCError('NOT_FOUND', { message: error.message })
+  if (error instanceof DatasetConflictError || error instanceof TriageConflictError)
+    throw new ORPCError('CONFLICT', { message: error.message })
+  if (error instanceof TriageForbiddenError) throw new ORPCError('FORBIDDEN', { message: error.message })
+  if (error instanceof TriageInvalidError) throw new ORPCError('BAD_REQUEST', { message: error.message })
+  if (error instanceof ServiceUnavailableError) throw new ORPCError('UNAVAILABLE', { message: error.message })
+  console.error('[aether] unexpected error in a datasets call:', error)
+  throw new ORPCError('INTERNAL_SERVER_ERROR', {
+    message: 'Something went wrong in the workstation; the details are in its log.',
+  })
+}
+
+const guarded =
+  <A extends unknown[], R>(run: (...args: A) => Promise<R>) =>
+  async (...args: A): Promise<R> => {
+    try {
+      return await run(...args)
+    } catch (error) {
+      return asContractError(error)
+    }
+  }
+
+/** A stream's errors before its first event are refused the same way. */
+async function* guardedStream<T>(events: AsyncGenerator<T>): AsyncGenerator<T> {
+  try {
+    yield* events
+  } catch (error) {
+    asContractError(error)
+  }
+}
+
+/**
+ * Publishes a rule set as the next version in the active profile's store, through the same path as a save
+ * on the Rules page (triage/rules.ts: validation, history, the database's permissions).
+ */
+async function publishRules(workstation: Workstation, ruleSet: RuleSet, comment: string) {
+  const db = triageDb(workstation.requireStore())
+  const [latest] = await ruleVersions(db)
+  const saved = await saveRules(db, {
+    baseVersion: latest?.version ?? null,
+    definition: ruleSet,
+    comment: comment || `Published from a backtest (was version ${ruleSet.version})`,
+  })
+  return { version: saved.version }
+}
+
+export function createDatasetsRouter(workstation: Workstation) {
+  const datasets = workstation.datasets
+  return os.router({
+    list: os.list.handler(guarded(() => datasets.list())),
+    open: os.open.handler(({ input, signal }) => guardedStream(datasets.open(input, signal))),
+    openSample: os.openSample.handler(({ signal }) => guardedStream(datasets.openSample(signal))),
+    cancelImport: os.cancelImport.handler(({ input }) => datasets.cancelImport(input.importId)),
+    remove: os.remove.handler(guarded(({ input }) => datasets.remove(input.id))),
+    quality: os.quality.handler(guarded(({ input }) => datasets.quality(input.id))),
+    rows: os.rows.handler(guarded(({ input }) => datasets.rows(input))),
+    groups: os.groups.handler(guarded(({ input }) => datasets.groups(input))),
+    analysis: os.analysis.handler(guarded(({ input }) => datasets.analysis(input.datasetId, input.analysis))),
+    sql: os.sql.handler(guarded(({ input }) => datasets.sql(input.datasetId, input.sql))),
+    export: os.export.handler(guarded(({ input }) => datasets.export(input))),
+    backtest: os.backtest.handler(
+      guarded(async ({ input }) => ({ results: await datasets.backtest(input) })),
+    ),
+    publishRules: os.publishRules.handler(
+      guarded(({ input }) => publishRules(workstation, input.ruleSet, input.comment)),
+    ),
+  })
+}

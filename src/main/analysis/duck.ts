@@ -1,0 +1,101 @@
+import { DuckDBInstance, type DuckDBConnection, type DuckDBValue, type Json } from '@duckdb/node-api'
+import type { Cell, ColumnInfo } from '../../shared/datasets-contract'
+
+/** Small helpers over @duckdb/node-api: opening databases the way each part needs, and rows as wire values. */
+
+export type Params = DuckDBValue[]
+
+/** A writable database: the import worker's own file. */
+export function openWritable(path: string): Promise<DuckDBInstance> {
+  return DuckDBInstance.create(path)
+}
+
+/** An imported dataset, read-only: grid, analyses, backtests and quality checks. */
+export function openReadOnly(path: string): Promise<DuckDBInstance> {
+  return DuckDBInstance.create(path, { access_mode: 'READ_ONLY' })
+}
+
+/**
+ * The SQL console's view of a dataset: read-only, no files, network, extensions or ATTACH, and the
+ * configuration locked so a statement cannot undo any of it.
+ */
+export function openLockedDown(path: string): Promise<DuckDBInstance> {
+  return DuckDBInstance.create(path, {
+    access_mode: 'READ_ONLY',
+    enable_external_access: 'false',
+    allow_unsigned_extensions: 'false',
+    allow_community_extensions: 'false',
+    autoinstall_known_extensions: 'false',
+    autoload_known_extensions: 'false',
+    lock_configuration: 'true',
+  })
+}
+
+/** An in-memory scratch database for our own work (export files); never sees analyst SQL. */
+export function openScratch(tempDirectory: string): Promise<DuckDBInstance> {
+  return DuckDBInstance.create(':memory:', { temp_directory: tempDirectory })
+}
+
+export const quoteIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`
+export const quoteLiteral = (text: string) => `'${text.replaceAll("'", "''")}'`
+
+/** A value as the grid shows it: lists and structs as JSON text, wide numbers as strings. */
+export function toCell(value: Json): Cell {
+  if (value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean')
+    return value
+  return JSON.stringify(value)
+}
+
+export async function readRows(
+  connection: DuckDBConnection,
+  sql: string,
+  params: Params = [],
+): Promise<Record<string, Cell>[]> {
+  const reader = await connection.runAndReadAll(sql, params)
+  return reader.getRowObjectsJson().map((row) => {
+    const cells: Record<string, Cell> = {}
+    for (const [name, value] of Object.entries(row)) cells[name] = toCell(value)
+    return cells
+  })
+}
+
+/** The single row of an aggregate query. */
+export async function readOne(
+  connection: DuckDBConnection,
+  sql: string,
+  params: Params = [],
+): Promise<Record<string, Cell>> {
+  const [row] = await readRows(connection, sql, params)
+  if (row === undefined) throw new Error('The query returned no row.')
+  return row
+}
+
+export async function describe(connection: DuckDBConnection, relation: string): Promise<ColumnInfo[]> {
+  const reader = await connection.runAndReadAll(`SELECT * FROM ${relation} LIMIT 0`)
+  const types = reader.columnTypes()
+  return reader.columnNames().map((name, index) => ({ name, type: types[index]?.toString() ?? 'UNKNOWN' }))
+}
+
+/** A count or sum that DuckDB returns as BIGINT/HUGEINT text. */
+export function asNumber(cell: Cell | undefined): number {
+  if (cell === null || cell === undefined) return 0
+  return typeof cell === 'number' ? cell : Number(cell)
+}
+
+export function asText(cell: Cell | undefined): string | null {
+  if (cell === null || cell === undefined) return null
+  return String(cell)
+}
+
+/** Runs `work` on a fresh connection of `instance`, closed afterwards. */
+export async function withConnection<T>(
+  instance: DuckDBInstance,
+  work: (connection: DuckDBConnection) => Promise<T>,
+): Promise<T> {
+  const connection = await instance.connect()
+  try {
+    return await work(connection)
+  } finally {
+    connection.closeSync()
+  }
+}

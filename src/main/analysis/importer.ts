@@ -1,0 +1,269 @@
+import { createReadStream } from 'node:fs'
+import { createGunzip } from 'node:zlib'
+import type { DuckDBConnection } from '@duckdb/node-api'
+import type {
+  ColumnInfo,
+  DatasetFormat,
+  DatasetKind,
+  ImportPhase,
+  QualityReport,
+} from '../../shared/datasets-contract'
+import { isPaysimHeader, PAYSIM_COLUMNS } from '../../shared/paysim'
+import { asNumber, describe, openWritable, quoteIdentifier, quoteLiteral, readOne } from './duck'
+import {
+  createTransactionTypeSql,
+  LINE_COLUMN,
+  PAYSIM_CSV_TYPES,
+  paysimTransactionsViewSql,
+  REJECTS_TABLE,
+  SOURCE_LINES_VIEW,
+  SOURCE_TABLE,
+  TRANSACTIONS_VIEW,
+} from './layout'
+import { computeQualityReport, QUALITY_STEPS } from './quality'
+
+/** What the import worker is asked to do. */
+export interface ImportJob {
+  /** A new database file, written only by this job. */
+  databasePath: string
+  sourcePath: string
+  format: DatasetFormat
+  sourceBytes: number
+  /** Names the file in PaySim txn_ids. */
+  datasetKey: string
+}
+
+export interface ImportProgress {
+  phase: ImportPhase
+  percent: number
+  bytesRead: number
+  rows: number
+}
+
+export interface ImportOutcome {
+  kind: DatasetKind
+  rowCount: number
+  rejectedLines: number
+  fraudCount: number | null
+  columns: ColumnInfo[]
+  sourceColumns: ColumnInfo[]
+  quality: QualityReport
+}
+
+export class ImportCancelledError extends Error {
+  constructor() {
+    super('The import was cancelled.')
+    this.name = 'ImportCancelledError'
+  }
+}
+
+const PROGRESS_EVERY_MS = 200
+/** Enough of the file to read the header and the typical length of a row. */
+const HEAD_BYTES = 256 * 1024
+
+interface FileHead {
+  header: string
+  /** Bytes of the file (compressed, for .gz) per row, to turn bytes read into rows read. */
+  bytesPerRow: number
+}
+
+/** The first line of a CSV and its bytes per row, read from the head of the file (decompressed for .gz). */
+async function readCsvHead(path: string, format: DatasetFormat): Promise<FileHead> {
+  const raw = createReadStream(path, { start: 0, end: HEAD_BYTES - 1 })
+  let consumed = 0
+  raw.on('data', (chunk) => (consumed += chunk.length))
+  const stream = format === 'csv.gz' ? raw.pipe(createGunzip()) : raw
+  let text = ''
+  try {
+    for await (const chunk of stream) text += (chunk as Buffer).toString('utf8')
+  } catch {
+    // A head cut inside the compressed stream ends early: what was decompressed is enough.
+  }
+  raw.destroy()
+  const lines = text.split('\n')
+  const header = (lines[0] ?? '').replace(/\r$/, '')
+  const rows = Math.max(1, lines.length - 2)
+  return { header, bytesPerRow: Math.max(1, consumed / rows) }
+}
+
+const csvOptions = (paysim: boolean) => {
+  const common = `header = true, strict_mode = false, store_rejects = true`
+  if (!paysim) return common
+  const columns = PAYSIM_COLUMNS.map(
+    (name) => `${quoteLiteral(name)}: ${quoteLiteral(PAYSIM_CSV_TYPES[name])}`,
+  )
+  // PaySim has no quoted fields: a stray quote is then a bad value on its own line, not the start of a field
+  // that swallows the rest of the file.
+  return `${common}, delim = ',', quote = '', escape = '', columns = {${columns.join(', ')}}`
+}
+
+/** Parquet has no lines to set aside: a value that does not fit becomes NULL, which the quality report lists. */
+function paysimParquetSelect(path: string): string {
+  const casts = PAYSIM_COLUMNS.map(
+    (name) => `TRY_CAST(${quoteIdentifier(name)} AS ${PAYSIM_CSV_TYPES[name]}) AS ${quoteIdentifier(name)}`,
+  )
+  return `SELECT ${casts.join(', ')} FROM read_parquet(${quoteLiteral(path)})`
+}
+
+/**
+ * Runs one statement, reporting DuckDB's progress every 200 ms; the abort signal interrupts it. Progress
+ * runs on a timer because the statement itself runs on DuckDB's threads, not this one.
+ */
+async function runWithProgress(
+  connection: DuckDBConnection,
+  sql: string,
+  signal: AbortSignal,
+  onPercent: (percent: number) => void,
+): Promise<void> {
+  if (signal.aborted) throw new ImportCancelledError()
+  const interrupt = () => connection.interrupt()
+  signal.addEventListener('abort', interrupt)
+  const timer = setInterval(() => {
+    const { percentage } = connection.progress
+    if (percentage >= 0) onPercent(Math.min(100, percentage))
+  }, PROGRESS_EVERY_MS)
+  try {
+    await connection.run(sql)
+  } catch (error) {
+    if (signal.aborted) throw new ImportCancelledError()
+    throw error
+  } finally {
+    clearInterval(timer)
+    signal.removeEventListener('abort', interrupt)
+  }
+}
+
+/**
+ * Lines DuckDB set aside shift the line numbers of the rows after them. When there are any, the line is
+ * stored with each row (one rewrite of the table, only for such files); else it is the row's position.
+ */
+async function numberLines(connection: DuckDBConnection, firstLine: number, rejected: number) {
+  if (rejected === 0) {
+    await connection.run(
+      `CREATE VIEW ${SOURCE_LINES_VIEW} AS SELECT *, rowid + ${firstLine} AS ${LINE_COLUMN} FROM ${SOURCE_TABLE}`,
+    )
+    return
+  }
+  await connection.run(`
+    CREATE TEMP TABLE line_shift AS
+      SELECT line - j - 1 AS from_ordinal, max(j) AS shift
+      FROM (SELECT line, row_number() OVER (ORDER BY line) AS j FROM (SELECT DISTINCT line FROM ${REJECTS_TABLE}))
+      GROUP BY ALL;
+    CREATE TABLE numbered AS
+      SELECT s.*, s.rowid + ${firstLine} + coalesce(sh.shift, 0) AS ${LINE_COLUMN}
+      FROM ${SOURCE_TABLE} s ASOF LEFT JOIN line_shift sh ON s.rowid >= sh.from_ordinal
+      ORDER BY s.rowid;
+    DROP TABLE ${SOURCE_TABLE};
+    ALTER TABLE numbered RENAME TO ${SOURCE_TABLE};
+    CREATE VIEW ${SOURCE_LINES_VIEW} AS SELECT * FROM ${SOURCE_TABLE};
+  `)
+}
+
+/**
+ * Imports a CSV, CSV.gz or Parquet file into a new DuckDB database: PaySim (recognized by its header) is
+ * read with its types and mapped to the transaction shape; any other file is imported as it is. Lines that
+ * cannot be read are kept aside with their line numbers, and every good row is kept. Then the quality
+ * report is computed. Runs in the import worker.
+ */
+export async function runImport(
+  job: ImportJob,
+  onProgress: (progress: ImportProgress) => void,
+  signal: AbortSignal,
+): Promise<ImportOutcome> {
+  const instance = await openWritable(job.databasePath)
+  const connection = await instance.connect()
+  try {
+    // Progress is tracked from the first moment and never printed: the worker reports it.
+    await connection.run(
+      'SET enable_progress_bar = true; SET enable_progress_bar_print = false; SET progress_bar_time = 0',
+    )
+    const path = quoteLiteral(job.sourcePath)
+    let paysim: boolean
+    let bytesPerRow: number
+    let select: string
+    let firstLine: number
+    if (job.format === 'parquet') {
+      const names = (await describe(connection, `read_parquet(${path})`)).map((column) => column.name)
+      paysim = names.length === PAYSIM_COLUMNS.length && PAYSIM_COLUMNS.every((name, i) => names[i] === name)
+      const meta = await readOne(
+        connection,
+        `SELECT sum(num_rows) AS rows FROM parquet_file_metadata(${path})`,
+      )
+      bytesPerRow = job.sourceBytes / Math.max(1, asNumber(meta.rows))
+      select = paysim ? paysimParquetSelect(job.sourcePath) : `SELECT * FROM read_parquet(${path})`
+      firstLine = 1
+    } else {
+      const head = await readCsvHead(job.sourcePath, job.format)
+      paysim = isPaysimHeader(head.header)
+      bytesPerRow = head.bytesPerRow
+      select = `SELECT * FROM read_csv(${path}, ${csvOptions(paysim)})`
+      firstLine = 2
+    }
+
+    const reading = (percent: number) => {
+      const bytesRead = Math.round((job.sourceBytes * percent) / 100)
+      onProgress({ phase: 'reading', percent, bytesRead, rows: Math.round(bytesRead / bytesPerRow) })
+    }
+    reading(0)
+    if (paysim) await connection.run(createTransactionTypeSql())
+    await runWithProgress(connection, `CREATE TABLE ${SOURCE_TABLE} AS ${select}`, signal, reading)
+    const rowCount = asNumber((await readOne(connection, `SELECT count(*) AS n FROM ${SOURCE_TABLE}`)).n)
+    const checking = (done: number) =>
+      onProgress({
+        phase: 'checking',
+        percent: (done / (QUALITY_STEPS + 1)) * 100,
+        bytesRead: job.sourceBytes,
+        rows: rowCount,
+      })
+    checking(0)
+
+    if (job.format === 'parquet')
+      await connection.run(
+        `CREATE TABLE ${REJECTS_TABLE} (line BIGINT, column_idx BIGINT, column_name VARCHAR, error_type VARCHAR, error_message VARCHAR, csv_line VARCHAR)`,
+      )
+    else
+      await connection.run(
+        `CREATE TABLE ${REJECTS_TABLE} AS SELECT line, column_idx, column_name, CAST(error_type AS VARCHAR) AS error_type, error_message, csv_line FROM reject_errors ORDER BY line, column_idx`,
+      )
+    const rejected = asNumber(
+      (await readOne(connection, `SELECT count(DISTINCT line) AS n FROM ${REJECTS_TABLE}`)).n,
+    )
+    if (signal.aborted) throw new ImportCancelledError()
+    await numberLines(connection, firstLine, rejected)
+    const sourceColumns = (await describe(connection, SOURCE_TABLE)).filter(
+      (column) => column.name !== LINE_COLUMN,
+    )
+    if (paysim) await connection.run(paysimTransactionsViewSql(job.datasetKey))
+    const columns = paysim ? await describe(connection, TRANSACTIONS_VIEW) : sourceColumns
+    checking(1)
+
+    const interrupt = () => connection.interrupt()
+    signal.addEventListener('abort', interrupt)
+    let quality: QualityReport
+    try {
+      quality = await computeQualityReport(connection, {
+        columns: sourceColumns,
+        paysim,
+        onStep: (done) => checking(done + 1),
+      })
+    } catch (error) {
+      if (signal.aborted) throw new ImportCancelledError()
+      throw error
+    } finally {
+      signal.removeEventListener('abort', interrupt)
+    }
+    await connection.run('CHECKPOINT')
+    return {
+      kind: paysim ? 'paysim' : 'table',
+      rowCount,
+      rejectedLines: quality.rejectedLines,
+      fraudCount: quality.paysim?.fraudRows ?? null,
+      columns,
+      sourceColumns,
+      quality,
+    }
+  } finally {
+    connection.closeSync()
+    instance.closeSync()
+  }
+}

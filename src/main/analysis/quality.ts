@@ -1,0 +1,190 @@
+import type { DuckDBConnection } from '@duckdb/node-api'
+import type {
+  BalanceCheck,
+  ColumnInfo,
+  ColumnQuality,
+  QualityReport,
+  RejectedLine,
+} from '../../shared/datasets-contract'
+import { asNumber, asText, quoteIdentifier, readOne, readRows } from './duck'
+import { LINE_COLUMN, REJECTS_TABLE, SOURCE_LINES_VIEW, SOURCE_TABLE } from './layout'
+
+/** How many line numbers a finding lists; the count says how many there are in all. */
+const LINES_LISTED = 5
+const REJECTS_LISTED = 100
+const ID_COLUMN = /^(txn_?id|transaction_?id|id)$/i
+/** A cent: balances that differ by less are consistent. */
+const TOLERANCE = '0.01'
+
+const isNested = (type: string) => /[[\]]|^(STRUCT|MAP|UNION)/i.test(type)
+
+const lineList = (cell: unknown): number[] => {
+  if (typeof cell !== 'string' || cell === '') return []
+  return (JSON.parse(cell) as (string | number)[]).map(Number)
+}
+
+async function firstLines(connection: DuckDBConnection, condition: string): Promise<number[]> {
+  const rows = await readRows(
+    connection,
+    `SELECT ${LINE_COLUMN} AS line FROM ${SOURCE_LINES_VIEW} WHERE ${condition} ORDER BY ${LINE_COLUMN} LIMIT ${LINES_LISTED}`,
+  )
+  return rows.map((row) => asNumber(row.line))
+}
+
+async function rejectedLines(
+  connection: DuckDBConnection,
+): Promise<{ count: number; listed: RejectedLine[] }> {
+  const [total] = await readRows(connection, `SELECT count(DISTINCT line) AS lines FROM ${REJECTS_TABLE}`)
+  const rows = await readRows(
+    connection,
+    `SELECT line, arg_min(column_name, column_idx) AS column_name, arg_min(error_type, column_idx) AS error_type,
+       arg_min(error_message, column_idx) AS error_message, arg_min(csv_line, column_idx) AS csv_line
+     FROM ${REJECTS_TABLE} GROUP BY line ORDER BY line LIMIT ${REJECTS_LISTED}`,
+  )
+  return {
+    count: asNumber(total?.lines),
+    listed: rows.map((row) => ({
+      line: asNumber(row.line),
+      column: asText(row.column_name),
+      error: asText(row.error_type) ?? 'ERROR',
+      message: asText(row.error_message) ?? '',
+      text: (asText(row.csv_line) ?? '').replace(/^\r?\n/, ''),
+    })),
+  }
+}
+
+async function columnQuality(connection: DuckDBConnection, columns: ColumnInfo[]): Promise<ColumnQuality[]> {
+  const parts = columns.flatMap((column, index) => {
+    const name = quoteIdentifier(column.name)
+    const nested = isNested(column.type)
+    return [
+      `count(*) - count(${name}) AS n${index}`,
+      nested ? `NULL AS lo${index}` : `CAST(min(${name}) AS VARCHAR) AS lo${index}`,
+      nested ? `NULL AS hi${index}` : `CAST(max(${name}) AS VARCHAR) AS hi${index}`,
+      nested ? `0 AS d${index}` : `approx_count_distinct(${name}) AS d${index}`,
+    ]
+  })
+  const stats = await readOne(connection, `SELECT ${parts.join(', ')} FROM ${SOURCE_TABLE}`)
+  const castErrors = await readRows(
+    connection,
+    `SELECT column_name, count(DISTINCT line) AS lines,
+       CAST(to_json(list_sort(list_distinct(list(line)))[1:${LINES_LISTED}]) AS VARCHAR) AS first_lines
+     FROM ${REJECTS_TABLE} WHERE error_type = 'CAST' GROUP BY column_name`,
+  )
+  const errorsByColumn = new Map(castErrors.map((row) => [asText(row.column_name), row]))
+  const report: ColumnQuality[] = []
+  for (const [index, column] of columns.entries()) {
+    const nulls = asNumber(stats[`n${index}`])
+    const errors = errorsByColumn.get(column.name)
+    report.push({
+      name: column.name,
+      type: column.type,
+      nulls,
+      nullLines: nulls > 0 ? await firstLines(connection, `${quoteIdentifier(column.name)} IS NULL`) : [],
+      typeErrors: asNumber(errors?.lines),
+      typeErrorLines: lineList(errors?.first_lines),
+      min: asText(stats[`lo${index}`]),
+      max: asText(stats[`hi${index}`]),
+      distinct: asNumber(stats[`d${index}`]),
+    })
+  }
+  return report
+}
+
+/** Rows that repeat an earlier row: by an id column where the file has one, else by every column. */
+async function duplicates(
+  connection: DuckDBConnection,
+  columns: ColumnInfo[],
+): Promise<QualityReport['duplicates']> {
+  const idColumn = columns.find((column) => ID_COLUMN.test(column.name))
+  const keyColumns = idColumn ? [idColumn] : columns
+  const key = idColumn ? idColumn.name : 'every column'
+  const keyExpression = `hash(${keyColumns.map((column) => quoteIdentifier(column.name)).join(', ')})`
+  const repeated = `SELECT k FROM (SELECT ${keyExpression} AS k FROM ${SOURCE_TABLE}) GROUP BY k HAVING count(*) > 1`
+  const totals = await readOne(
+    connection,
+    `SELECT coalesce(sum(c - 1), 0) AS extra FROM (SELECT count(*) AS c FROM (SELECT ${keyExpression} AS k FROM ${SOURCE_TABLE}) GROUP BY k HAVING count(*) > 1)`,
+  )
+  const extraRows = asNumber(totals.extra)
+  const lines =
+    extraRows > 0
+      ? (
+          await readRows(
+            connection,
+            `SELECT ${LINE_COLUMN} AS line FROM ${SOURCE_LINES_VIEW} WHERE ${keyExpression} IN (${repeated})
+             ORDER BY ${LINE_COLUMN} LIMIT ${LINES_LISTED * 2}`,
+          )
+        ).map((row) => asNumber(row.line))
+      : []
+  return { key, extraRows, lines }
+}
+
+const ORIGIN_ERROR = `abs(CASE WHEN type = 'CASH_IN' THEN "oldbalanceOrg" + amount ELSE "oldbalanceOrg" - amount END - "newbalanceOrig") > ${TOLERANCE}`
+const DESTINATION_ERROR = `type IN ('TRANSFER', 'CASH_OUT') AND "nameDest" LIKE 'C%' AND abs("oldbalanceDest" + amount - "newbalanceDest") > ${TOLERANCE}`
+
+async function paysimChecks(connection: DuckDBConnection): Promise<NonNullable<QualityReport['paysim']>> {
+  const totals = await readOne(
+    connection,
+    `SELECT
+       count(*) FILTER ("isFraud") AS fraud,
+       count(*) FILTER ("isFlaggedFraud") AS flagged,
+       min(step) AS step_min, max(step) AS step_max,
+       count(*) FILTER (amount <= 0) AS non_positive,
+       count(*) FILTER (${ORIGIN_ERROR}) AS origin,
+       count(*) FILTER (${ORIGIN_ERROR} AND "isFraud") AS origin_fraud,
+       count(*) FILTER (${DESTINATION_ERROR}) AS destination,
+       count(*) FILTER (${DESTINATION_ERROR} AND "isFraud") AS destination_fraud
+     FROM ${SOURCE_TABLE}`,
+  )
+  const check = async (rows: number, fraudRows: number, condition: string): Promise<BalanceCheck> => ({
+    rows,
+    fraudRows,
+    lines: rows > 0 ? await firstLines(connection, condition) : [],
+  })
+  const stepMin = totals.step_min
+  const stepMax = totals.step_max
+  return {
+    fraudRows: asNumber(totals.fraud),
+    flaggedRows: asNumber(totals.flagged),
+    stepMin: stepMin === null || stepMin === undefined ? null : asNumber(stepMin),
+    stepMax: stepMax === null || stepMax === undefined ? null : asNumber(stepMax),
+    nonPositiveAmounts: asNumber(totals.non_positive),
+    originBalanceErrors: await check(asNumber(totals.origin), asNumber(totals.origin_fraud), ORIGIN_ERROR),
+    destinationBalanceErrors: await check(
+      asNumber(totals.destination),
+      asNumber(totals.destination_fraud),
+      DESTINATION_ERROR,
+    ),
+  }
+}
+
+export const QUALITY_STEPS = 4
+
+/**
+ * The data-quality report of an imported dataset: what was set aside and why (with lines), nulls, ranges
+ * and duplicates per column, and PaySim's own consistency checks. `onStep` counts the steps done.
+ */
+export async function computeQualityReport(
+  connection: DuckDBConnection,
+  options: { columns: ColumnInfo[]; paysim: boolean; onStep: (done: number) => void },
+): Promise<QualityReport> {
+  const started = performance.now()
+  const rowCount = asNumber((await readOne(connection, `SELECT count(*) AS n FROM ${SOURCE_TABLE}`)).n)
+  const rejects = await rejectedLines(connection)
+  options.onStep(1)
+  const columns = await columnQuality(connection, options.columns)
+  options.onStep(2)
+  const duplicateRows = await duplicates(connection, options.columns)
+  options.onStep(3)
+  const paysim = options.paysim ? await paysimChecks(connection) : null
+  options.onStep(4)
+  return {
+    rowCount,
+    rejectedLines: rejects.count,
+    rejects: rejects.listed,
+    columns,
+    duplicates: duplicateRows,
+    paysim,
+    millis: Math.round(performance.now() - started),
+  }
+}

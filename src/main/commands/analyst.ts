@@ -1,0 +1,162 @@
+import { randomBytes } from 'node:crypto'
+import { text } from 'node:stream/consumers'
+import { InvalidArgumentError, type Command } from 'commander'
+import type { z } from 'zod'
+import { type Analyst, AnalystLogin, AnalystPassword, AnalystRole } from '../../shared/session-contract'
+import { diagnosePostgres } from '../core/connection-check'
+import { withoutPassword } from '../core/profiles'
+import { AnalystAdminError, AnalystDirectory } from '../security/analysts'
+import { openPostgresStore } from '../store/store'
+
+const parsedWith =
+  <T>(schema: z.ZodType<T>) =>
+  (value: string): T => {
+    const parsed = schema.safeParse(value)
+    if (!parsed.success) throw new InvalidArgumentError(parsed.error.issues[0]?.message ?? 'invalid value')
+    return parsed.data
+  }
+const login = parsedWith(AnalystLogin)
+const role = parsedWith(AnalystRole)
+const onOff = (value: string) => {
+  if (value !== 'on' && value !== 'off') throw new InvalidArgumentError('say on or off')
+  return value === 'on'
+}
+
+interface Connection {
+  url: string
+}
+
+/** Runs one administration call on the caller's own connection, so PostgreSQL decides who may. */
+async function withDirectory<T>(options: Connection, run: (directory: AnalystDirectory) => Promise<T>) {
+  let split: ReturnType<typeof withoutPassword>
+  try {
+    split = withoutPassword(options.url)
+  } catch {
+    throw new Error(`--url is not a PostgreSQL URL: ${options.url}`)
+  }
+  const store = openPostgresStore({
+    connectionString: split.url,
+    password: split.password ?? process.env.PGPASSWORD,
+    max: 1,
+    applicationName: 'aether analyst',
+  })
+  try {
+    return await run(new AnalystDirectory(store.db))
+  } catch (error) {
+    if (error instanceof AnalystAdminError || typeof (error as { code?: unknown }).code !== 'string')
+      throw error
+    throw new Error(diagnosePostgres(error, split.url).message, { cause: error })
+  } finally {
+    await store.close()
+  }
+}
+
+const describe = (analyst: Analyst) =>
+  `${analyst.login} (${analyst.displayName}), ${analyst.role}${analyst.ingests ? ' + ingest' : ''}, ${
+    analyst.disabledAt === null ? 'enabled' : `disabled since ${analyst.disabledAt}`
+  }`
+
+/** The first line of standard input, so a password never appears in the shell history or `ps`. */
+async function passwordFromStdin(): Promise<string> {
+  const first = (await text(process.stdin)).split(/\r?\n/)[0] ?? ''
+  const parsed = AnalystPassword.safeParse(first)
+  if (!parsed.success) throw new Error(`The password on standard input: ${parsed.error.issues[0]?.message}`)
+  return parsed.data
+}
+
+export function registerAnalyst(program: Command) {
+  const analyst = program
+    .command('analyst')
+    .description(
+      'Manage analysts of a team database (as an admin, or as the schema owner to add the first admin)',
+    )
+  const urlOption = [
+    '--url <postgres-url>',
+    'your own connection (password from the URL or PGPASSWORD)',
+  ] as const
+
+  analyst
+    .command('add')
+    .description('Create an analyst: a PostgreSQL login in the group of their role')
+    .argument('<login>', 'their PostgreSQL user name', login)
+    .requiredOption(...urlOption)
+    .option('--role <role>', 'analyst, supervisor or admin', role, 'analyst')
+    .option('--name <display-name>', 'the name shown in the app (default: the login)')
+    .option('--password-stdin', 'read their first password from standard input instead of generating one')
+    .option('--ingest', 'let their workstation run a pipeline worker with their login')
+    .action(
+      async (
+        who: string,
+        options: Connection & { role: AnalystRole; name?: string; passwordStdin?: boolean; ingest?: boolean },
+      ) => {
+        const generated = options.passwordStdin !== true
+        const password = generated ? randomBytes(18).toString('base64url') : await passwordFromStdin()
+        const added = await withDirectory(options, async (directory) => {
+          const analyst = await directory.add({
+            login: who,
+            displayName: options.name ?? who,
+            role: options.role,
+            password,
+          })
+          return options.ingest === true ? directory.setIngest(who, true) : analyst
+        })
+        console.log(`Added ${describe(added)}.`)
+        if (generated)
+          console.log(`Their password, shown once (they can change it with \\password in psql): ${password}`)
+      },
+    )
+
+  analyst
+    .command('disable')
+    .description('Refuse their logins and end their open sessions at once')
+    .argument('<login>', 'the analyst', login)
+    .requiredOption(...urlOption)
+    .action(async (who: string, options: Connection) => {
+      const disabled = await withDirectory(options, (directory) => directory.disable(who))
+      console.log(`Disabled ${describe(disabled)}; their open sessions were ended.`)
+    })
+
+  analyst
+    .command('enable')
+    .description('Let a disabled analyst sign in again')
+    .argument('<login>', 'the analyst', login)
+    .requiredOption(...urlOption)
+    .action(async (who: string, options: Connection) => {
+      const enabled = await withDirectory(options, (directory) => directory.enable(who))
+      console.log(`Enabled ${describe(enabled)}.`)
+    })
+
+  analyst
+    .command('role')
+    .description("Change an analyst's role")
+    .argument('<login>', 'the analyst', login)
+    .argument('<role>', 'analyst, supervisor or admin', role)
+    .requiredOption(...urlOption)
+    .action(async (who: string, newRole: AnalystRole, options: Connection) => {
+      const changed = await withDirectory(options, (directory) => directory.setRole(who, newRole))
+      console.log(`Changed ${describe(changed)}.`)
+    })
+
+  analyst
+    .command('ingest')
+    .description(
+      "Whether an analyst's workstation runs a pipeline worker (writes transactions) with their login",
+    )
+    .argument('<login>', 'the analyst', login)
+    .argument('<on|off>', 'on or off', onOff)
+    .requiredOption(...urlOption)
+    .action(async (who: string, ingests: boolean, options: Connection) => {
+      const changed = await withDirectory(options, (directory) => directory.setIngest(who, ingests))
+      console.log(`Changed ${describe(changed)}.`)
+    })
+
+  analyst
+    .command('list')
+    .description('List the analysts of the database')
+    .requiredOption(...urlOption)
+    .action(async (options: Connection) => {
+      const analysts = await withDirectory(options, (directory) => directory.list())
+      if (analysts.length === 0) console.log('No analysts yet. Add the first admin as the schema owner.')
+      for (const each of analysts) console.log(describe(each))
+    })
+}

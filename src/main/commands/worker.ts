@@ -1,0 +1,125 @@
+import type { Command } from 'commander'
+import { withoutPassword } from '../core/profiles'
+import { formatCount, postgresUrl, redisUrl, wholeNumber } from '../pipeline/cli-options'
+import { serveMetrics, type WorkerMetrics } from '../pipeline/metrics'
+import { DEFAULT_PARTITIONS, DEFAULT_PREFIX, streamSource, validateLayout } from '../pipeline/partitioning'
+import { createTeamWorker, type TeamWorkerConfig } from '../pipeline/team'
+import { WorkerThread } from '../pipeline/threads'
+
+interface WorkerCommandOptions {
+  postgresUrl: string
+  redisUrl: string
+  prefix: string
+  partitions: number
+  concurrency: number
+  metricsPort: number
+  leaseMs: number
+}
+
+/** One worker of this process: on the main thread when alone, each on a thread of its own otherwise. */
+interface ProcessWorker {
+  metrics(): Promise<WorkerMetrics | undefined>
+  stop(): Promise<void>
+}
+
+const log = (line: string) => console.error(`${new Date().toISOString()} ${line}`)
+
+function inProcess(config: TeamWorkerConfig): ProcessWorker {
+  const team = createTeamWorker(config, log)
+  team.worker.start()
+  return {
+    metrics: async () => ({
+      status: await team.worker.status(),
+      batches: team.worker.counters.batches,
+      latency: team.worker.latency.snapshot(),
+    }),
+    stop: () => team.close(),
+  }
+}
+
+async function onThread(config: TeamWorkerConfig): Promise<ProcessWorker> {
+  const thread = await WorkerThread.start(config, log)
+  return { metrics: async () => thread.latest, stop: () => thread.stop() }
+}
+
+export function registerWorker(program: Command) {
+  program
+    .command('worker')
+    .description(
+      'Consume the partition streams and score into PostgreSQL, as a member of the team’s consumer group',
+    )
+    .requiredOption(
+      '--postgres-url <url>',
+      'the team PostgreSQL (password from the URL or PGPASSWORD)',
+      postgresUrl,
+    )
+    .option('--redis-url <url>', 'the team Redis', redisUrl, 'redis://127.0.0.1:6379')
+    .option('--prefix <prefix>', 'key prefix of the streams', DEFAULT_PREFIX)
+    .option(
+      '--partitions <n>',
+      'number of partition streams',
+      wholeNumber('--partitions', 1, 1024),
+      DEFAULT_PARTITIONS,
+    )
+    .option(
+      '--concurrency <n>',
+      'workers in this process, each on its own thread',
+      wholeNumber('--concurrency', 1, 64),
+      1,
+    )
+    .option(
+      '--metrics-port <port>',
+      'Prometheus /metrics on 127.0.0.1 (0 picks a free port)',
+      wholeNumber('--metrics-port', 0, 65535),
+      9464,
+    )
+    .option(
+      '--lease-ms <ms>',
+      'how long a crashed worker’s partitions wait before others take them',
+      wholeNumber('--lease-ms', 1000, 600_000),
+      5000,
+    )
+    .action(async (options: WorkerCommandOptions) => {
+      const layout = validateLayout({ prefix: options.prefix, partitions: options.partitions })
+      const postgres = withoutPassword(options.postgresUrl)
+      const config: TeamWorkerConfig = {
+        postgres: { url: postgres.url, password: postgres.password ?? process.env.PGPASSWORD },
+        redis: { url: options.redisUrl },
+        layout,
+        timing: { leaseMs: options.leaseMs, heartbeatMs: Math.max(200, Math.round(options.leaseMs / 5)) },
+      }
+      const workers: ProcessWorker[] =
+        options.concurrency === 1
+          ? [inProcess(config)]
+          : await Promise.all(Array.from({ length: options.concurrency }, () => onThread(config)))
+      const collect = async () =>
+        (await Promise.all(workers.map((worker) => worker.metrics()))).filter((m) => m !== undefined)
+      const metrics = await serveMetrics(options.metricsPort, collect)
+      console.log(
+        `${options.concurrency} worker${options.concurrency === 1 ? '' : 's'} consuming ${streamSource(layout)} (${layout.partitions} partitions) from ${options.redisUrl} into ${postgres.url}; metrics at http://127.0.0.1:${metrics.port}/metrics. Ctrl-C stops gracefully.`,
+      )
+      const report = setInterval(() => {
+        void collect().then((all) => {
+          const stored = all.reduce((sum, m) => sum + m.status.counts.stored, 0)
+          const rate = all.reduce((sum, m) => sum + m.status.ratePerSecond, 0)
+          const lag = all[0]?.status.partitions.reduce((sum, p) => sum + (p.lag ?? 0), 0) ?? 0
+          const states = [...new Set(all.map((m) => m.status.state))].join('/')
+          const message = all.find((m) => m.status.message !== undefined)?.status.message
+          log(
+            `${states}: ${formatCount(stored)} stored, ${formatCount(rate)}/s, lag ${formatCount(lag)}${message ? ` (${message})` : ''}`,
+          )
+        })
+      }, 10_000)
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve)
+        process.once('SIGTERM', resolve)
+      })
+      clearInterval(report)
+      log('stopping: finishing the batch in flight, then giving the partitions back')
+      await Promise.all(workers.map((worker) => worker.stop()))
+      const final = await collect()
+      metrics.server.close()
+      const stored = final.reduce((sum, m) => sum + m.status.counts.stored, 0)
+      console.log(`Stopped; ${formatCount(stored)} transactions stored by this process.`)
+    })
+}

@@ -1,0 +1,43 @@
+import { InvalidArgumentError } from 'commander'
+
+/** Option parsers shared by `aether replay` and `aether worker`. */
+
+export const wholeNumber =
+  (what: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  (value: string): number => {
+    const parsed = Number(value.replaceAll('_', ''))
+    if (!Number.isInteger(parsed) || parsed < min || parsed > max)
+      throw new InvalidArgumentError(`${what} is a whole number from ${min} to ${max}`)
+    return parsed
+  }
+
+export const redisUrl = (value: string): string => {
+  try {
+    const url = new URL(value)
+    if (url.protocol === 'redis:' || url.protocol === 'rediss:') return value
+  } catch {
+    // reported below
+  }
+  throw new InvalidArgumentError('a Redis URL such as redis://127.0.0.1:6379')
+}
+
+export const postgresUrl = (value: string): string => {
+  try {
+    const url = new URL(value)
+    if (url.protocol === 'postgres:' || url.protocol === 'postgresql:') return value
+  } catch {
+    // reported below
+  }
+  throw new InvalidArgumentError('a PostgreSQL URL such as postgres://aether@db.example:5432/aether')
+}
+
+export const formatCount = (value: number) => Math.round(value).toLocaleString('en-US')
+
+export function formatDuration(ms: number): string {
+  const seconds = Math.round(ms / 1000)
+  if (seconds < 60) return `${seconds} s`
+  const minutes = Math.floor(seconds / 60)
+  return minutes < 60
+    ? `${minutes} min ${seconds % 60} s`
+    : `${Math.floor(minutes / 60)} h ${minutes % 60} min`
+}

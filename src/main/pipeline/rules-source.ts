@@ -1,0 +1,72 @@
+import { DEFAULT_RULES, RuleSet } from '../../shared/rules'
+import { createListMatcher, type ListMatcher } from '../scoring'
+import type { PipelineStore } from './sink'
+
+export interface ScoringConfig {
+  rules: RuleSet
+  lists: ListMatcher
+}
+
+/**
+ * The rule set and lists the worker scores with: the newest saved rule set version (DEFAULT_RULES while
+ * none is saved) and the unexpired list entries, re-read when they change, without a restart.
+ */
+export class RulesSource {
+  private config: ScoringConfig | undefined
+  private rulesVersion: number | null | undefined
+  private listsToken: string | undefined
+  private nextCheck = 0
+  /** Why the newest saved rule set is not in use, when it cannot be read. */
+  problem: string | undefined
+
+  constructor(
+    private readonly store: PipelineStore,
+    private readonly pollMs = 3000,
+  ) {}
+
+  /** The current configuration, re-checked at most every pollMs; a failed check keeps the last one. */
+  async current(): Promise<ScoringConfig> {
+    if (this.config !== undefined && Date.now() < this.nextCheck) return this.config
+    this.nextCheck = Date.now() + this.pollMs
+    try {
+      await this.refresh()
+    } catch (error) {
+      if (this.config === undefined) throw error
+    }
+    return this.config as ScoringConfig
+  }
+
+  private async refresh() {
+    const [version, token] = await Promise.all([this.store.latestRulesVersion(), this.store.listsToken()])
+    let rules = this.config?.rules
+    if (version !== this.rulesVersion || rules === undefined) {
+      rules = await this.loadRules(version, rules)
+      this.rulesVersion = version
+    }
+    let lists = this.config?.lists
+    if (token !== this.listsToken || lists === undefined) {
+      lists = createListMatcher(await this.store.activeListEntries(), new Date())
+      this.listsToken = token
+    }
+    this.config = { rules, lists }
+  }
+
+  private async loadRules(version: number | null, previous: RuleSet | undefined): Promise<RuleSet> {
+    if (version === null) {
+      this.problem = undefined
+      return DEFAULT_RULES
+    }
+    const definition = await this.store.rulesDefinition(version)
+    const parsed = RuleSet.safeParse({ ...(definition as object), version })
+    if (parsed.success) {
+      this.problem = undefined
+      return parsed.data
+    }
+    this.problem = `Rule set version ${version} is not valid (${parsed.error.issues[0]?.message ?? 'unknown'}); scoring goes on with version ${previous?.version ?? DEFAULT_RULES.version}.`
+    return previous ?? DEFAULT_RULES
+  }
+
+  get version(): number | undefined {
+    return this.config?.rules.version
+  }
+}

@@ -1,0 +1,294 @@
+import { CompiledQuery, type Kysely } from 'kysely'
+import type { Score, Transaction } from '../../shared/transaction'
+import type { UserState } from '../scoring'
+import type { Store } from '../store/store'
+
+/**
+ * The pipeline's side of the store: one SQL dialect for PostgreSQL and PGlite. A batch goes in ONE
+ * transaction: the partition fences, the transactions, their scores and alerts, and the users' feature
+ * states. Rows travel as one array per column through unnest(), which PGlite takes too and which comes
+ * close to COPY on PostgreSQL.
+ */
+
+export interface PartitionFence {
+  partition: number
+  epoch: number
+  /** The last stream entry id (or file line) in the batch, recorded with it. */
+  position: string
+}
+
+export interface ScoredRow {
+  txn: Transaction
+  score: Score
+}
+
+export interface BatchWrite {
+  fences: PartitionFence[]
+  rows: ScoredRow[]
+  /**
+   * Each user's state after the batch, as JSON taken when the batch was scored: the scorer advances
+   * states in place, and the next batch is scored while this one commits.
+   */
+  states: Map<string, string>
+  modelVersion: string
+}
+
+/**
+ * committed: everything written. fenced: another worker has taken one of the partitions over, nothing
+ * written. redelivered: some transactions were already stored (a redelivery or a producer's retry), nothing
+ * written: the caller re-scores without them so no state counts a transaction twice.
+ */
+export type CommitOutcome = 'committed' | 'fenced' | 'redelivered'
+
+/** A row the database refused for its content (not for being a duplicate): the entry is a dead letter. */
+export class RowRejectedError extends Error {
+  /** Entries of the refused batch, set by the worker. */
+  entries: number | undefined
+  constructor(
+    message: string,
+    override readonly cause: unknown,
+  ) {
+    super(message)
+    this.name = 'RowRejectedError'
+  }
+}
+
+const run = async <R>(db: Kysely<unknown>, text: string, params: readonly unknown[] = []): Promise<R[]> =>
+  (await db.executeQuery<R>(CompiledQuery.raw(text, params as unknown[]))).rows
+
+const INSERT_TRANSACTIONS = `
+WITH fence AS (
+  UPDATE pipeline_partitions p SET position = f.position, updated_at = now()
+    FROM unnest($1::int[], $2::bigint[], $3::text[]) AS f(partition, epoch, position)
+   WHERE p.source = $4 AND p.partition = f.partition AND p.epoch = f.epoch
+  RETURNING 1
+), stored AS (
+  INSERT INTO transactions (txn_id, ts, user_id, counterparty_id, type, amount, currency, merchant_type,
+    source_ip, device_id, balance_before, balance_after, cp_balance_before, cp_balance_after, label)
+  SELECT * FROM unnest($5::uuid[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::numeric[],
+    $11::text[], $12::text[], $13::inet[], $14::text[], $15::numeric[], $16::numeric[], $17::numeric[],
+    $18::numeric[], $19::boolean[])
+   WHERE (SELECT count(*) FROM fence) = $20
+  ON CONFLICT (txn_id) DO NOTHING
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM fence)::int AS fenced, (SELECT count(*) FROM stored)::int AS stored`
+
+const INSERT_SCORES_AND_STATES = `
+WITH scored AS (
+  INSERT INTO scores (txn_id, score, decision, reasons, model_version, rules_version)
+  SELECT * FROM unnest($1::uuid[], $2::smallint[], $3::text[], $4::jsonb[], $5::text[], $6::int[])
+), alerted AS (
+  INSERT INTO alerts (txn_id, score, decision, reasons)
+  SELECT txn_id, score, decision, reasons
+    FROM unnest($1::uuid[], $2::smallint[], $3::text[], $4::jsonb[]) AS a(txn_id, score, decision, reasons)
+   WHERE decision <> 'approve'
+)
+INSERT INTO user_features (user_id, state, model_version)
+SELECT user_id, state, $9 FROM unnest($7::text[], $8::jsonb[]) AS u(user_id, state)
+ON CONFLICT (user_id) DO UPDATE
+  SET state = EXCLUDED.state, model_version = EXCLUDED.model_version, updated_at = now()`
+
+/** SQLSTATE classes of a value the database refuses: data exceptions and integrity violations. */
+const isRowRejection = (error: unknown) => {
+  const code = (error as { code?: unknown }).code
+  return typeof code === 'string' && (code.startsWith('22') || (code.startsWith('23') && code !== '23505'))
+}
+
+export class PipelineStore {
+  constructor(
+    private readonly store: Pick<Store, 'engine' | 'db'>,
+    /** The stream set (or replayed file) whose partitions this writer fences. */
+    readonly source: string,
+  ) {}
+
+  get engine() {
+    return this.store.engine
+  }
+
+  /** Takes a partition over: its epoch goes up, so its previous owner can no longer commit. */
+  async takeOver(partition: number, owner: string): Promise<{ epoch: number; position: string | null }> {
+    const [row] = await run<{ epoch: number; position: string | null }>(
+      this.store.db,
+      `INSERT INTO pipeline_partitions (source, partition, epoch, owner) VALUES ($1, $2, 1, $3)
+       ON CONFLICT (source, partition) DO UPDATE
+         SET epoch = pipeline_partitions.epoch + 1, owner = EXCLUDED.owner, updated_at = now()
+       RETURNING epoch, position`,
+      [this.source, partition, owner],
+    )
+    if (row === undefined) throw new Error('The partition table returned no row')
+    return { epoch: Number(row.epoch), position: row.position }
+  }
+
+  /** Marks a partition as left by its owner (information for the status; the fence is the epoch). */
+  async release(partition: number, epoch: number): Promise<void> {
+    await run(
+      this.store.db,
+      `UPDATE pipeline_partitions SET owner = NULL, updated_at = now()
+        WHERE source = $1 AND partition = $2 AND epoch = $3`,
+      [this.source, partition, epoch],
+    )
+  }
+
+  /** The stored feature state of each user that has one. */
+  async loadStates(userIds: readonly string[]): Promise<Map<string, UserState>> {
+    const states = new Map<string, UserState>()
+    if (userIds.length === 0) return states
+    const rows = await run<{ user_id: string; state: UserState }>(
+      this.store.db,
+      'SELECT user_id, state FROM user_features WHERE user_id = ANY($1::text[])',
+      [userIds],
+    )
+    for (const row of rows) states.set(row.user_id, row.state)
+    return states
+  }
+
+  /** Which of these transactions are stored already. */
+  async storedAmong(txnIds: readonly string[]): Promise<Set<string>> {
+    if (txnIds.length === 0) return new Set()
+    const rows = await run<{ txn_id: string }>(
+      this.store.db,
+      'SELECT txn_id::text AS txn_id FROM transactions WHERE txn_id = ANY($1::uuid[])',
+      [txnIds],
+    )
+    return new Set(rows.map((row) => row.txn_id))
+  }
+
+  /**
+   * Writes one batch in one transaction, fenced on every partition it holds entries of. A batch with
+   * no transactions (all dead letters or duplicates) still moves the fenced positions.
+   */
+  async commit(batch: BatchWrite): Promise<CommitOutcome> {
+    const { fences, rows, states } = batch
+    const columns = transactionColumns(rows.map((row) => row.txn))
+    try {
+      return await this.store.db.transaction().execute(async (trx) => {
+        const [result] = await run<{ fenced: number; stored: number }>(trx, INSERT_TRANSACTIONS, [
+          fences.map((fence) => fence.partition),
+          fences.map((fence) => fence.epoch),
+          fences.map((fence) => fence.position),
+          this.source,
+          ...columns,
+          fences.length,
+        ])
+        if (result === undefined || result.fenced !== fences.length) throw new Outcome('fenced')
+        if (result.stored !== rows.length) throw new Outcome('redelivered')
+        if (rows.length === 0 && states.size === 0) return 'committed' as const
+        const stateUsers = [...states.keys()]
+        await run(trx, INSERT_SCORES_AND_STATES, [
+          columns[0],
+          rows.map((row) => row.score.score),
+          rows.map((row) => row.score.decision),
+          rows.map((row) => JSON.stringify(row.score.reasons)),
+          rows.map((row) => row.score.model_version),
+          rows.map((row) => row.score.rules_version),
+          stateUsers,
+          [...states.values()],
+          batch.modelVersion,
+        ])
+        return 'committed' as const
+      })
+    } catch (error) {
+      if (error instanceof Outcome) return error.outcome
+      if (isRowRejection(error))
+        throw new RowRejectedError(`the store refused it: ${(error as Error).message}`, error)
+      throw error
+    }
+  }
+
+  /** The newest rule set version stored, or null when none has been saved yet. */
+  async latestRulesVersion(): Promise<number | null> {
+    const [row] = await run<{ version: number | null }>(
+      this.store.db,
+      'SELECT max(version) AS version FROM rules',
+    )
+    return row?.version ?? null
+  }
+
+  async rulesDefinition(version: number): Promise<unknown> {
+    const [row] = await run<{ definition: unknown }>(
+      this.store.db,
+      'SELECT definition FROM rules WHERE version = $1',
+      [version],
+    )
+    return row?.definition
+  }
+
+  /** A token that changes whenever the lists change or one of their entries expires. */
+  async listsToken(): Promise<string> {
+    const [row] = await run<{ token: string }>(
+      this.store.db,
+      `SELECT concat_ws('/', count(*), max(id), max(created_at),
+                min(expires_at) FILTER (WHERE expires_at > now())) AS token FROM lists`,
+    )
+    return row?.token ?? ''
+  }
+
+  async activeListEntries(): Promise<{ kind: 'user' | 'counterparty' | 'ip' | 'device'; value: string }[]> {
+    return run(
+      this.store.db,
+      'SELECT kind, value FROM lists WHERE expires_at IS NULL OR expires_at > now() ORDER BY id',
+    )
+  }
+}
+
+class Outcome extends Error {
+  constructor(readonly outcome: CommitOutcome) {
+    super(outcome)
+  }
+}
+
+/** The transactions as one array per column, in the INSERT's column order. */
+function transactionColumns(txns: readonly Transaction[]): unknown[][] {
+  const n = txns.length
+  const ids = new Array<string>(n)
+  const ts = new Array<string>(n)
+  const users = new Array<string>(n)
+  const counterparties = new Array<string>(n)
+  const types = new Array<string>(n)
+  const amounts = new Array<string>(n)
+  const currencies = new Array<string>(n)
+  const merchantTypes = new Array<string | null>(n)
+  const ips = new Array<string | null>(n)
+  const devices = new Array<string | null>(n)
+  const before = new Array<string | null>(n)
+  const after = new Array<string | null>(n)
+  const cpBefore = new Array<string | null>(n)
+  const cpAfter = new Array<string | null>(n)
+  const labels = new Array<boolean | null>(n)
+  for (let i = 0; i < n; i++) {
+    const txn = txns[i] as Transaction
+    ids[i] = txn.txn_id
+    ts[i] = txn.ts
+    users[i] = txn.user_id
+    counterparties[i] = txn.counterparty_id
+    types[i] = txn.type
+    amounts[i] = txn.amount
+    currencies[i] = txn.currency
+    merchantTypes[i] = txn.merchant_type ?? null
+    ips[i] = txn.source_ip ?? null
+    devices[i] = txn.device_id ?? null
+    before[i] = txn.balance_before ?? null
+    after[i] = txn.balance_after ?? null
+    cpBefore[i] = txn.cp_balance_before ?? null
+    cpAfter[i] = txn.cp_balance_after ?? null
+    labels[i] = txn.label ?? null
+  }
+  return [
+    ids,
+    ts,
+    users,
+    counterparties,
+    types,
+    amounts,
+    currencies,
+    merchantTypes,
+    ips,
+    devices,
+    before,
+    after,
+    cpBefore,
+    cpAfter,
+    labels,
+  ]
+}

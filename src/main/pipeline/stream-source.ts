@@ -1,0 +1,181 @@
+import type { PartitionOwnership } from './ownership'
+import { streamSource, type StreamLayout } from './partitioning'
+import { LeaseLostError, type DeadLetter, type RedisStreams, type StreamEntry } from './redis-stream'
+import type { PipelineStore } from './sink'
+import type { IngestSource, SourceBatch, SourceInfo } from './worker'
+
+interface HeldPartition {
+  token: string
+  epoch: number
+  /**
+   * claim: re-reading what is pending (after a takeover or a failure), from `cursor`; new: reading
+   * entries never delivered. A partition is always fully re-read before new entries, so a user's
+   * transactions are scored in stream order.
+   */
+  mode: 'claim' | 'new'
+  cursor: string
+  /** Last entry id delivered on this partition: a blocking wait starts after it. */
+  lastSeen: string
+}
+
+const EMPTY: SourceBatch = { entries: [], redelivered: false, isolated: false }
+
+/** Team mode: the partition streams of the team's Redis, shared by every worker in the group. */
+export class RedisStreamSource implements IngestSource {
+  readonly streamIds = true
+  readonly description: string
+  private readonly held = new Map<number, HeldPartition>()
+  /**
+   * While > 0, the store refused a batch: pending entries are re-read from one partition at a time, in
+   * batches halved after each refusal, until a batch of one entry is refused (it becomes a dead letter).
+   */
+  private isolateCount = 0
+  private lastIsolated = false
+  private lastEntries = 0
+
+  constructor(
+    private readonly streams: RedisStreams,
+    private readonly ownership: PartitionOwnership,
+    private readonly layout: StreamLayout,
+    private readonly blockMs = 500,
+  ) {
+    this.description = `Redis streams ${streamSource(layout)} (${layout.partitions} partitions)`
+  }
+
+  async start(): Promise<void> {
+    await this.streams.checkLayout()
+    this.ownership.start()
+  }
+
+  changeDue(): boolean {
+    const wanted = this.ownership.wanted()
+    for (const partition of this.held.keys())
+      if (
+        !wanted.has(partition) ||
+        this.ownership.lost.has(partition) ||
+        !this.ownership.leases.has(partition)
+      )
+        return true
+    for (const partition of this.ownership.leases.keys()) if (!this.held.has(partition)) return true
+    return false
+  }
+
+  async rebalance(store: PipelineStore): Promise<number[]> {
+    const wanted = this.ownership.wanted()
+    const left: number[] = []
+    for (const [partition, held] of [...this.held]) {
+      const lost = this.ownership.lost.has(partition) || !this.ownership.leases.has(partition)
+      if (!lost && wanted.has(partition)) continue
+      this.held.delete(partition)
+      left.push(partition)
+      if (!lost) await store.release(partition, held.epoch)
+      await this.ownership.release(partition)
+    }
+    for (const [partition, lease] of [...this.ownership.leases]) {
+      if (this.held.has(partition)) continue
+      if (!wanted.has(partition)) {
+        await this.ownership.release(partition)
+        continue
+      }
+      // The epoch goes up before anything is read: from here on the previous owner cannot commit.
+      const { epoch } = await store.takeOver(partition, this.streams.consumer)
+      const lastSeen = await this.streams.lastDelivered(partition)
+      this.held.set(partition, { token: lease.token, epoch, mode: 'claim', cursor: '0-0', lastSeen })
+    }
+    return left
+  }
+
+  epochOf(partition: number): number | undefined {
+    return this.held.get(partition)?.epoch
+  }
+
+  async read(maxEntries: number): Promise<SourceBatch> {
+    if (this.held.size === 0) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(this.blockMs, 200)))
+      return EMPTY
+    }
+    const claiming = [...this.held].filter(([, held]) => held.mode === 'claim')
+    // Reaching here without a rewind means the last isolated batch went through: if it was one entry,
+    // that was the refused one, handled as a dead letter.
+    if ((this.lastIsolated && this.isolateCount === 1 && this.lastEntries === 1) || claiming.length === 0)
+      this.isolateCount = 0
+    const isolated = this.isolateCount > 0
+    const chosen = isolated ? claiming.slice(0, 1) : [...this.held]
+    const count = isolated ? this.isolateCount : Math.max(1, Math.ceil(maxEntries / chosen.length))
+    let replies: Awaited<ReturnType<RedisStreams['readFenced']>>
+    try {
+      replies = await this.streams.readFenced(
+        chosen.map(([partition, held]) => ({
+          partition,
+          token: held.token,
+          mode: held.mode,
+          count,
+          cursor: held.cursor,
+        })),
+      )
+    } catch (error) {
+      if (error instanceof LeaseLostError) this.ownership.lost.add(error.partition)
+      throw error
+    }
+    const entries: StreamEntry[] = []
+    let redelivered = false
+    for (const reply of replies) {
+      const held = this.held.get(reply.partition) as HeldPartition
+      if (held.mode === 'claim') {
+        redelivered ||= reply.entries.length > 0
+        if (reply.cursor === '0-0') held.mode = 'new'
+        else held.cursor = reply.cursor
+      } else {
+        const last = reply.entries.at(-1)
+        if (last !== undefined) held.lastSeen = last.id
+      }
+      for (const entry of reply.entries) entries.push(entry)
+    }
+    this.lastIsolated = isolated
+    this.lastEntries = entries.length
+    if (entries.length === 0 && ![...this.held.values()].some((held) => held.mode === 'claim')) {
+      const after = new Map([...this.held].map(([partition, held]) => [partition, held.lastSeen]))
+      await this.streams.waitForEntries(after, this.blockMs)
+    }
+    return { entries, redelivered, isolated }
+  }
+
+  settle(acks: Map<number, string[]>, dead: DeadLetter[]): Promise<void> {
+    return this.streams.settle(acks, dead)
+  }
+
+  rewind(refused: number): void {
+    for (const held of this.held.values()) {
+      held.mode = 'claim'
+      held.cursor = '0-0'
+    }
+    this.isolateCount = refused > 0 ? Math.max(1, Math.floor(refused / 2)) : 0
+    this.lastIsolated = false
+  }
+
+  setPaused(paused: boolean): void {
+    this.ownership.setPaused(paused)
+  }
+
+  async info(): Promise<SourceInfo> {
+    const { partitions, deadLetters } = await this.streams.partitionInfo()
+    return {
+      partitions: partitions.map((info) => ({
+        partition: info.partition,
+        owner: info.owner,
+        mine: info.owner === this.streams.consumer,
+        lag: info.lag,
+        pending: info.pending,
+      })),
+      deadLetterTotal: deadLetters,
+      progress: null,
+    }
+  }
+
+  async stop(store: PipelineStore): Promise<void> {
+    for (const [partition, held] of this.held) await store.release(partition, held.epoch).catch(() => {})
+    this.held.clear()
+    await this.ownership.stop()
+    await this.streams.close()
+  }
+}

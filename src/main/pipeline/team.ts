@@ -1,0 +1,70 @@
+import { randomBytes } from 'node:crypto'
+import { hostname } from 'node:os'
+import { threadId } from 'node:worker_threads'
+import { Kysely, PostgresDialect } from 'kysely'
+import pg from 'pg'
+import { postgresPoolConfig } from '../store/store'
+import { DEFAULT_TIMING, PartitionOwnership, type OwnershipTiming } from './ownership'
+import { streamSource, validateLayout, type StreamLayout } from './partitioning'
+import { RedisStreams, type RedisConnection } from './redis-stream'
+import { PipelineStore } from './sink'
+import { RedisStreamSource } from './stream-source'
+import { PipelineWorker } from './worker'
+
+/** Everything a Team-mode worker needs; plain data, so it can be handed to a worker thread. */
+export interface TeamWorkerConfig {
+  postgres: { url: string; password?: string | undefined }
+  redis: RedisConnection
+  layout: StreamLayout
+  workerId?: string
+  timing?: OwnershipTiming
+  maxBatch?: number
+}
+
+/** Unique in the group, readable in the status: host, process, thread and a random part. */
+export function newWorkerId(): string {
+  return `${hostname()}-${process.pid}-${threadId}-${randomBytes(2).toString('hex')}`
+}
+
+export interface TeamWorker {
+  worker: PipelineWorker
+  /** Stops the worker gracefully, then closes its connections. */
+  close(): Promise<void>
+}
+
+export function createTeamWorker(config: TeamWorkerConfig, log?: (line: string) => void): TeamWorker {
+  const layout = validateLayout(config.layout)
+  const workerId = config.workerId ?? newWorkerId()
+  const pool = new pg.Pool(
+    postgresPoolConfig({
+      connectionString: config.postgres.url,
+      password: config.postgres.password,
+      max: 4,
+      applicationName: `aether-worker ${workerId}`,
+    }),
+  )
+  // A server that restarts ends every connection, also one held between two statements of a batch: the
+  // batch fails and is retried; the process must not die of the connection's error event.
+  pool.on('error', () => {})
+  pool.on('connect', (client) => client.on('error', () => {}))
+  const store = {
+    engine: 'postgresql' as const,
+    db: new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) }),
+  }
+  const streams = new RedisStreams(config.redis, layout, workerId)
+  const ownership = new PartitionOwnership(streams, layout.partitions, config.timing ?? DEFAULT_TIMING)
+  const source = new RedisStreamSource(streams, ownership, layout)
+  const worker = new PipelineWorker(source, new PipelineStore(store, streamSource(layout)), {
+    workerId,
+    mode: 'team',
+    ...(config.maxBatch !== undefined ? { maxBatch: config.maxBatch } : {}),
+    ...(log !== undefined ? { log } : {}),
+  })
+  return {
+    worker,
+    close: async () => {
+      await worker.stop()
+      await store.db.destroy()
+    },
+  }
+}

@@ -1,0 +1,76 @@
+/// <reference types="electron-vite/node" />
+import { createRequire } from 'node:module'
+import { pathToFileURL } from 'node:url'
+import { Worker } from 'node:worker_threads'
+import type { WorkerMetrics } from './metrics'
+import type { TeamWorkerConfig } from './team'
+import type { FromWorkerThread, ToWorkerThread } from './thread'
+
+/**
+ * Where the thread's code is: the chunk electron-vite builds for `?modulePath` in the app and the CLI;
+ * from source (tests, tsx), thread.ts loaded through tsx, registered in the thread itself.
+ */
+async function threadEntry(): Promise<string | URL> {
+  if (!import.meta.url.endsWith('.ts')) return (await import('./thread?modulePath')).default
+  const thread = new URL('./thread.ts', import.meta.url).href
+  const tsx = pathToFileURL(
+    createRequire(import.meta.url)
+      .resolve('tsx/esm/api')
+      .replace(/\.cjs$/, '.mjs'),
+  ).href
+  const code = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(thread)})`
+  return new URL(`data:text/javascript,${encodeURIComponent(code)}`)
+}
+
+/** A Team-mode worker on its own thread; a crash there ends the thread, never the app. */
+export class WorkerThread {
+  latest: WorkerMetrics | undefined
+  onMetrics: ((metrics: WorkerMetrics) => void) | undefined
+  private readonly exited: Promise<void>
+  private stopped = false
+
+  private constructor(
+    private readonly thread: Worker,
+    onLog: (line: string) => void,
+  ) {
+    thread.on('message', (message: FromWorkerThread) => {
+      if (message.type === 'metrics') {
+        this.latest = message.metrics
+        this.onMetrics?.(message.metrics)
+      } else if (message.type === 'log') onLog(message.line)
+    })
+    this.exited = new Promise((resolve) => {
+      thread.once('exit', (code) => {
+        if (!this.stopped) onLog(`the pipeline worker thread ended unexpectedly (exit code ${code})`)
+        resolve()
+      })
+      thread.once('error', (error) => onLog(`the pipeline worker thread failed: ${error.message}`))
+    })
+  }
+
+  static async start(config: TeamWorkerConfig, onLog: (line: string) => void): Promise<WorkerThread> {
+    return new WorkerThread(new Worker(await threadEntry(), { workerData: config }), onLog)
+  }
+
+  private send(message: ToWorkerThread) {
+    this.thread.postMessage(message)
+  }
+
+  pause() {
+    this.send({ type: 'pause' })
+  }
+
+  resume() {
+    this.send({ type: 'resume' })
+  }
+
+  /** Graceful: the batch in flight is committed and acknowledged; after `graceMs` the thread is ended. */
+  async stop(graceMs = 15_000): Promise<void> {
+    if (this.stopped) return this.exited
+    this.stopped = true
+    this.send({ type: 'stop' })
+    const timer = setTimeout(() => void this.thread.terminate(), graceMs)
+    await this.exited
+    clearTimeout(timer)
+  }
+}

@@ -1,0 +1,146 @@
+import { z } from 'zod'
+import { TRANSACTION_TYPES, Transaction } from '../../shared/transaction'
+import { WIRE_VERSION } from './partitioning'
+
+/**
+ * A transaction on a stream: one entry, one flat string field per attribute (readable with
+ * `redis-cli XRANGE`), plus `v`, the schema version (DATA.md).
+ */
+
+const OPTIONAL_TEXT = [
+  'merchant_type',
+  'source_ip',
+  'device_id',
+  'balance_before',
+  'balance_after',
+  'cp_balance_before',
+  'cp_balance_after',
+] as const
+
+/** The entry's fields as XADD takes them: field, value, field, value… */
+export function encodeTransaction(txn: Transaction): string[] {
+  const fields = [
+    'v',
+    WIRE_VERSION,
+    'txn_id',
+    txn.txn_id,
+    'ts',
+    txn.ts,
+    'user_id',
+    txn.user_id,
+    'counterparty_id',
+    txn.counterparty_id,
+    'type',
+    txn.type,
+    'amount',
+    txn.amount,
+    'currency',
+    txn.currency,
+  ]
+  for (const name of OPTIONAL_TEXT) {
+    const value = txn[name]
+    if (value !== undefined) fields.push(name, value)
+  }
+  if (txn.label !== undefined) fields.push('label', txn.label ? 'true' : 'false')
+  return fields
+}
+
+export type DecodeResult = { ok: true; txn: Transaction } | { ok: false; reason: string }
+
+// The same patterns the zod schema uses (a unit test holds them equal), checked without building zod issues.
+const uuidPattern = z.regexes.uuid()
+const datetimePattern = z.regexes.datetime({ offset: true, local: false, precision: null })
+const moneyPattern = /^-?\d{1,16}(\.\d{1,2})?$/
+const currencyPattern = /^[A-Z]{3}$/
+const ipv4Pattern = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/
+const ipv6Pattern = /^[0-9a-fA-F:.]{2,45}$/
+const types = new Set<string>(TRANSACTION_TYPES)
+
+/**
+ * Redis hands stream values over as UTF-8 text, replacing bytes that are not valid UTF-8 with U+FFFD.
+ * The other fields are checked by pattern; free-text fields would be stored garbled, so refuse them.
+ */
+const REPLACEMENT_CHARACTER = '\uFFFD'
+const FREE_TEXT = ['user_id', 'counterparty_id', 'merchant_type', 'device_id'] as const
+
+const text = (value: string | undefined, max: number) =>
+  value !== undefined && value.length >= 1 && value.length <= max
+const optionalMoney = (value: string | undefined) => value === undefined || moneyPattern.test(value)
+
+/**
+ * Reads an entry's fields (as XREADGROUP returns them) into a Transaction. The hot path checks the
+ * schema's rules by hand; only a rejected entry goes through zod, whose message becomes the dead-letter
+ * reason, and zod has the last word, so the two can never disagree about what is valid.
+ */
+export function decodeTransaction(fields: readonly string[]): DecodeResult {
+  if (fields.length % 2 !== 0)
+    return { ok: false, reason: 'the entry has an odd number of field names and values' }
+  const record: Record<string, string> = {}
+  for (let i = 0; i < fields.length; i += 2) record[fields[i] as string] = fields[i + 1] as string
+  if (record.v === undefined) return { ok: false, reason: 'missing schema version field v' }
+  if (record.v !== WIRE_VERSION)
+    return {
+      ok: false,
+      reason: `schema version v=${record.v} is not supported (this worker reads v=${WIRE_VERSION})`,
+    }
+  const garbled = FREE_TEXT.find((name) => record[name]?.includes(REPLACEMENT_CHARACTER))
+  if (garbled !== undefined)
+    return { ok: false, reason: `${garbled}: not valid UTF-8 (its bytes could not be read as text)` }
+  const label = record.label
+  if (label !== undefined && label !== 'true' && label !== 'false')
+    return { ok: false, reason: `label: must be true or false, not ${JSON.stringify(label.slice(0, 40))}` }
+  const candidate: Record<string, string | boolean> = {
+    txn_id: record.txn_id as string,
+    ts: record.ts as string,
+    user_id: record.user_id as string,
+    counterparty_id: record.counterparty_id as string,
+    type: record.type as string,
+    amount: record.amount as string,
+    currency: record.currency as string,
+  }
+  // Absent optional fields stay absent, as zod leaves them, so stored rows and JSON carry no undefined keys.
+  for (const name of OPTIONAL_TEXT) {
+    const value = record[name]
+    if (value !== undefined) candidate[name] = value
+  }
+  if (label !== undefined) candidate.label = label === 'true'
+  if (passesFastChecks(record)) return { ok: true, txn: candidate as Transaction }
+  const parsed = Transaction.safeParse(candidate)
+  if (parsed.success) return { ok: true, txn: parsed.data }
+  return { ok: false, reason: describeIssues(parsed.error) }
+}
+
+function passesFastChecks(r: Record<string, string | undefined>): boolean {
+  const { txn_id, ts, amount, currency, type, source_ip } = r
+  return (
+    txn_id !== undefined &&
+    uuidPattern.test(txn_id) &&
+    ts !== undefined &&
+    datetimePattern.test(ts) &&
+    text(r.user_id, 128) &&
+    text(r.counterparty_id, 128) &&
+    type !== undefined &&
+    types.has(type) &&
+    amount !== undefined &&
+    moneyPattern.test(amount) &&
+    Number(amount) > 0 &&
+    currency !== undefined &&
+    currencyPattern.test(currency) &&
+    (r.merchant_type?.length ?? 0) <= 64 &&
+    (r.device_id?.length ?? 0) <= 128 &&
+    (source_ip === undefined ||
+      ipv4Pattern.test(source_ip) ||
+      (source_ip.includes(':') && ipv6Pattern.test(source_ip))) &&
+    optionalMoney(r.balance_before) &&
+    optionalMoney(r.balance_after) &&
+    optionalMoney(r.cp_balance_before) &&
+    optionalMoney(r.cp_balance_after)
+  )
+}
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((issue) => `${issue.path.join('.') || 'entry'}: ${issue.message}`)
+    .join('; ')
+}

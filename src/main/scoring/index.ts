@@ -1,0 +1,17 @@
+/**
+ * The fraud scoring core: pure and deterministic, no I/O. The streaming pipeline scores each user's
+ * transactions in order with scoreTransaction, keeping UserState per user (as jsonb between batches and
+ * owners); the DuckDB backtest compiles the same RuleSet to SQL (src/main/analysis/rules-sql.ts).
+ */
+export { emptyUserState, MEMORY, type Features, type UserState } from './features'
+export { createListMatcher, type ListEntry, type ListMatcher } from './lists'
+export { MODEL_VERSION, scoreTransaction, type ScoredTransaction } from './score'
+export {
+  FRAUD_PATTERNS,
+  GENERATOR_BLOCKLIST,
+  generateTraffic,
+  generateTransactions,
+  type FraudPattern,
+  type GeneratedTransaction,
+  type TrafficOptions,
+} from './generator'

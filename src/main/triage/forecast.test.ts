@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest'
+import { findSpikes, forecastCounts, MIN_HISTORY } from './forecast'
+
+/** A steady, slightly noisy minute-by-minute volume, deterministic so the test always sees the same data. */
+const steady = (length: number, level = 200) =>
+  Array.from(
+    { length },
+    (_, minute) => level + Math.round(8 * Math.sin(minute * 1.7) + 5 * Math.cos(minute * 0.9)),
+  )
+
+describe('throughput forecast', () => {
+  it('forecasts the next hour of a steady volume near its level, inside a band', () => {
+    const forecast = forecastCounts(steady(240), 60)
+    expect(forecast?.points).toHaveLength(60)
+    for (const point of forecast?.points ?? []) {
+      expect(point.lower).toBeLessThan(point.mean)
+      expect(point.upper).toBeGreaterThan(point.mean)
+      expect(point.lower).toBeLessThan(200)
+      expect(point.upper).toBeGreaterThan(200)
+    }
+  })
+
+  it('gives no forecast on too little history', () => {
+    expect(forecastCounts(steady(MIN_HISTORY - 1), 60)).toBeNull()
+  })
+
+  it('flags a burst that leaves the band, and nothing in steady traffic', () => {
+    const quiet = steady(300)
+    expect(findSpikes(quiet, 60)).toEqual([])
+    const burst = [...quiet]
+    burst[280] = 900
+    const spikes = findSpikes(burst, 60)
+    expect(spikes.map((spike) => spike.index)).toEqual([280])
+    expect(spikes[0]?.z).toBeGreaterThan(3)
+  })
+})

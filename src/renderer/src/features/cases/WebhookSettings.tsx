@@ -1,0 +1,65 @@
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
+import { useId, useState, type FormEvent } from 'react'
+import { WebhookSetting } from '../../../../shared/triage-contract'
+import { client, orpc } from '../../api/client'
+import { describeError } from '../../api/errors'
+
+/** The team's Slack-compatible webhook for block-level alerts (one message per alert, whoever is on shift). */
+export function WebhookSettings() {
+  const id = useId()
+  const queryClient = useQueryClient()
+  const current = useQuery(orpc.triage.settings.webhook.queryOptions())
+  const [draft, setDraft] = useState<string>()
+  const [error, setError] = useState<string>()
+  const save = useMutation({
+    mutationFn: (setting: WebhookSetting) => client.triage.settings.setWebhook(setting),
+    onSuccess: (saved) => {
+      queryClient.setQueryData(orpc.triage.settings.webhook.queryKey(), saved)
+      setDraft(undefined)
+    },
+    onError: (failure) => setError(describeError(failure)),
+  })
+  const value = draft ?? current.data?.url ?? ''
+  // Without an open store (the profile failed to open) there is no team setting to show.
+  if (current.isError) return null
+
+  function submit(event: FormEvent) {
+    event.preventDefault()
+    const parsed = WebhookSetting.safeParse({ url: value.trim() === '' ? null : value.trim() })
+    if (!parsed.success) {
+      setError(parsed.error.issues[0]?.message)
+      return
+    }
+    setError(undefined)
+    save.mutate(parsed.data)
+  }
+
+  return (
+    <section className="panel" aria-labelledby={`${id}-heading`}>
+      <h2 id={`${id}-heading`}>Alert webhook</h2>
+      <form className="field" onSubmit={submit} noValidate data-testid="webhook-form">
+        <label htmlFor={`${id}-url`}>
+          Slack-compatible webhook URL for blocked transactions (empty: none)
+        </label>
+        <div className="form-actions">
+          <input
+            id={`${id}-url`}
+            className="webhook-url"
+            value={value}
+            placeholder="https://hooks.slack.com/services/…"
+            onChange={(e) => setDraft(e.target.value)}
+            aria-invalid={error ? true : undefined}
+            spellCheck={false}
+          />
+          <button type="submit" className="button" disabled={save.isPending}>
+            Save webhook
+          </button>
+          <span className="subtle" role="status">
+            {save.isSuccess ? 'Saved for this team profile.' : ''}
+          </span>
+        </div>
+        {error && <p className="field-error">{error}</p>}
+      </form>
+    </section>
+  )
+}

@@ -1,0 +1,307 @@
+import { useMutation, useQuery } from '@tanstack/react-query'
+import { useMemo, useState } from 'react'
+import type { BacktestResult, Dataset } from '../../../../shared/datasets-contract'
+import { DEFAULT_RULES, describeRule, describeRuleChange, type RuleSet } from '../../../../shared/rules'
+import { client, orpc } from '../../api/client'
+import { describeError } from '../../api/errors'
+import { EChart, type ChartOption } from '../dashboard/EChart'
+import { formatCount, formatMoney, formatPercent, formatSeconds } from './format'
+
+const editableCopy = (rules: RuleSet): RuleSet => ({ ...structuredClone(rules), version: rules.version + 1 })
+
+/** Version A as it stands: each rule, on or off, with its weight. */
+function RuleSetSummary({ rules }: { rules: RuleSet }) {
+  return (
+    <table className="ds-table" data-testid="rules-summary">
+      <thead>
+        <tr>
+          <th>On</th>
+          <th>Rule</th>
+          <th className="num">Weight</th>
+        </tr>
+      </thead>
+      <tbody>
+        {rules.rules.map((rule) => (
+          <tr key={rule.id} className={rule.enabled ? undefined : 'subtle'}>
+            <td>{rule.enabled ? 'on' : 'off'}</td>
+            <td title={describeRule(rule)}>{rule.id}</td>
+            <td className="num">{rule.weight}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  )
+}
+
+/** Version B: thresholds, and each rule on or off with its weight. */
+function RuleSetEditor({ rules, onChange }: { rules: RuleSet; onChange: (next: RuleSet) => void }) {
+  const threshold = (level: 'review' | 'block', value: number) =>
+    onChange({ ...rules, thresholds: { ...rules.thresholds, [level]: value } })
+  return (
+    <div className="ds-rule-editor" data-testid="rules-editor">
+      <div className="ds-thresholds">
+        {(['review', 'block'] as const).map((level) => (
+          <label key={level} className="ds-inline-field">
+            {level === 'review' ? 'Review from score' : 'Block from score'}
+            <input
+              type="number"
+              min={1}
+              max={100}
+              value={rules.thresholds[level]}
+              onChange={(event) => threshold(level, Number(event.target.value))}
+              data-testid={`threshold-${level}`}
+            />
+          </label>
+        ))}
+      </div>
+      <table className="ds-table">
+        <thead>
+          <tr>
+            <th>On</th>
+            <th>Rule</th>
+            <th className="num">Weight</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rules.rules.map((rule, index) => (
+            <tr key={rule.id}>
+              <td>
+                <input
+                  type="checkbox"
+                  checked={rule.enabled}
+                  aria-label={`${rule.id} on`}
+                  onChange={(event) =>
+                    onChange({
+                      ...rules,
+                      rules: rules.rules.map((r, i) =>
+                        i === index ? { ...r, enabled: event.target.checked } : r,
+                      ),
+                    })
+                  }
+                  data-testid={`rule-enabled-${rule.id}`}
+                />
+              </td>
+              <td title={describeRule(rule)}>{rule.id}</td>
+              <td className="num">
+                <input
+                  type="number"
+                  min={0}
+                  max={100}
+                  value={rule.weight}
+                  aria-label={`${rule.id} weight`}
+                  className="ds-weight"
+                  onChange={(event) =>
+                    onChange({
+                      ...rules,
+                      rules: rules.rules.map((r, i) =>
+                        i === index ? { ...r, weight: Number(event.target.value) } : r,
+                      ),
+                    })
+                  }
+                />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  )
+}
+
+function Confusion({ result }: { result: BacktestResult }) {
+  const { truePositives, falsePositives, falseNegatives, trueNegatives } = result.confusion
+  return (
+    <table
+      className="ds-table ds-confusion"
+      aria-label={`Confusion matrix of version ${result.rulesVersion}`}
+    >
+      <thead>
+        <tr>
+          <th />
+          <th className="num">Fraud</th>
+          <th className="num">Legitimate</th>
+        </tr>
+      </thead>
+      <tbody>
+        <tr>
+          <th>Alert</th>
+          <td className="num ok">{formatCount(truePositives)}</td>
+          <td className="num bad">{formatCount(falsePositives)}</td>
+        </tr>
+        <tr>
+          <th>No alert</th>
+          <td className="num bad">{formatCount(falseNegatives)}</td>
+          <td className="num">{formatCount(trueNegatives)}</td>
+        </tr>
+      </tbody>
+    </table>
+  )
+}
+
+const FIGURES: [string, (result: BacktestResult) => string][] = [
+  ['Precision (alerts that are fraud)', (r) => formatPercent(r.precision)],
+  ['Recall (fraud that is alerted)', (r) => formatPercent(r.recall)],
+  ['F1', (r) => (r.f1 === null ? 'n/a' : r.f1.toFixed(3))],
+  ['Alerts (review + block)', (r) => formatCount(r.decisions.review + r.decisions.block)],
+  ['Review / block', (r) => `${formatCount(r.decisions.review)} / ${formatCount(r.decisions.block)}`],
+  ['Fraud amount caught', (r) => formatMoney(r.fraudAmountCaught)],
+  ['Fraud amount missed', (r) => formatMoney(r.fraudAmountMissed)],
+  ['Scored in', (r) => formatSeconds(r.millis / 1000)],
+]
+
+function AlertsPerDay({ results }: { results: BacktestResult[] }) {
+  const option = useMemo<ChartOption>(() => {
+    const days = [...new Set(results.flatMap((result) => result.alertsPerDay.map((day) => day.day)))].sort()
+    return {
+      tooltip: { trigger: 'axis' },
+      legend: { top: 0, left: 'center' },
+      grid: { left: 56, right: 16, top: 40, bottom: 40 },
+      xAxis: { type: 'category', data: days, name: 'day', nameLocation: 'middle', nameGap: 26 },
+      yAxis: { type: 'value', name: 'alerts per day', minInterval: 1 },
+      series: results.map((result, index) => ({
+        name: `Version ${result.rulesVersion}${index === 0 ? ' (A)' : ' (B)'}`,
+        type: 'bar',
+        data: days.map((day) => result.alertsPerDay.find((entry) => entry.day === day)?.alerts ?? 0),
+      })),
+    }
+  }, [results])
+  return <EChart option={option} label="Alerts per day of each version" testId="chart-alerts-per-day" />
+}
+
+function Results({ results }: { results: BacktestResult[] }) {
+  const rules = [...new Set(results.flatMap((result) => result.ruleHits.map((hit) => hit.rule)))]
+  return (
+    <div className="ds-backtest-results" data-testid="backtest-results">
+      <table className="ds-table ds-compare">
+        <thead>
+          <tr>
+            <th>How many alerts, how good?</th>
+            {results.map((result, index) => (
+              <th key={index} className="num">
+                {index === 0 ? 'A' : 'B'}: version {result.rulesVersion}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {FIGURES.map(([label, figure]) => (
+            <tr key={label}>
+              <th>{label}</th>
+              {results.map((result, index) => (
+                <td
+                  key={index}
+                  className="num"
+                  data-testid={`backtest-${label.split(' ')[0]?.toLowerCase()}-${index}`}
+                >
+                  {figure(result)}
+                </td>
+              ))}
+            </tr>
+          ))}
+          <tr>
+            <th>Confusion matrix</th>
+            {results.map((result, index) => (
+              <td key={index}>
+                <Confusion result={result} />
+              </td>
+            ))}
+          </tr>
+          {rules.map((rule) => (
+            <tr key={rule}>
+              <th className="subtle">Rule {rule} fired</th>
+              {results.map((result, index) => {
+                const hit = result.ruleHits.find((entry) => entry.rule === rule)
+                return (
+                  <td key={index} className="num subtle">
+                    {hit === undefined
+                      ? 'off'
+                      : `${formatCount(hit.fired)} (${formatCount(hit.firedOnFraud)} on fraud)`}
+                  </td>
+                )
+              })}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <AlertsPerDay results={results} />
+    </div>
+  )
+}
+
+/**
+ * Two rule versions over the labelled dataset, side by side, scored by the same SQL the streaming rules
+ * compile to; the better one can be published as the next version of the active profile's rules.
+ */
+export function BacktestView({ dataset }: { dataset: Dataset }) {
+  const [edited, setEdited] = useState(() => editableCopy(DEFAULT_RULES))
+  const [comment, setComment] = useState('')
+  const status = useQuery(orpc.app.status.queryOptions())
+  const backtest = useMutation({
+    mutationFn: () => client.datasets.backtest({ datasetId: dataset.id, ruleSets: [DEFAULT_RULES, edited] }),
+  })
+  const publish = useMutation({
+    mutationFn: () => client.datasets.publishRules({ ruleSet: edited, comment }),
+  })
+  const changes = describeRuleChange(DEFAULT_RULES, edited)
+
+  return (
+    <div className="ds-backtest">
+      <div className="ds-versions">
+        <section className="ds-version" aria-labelledby="ds-version-a">
+          <h3 id="ds-version-a">A: the built-in rules (version {DEFAULT_RULES.version})</h3>
+          <p className="subtle">
+            Review from score {DEFAULT_RULES.thresholds.review}, block from {DEFAULT_RULES.thresholds.block}.
+          </p>
+          <RuleSetSummary rules={DEFAULT_RULES} />
+        </section>
+        <section className="ds-version" aria-labelledby="ds-version-b">
+          <h3 id="ds-version-b">B: an edited copy</h3>
+          <RuleSetEditor rules={edited} onChange={setEdited} />
+          <p className="subtle" data-testid="rules-changes">
+            {changes.length === 0 ? 'The same as A so far.' : `Changes from A: ${changes.join('; ')}.`}
+          </p>
+        </section>
+      </div>
+      <div className="form-actions">
+        <button
+          type="button"
+          className="button primary"
+          onClick={() => backtest.mutate()}
+          disabled={backtest.isPending}
+          data-testid="backtest-run"
+        >
+          {backtest.isPending ? 'Scoring every row…' : 'Run the backtest'}
+        </button>
+        <span className="subtle">An alert is a review or block decision; fraud is the isFraud label.</span>
+      </div>
+      {backtest.isError && <p className="inline-error">{describeError(backtest.error)}</p>}
+      {backtest.data && <Results results={backtest.data.results} />}
+      {backtest.data && (
+        <div className="ds-publish form-actions">
+          <input
+            value={comment}
+            onChange={(event) => setComment(event.target.value)}
+            placeholder="Why B is better"
+            aria-label="Comment for the published version"
+            maxLength={500}
+          />
+          <button
+            type="button"
+            className="button"
+            onClick={() => publish.mutate()}
+            disabled={publish.isPending || changes.length === 0}
+            data-testid="publish-rules"
+          >
+            Publish B to {status.data?.profileName ?? 'the active profile'}
+          </button>
+          {publish.data && (
+            <span role="status" data-testid="publish-result">
+              Published as version {publish.data.version}.
+            </span>
+          )}
+          {publish.isError && <span className="inline-error">{describeError(publish.error)}</span>}
+        </div>
+      )}
+    </div>
+  )
+}

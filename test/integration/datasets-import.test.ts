@@ -1,0 +1,314 @@
+import { appendFile, copyFile, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { basename, join } from 'node:path'
+import { gzipSync } from 'node:zlib'
+import { readFileSync } from 'node:fs'
+import { DuckDBInstance } from '@duckdb/node-api'
+import { ORPCError } from '@orpc/client'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { paysimTransactionsSql, paysimTxnId, parsePaysimLine } from '../../src/shared/paysim'
+import {
+  collect,
+  openDatasetsHarness,
+  readyDataset,
+  SAMPLE_PATH,
+  sampleLines,
+  type DatasetsHarness,
+} from './datasets-support'
+
+let harness: DatasetsHarness
+let scratch: string
+
+beforeAll(async () => {
+  harness = await openDatasetsHarness()
+  scratch = await mkdtemp(join(tmpdir(), 'aether-datasets-'))
+})
+
+afterAll(async () => {
+  await harness.dispose()
+  await rm(scratch, { recursive: true, force: true })
+})
+
+const datasetsDir = () => join(harness.opened.dataDir, 'datasets')
+const databaseFiles = async (id: string) =>
+  (await readdir(datasetsDir())).filter((file) => file.startsWith(`${id}-`))
+
+/** Rows of the grid whose `seq` (the file line) is one of `lines`. */
+async function rowsAtLines(datasetId: string, lines: number[]) {
+  const page = await harness.client.datasets.rows({
+    datasetId,
+    source: { kind: 'dataset' },
+    startRow: 0,
+    endRow: 100,
+    filter: {
+      seq: {
+        filterType: 'number',
+        operator: 'OR',
+        conditions: lines.map((line) => ({
+          filterType: 'number' as const,
+          type: 'equals' as const,
+          filter: line,
+        })),
+      },
+    },
+  })
+  return page.rows
+}
+
+describe('opening the bundled sample', () => {
+  it('imports 19,999 rows and 81 fraud, showing progress and then the quality report', async () => {
+    const events = await collect(await harness.client.datasets.openSample())
+    expect(events[0]?.type).toBe('started')
+    const progress = events.filter((event) => event.type === 'progress')
+    expect(progress.length).toBeGreaterThan(0)
+    expect(progress.map((event) => event.phase)).toContain('checking')
+    const dataset = readyDataset(events)
+    expect(dataset).toMatchObject({ kind: 'paysim', rowCount: 19_999, fraudCount: 81, rejectedLines: 0 })
+
+    const report = await harness.client.datasets.quality({ id: dataset.id })
+    expect(report.rowCount).toBe(19_999)
+    expect(report.paysim?.fraudRows).toBe(81)
+
+    const fraud = await harness.client.datasets.rows({
+      datasetId: dataset.id,
+      source: { kind: 'dataset' },
+      startRow: 0,
+      endRow: 100,
+      filter: { label: { filterType: 'text', type: 'equals', filter: 'true' } },
+      withCount: true,
+    })
+    expect(fraud.rowCount).toBe(81)
+  })
+
+  it('opens the same unchanged file again at once, without an import', async () => {
+    const { datasets } = await harness.client.datasets.list()
+    const before = datasets.find((dataset) => dataset.sourcePath === SAMPLE_PATH)
+    const events = await collect(await harness.client.datasets.openSample())
+    expect(events).toHaveLength(1)
+    expect(events[0]).toMatchObject({ type: 'ready', reused: true })
+    expect(readyDataset(events).importedAt).toBe(before?.importedAt)
+  })
+
+  it('maps every row to the transaction shape exactly as src/shared/paysim.ts does', async () => {
+    const dataset = readyDataset(await collect(await harness.client.datasets.openSample()))
+    const [file] = await databaseFiles(dataset.id)
+    const instance = await DuckDBInstance.create(join(datasetsDir(), file ?? ''), {
+      access_mode: 'READ_ONLY',
+    })
+    const connection = await instance.connect()
+    try {
+      const datasetKey = `${basename(SAMPLE_PATH)}:${(await stat(SAMPLE_PATH)).size}`
+      await connection.run(
+        `CREATE TEMP TABLE raw AS SELECT * FROM read_csv('${SAMPLE_PATH}', header = true, all_varchar = true)`,
+      )
+      const shared = paysimTransactionsSql({
+        relation: '(SELECT *, rowid + 2 AS line FROM temp.raw)',
+        datasetKey,
+        lineColumn: 'line',
+      })
+      const ours = `SELECT txn_id, ts, user_id, counterparty_id, CAST(type AS VARCHAR) AS type, amount, currency,
+        merchant_type, source_ip, device_id, balance_before, balance_after, cp_balance_before, cp_balance_after,
+        label, seq FROM transactions`
+      const difference = async (a: string, b: string) =>
+        (await connection.runAndReadAll(`SELECT count(*) FROM (${a} EXCEPT ALL ${b})`)).getRows()[0]?.[0]
+      expect(await difference(ours, shared)).toBe(0n)
+      expect(await difference(shared, ours)).toBe(0n)
+    } finally {
+      connection.closeSync()
+      instance.closeSync()
+    }
+
+    const lines = sampleLines()
+    const [row] = await rowsAtLines(dataset.id, [4])
+    const expected = parsePaysimLine(lines[3] ?? '', {
+      datasetKey: `${basename(SAMPLE_PATH)}:1392133`,
+      line: 4,
+    })
+    expect(row?.txn_id).toBe(expected.txn_id)
+    expect(row?.txn_id).toBe(paysimTxnId(`${basename(SAMPLE_PATH)}:1392133`, 4))
+    expect(row?.amount).toBe(expected.amount)
+    expect(row?.user_id).toBe(expected.user_id)
+    expect(row?.label).toBe(expected.label)
+    expect(Date.parse(String(row?.ts).replace(' ', 'T').replace(/\+00$/, 'Z'))).toBe(Date.parse(expected.ts))
+  })
+})
+
+describe('files that are not the bundled sample', () => {
+  it('reports a broken line with its line number and keeps every good row', async () => {
+    const lines = sampleLines()
+    // Line 5001 has a word for an amount; line 12001 was cut short.
+    lines.splice(5000, 0, '1,PAYMENT,ten dollars,C100,50,40,M200,0,0,0,0')
+    lines.splice(12000, 0, '2,CASH_OUT,1200.5,C300')
+    const path = join(scratch, 'broken.csv')
+    await writeFile(path, lines.join('\n'))
+
+    const dataset = readyDataset(await collect(await harness.client.datasets.open({ path })))
+    expect(dataset).toMatchObject({ rowCount: 19_999, fraudCount: 81, rejectedLines: 2 })
+    const report = await harness.client.datasets.quality({ id: dataset.id })
+    expect(report.rejects.map((reject) => [reject.line, reject.error])).toEqual([
+      [5001, 'CAST'],
+      [12001, 'MISSING COLUMNS'],
+    ])
+    expect(report.rejects[0]?.text).toBe('1,PAYMENT,ten dollars,C100,50,40,M200,0,0,0,0')
+    expect(report.columns.find((column) => column.name === 'amount')).toMatchObject({
+      typeErrors: 1,
+      typeErrorLines: [5001],
+    })
+
+    // The rows after each broken line keep their own line numbers.
+    const rows = await rowsAtLines(dataset.id, [5000, 5002, 12000, 12002])
+    const byLine = new Map(rows.map((row) => [row.seq, row]))
+    for (const line of [5000, 5002, 12000, 12002]) {
+      const text = lines[line - 1] ?? ''
+      expect(byLine.get(String(line))?.user_id, `line ${line}`).toBe(text.split(',')[3])
+    }
+  })
+
+  it('imports CSV.gz and Parquet to the same 19,999 rows and 81 fraud', async () => {
+    const gz = join(scratch, 'sample.csv.gz')
+    await writeFile(gz, gzipSync(readFileSync(SAMPLE_PATH)))
+    const parquet = join(scratch, 'sample.parquet')
+    const instance = await DuckDBInstance.create(':memory:')
+    const connection = await instance.connect()
+    await connection.run(`COPY (SELECT * FROM read_csv('${SAMPLE_PATH}')) TO '${parquet}' (FORMAT parquet)`)
+    connection.closeSync()
+    instance.closeSync()
+
+    for (const path of [gz, parquet]) {
+      const dataset = readyDataset(await collect(await harness.client.datasets.open({ path })))
+      expect(dataset, path).toMatchObject({ kind: 'paysim', rowCount: 19_999, fraudCount: 81 })
+    }
+  })
+
+  it('imports any other file as it is, with its columns, types and quality findings', async () => {
+    const path = join(scratch, 'merchants.csv')
+    await writeFile(
+      path,
+      [
+        'id,merchant,amount,opened',
+        '1,Acme,10.5,2026-01-01',
+        '2,,20,2026-01-02',
+        '2,Beta,7.25,2026-01-03',
+      ].join('\n'),
+    )
+    const dataset = readyDataset(await collect(await harness.client.datasets.open({ path })))
+    expect(dataset.kind).toBe('table')
+    expect(dataset.columns).toEqual([
+      { name: 'id', type: 'BIGINT' },
+      { name: 'merchant', type: 'VARCHAR' },
+      { name: 'amount', type: 'DOUBLE' },
+      { name: 'opened', type: 'DATE' },
+    ])
+    const report = await harness.client.datasets.quality({ id: dataset.id })
+    expect(report.duplicates).toEqual({ key: 'id', extraRows: 1, lines: [3, 4] })
+    expect(report.columns.find((column) => column.name === 'merchant')).toMatchObject({
+      nulls: 1,
+      nullLines: [3],
+    })
+    expect(report.columns.find((column) => column.name === 'amount')).toMatchObject({
+      min: '7.25',
+      max: '20.0',
+    })
+    expect(report.paysim).toBeNull()
+
+    const sorted = await harness.client.datasets.rows({
+      datasetId: dataset.id,
+      source: { kind: 'dataset' },
+      startRow: 0,
+      endRow: 10,
+      sort: [{ colId: 'amount', sort: 'desc' }],
+    })
+    expect(sorted.rows.map((row) => row.amount)).toEqual([20, 10.5, 7.25])
+
+    const refused = harness.client.datasets.analysis({ datasetId: dataset.id, analysis: 'fraud-by-type' })
+    await expect(refused).rejects.toMatchObject({ code: 'CONFLICT' })
+  })
+
+  it('offers a changed file for re-import, and re-imports it when asked', async () => {
+    const path = join(scratch, 'growing.csv')
+    await copyFile(SAMPLE_PATH, path)
+    const first = readyDataset(await collect(await harness.client.datasets.open({ path })))
+    await appendFile(path, '\n9,PAYMENT,100.00,C1,200,100,M1,0,0,0,0')
+
+    const changed = await collect(await harness.client.datasets.open({ path }))
+    expect(changed).toHaveLength(1)
+    expect(changed[0]).toMatchObject({ type: 'changed', sourceBytes: (await stat(path)).size })
+    const listed = (await harness.client.datasets.list()).datasets.find((dataset) => dataset.id === first.id)
+    expect(listed?.sourceState).toBe('changed')
+
+    const again = readyDataset(await collect(await harness.client.datasets.open({ path, reimport: true })))
+    expect(again).toMatchObject({ id: first.id, rowCount: 20_000, sourceState: 'current' })
+    expect(await databaseFiles(first.id)).toHaveLength(1)
+  })
+
+  it('removes an imported copy and its files, keeping the file itself', async () => {
+    const path = join(scratch, 'to-remove.csv')
+    await copyFile(SAMPLE_PATH, path)
+    const dataset = readyDataset(await collect(await harness.client.datasets.open({ path })))
+    expect(await databaseFiles(dataset.id)).toHaveLength(1)
+    const after = await harness.client.datasets.remove({ id: dataset.id })
+    expect(after.datasets.map((listed) => listed.id)).not.toContain(dataset.id)
+    expect(await databaseFiles(dataset.id)).toEqual([])
+    expect((await stat(path)).size).toBe(dataset.sourceBytes)
+    await expect(harness.client.datasets.quality({ id: dataset.id })).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    })
+  })
+
+  it('says which file is missing', async () => {
+    const missing = harness.client.datasets.open({ path: join(scratch, 'nowhere.csv') })
+    await expect(collect(await missing)).rejects.toSatisfy(
+      (error: unknown) =>
+        error instanceof ORPCError && error.code === 'NOT_FOUND' && /nowhere\.csv/.test(error.message),
+    )
+  })
+})
+
+describe('cancelling an import', () => {
+  let bigFile: string
+
+  beforeAll(async () => {
+    // 25 copies of the sample: large enough that the import is still running when it is cancelled.
+    const [header, ...body] = sampleLines()
+    const block = `${body.join('\n')}\n`
+    bigFile = join(scratch, 'large.csv')
+    await writeFile(bigFile, `${header}\n`)
+    for (let copy = 0; copy < 25; copy++) await appendFile(bigFile, block)
+  })
+
+  it('stops on Cancel and leaves nothing behind', async () => {
+    const events = []
+    for await (const event of await harness.client.datasets.open({ path: bigFile })) {
+      events.push(event)
+      if (event.type === 'progress' && events.filter((seen) => seen.type === 'progress').length === 1) {
+        const started = events[0]
+        if (started?.type !== 'started') throw new Error('no started event')
+        expect(await harness.client.datasets.cancelImport({ importId: started.importId })).toEqual({
+          cancelled: true,
+        })
+      }
+    }
+    expect(events.at(-1)).toEqual({ type: 'cancelled' })
+    const started = events[0]
+    if (started?.type !== 'started') throw new Error('no started event')
+    expect((await harness.client.datasets.list()).datasets.map((dataset) => dataset.id)).not.toContain(
+      started.datasetId,
+    )
+    expect(await databaseFiles(started.datasetId)).toEqual([])
+  })
+
+  it('stops when the analyst leaves the stream', async () => {
+    let datasetId = ''
+    for await (const event of await harness.client.datasets.open({ path: bigFile })) {
+      if (event.type === 'started') {
+        datasetId = event.datasetId
+        break
+      }
+    }
+    expect(datasetId).not.toBe('')
+    expect((await harness.client.datasets.list()).datasets.map((dataset) => dataset.id)).not.toContain(
+      datasetId,
+    )
+    expect(await databaseFiles(datasetId)).toEqual([])
+  })
+})

@@ -1,0 +1,82 @@
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { createRouterClient } from '@orpc/server'
+import { createRouter } from '../../src/main/core/router'
+import type { Dataset, ImportEvent } from '../../src/shared/datasets-contract'
+import { openTestWorkstation, type TestWorkstation } from '../support/workstation'
+
+/**
+ * The datasets tests drive the app's own router (contract validation included) over a real workstation
+ * on a fresh user-data folder: real DuckDB files, the real import worker thread.
+ */
+
+export const SAMPLE_PATH = resolve('resources/paysim-first-20k.csv')
+
+export interface DatasetsHarness {
+  opened: TestWorkstation
+  client: ReturnType<typeof clientOf>
+  dispose(): Promise<void>
+}
+
+const clientOf = (opened: TestWorkstation) => createRouterClient(createRouter(opened.workstation))
+
+export async function openDatasetsHarness(): Promise<DatasetsHarness> {
+  const opened = await openTestWorkstation()
+  return { opened, client: clientOf(opened), dispose: () => opened.dispose() }
+}
+
+/** Every event of an open, in order. */
+export async function collect(events: AsyncIterable<ImportEvent>): Promise<ImportEvent[]> {
+  const seen: ImportEvent[] = []
+  for await (const event of events) seen.push(event)
+  return seen
+}
+
+export function readyDataset(events: ImportEvent[]): Dataset {
+  const last = events.at(-1)
+  if (last?.type !== 'ready') throw new Error(`The open did not end ready: ${JSON.stringify(last)}`)
+  return last.dataset
+}
+
+/** The sample read independently of DuckDB, for expectations. `line` is the 1-based file line. */
+export interface SampleRow {
+  line: number
+  step: number
+  type: string
+  amount: number
+  amountText: string
+  nameOrig: string
+  oldbalanceOrg: number
+  newbalanceOrig: number
+  nameDest: string
+  isFraud: boolean
+}
+
+export function sampleLines(): string[] {
+  return readFileSync(SAMPLE_PATH, 'utf8').split('\n')
+}
+
+export function sampleRows(): SampleRow[] {
+  return sampleLines()
+    .slice(1)
+    .filter((text) => text.trim() !== '')
+    .map((text, index) => {
+      const fields = text.split(',')
+      const field = (i: number) => fields[i] ?? ''
+      return {
+        line: index + 2,
+        step: Number(field(0)),
+        type: field(1),
+        amount: Number(field(2)),
+        amountText: field(2),
+        nameOrig: field(3),
+        oldbalanceOrg: Number(field(4)),
+        newbalanceOrig: Number(field(5)),
+        nameDest: field(6),
+        isFraud: field(9) === '1',
+      }
+    })
+}
+
+/** Cents of an amount as the file writes it (2 decimals at most, sometimes 1E+07). */
+export const cents = (amount: string) => BigInt(Math.round(Number(amount) * 100))

@@ -1,0 +1,156 @@
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { deadLetterStream, partitionOf, partitionStream } from '../../src/main/pipeline/partitioning'
+import { encodeTransaction } from '../../src/main/pipeline/wire'
+import type { Transaction } from '../../src/shared/transaction'
+import {
+  deleteKeys,
+  expectedScoring,
+  generated,
+  migratedDatabase,
+  pendingEntries,
+  startWorker,
+  storedCount,
+  storedScoring,
+  testLayout,
+  waitFor,
+} from '../support/pipeline'
+import { createTestDatabase, SHARED_REDIS_URL, type TestDatabase } from '../support/services'
+
+/** Bad messages never stop the worker and are never dropped silently: each is a dead letter with its reason. */
+
+const VALID = 5_000
+const MALFORMED = 10_000
+const layout = testLayout()
+let database: TestDatabase
+const redis = new Redis(SHARED_REDIS_URL, { lazyConnect: true })
+
+/** Ways a producer gets a message wrong, each with the words its dead letter must give. */
+const spoilers: { reason: RegExp; spoil: (fields: string[]) => string[] }[] = [
+  { reason: /txn_id/, spoil: (f) => set(f, 'txn_id', 'not-a-uuid') },
+  { reason: /amount/, spoil: (f) => set(f, 'amount', '-5.00') },
+  { reason: /amount/, spoil: (f) => set(f, 'amount', '12.345') },
+  { reason: /currency/, spoil: (f) => set(f, 'currency', 'dollars') },
+  { reason: /type/, spoil: (f) => set(f, 'type', 'REFUND') },
+  { reason: /ts/, spoil: (f) => set(f, 'ts', 'yesterday') },
+  { reason: /user_id/, spoil: (f) => drop(f, 'user_id') },
+  { reason: /label/, spoil: (f) => set(f, 'label', 'maybe') },
+  { reason: /schema version v=2/, spoil: (f) => set(f, 'v', '2') },
+  { reason: /missing schema version/, spoil: (f) => drop(f, 'v') },
+]
+
+function set(fields: string[], name: string, value: string): string[] {
+  const copy = [...fields]
+  const index = copy.indexOf(name)
+  if (index >= 0) copy[index + 1] = value
+  else copy.push(name, value)
+  return copy
+}
+
+function drop(fields: string[], name: string): string[] {
+  const index = fields.indexOf(name)
+  return index < 0 ? fields : [...fields.slice(0, index), ...fields.slice(index + 2)]
+}
+
+beforeAll(async () => {
+  database = await createTestDatabase('aether_pipe')
+  await migratedDatabase(database.url)
+  await redis.connect()
+})
+
+afterAll(async () => {
+  redis.disconnect()
+  await deleteKeys(SHARED_REDIS_URL, layout.prefix)
+  await database?.drop()
+})
+
+describe('malformed messages', () => {
+  it('sends each bad message to the dead-letter stream with its reason and stores every valid one', async () => {
+    const txns = generated(VALID + MALFORMED + 2, 11)
+    const valid = txns.slice(0, VALID)
+    // Messages the schema accepts but the store refuses (an address PostgreSQL cannot read), from real
+    // users: their state must not count them.
+    const refused: Transaction[] = txns.slice(VALID + MALFORMED).map((txn, i) => ({
+      ...txn,
+      user_id: (valid[i * 1000 + 17] as Transaction).user_id,
+      source_ip: ':::::',
+    }))
+    const malformed = txns.slice(VALID, VALID + MALFORMED)
+    const pipeline = redis.pipeline()
+    let sentBad = 0
+    malformed.forEach((bad, i) => {
+      const txn = valid[i / 2]
+      if (i % 2 === 0 && txn !== undefined)
+        pipeline.xadd(
+          partitionStream(layout, partitionOf(txn.user_id, layout.partitions)),
+          '*',
+          ...encodeTransaction(txn),
+        )
+      const spoiler = spoilers[i % spoilers.length] as (typeof spoilers)[number]
+      pipeline.xadd(
+        partitionStream(layout, i % layout.partitions),
+        '*',
+        ...spoiler.spoil(encodeTransaction(bad)),
+      )
+      sentBad++
+      const poison = refused[Math.floor(i / 4000)]
+      if (i % 4000 === 3000 && poison !== undefined)
+        pipeline.xadd(
+          partitionStream(layout, partitionOf(poison.user_id, layout.partitions)),
+          '*',
+          ...encodeTransaction(poison),
+        )
+    })
+    await pipeline.exec()
+    expect(sentBad).toBe(MALFORMED)
+
+    const worker = startWorker({ postgres: { url: database.url }, redis: { url: SHARED_REDIS_URL }, layout })
+    await waitFor(
+      'every valid transaction stored',
+      () => storedCount(database.url),
+      (n) => n >= VALID,
+      150_000,
+    )
+    await waitFor(
+      'nothing pending',
+      () => pendingEntries(SHARED_REDIS_URL, layout),
+      (n) => n === 0,
+      150_000,
+    )
+    const status = await worker.worker.status()
+    await worker.close()
+
+    expect(status.state).toBe('running')
+    expect(status.counts).toMatchObject({ stored: VALID, deadLetters: MALFORMED + refused.length })
+    expect(status.deadLetterTotal).toBe(MALFORMED + refused.length)
+
+    const letters = (await redis.xrange(deadLetterStream(layout), '-', '+')).map(([, fields]) => {
+      const record = new Map<string, string>()
+      for (let i = 0; i < fields.length; i += 2) record.set(fields[i] as string, fields[i + 1] as string)
+      return record
+    })
+    expect(letters).toHaveLength(MALFORMED + refused.length)
+    for (const letter of letters) {
+      expect(letter.get('dead_reason')).toMatch(/\S/)
+      expect(letter.get('dead_partition')).toMatch(/^\d+$/)
+      expect(letter.get('dead_id')).toMatch(/^\d+-\d+$/)
+    }
+    // Each spoiled message carries its original fields and a reason naming what is wrong.
+    const byTxn = new Map(letters.map((letter) => [letter.get('txn_id'), letter]))
+    malformed.forEach((txn, i) => {
+      const spoiler = spoilers[i % spoilers.length] as (typeof spoilers)[number]
+      const letter = i % spoilers.length === 0 ? undefined : byTxn.get(txn.txn_id)
+      if (letter !== undefined) expect(letter.get('dead_reason')).toMatch(spoiler.reason)
+    })
+    expect(letters.filter((letter) => letter.get('txn_id') === 'not-a-uuid')).toHaveLength(
+      MALFORMED / spoilers.length,
+    )
+    for (const poison of refused)
+      expect(byTxn.get(poison.txn_id)?.get('dead_reason')).toMatch(/store refused it: .*inet/)
+
+    const stored = await storedScoring(database.url)
+    const expected = expectedScoring(valid)
+    expect(stored.scores).toEqual(expected.scores)
+    expect(stored.states).toEqual(expected.states)
+  }, 180_000)
+})
