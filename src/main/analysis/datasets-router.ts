@@ -1,4 +1,5 @@
-import { implement, ORPCError } from '@orpc/server'
+import { contractErrors } from '../core/contract-errors'
+import { implement } from '@orpc/server'
 import { datasetsContract } from '../../shared/datasets-contract'
 import type { RuleSet } from '../../shared/rules'
 import { ServiceUnavailableError, type Workstation } from '../core/workstation'
@@ -15,44 +16,19 @@ import { UnknownColumnError } from './grid-sql'
 
 const os = implement(datasetsContract)
 
-/** Datasets refusals keep their words; anything else stays in the main process log, never in the UI. */
-function asContractError(error: unknown): never {
-  if (error instanceof ORPCError) throw error
+const { guarded, guardedStream } = contractErrors('datasets', (error) => {
   if (
     error instanceof DatasetNotFoundError ||
     error instanceof UnknownColumnError ||
     error instanceof TriageNotFoundError
   )
-    throw new ORPCError('NOT_FOUND', { message: error.message })
-  if (error instanceof DatasetConflictError || error instanceof TriageConflictError)
-    throw new ORPCError('CONFLICT', { message: error.message })
-  if (error instanceof TriageForbiddenError) throw new ORPCError('FORBIDDEN', { message: error.message })
-  if (error instanceof TriageInvalidError) throw new ORPCError('BAD_REQUEST', { message: error.message })
-  if (error instanceof ServiceUnavailableError) throw new ORPCError('UNAVAILABLE', { message: error.message })
-  console.error('[aether] unexpected error in a datasets call:', error)
-  throw new ORPCError('INTERNAL_SERVER_ERROR', {
-    message: 'Something went wrong in the workstation; the details are in its log.',
-  })
-}
-
-const guarded =
-  <A extends unknown[], R>(run: (...args: A) => Promise<R>) =>
-  async (...args: A): Promise<R> => {
-    try {
-      return await run(...args)
-    } catch (error) {
-      return asContractError(error)
-    }
-  }
-
-/** A stream's errors before its first event are refused the same way. */
-async function* guardedStream<T>(events: AsyncGenerator<T>): AsyncGenerator<T> {
-  try {
-    yield* events
-  } catch (error) {
-    asContractError(error)
-  }
-}
+    return 'NOT_FOUND'
+  if (error instanceof DatasetConflictError || error instanceof TriageConflictError) return 'CONFLICT'
+  if (error instanceof TriageForbiddenError) return 'FORBIDDEN'
+  if (error instanceof TriageInvalidError) return 'BAD_REQUEST'
+  if (error instanceof ServiceUnavailableError) return 'UNAVAILABLE'
+  return undefined
+})
 
 /**
  * Publishes a rule set as the next version in the active profile's store, through the same path as a save

@@ -1,4 +1,5 @@
-import { implement, ORPCError } from '@orpc/server'
+import { contractErrors } from './contract-errors'
+import { implement } from '@orpc/server'
 import { contract } from '../../shared/contract'
 import { createDatasetsRouter } from '../analysis/datasets-router'
 import { KeychainUnavailableError } from '../secrets/keychain'
@@ -14,28 +15,17 @@ const os = implement(contract)
  * Known failures become the contract's typed errors with a readable message; anything else is an
  * internal error whose details stay in the main process log, never in the UI.
  */
-function asContractError(error: unknown): never {
-  if (error instanceof ORPCError) throw error
-  if (error instanceof ProfileNotFoundError) throw new ORPCError('NOT_FOUND', { message: error.message })
-  if (error instanceof ProfileConflictError) throw new ORPCError('CONFLICT', { message: error.message })
-  if (error instanceof ServiceUnavailableError || error instanceof KeychainUnavailableError)
-    throw new ORPCError('UNAVAILABLE', { message: error.message })
-  if (error instanceof MigrationError) throw new ORPCError('UNAVAILABLE', { message: error.message })
-  console.error('[aether] unexpected error in a contract call:', error)
-  throw new ORPCError('INTERNAL_SERVER_ERROR', {
-    message: 'Something went wrong in the workstation; the details are in its log.',
-  })
-}
-
-const guarded =
-  <A extends unknown[], R>(run: (...args: A) => Promise<R>) =>
-  async (...args: A): Promise<R> => {
-    try {
-      return await run(...args)
-    } catch (error) {
-      return asContractError(error)
-    }
-  }
+const { guarded } = contractErrors('contract call', (error) => {
+  if (error instanceof ProfileNotFoundError) return 'NOT_FOUND'
+  if (error instanceof ProfileConflictError) return 'CONFLICT'
+  if (
+    error instanceof ServiceUnavailableError ||
+    error instanceof KeychainUnavailableError ||
+    error instanceof MigrationError
+  )
+    return 'UNAVAILABLE'
+  return undefined
+})
 
 export function createRouter(workstation: Workstation) {
   return os.router({

@@ -1,4 +1,5 @@
-import { implement, ORPCError } from '@orpc/server'
+import { contractErrors } from '../core/contract-errors'
+import { implement } from '@orpc/server'
 import { sessionContract } from '../../shared/session-contract'
 import { ProfileNotFoundError } from '../core/profiles'
 import { ServiceUnavailableError, type Workstation } from '../core/workstation'
@@ -19,30 +20,14 @@ const CODES: Record<
   outdated: 'UNAVAILABLE',
 }
 
-/** Known refusals keep their words; anything else stays in the main process log, never in the UI. */
-function asContractError(error: unknown): never {
-  if (error instanceof ORPCError) throw error
-  if (error instanceof AnalystAdminError)
-    throw new ORPCError(CODES[error.failure], { message: error.message })
-  if (error instanceof SignInError) throw new ORPCError('FORBIDDEN', { message: error.message })
-  if (error instanceof ProfileNotFoundError) throw new ORPCError('NOT_FOUND', { message: error.message })
+const { guarded } = contractErrors('session', (error) => {
+  if (error instanceof AnalystAdminError) return CODES[error.failure]
+  if (error instanceof SignInError) return 'FORBIDDEN'
+  if (error instanceof ProfileNotFoundError) return 'NOT_FOUND'
   if (error instanceof ServiceUnavailableError || error instanceof KeychainUnavailableError)
-    throw new ORPCError('UNAVAILABLE', { message: error.message })
-  console.error('[aether] unexpected error in a session call:', error)
-  throw new ORPCError('INTERNAL_SERVER_ERROR', {
-    message: 'Something went wrong in the workstation; the details are in its log.',
-  })
-}
-
-const guarded =
-  <A extends unknown[], R>(run: (...args: A) => Promise<R>) =>
-  async (...args: A): Promise<R> => {
-    try {
-      return await run(...args)
-    } catch (error) {
-      return asContractError(error)
-    }
-  }
+    return 'UNAVAILABLE'
+  return undefined
+})
 
 export function createSessionRouter(workstation: Workstation) {
   const sessions = new Sessions(workstation)

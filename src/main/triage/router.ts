@@ -1,4 +1,5 @@
-import { implement, ORPCError } from '@orpc/server'
+import { contractErrors } from '../core/contract-errors'
+import { implement } from '@orpc/server'
 import type { Analyst } from '../../shared/triage-contract'
 import { triageContract } from '../../shared/triage-contract'
 import { ServiceUnavailableError, type Workstation } from '../core/workstation'
@@ -17,29 +18,14 @@ import { setWebhook, webhookSetting } from './webhook'
 
 const os = implement(triageContract)
 
-/** Triage refusals keep their words; anything else stays in the main process log, never in the UI. */
-function asContractError(error: unknown): never {
-  if (error instanceof ORPCError) throw error
-  if (error instanceof TriageNotFoundError) throw new ORPCError('NOT_FOUND', { message: error.message })
-  if (error instanceof TriageConflictError) throw new ORPCError('CONFLICT', { message: error.message })
-  if (error instanceof TriageForbiddenError) throw new ORPCError('FORBIDDEN', { message: error.message })
-  if (error instanceof TriageInvalidError) throw new ORPCError('BAD_REQUEST', { message: error.message })
-  if (error instanceof ServiceUnavailableError) throw new ORPCError('UNAVAILABLE', { message: error.message })
-  console.error('[aether] unexpected error in a triage call:', error)
-  throw new ORPCError('INTERNAL_SERVER_ERROR', {
-    message: 'Something went wrong in the workstation; the details are in its log.',
-  })
-}
-
-const guarded =
-  <A extends unknown[], R>(run: (...args: A) => Promise<R>) =>
-  async (...args: A): Promise<R> => {
-    try {
-      return await run(...args)
-    } catch (error) {
-      return asContractError(error)
-    }
-  }
+const { guarded, raise: asContractError } = contractErrors('triage', (error) => {
+  if (error instanceof TriageNotFoundError) return 'NOT_FOUND'
+  if (error instanceof TriageConflictError) return 'CONFLICT'
+  if (error instanceof TriageForbiddenError) return 'FORBIDDEN'
+  if (error instanceof TriageInvalidError) return 'BAD_REQUEST'
+  if (error instanceof ServiceUnavailableError) return 'UNAVAILABLE'
+  return undefined
+})
 
 const isCurrent = (workstation: Workstation, store: Store) => {
   try {
