@@ -190,17 +190,19 @@ test('two analysts pressing Next case at once never get the same case, and a sta
   try {
     await seedScored(
       owner,
-      Array.from({ length: 12 }, (_, i) => ({
+      // 100 presses hand out 100 of these; the lowest-scored (C-pair-0 among them) stay in the queue.
+      Array.from({ length: 110 }, (_, i) => ({
         userId: `C-pair-${i}`,
         decision: 'review' as const,
-        score: 45 + i,
+        score: 45 + Math.floor(i / 2),
       })),
     )
     const taken: number[] = []
-    for (let round = 0; round < 5; round++) {
+    for (let round = 0; round < 50; round++) {
       const pair = await Promise.all([bob.cases.next(), carol.cases.next()])
       taken.push(...pair)
     }
+    expect(taken).toHaveLength(100)
     expect(new Set(taken).size).toBe(taken.length)
 
     // Both open the same unassigned case; Carol escalates it first, then Bob's edit is stale.
