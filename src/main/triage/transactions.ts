@@ -80,15 +80,9 @@ export async function reviewThresholdCeiling(db: TriageDb): Promise<number> {
 }
 
 /** Builds the grid's SELECT; exported so the benchmark can EXPLAIN exactly what the grid runs. */
-export function transactionPageQuery(db: TriageDb, query: PageQuery) {
-  const { filter, sort } = query
-  const plan = planFor(filter, sort, query.alertsFromScore)
-  const key = sortKey(plan, sort.column)
-  const direction = sort.direction === 'asc' ? sql.raw('ASC') : sql.raw('DESC')
-
-  // One join shape for every plan; a strict condition on alerts or scores turns its LEFT JOIN into an
-  // inner one, and the planner then starts from whichever index fits the sort and filter.
-  let builder = db
+/** A transaction with its score and the case its alert joined: the row every grid and history shows. */
+const scoredTransactions = (db: TriageDb) =>
+  db
     .selectFrom('transactions as t')
     .leftJoin('scores as s', 's.txn_id', 't.txn_id')
     .leftJoin('alerts as a', 'a.txn_id', 't.txn_id')
@@ -107,8 +101,17 @@ export function transactionPageQuery(db: TriageDb, query: PageQuery) {
       's.decision',
       's.reasons',
       'a.case_id',
-      sql<string>`${key.value}::text`.as('cursor_value'),
     ])
+
+export function transactionPageQuery(db: TriageDb, query: PageQuery) {
+  const { filter, sort } = query
+  const plan = planFor(filter, sort, query.alertsFromScore)
+  const key = sortKey(plan, sort.column)
+  const direction = sort.direction === 'asc' ? sql.raw('ASC') : sql.raw('DESC')
+
+  // One join shape for every plan; a strict condition on alerts or scores turns its LEFT JOIN into an
+  // inner one, and the planner then starts from whichever index fits the sort and filter.
+  let builder = scoredTransactions(db).select(sql<string>`${key.value}::text`.as('cursor_value'))
   if (plan.fromAlerts) builder = builder.where('a.decision', 'is not', null)
   if (plan.needsScore) builder = builder.where('s.score', 'is not', null)
 
@@ -251,27 +254,7 @@ export async function userHistory(
   until: Date | string | null,
   limit: number,
 ): Promise<TransactionRow[]> {
-  let query = db
-    .selectFrom('transactions as t')
-    .leftJoin('scores as s', 's.txn_id', 't.txn_id')
-    .leftJoin('alerts as a', 'a.txn_id', 't.txn_id')
-    .select([
-      't.txn_id',
-      't.ts',
-      't.user_id',
-      't.counterparty_id',
-      't.type',
-      't.amount',
-      't.currency',
-      't.merchant_type',
-      sql<string | null>`host(t.source_ip)`.as('source_ip'),
-      't.device_id',
-      's.score',
-      's.decision',
-      's.reasons',
-      'a.case_id',
-    ])
-    .where('t.user_id', '=', userId)
+  let query = scoredTransactions(db).where('t.user_id', '=', userId)
   if (until !== null) query = query.where('t.ts', '<=', until instanceof Date ? until : new Date(until))
   const rows = await query.orderBy('t.ts', 'desc').orderBy('t.txn_id', 'desc').limit(limit).execute()
   return rows.map(toTransactionRow)
