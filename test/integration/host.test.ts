@@ -5,14 +5,13 @@ import { join } from 'node:path'
 import { MessageChannel } from 'node:worker_threads'
 import { createORPCClient, ORPCError } from '@orpc/client'
 import { RPCLink as MessagePortLink } from '@orpc/client/message-port'
-import { RPCLink as WebSocketLink } from '@orpc/client/websocket'
 import type { ContractRouterClient } from '@orpc/contract'
 import { RPCHandler as MessagePortHandler } from '@orpc/server/message-port'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
 import type { Contract } from '../../src/shared/contract'
 import { createRouter } from '../../src/main/core/router'
 import { MAX_FRAME_BYTES, startHost, type Host } from '../../src/main/host/server'
+import { contractOverWebSocket, upgradeStatus } from '../support/host-client'
 import { openTestWorkstation, type TestWorkstation } from '../support/workstation'
 
 let host: Host
@@ -34,34 +33,8 @@ afterAll(async () => {
 const get = (path: string, headers: Record<string, string> = {}) =>
   fetch(`${host.origin}${path}`, { headers, redirect: 'manual' })
 
-/** Opens a socket and resolves with the HTTP status the host answered the upgrade with (101 = accepted). */
-function upgradeStatus(headers: Record<string, string>, query = `?token=${host.token}`): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`ws://127.0.0.1:${host.port}/rpc${query}`, { headers })
-    socket.on('open', () => {
-      socket.close()
-      resolve(101)
-    })
-    socket.on('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0))
-    socket.on('error', (error) => {
-      if (!/Unexpected server response/.test(error.message)) reject(error)
-    })
-  })
-}
-
-async function contractOverWebSocket() {
-  const websocket = new WebSocket(`ws://127.0.0.1:${host.port}/rpc?token=${host.token}`, {
-    headers: { Origin: host.origin },
-  })
-  await new Promise((resolve, reject) => {
-    websocket.once('open', resolve)
-    websocket.once('error', reject)
-  })
-  const client: ContractRouterClient<Contract> = createORPCClient(
-    new WebSocketLink({ websocket: websocket as unknown as globalThis.WebSocket }),
-  )
-  return { client, websocket }
-}
+const upgrade = (headers: Record<string, string>, query = `?token=${host.token}`) =>
+  upgradeStatus(host, `/rpc${query}`, headers)
 
 describe('the loopback host over HTTP', () => {
   it('refuses a request without the token', async () => {
@@ -124,22 +97,22 @@ describe('the loopback host over HTTP', () => {
 
 describe('the contract over WebSocket', () => {
   it('refuses a socket from a foreign Origin, without an Origin, or without the token', async () => {
-    expect(await upgradeStatus({ Origin: 'https://evil.example' })).toBe(403)
-    expect(await upgradeStatus({ Origin: `http://127.0.0.1:${host.port + 1}` })).toBe(403)
-    expect(await upgradeStatus({})).toBe(403)
-    expect(await upgradeStatus({ Origin: host.origin }, '')).toBe(401)
-    expect(await upgradeStatus({ Origin: host.origin })).toBe(101)
+    expect(await upgrade({ Origin: 'https://evil.example' })).toBe(403)
+    expect(await upgrade({ Origin: `http://127.0.0.1:${host.port + 1}` })).toBe(403)
+    expect(await upgrade({})).toBe(403)
+    expect(await upgrade({ Origin: host.origin }, '')).toBe(401)
+    expect(await upgrade({ Origin: host.origin })).toBe(101)
   })
 
   it('answers a well-typed call', async () => {
-    const { client, websocket } = await contractOverWebSocket()
+    const { client, websocket } = await contractOverWebSocket(host)
     const status = await client.app.status()
     expect(status).toMatchObject({ state: 'ready', mode: 'local', store: { engine: 'pglite' } })
     websocket.close()
   })
 
   it('refuses an ill-typed call with a validation error naming the field', async () => {
-    const { client, websocket } = await contractOverWebSocket()
+    const { client, websocket } = await contractOverWebSocket(host)
     const call = client.profiles.create({
       name: 42,
       postgresUrl: 'not a url',
@@ -157,7 +130,7 @@ describe('the contract over WebSocket', () => {
   })
 
   it('closes the socket on a frame over the size limit', async () => {
-    const { websocket } = await contractOverWebSocket()
+    const { websocket } = await contractOverWebSocket(host)
     websocket.on('error', () => {})
     const closed = new Promise<number>((resolve) => websocket.once('close', (code) => resolve(code)))
     websocket.send('x'.repeat(MAX_FRAME_BYTES + 1))

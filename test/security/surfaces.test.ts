@@ -2,15 +2,14 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { networkInterfaces, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createORPCClient, ORPCError } from '@orpc/client'
-import { RPCLink } from '@orpc/client/websocket'
-import { isContractProcedure, type ContractRouterClient } from '@orpc/contract'
+import { ORPCError } from '@orpc/client'
+import { isContractProcedure } from '@orpc/contract'
 import { afterAll, beforeAll, describe, it } from 'vitest'
-import WebSocket from 'ws'
 import type { z } from 'zod'
 import { createRouter } from '../../src/main/core/router'
 import { MAX_FRAME_BYTES, startHost, type Host } from '../../src/main/host/server'
-import { contract, type Contract } from '../../src/shared/contract'
+import { contract } from '../../src/shared/contract'
+import { contractOverWebSocket, upgradeStatus } from '../support/host-client'
 import { openTestWorkstation, type TestWorkstation } from '../support/workstation'
 import { attempt, failsWith, type Outcome } from './support/attempts'
 
@@ -57,39 +56,11 @@ async function httpRefused(
 }
 
 /** The status the host answers a WebSocket upgrade with (101: accepted). */
-function upgradeStatus(path: string, headers: Record<string, string>): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`ws://127.0.0.1:${host.port}${path}`, { headers })
-    socket.on('open', () => {
-      socket.close()
-      resolve(101)
-    })
-    socket.on('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0))
-    socket.on('error', (error) => {
-      if (!/Unexpected server response/.test(error.message)) reject(error)
-    })
-  })
-}
-
 const upgradeRefused = async (status: number, path: string, headers: Record<string, string>) => {
-  const answered = await upgradeStatus(path, headers)
+  const answered = await upgradeStatus(host, path, headers)
   return answered === status
     ? { refused: true, detail: `HTTP ${answered}` }
     : { refused: false, detail: `HTTP ${answered}` }
-}
-
-async function contractOverWebSocket() {
-  const websocket = new WebSocket(`ws://127.0.0.1:${host.port}/rpc?token=${host.token}`, {
-    headers: { Origin: host.origin },
-  })
-  await new Promise((resolve, reject) => {
-    websocket.once('open', resolve)
-    websocket.once('error', reject)
-  })
-  const client: ContractRouterClient<Contract> = createORPCClient(
-    new RPCLink({ websocket: websocket as unknown as globalThis.WebSocket }),
-  )
-  return { client, websocket }
 }
 
 describe('the loopback host', () => {
@@ -142,7 +113,7 @@ describe('the loopback host', () => {
       attempt(`host: ${action}`, () => upgradeRefused(status, path(), headers())))
 
   it('a client sends a frame over the size limit', async () => {
-    const { websocket } = await contractOverWebSocket()
+    const { websocket } = await contractOverWebSocket(host)
     websocket.on('error', () => {})
     const closed = new Promise<number>((resolve) => websocket.once('close', (code) => resolve(code)))
     websocket.send('x'.repeat(MAX_FRAME_BYTES + 1))
@@ -241,7 +212,7 @@ describe('the contract', () => {
       }))
 
   it('refuses oversized values at the door, over the real transport', async () => {
-    const { client, websocket } = await contractOverWebSocket()
+    const { client, websocket } = await contractOverWebSocket(host)
     const huge = 'x'.repeat(200_000)
     const oversized: [string, () => Promise<unknown>][] = [
       [
@@ -266,7 +237,7 @@ describe('the contract', () => {
   it('answers an unexpected failure with a sentence, never a stack trace or a path', async () => {
     // A corrupt profiles file makes every profiles call fail in a way no handler expects.
     await writeFile(join(opened.dataDir, 'profiles.json'), '{ "version": 1, "profiles": [ truncated')
-    const { client, websocket } = await contractOverWebSocket()
+    const { client, websocket } = await contractOverWebSocket(host)
     await attempt('contract: an internal error shows its stack or file paths to the UI', async () => {
       const error = await client.profiles.list().catch((caught: unknown) => caught)
       if (!(error instanceof ORPCError)) return { refused: false, detail: 'the call did not fail' }

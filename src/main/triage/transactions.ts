@@ -79,7 +79,6 @@ export async function reviewThresholdCeiling(db: TriageDb): Promise<number> {
   return Math.max(DEFAULT_RULES.thresholds.review, rows[0]?.ceiling ?? 0)
 }
 
-/** Builds the grid's SELECT; exported so the benchmark can EXPLAIN exactly what the grid runs. */
 /** A transaction with its score and the case its alert joined: the row every grid and history shows. */
 const scoredTransactions = (db: TriageDb) =>
   db
@@ -103,6 +102,7 @@ const scoredTransactions = (db: TriageDb) =>
       'a.case_id',
     ])
 
+/** Builds the grid's SELECT; exported so the benchmark can EXPLAIN exactly what the grid runs. */
 export function transactionPageQuery(db: TriageDb, query: PageQuery) {
   const { filter, sort } = query
   const plan = planFor(filter, sort, query.alertsFromScore)
@@ -201,32 +201,15 @@ export async function transactionPage(
 const HISTORY_ROWS = 30
 
 export async function transactionDetail(db: TriageDb, txnId: string): Promise<TransactionDetail> {
-  const row = await db
-    .selectFrom('transactions as t')
-    .leftJoin('scores as s', 's.txn_id', 't.txn_id')
-    .leftJoin('alerts as a', 'a.txn_id', 't.txn_id')
+  const row = await scoredTransactions(db)
     .select([
-      't.txn_id',
-      't.ts',
-      't.user_id',
-      't.counterparty_id',
-      't.type',
-      't.amount',
-      't.currency',
-      't.merchant_type',
-      sql<string | null>`host(t.source_ip)`.as('source_ip'),
-      't.device_id',
       't.balance_before',
       't.balance_after',
       't.cp_balance_before',
       't.cp_balance_after',
       't.label',
-      's.score',
-      's.decision',
-      's.reasons',
       's.model_version',
       's.rules_version',
-      'a.case_id',
     ])
     .where('t.txn_id', '=', txnId)
     .executeTakeFirst()
