@@ -1,0 +1,144 @@
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { DEFAULT_RULES, RuleSet, type Rule } from '../../shared/rules'
+import type { Transaction } from '../../shared/transaction'
+import { createListMatcher, emptyUserState, scoreTransaction, type UserState } from '../scoring/index'
+import { runBacktest } from './backtest'
+import { TRANSACTIONS_VIEW } from './layout'
+import { appendTransactions, transactionsTableSql } from './rules-sql'
+
+/**
+ * The backtest's figures against the TypeScript scorer run over the same rows: confusion matrix, decisions,
+ * amounts caught and missed, alerts per day and each rule's hits, with more rules than one bit mask holds.
+ */
+
+let instance: DuckDBInstance
+let connection: DuckDBConnection
+beforeAll(async () => {
+  instance = await DuckDBInstance.create(':memory:')
+  connection = await instance.connect()
+})
+afterAll(() => {
+  connection.closeSync()
+  instance.closeSync()
+})
+
+const DAY = 86_400_000
+const T0 = Date.parse('2026-03-01T00:00:00Z')
+const TYPES = ['PAYMENT', 'TRANSFER', 'CASH_OUT', 'CASH_IN', 'DEBIT'] as const
+
+/** Deterministic traffic over three days: repeat users, drained accounts, labels on some of each. */
+function traffic(count: number): Transaction[] {
+  return Array.from({ length: count }, (_, i) => {
+    const type = TYPES[(i * 7) % TYPES.length] ?? 'PAYMENT'
+    const amount = ((i * 7919) % 200_000) + 0.25
+    const drains = i % 11 === 0 && (type === 'TRANSFER' || type === 'CASH_OUT')
+    return {
+      txn_id: `00000000-0000-4000-8000-${String(i + 1).padStart(12, '0')}`,
+      ts: new Date(T0 + Math.floor((i * 3 * DAY) / count) + (i % 5) * 1000).toISOString(),
+      user_id: `C${i % 37}`,
+      counterparty_id: `C${(i * 13) % 53}`,
+      type,
+      amount: amount.toFixed(2),
+      currency: 'USD',
+      balance_before: drains ? amount.toFixed(2) : '500000.00',
+      balance_after: drains ? '0.00' : (500_000 - amount).toFixed(2),
+      cp_balance_before: '100.00',
+      cp_balance_after: i % 3 === 0 ? '100.00' : (100 + amount).toFixed(2),
+      label: drains || i % 97 === 0,
+    }
+  })
+}
+
+/** DEFAULT_RULES plus 65 high-value rules at graded limits: 75 enabled rules, two bit masks. */
+function manyRules(): RuleSet {
+  const graded: Rule[] = Array.from({ length: 65 }, (_, k) => ({
+    id: `high_value_${k}`,
+    kind: 'high_value',
+    enabled: true,
+    weight: 1 + (k % 3),
+    limits: [{ max_amount: `${(k + 1) * 3000}.00` }],
+  }))
+  return RuleSet.parse({ ...DEFAULT_RULES, version: 7, rules: [...DEFAULT_RULES.rules, ...graded] })
+}
+
+describe('runBacktest', () => {
+  it('gives the scorer’s figures, per day and per rule, beyond 60 rules', async () => {
+    const rows = traffic(3_000)
+    await connection.run(transactionsTableSql(TRANSACTIONS_VIEW))
+    await appendTransactions(connection, TRANSACTIONS_VIEW, rows)
+    const rules = manyRules()
+
+    const states = new Map<string, UserState>()
+    const matcher = createListMatcher([])
+    const expected = {
+      tp: 0,
+      fp: 0,
+      fn: 0,
+      tn: 0,
+      decisions: { approve: 0, review: 0, block: 0 },
+      caughtCents: 0,
+      missedCents: 0,
+      days: new Map<string, { alerts: number; fraudCaught: number }>(),
+      hits: new Map<string, { fired: number; firedOnFraud: number }>(),
+    }
+    for (const row of rows) {
+      const state = states.get(row.user_id) ?? emptyUserState()
+      states.set(row.user_id, state)
+      const { score } = scoreTransaction(row, state, rules, matcher)
+      const alert = score.decision !== 'approve'
+      const cents = Math.round(Number(row.amount) * 100)
+      expected.decisions[score.decision]++
+      if (alert && row.label) expected.tp++
+      else if (alert) expected.fp++
+      else if (row.label) expected.fn++
+      else expected.tn++
+      if (row.label) {
+        if (alert) expected.caughtCents += cents
+        else expected.missedCents += cents
+      }
+      const day = row.ts.slice(0, 10)
+      const perDay = expected.days.get(day) ?? { alerts: 0, fraudCaught: 0 }
+      if (alert) perDay.alerts++
+      if (alert && row.label) perDay.fraudCaught++
+      expected.days.set(day, perDay)
+      for (const reason of score.reasons) {
+        const hit = expected.hits.get(reason.rule) ?? { fired: 0, firedOnFraud: 0 }
+        hit.fired++
+        if (row.label) hit.firedOnFraud++
+        expected.hits.set(reason.rule, hit)
+      }
+    }
+
+    const result = await runBacktest(connection, rules)
+
+    expect(result.rows).toBe(rows.length)
+    expect(result.confusion).toEqual({
+      truePositives: expected.tp,
+      falsePositives: expected.fp,
+      falseNegatives: expected.fn,
+      trueNegatives: expected.tn,
+    })
+    expect(result.decisions).toEqual(expected.decisions)
+    expect(Math.round(Number(result.fraudAmountCaught) * 100)).toBe(expected.caughtCents)
+    expect(Math.round(Number(result.fraudAmountMissed) * 100)).toBe(expected.missedCents)
+    expect(result.alertsPerDay).toEqual(
+      [...expected.days]
+        .map(([day, figures]) => ({ day, ...figures }))
+        .sort((a, b) => (a.day < b.day ? -1 : 1)),
+    )
+    const enabled = rules.rules.filter((rule) => rule.enabled)
+    expect(enabled.length).toBeGreaterThan(60)
+    expect(result.ruleHits).toEqual(
+      enabled.map((rule) => ({
+        rule: rule.id,
+        fired: expected.hits.get(rule.id)?.fired ?? 0,
+        firedOnFraud: expected.hits.get(rule.id)?.firedOnFraud ?? 0,
+      })),
+    )
+    // The traffic exercises what it is meant to: alerts, misses and rules past the first mask.
+    expect(expected.tp * expected.fp * expected.fn).toBeGreaterThan(0)
+    expect(result.ruleHits.at(-1)?.fired).toBeGreaterThan(0)
+    expect(result.alertsPerDay.length).toBe(3)
+  })
+})
