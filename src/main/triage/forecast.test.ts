@@ -33,4 +33,17 @@ describe('throughput forecast', () => {
     expect(spikes.map((spike) => spike.index)).toEqual([280])
     expect(spikes[0]?.z).toBeGreaterThan(3)
   })
+
+  it('flags where traffic starts from nothing, not every bucket after it', () => {
+    const starting = [...Array.from({ length: 300 }, () => 0), ...steady(60)]
+    const spikes = findSpikes(starting, 60)
+    expect(spikes.map((spike) => spike.index)).toEqual([300])
+    expect(spikes[0]?.expected).toBeLessThan(5)
+  })
+
+  it('flags a drop to silence as well as a burst', () => {
+    const quiet = steady(300)
+    const outage = [...quiet.slice(0, 270), 0, ...quiet.slice(271)]
+    expect(findSpikes(outage, 60).map((spike) => spike.index)).toContain(270)
+  })
 })

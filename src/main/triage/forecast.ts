@@ -51,17 +51,46 @@ export interface Spike {
   z: number
 }
 
+/** The one-step model of spike detection: small and exact, refitted for every bucket (well under 1 ms). */
+const ONE_STEP = { p: 1, d: 1, q: 1, method: 0, verbose: false } as const
+
 /**
- * Forecasts the last `window` buckets from the ones before them and flags those whose actual count lies
- * outside the band.
+ * Flags each of the last `window` buckets whose count lies outside the band of a one-step-ahead forecast
+ * made from every bucket before it. A forecast of the whole window at once would call every bucket of a
+ * level shift a spike (traffic that starts from nothing); one step ahead, only the bucket where it starts.
+ * After a spike the next bucket tells a burst from a shift: it is forecast both from the spike as counted
+ * and with the spike replaced by its expected count, and the history keeps whichever explains it better,
+ * so a lone burst does not make the bucket after it look like a drop.
  */
 export function findSpikes(series: readonly number[], window: number): Spike[] {
-  const cut = series.length - window
-  const forecast = forecastCounts(series.slice(0, cut), window)
-  if (forecast === null) return []
-  return forecast.points.flatMap((point, offset) => {
-    const count = series[cut + offset] ?? 0
-    const z = (count - point.mean) / point.sd
-    return Math.abs(z) > BAND_Z ? [{ index: cut + offset, count, expected: point.mean, z }] : []
-  })
+  const spikes: Spike[] = []
+  const history = [...series]
+  const model = new ARIMA(ONE_STEP)
+  const oneStep = (index: number) => {
+    model.train(history.slice(0, index))
+    const [[mean] = [], [variance] = []] = model.predict(1)
+    if (mean === undefined || !Number.isFinite(mean)) return null
+    const point = bandOf(Math.max(0, mean), variance ?? 0)
+    return { point, z: ((series[index] ?? 0) - point.mean) / point.sd }
+  }
+  try {
+    let previousSpike: Spike | undefined
+    for (let index = Math.max(series.length - window, MIN_HISTORY); index < series.length; index++) {
+      let forecast = oneStep(index)
+      if (previousSpike !== undefined) {
+        history[index - 1] = previousSpike.expected
+        const asBurst = oneStep(index)
+        if (asBurst !== null && (forecast === null || Math.abs(asBurst.z) < Math.abs(forecast.z)))
+          forecast = asBurst
+        else history[index - 1] = previousSpike.count
+      }
+      previousSpike = undefined
+      if (forecast === null || Math.abs(forecast.z) <= BAND_Z) continue
+      previousSpike = { index, count: series[index] ?? 0, expected: forecast.point.mean, z: forecast.z }
+      spikes.push(previousSpike)
+    }
+  } finally {
+    model.destroy()
+  }
+  return spikes
 }
