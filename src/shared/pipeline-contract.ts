@@ -56,6 +56,31 @@ export const PipelineStatus = z.object({
 })
 export type PipelineStatus = z.infer<typeof PipelineStatus>
 
+/** A message the pipeline refused, as the dead-letter stream keeps it: the original fields and the reason. */
+export const DeadLetterEntry = z.object({
+  /** The dead-letter stream's entry id (Local mode: the file line). */
+  id: z.string(),
+  /** When it was refused. */
+  at: z.string(),
+  reason: z.string(),
+  /** The partition and the entry id it came from; null where the message did not say. */
+  partition: z.number().int().min(0).nullable(),
+  originalId: z.string().nullable(),
+  /** The message's own fields, in order; long values are cut at 2,000 characters. */
+  fields: z.array(z.object({ name: z.string(), value: z.string() })),
+})
+export type DeadLetterEntry = z.infer<typeof DeadLetterEntry>
+
+export const DeadLetterList = z.object({
+  /** Entries in the dead-letter stream (Local mode: refused lines since the app started). */
+  total: count,
+  /** The newest first. */
+  entries: z.array(DeadLetterEntry),
+  /** Why the list is empty though there may be letters (no pipeline, Redis unreachable). */
+  message: z.string().optional(),
+})
+export type DeadLetterList = z.infer<typeof DeadLetterList>
+
 const errors = oc.errors({
   NOT_FOUND: { message: 'Not found' },
   CONFLICT: { message: 'Conflict' },
@@ -68,6 +93,10 @@ export const pipelineContract = {
   /** Stops taking work; in Team mode the worker leaves the group so the team takes its partitions over. */
   pause: errors.output(PipelineStatus),
   resume: errors.output(PipelineStatus),
+  /** The newest dead letters, so an operator can see what a producer gets wrong. */
+  deadLetters: errors
+    .input(z.object({ limit: z.number().int().min(1).max(500).default(100) }).optional())
+    .output(DeadLetterList),
   /** The status now, then about once a second while it changes. */
   watchPipeline: errors.output(eventIterator(PipelineStatus)),
 }

@@ -38,6 +38,9 @@ export function createRouter(workstation: Workstation) {
       status: os.pipeline.status.handler(() => workstation.pipeline.status()),
       pause: os.pipeline.pause.handler(() => workstation.pipeline.pause()),
       resume: os.pipeline.resume.handler(() => workstation.pipeline.resume()),
+      deadLetters: os.pipeline.deadLetters.handler(({ input }) =>
+        workstation.pipeline.deadLetters(input?.limit),
+      ),
       watchPipeline: os.pipeline.watchPipeline.handler(({ signal }) => workstation.pipeline.watch(signal)),
     },
     session: createSessionRouter(workstation),

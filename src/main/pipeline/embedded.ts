@@ -1,10 +1,13 @@
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { PipelineStatus } from '../../shared/pipeline-contract'
+import type { Redis } from 'ioredis'
+import type { DeadLetterList, PipelineStatus } from '../../shared/pipeline-contract'
 import type { Store } from '../store/store'
+import { readDeadLetterStream, RecentDeadLetters } from './dead-letters'
 import { FileReplaySource } from './file-replay'
 import { DEFAULT_PARTITIONS, DEFAULT_PREFIX } from './partitioning'
+import { connectRedis } from './redis-stream'
 import { PipelineStore } from './sink'
 import { WorkerThread } from './threads'
 import { PipelineWorker } from './worker'
@@ -57,8 +60,8 @@ const OFF: PipelineStatus = {
 }
 
 type Running =
-  | { mode: 'team'; thread: WorkerThread; source: string }
-  | { mode: 'local'; worker: PipelineWorker }
+  | { mode: 'team'; thread: WorkerThread; source: string; deadLetters: Redis }
+  | { mode: 'local'; worker: PipelineWorker; deadLetters: RecentDeadLetters }
   | { mode: 'local' | 'team'; worker: undefined; reason: string }
 
 export class PipelineHost {
@@ -85,7 +88,15 @@ export class PipelineHost {
       ).catch((error: unknown) => error as Error)
       this.running =
         thread instanceof WorkerThread
-          ? { mode: 'team', thread, source: `Redis streams ${DEFAULT_PREFIX}tx` }
+          ? {
+              mode: 'team',
+              thread,
+              source: `Redis streams ${DEFAULT_PREFIX}tx`,
+              deadLetters: connectRedis(
+                { url: target.redisUrl, password: target.redisPassword },
+                { name: 'aether-dead-letters', lazyConnect: true, maxRetriesPerRequest: 1 },
+              ),
+            }
           : {
               mode: 'team',
               worker: undefined,
@@ -105,10 +116,14 @@ export class PipelineHost {
       }
       return
     }
+    const deadLetters = new RecentDeadLetters()
     const source = new FileReplaySource({
       path: sample,
       tps: SAMPLE_REPLAY_TPS,
-      onDeadLetter: (letter) => this.log(`sample line ${letter.id} skipped: ${letter.reason}`),
+      onDeadLetter: (letter) => {
+        deadLetters.add(letter)
+        this.log(`sample line ${letter.id} skipped: ${letter.reason}`)
+      },
     })
     const worker = new PipelineWorker(source, new PipelineStore(target.store, `file:${SAMPLE_FILE}`), {
       workerId: 'local',
@@ -117,7 +132,7 @@ export class PipelineHost {
       log: this.log,
     })
     worker.start()
-    this.running = { mode: 'local', worker }
+    this.running = { mode: 'local', worker, deadLetters }
   }
 
   async status(): Promise<PipelineStatus> {
@@ -138,6 +153,26 @@ export class PipelineHost {
     if (running.worker === undefined)
       return { ...OFF, mode: running.mode, message: running.reason, updatedAt: new Date().toISOString() }
     return running.worker.status()
+  }
+
+  async deadLetters(limit = 100): Promise<DeadLetterList> {
+    const running = this.running
+    if (running === undefined || !('deadLetters' in running))
+      return { total: 0, entries: [], message: 'No pipeline is running.' }
+    if (running.mode === 'local') return running.deadLetters.list(limit)
+    try {
+      return await readDeadLetterStream(
+        running.deadLetters,
+        { prefix: DEFAULT_PREFIX, partitions: DEFAULT_PARTITIONS },
+        limit,
+      )
+    } catch (error) {
+      const reason =
+        (error as Error).name === 'MaxRetriesPerRequestError'
+          ? 'it is not reachable'
+          : (error as Error).message
+      return { total: 0, entries: [], message: `The dead letters could not be read from Redis: ${reason}.` }
+    }
   }
 
   async pause(): Promise<PipelineStatus> {
@@ -182,7 +217,9 @@ export class PipelineHost {
   async stop(): Promise<void> {
     const running = this.running
     this.running = undefined
-    if (running !== undefined && 'thread' in running) await running.thread.stop()
-    else await running?.worker?.stop()
+    if (running !== undefined && 'thread' in running) {
+      running.deadLetters.disconnect()
+      await running.thread.stop()
+    } else await running?.worker?.stop()
   }
 }

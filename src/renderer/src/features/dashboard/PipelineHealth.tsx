@@ -1,4 +1,5 @@
 import { useQuery } from '@tanstack/react-query'
+import { useState } from 'react'
 import { orpc } from '../../api/client'
 import { describeError } from '../../api/errors'
 import { formatCount } from '../transactions/format'
@@ -8,6 +9,7 @@ const REFRESH_MS = 2000
 /** Is the pipeline keeping up? Rate, lag, pending and dead letters, from the pipeline's own status. */
 export function PipelineHealth() {
   const status = useQuery({ ...orpc.pipeline.status.queryOptions(), refetchInterval: REFRESH_MS })
+  const [showLetters, setShowLetters] = useState(false)
   if (status.isPending) return null
   if (status.isError)
     return (
@@ -42,12 +44,73 @@ export function PipelineHealth() {
       </span>
       <span className={deadLetters > 0 ? 'bad' : undefined}>
         dead letters <strong className="num">{formatCount(deadLetters)}</strong>
+        {deadLetters > 0 && (
+          <button
+            type="button"
+            className="link-button"
+            aria-expanded={showLetters}
+            onClick={() => setShowLetters((shown) => !shown)}
+          >
+            {showLetters ? 'hide' : 'show'}
+          </button>
+        )}
       </span>
       <span>
         stored <strong className="num">{formatCount(s.counts.stored)}</strong>
       </span>
       <span className="subtle">{s.source}</span>
       {s.message && <span className="subtle">{s.message}</span>}
+      {showLetters && <DeadLetters />}
     </section>
+  )
+}
+
+/** The newest dead letters: when, why, and the message as the producer sent it. */
+function DeadLetters() {
+  const letters = useQuery({
+    ...orpc.pipeline.deadLetters.queryOptions({ input: { limit: 50 } }),
+    refetchInterval: REFRESH_MS * 5,
+  })
+  if (letters.isPending) return <p className="subtle dead-letters">Reading the dead letters…</p>
+  if (letters.isError)
+    return (
+      <p className="inline-error dead-letters">Dead letters unavailable: {describeError(letters.error)}</p>
+    )
+  const { entries, total, message } = letters.data
+  return (
+    <div className="dead-letters" data-testid="dead-letters">
+      <p className="subtle">
+        {message ??
+          `The newest ${formatCount(entries.length)} of ${formatCount(total)}. Each keeps the message as it arrived; fix the producer and send it again.`}
+      </p>
+      <table className="mini-table">
+        <thead>
+          <tr>
+            <th scope="col">When</th>
+            <th scope="col">Partition · entry</th>
+            <th scope="col">Why it was refused</th>
+            <th scope="col">Message</th>
+          </tr>
+        </thead>
+        <tbody>
+          {entries.map((letter) => (
+            <tr key={letter.id}>
+              <td className="num">{new Date(letter.at).toLocaleString()}</td>
+              <td className="num">
+                {letter.partition ?? '–'} · {letter.originalId ?? '–'}
+              </td>
+              <td>{letter.reason}</td>
+              <td>
+                <code>
+                  {letter.fields.length === 0
+                    ? '(no fields)'
+                    : letter.fields.map((field) => `${field.name}=${field.value}`).join('  ')}
+                </code>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   )
 }

@@ -1,0 +1,78 @@
+import type { Redis } from 'ioredis'
+import type { DeadLetterEntry, DeadLetterList } from '../../shared/pipeline-contract'
+import { deadLetterStream, type StreamLayout } from './partitioning'
+import type { DeadLetter } from './redis-stream'
+
+/**
+ * The dead letters an operator reads: the newest entries of the team's dead-letter stream, or in Local
+ * mode the lines the sample replay refused since the app started (kept in memory, the newest 500).
+ */
+
+/** A field value longer than this is cut: the list is for reading, the stream keeps the original. */
+const SHOWN_VALUE = 2000
+/** The fields the worker adds to the original message (RedisStreams.settle). */
+const ADDED = new Set(['dead_reason', 'dead_partition', 'dead_id'])
+
+const shown = (value: string) =>
+  value.length > SHOWN_VALUE ? `${value.slice(0, SHOWN_VALUE)}… (${value.length} characters)` : value
+
+/** A stream entry id's first part is the time Redis added it, in ms. */
+const timeOfId = (id: string) => {
+  const ms = Number(id.split('-')[0])
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : new Date(0).toISOString()
+}
+
+export function entryOfStream(id: string, flat: readonly string[]): DeadLetterEntry {
+  const fields: { name: string; value: string }[] = []
+  const added = new Map<string, string>()
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const name = flat[i] as string
+    const value = flat[i + 1] as string
+    if (ADDED.has(name)) added.set(name, value)
+    else fields.push({ name: shown(name), value: shown(value) })
+  }
+  const partition = Number(added.get('dead_partition'))
+  return {
+    id,
+    at: timeOfId(id),
+    reason: added.get('dead_reason') ?? 'no reason recorded',
+    partition: Number.isInteger(partition) && partition >= 0 ? partition : null,
+    originalId: added.get('dead_id') ?? null,
+    fields,
+  }
+}
+
+export async function readDeadLetterStream(
+  redis: Redis,
+  layout: StreamLayout,
+  limit: number,
+): Promise<DeadLetterList> {
+  const key = deadLetterStream(layout)
+  const [total, newest] = await Promise.all([redis.xlen(key), redis.xrevrange(key, '+', '-', 'COUNT', limit)])
+  return { total, entries: newest.map(([id, fields]) => entryOfStream(id, fields)) }
+}
+
+/** Local mode: the refused lines, newest last, as the worker reported them. */
+export class RecentDeadLetters {
+  private readonly letters: DeadLetterEntry[] = []
+  private count = 0
+
+  constructor(private readonly keep = 500) {}
+
+  add(letter: DeadLetter): void {
+    this.count++
+    this.letters.push({
+      id: letter.id,
+      at: new Date().toISOString(),
+      reason: letter.reason,
+      partition: letter.partition,
+      originalId: letter.id,
+      fields: entryOfStream(letter.id, letter.fields).fields,
+    })
+    if (this.letters.length > this.keep) this.letters.shift()
+  }
+
+  list(limit: number): DeadLetterList {
+    return { total: this.count, entries: this.letters.slice(-limit).reverse() }
+  }
+}
