@@ -23,7 +23,7 @@ const nodeBuiltins = [
 ]
 
 export default tseslint.config(
-  { ignores: ['out/**', 'node_modules/**', 'test-results/**', 'playwright-report/**'] },
+  { ignores: ['out/**', 'node_modules/**', 'test-results/**', 'playwright-report/**', '.scratch-*/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

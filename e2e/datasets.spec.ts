@@ -62,6 +62,21 @@ test.describe('offline investigation of a PaySim file', () => {
     await expect(page.getByTestId('dataset-large-paysim.csv')).toHaveCount(0)
   })
 
+  test('in a browser, the path is typed: a dropped file says so', async ({ shell, page }) => {
+    await shell.waitUntilReady()
+    await shell.open('datasets')
+    const datasets = new DatasetsPage(page)
+    await expect(datasets.path).toBeVisible()
+    // The file dialog and the drop zone come with the desktop app (e2e/electron.spec.ts).
+    await expect(datasets.chooseFile).toHaveCount(0)
+    await expect(datasets.dropZone).toHaveCount(0)
+    await datasets.dropFile('paysim.csv', 'step,type\n')
+    await expect(datasets.dropNote).toHaveText(
+      'A browser does not tell the page where paysim.csv is: type its path in the field above.',
+    )
+    await expect(datasets.importStatus).toHaveCount(0)
+  })
+
   test('open the sample, check it, explore it, query it, backtest rules and export', async ({
     shell,
     page,
@@ -126,6 +141,24 @@ test.describe('offline investigation of a PaySim file', () => {
     await shell.screenshot('datasets-sql')
     await datasets.runSql("SELECT * FROM read_csv('/etc/passwd')")
     await expect(page.getByTestId('sql-error')).toContainText('Permission Error')
+
+    // A statement that would run for hours: its progress shows, a second one waits, Cancel stops it.
+    await datasets.runSql(
+      'SELECT count(*) FROM transactions a, transactions b, transactions c\nWHERE a.amount < b.amount + c.amount',
+    )
+    await expect(datasets.sqlProgress).toHaveAttribute('data-state', 'running')
+    await expect(page.getByTestId('sql-progress-percent')).toHaveText(
+      /^(\d+%|every row read, still working)$/,
+    )
+    await expect(page.getByTestId('sql-progress-elapsed')).toHaveText(/so far$/)
+    await expect(page.getByTestId('sql-run')).toBeDisabled()
+    await page.getByTestId('sql-editor').press('Control+Enter')
+    await expect(page.getByTestId('sql-refused')).toContainText('A statement is running')
+    await shell.screenshot('datasets-sql-progress')
+    await datasets.cancelRun(datasets.sqlProgress)
+    await expect(datasets.sqlProgress).toContainText('Cancelled after')
+    await datasets.runSql('SELECT * FROM transactions WHERE label')
+    await expect(page.getByTestId('sql-summary')).toContainText('81 rows')
 
     // Backtest: the built-in rules against a copy without balance_drain.
     await datasets.tab('backtest')

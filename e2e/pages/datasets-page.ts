@@ -9,6 +9,12 @@ export class DatasetsPage {
   readonly qualityReport: Locator
   readonly grid: Locator
   readonly gridCount: Locator
+  /** Choose file… and the drop zone: the desktop app only. */
+  readonly chooseFile: Locator
+  readonly dropZone: Locator
+  readonly dropNote: Locator
+  readonly sqlProgress: Locator
+  readonly backtestProgress: Locator
 
   constructor(readonly page: Page) {
     this.path = page.getByTestId('dataset-path')
@@ -16,6 +22,26 @@ export class DatasetsPage {
     this.qualityReport = page.getByTestId('quality-report')
     this.grid = page.getByTestId('dataset-grid')
     this.gridCount = page.getByTestId('dataset-grid-count')
+    this.chooseFile = page.getByTestId('choose-dataset')
+    this.dropZone = page.getByTestId('dataset-drop-zone')
+    this.dropNote = page.getByTestId('drop-note')
+    this.sqlProgress = page.getByTestId('sql-progress')
+    this.backtestProgress = page.getByTestId('backtest-progress')
+  }
+
+  /** Drops a file made in the page (a browser gives it no path) on the open panel. */
+  async dropFile(name: string, text: string) {
+    const dataTransfer = await this.page.evaluateHandle(
+      ([fileName, content]) => {
+        const transfer = new DataTransfer()
+        transfer.items.add(new File([content], fileName, { type: 'text/csv' }))
+        return transfer
+      },
+      [name, text] as const,
+    )
+    const panel = this.page.getByTestId('open-panel')
+    await panel.dispatchEvent('dragover', { dataTransfer })
+    await panel.dispatchEvent('drop', { dataTransfer })
   }
 
   async openPath(path: string) {
@@ -52,6 +78,13 @@ export class DatasetsPage {
   async runSql(sql: string) {
     await this.page.getByTestId('sql-editor').fill(sql)
     await this.page.getByTestId('sql-run').click()
+  }
+
+  /** A long run's progress shows, then stops on Cancel. */
+  async cancelRun(progress: Locator) {
+    await expect(progress).toHaveAttribute('data-state', 'running')
+    await progress.getByRole('button', { name: 'Cancel' }).click()
+    await expect(progress).toHaveAttribute('data-state', 'cancelled')
   }
 
   async exportCsv(fileName: string) {

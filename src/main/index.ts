@@ -1,6 +1,19 @@
 import { fileURLToPath } from 'node:url'
 import { RPCHandler } from '@orpc/server/message-port'
-import { app, BrowserWindow, ipcMain, Menu, screen, session, type MenuItemConstructorOptions } from 'electron'
+import {
+  app,
+  BrowserWindow,
+  dialog,
+  ipcMain,
+  Menu,
+  screen,
+  session,
+  type IpcMainEvent,
+  type IpcMainInvokeEvent,
+  type MenuItemConstructorOptions,
+  type OpenDialogOptions,
+} from 'electron'
+import { DATASET_FILE_FILTERS, PICK_DATASET_FILE_CHANNEL } from '../shared/desktop-shell'
 import { createRouter } from './core/router'
 import { APP_VERSION } from './core/version'
 import { Workstation } from './core/workstation'
@@ -33,6 +46,26 @@ if (process.env.AETHER_DATA_DIR) app.setPath('userData', process.env.AETHER_DATA
 if (!app.requestSingleInstanceLock()) app.quit()
 // Every renderer, including any created later, runs in the OS sandbox.
 app.enableSandbox()
+
+/** Only our own page, in the main frame of our own window, may speak to the main process. */
+function fromOurPage(event: IpcMainEvent | IpcMainInvokeEvent): boolean {
+  const frame = event.senderFrame
+  return frame !== null && frame === event.sender.mainFrame && isAppUrl(frame.url)
+}
+
+/** The system's file dialog for a dataset, over our window: one path, or null when it was closed. */
+async function pickDatasetFile(event: IpcMainInvokeEvent): Promise<string | null> {
+  if (!fromOurPage(event)) return null
+  const options: OpenDialogOptions = {
+    title: 'Open a dataset',
+    properties: ['openFile'],
+    filters: [...DATASET_FILE_FILTERS],
+  }
+  const window = BrowserWindow.fromWebContents(event.sender)
+  const chosen =
+    window === null ? await dialog.showOpenDialog(options) : await dialog.showOpenDialog(window, options)
+  return chosen.canceled ? null : (chosen.filePaths[0] ?? null)
+}
 
 let workstation: Workstation | undefined
 let mainWindow: BrowserWindow | undefined
@@ -132,14 +165,13 @@ async function start() {
   workstation = new Workstation({ dataDir, secrets: new KeychainSecrets(), version: APP_VERSION })
   const handler = new RPCHandler(createRouter(workstation))
   ipcMain.on('aether:connect', (event) => {
-    // Only our own page, in our own window, may open the contract.
-    const frame = event.senderFrame
-    if (frame === null || frame !== event.sender.mainFrame || !isAppUrl(frame.url)) return
+    if (!fromOurPage(event)) return
     const [port] = event.ports
     if (port === undefined) return
     handler.upgrade(port)
     port.start()
   })
+  ipcMain.handle(PICK_DATASET_FILE_CHANNEL, pickDatasetFile)
   void workstation.start()
   mainWindow = createWindow(dataDir)
   app.on('second-instance', () => {

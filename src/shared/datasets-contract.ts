@@ -424,6 +424,43 @@ export const SqlAnswer = z.discriminatedUnion('outcome', [
 export type SqlAnswer = z.infer<typeof SqlAnswer>
 
 // ---------------------------------------------------------------------------------------------------------
+// Long runs (console statements, backtests): progress while they run, and cancel
+
+/** The first event of a run: its id, for cancelRun. */
+const RunStarted = z.object({ type: z.literal('started'), runId: z.string() })
+
+/**
+ * DuckDB's percent counts the rows its scans have read, not the work done on them: from here on every row
+ * is read, a query may still work for long (a join, a sort), and there is no time left to tell.
+ */
+export const ALL_ROWS_READ_PERCENT = 99.5
+
+/** A few times a second while the run's queries work. */
+export const RunProgress = z.object({
+  type: z.literal('progress'),
+  /** DuckDB's estimate from the rows its scans have read; null while it has none. */
+  percent: z.number().min(0).max(100).nullable(),
+  /** Rows the run's scans have read so far. */
+  rowsRead: count,
+  rowsPerSecond: z.number().min(0),
+  /** Seconds left, while the percent is known and short of ALL_ROWS_READ_PERCENT. */
+  etaSeconds: z.number().min(0).nullable(),
+  elapsedSeconds: z.number().min(0),
+})
+export type RunProgress = z.infer<typeof RunProgress>
+
+/** The run stopped on request; the database is as it was and answers the next query. */
+const RunCancelled = z.object({ type: z.literal('cancelled') })
+
+export const SqlEvent = z.discriminatedUnion('type', [
+  RunStarted,
+  RunProgress,
+  RunCancelled,
+  z.object({ type: z.literal('answer'), answer: SqlAnswer }),
+])
+export type SqlEvent = z.infer<typeof SqlEvent>
+
+// ---------------------------------------------------------------------------------------------------------
 // Export
 
 export const ExportRequest = z.object({
@@ -475,6 +512,14 @@ export const BacktestResult = z.object({
 })
 export type BacktestResult = z.infer<typeof BacktestResult>
 
+export const BacktestEvent = z.discriminatedUnion('type', [
+  RunStarted,
+  RunProgress,
+  RunCancelled,
+  z.object({ type: z.literal('results'), results: z.array(BacktestResult) }),
+])
+export type BacktestEvent = z.infer<typeof BacktestEvent>
+
 export const PublishRequest = z.object({
   ruleSet: RuleSet,
   comment: z.string().trim().max(500).default(''),
@@ -495,9 +540,14 @@ export const datasetsContract = {
   rows: errors.input(RowsRequest).output(RowsPage),
   groups: errors.input(GroupRequest).output(GroupResult),
   analysis: errors.input(z.object({ datasetId, analysis: AnalysisName })).output(AnalysisAnswer),
-  sql: errors.input(SqlRequest).output(SqlAnswer),
+  /** Runs a console statement with progress; cancelRun stops it, as does leaving the stream. */
+  sql: errors.input(SqlRequest).output(eventIterator(SqlEvent)),
   export: errors.input(ExportRequest).output(ExportResult),
-  backtest: errors.input(BacktestRequest).output(z.object({ results: z.array(BacktestResult) })),
+  /** Scores every row with one or two rule sets, with progress; cancelRun stops it. */
+  backtest: errors.input(BacktestRequest).output(eventIterator(BacktestEvent)),
+  cancelRun: errors
+    .input(z.object({ runId: z.string().max(64) }))
+    .output(z.object({ cancelled: z.boolean() })),
   /** Saves a rule set as the next version in the active profile's store. */
   publishRules: errors.input(PublishRequest).output(z.object({ version: z.number().int().positive() })),
 }

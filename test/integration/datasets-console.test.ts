@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Dataset, SqlAnswer } from '../../src/shared/datasets-contract'
-import { collect, openDatasetsHarness, readyDataset, type DatasetsHarness } from './datasets-support'
+import {
+  collect,
+  openDatasetsHarness,
+  readyDataset,
+  sqlAnswer,
+  type DatasetsHarness,
+} from './datasets-support'
 
 let harness: DatasetsHarness
 let dataset: Dataset
@@ -21,7 +27,8 @@ afterAll(async () => {
   await rm(outside, { recursive: true, force: true })
 })
 
-const run = (sql: string) => harness.client.datasets.sql({ datasetId: dataset.id, sql })
+const run = async (sql: string) =>
+  sqlAnswer(await harness.client.datasets.sql({ datasetId: dataset.id, sql }))
 
 function expectRefused(answer: SqlAnswer, reason: RegExp) {
   expect(answer.outcome).toBe('error')

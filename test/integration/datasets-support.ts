@@ -2,7 +2,14 @@ import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { createRouterClient } from '@orpc/server'
 import { createRouter } from '../../src/main/core/router'
-import type { Dataset, ImportEvent } from '../../src/shared/datasets-contract'
+import type {
+  BacktestEvent,
+  BacktestResult,
+  Dataset,
+  ImportEvent,
+  SqlAnswer,
+  SqlEvent,
+} from '../../src/shared/datasets-contract'
 import { openTestWorkstation, type TestWorkstation } from '../support/workstation'
 
 /**
@@ -25,11 +32,27 @@ export async function openDatasetsHarness(): Promise<DatasetsHarness> {
   return { opened, client: clientOf(opened), dispose: () => opened.dispose() }
 }
 
-/** Every event of an open, in order. */
-export async function collect(events: AsyncIterable<ImportEvent>): Promise<ImportEvent[]> {
-  const seen: ImportEvent[] = []
+/** Every event of a stream (an open, a console statement, a backtest), in order. */
+export async function collect<E>(events: AsyncIterable<E>): Promise<E[]> {
+  const seen: E[] = []
   for await (const event of events) seen.push(event)
   return seen
+}
+
+/** The answer a console statement's run ends with. */
+export async function sqlAnswer(events: AsyncIterable<SqlEvent>): Promise<SqlAnswer> {
+  const last = (await collect(events)).at(-1)
+  if (last?.type !== 'answer')
+    throw new Error(`The statement did not end with an answer: ${JSON.stringify(last)}`)
+  return last.answer
+}
+
+/** The results a backtest's run ends with. */
+export async function backtestResults(events: AsyncIterable<BacktestEvent>): Promise<BacktestResult[]> {
+  const last = (await collect(events)).at(-1)
+  if (last?.type !== 'results')
+    throw new Error(`The backtest did not end with results: ${JSON.stringify(last)}`)
+  return last.results
 }
 
 export function readyDataset(events: ImportEvent[]): Dataset {

@@ -5,6 +5,7 @@ import type { AnalysisResult, Dataset, RowsRequest } from '../../src/shared/data
 import { DEFAULT_RULES, type RuleSet } from '../../src/shared/rules'
 import { main } from '../../src/main/cli'
 import {
+  backtestResults,
   cents,
   collect,
   openDatasetsHarness,
@@ -193,10 +194,12 @@ describe('rule backtests', () => {
   const fraud = () => sample.filter((row) => row.isFraud)
 
   it('gives figures that agree with their confusion matrix', async () => {
-    const { results } = await harness.client.datasets.backtest({
-      datasetId: dataset.id,
-      ruleSets: [DEFAULT_RULES],
-    })
+    const results = await backtestResults(
+      await harness.client.datasets.backtest({
+        datasetId: dataset.id,
+        ruleSets: [DEFAULT_RULES],
+      }),
+    )
     const [result] = results
     if (result === undefined) throw new Error('no result')
     const { truePositives: tp, falsePositives: fp, falseNegatives: fn, trueNegatives: tn } = result.confusion
@@ -225,10 +228,12 @@ describe('rule backtests', () => {
         rule.id === 'balance_drain' ? { ...rule, enabled: false } : rule,
       ),
     }
-    const { results } = await harness.client.datasets.backtest({
-      datasetId: dataset.id,
-      ruleSets: [DEFAULT_RULES, edited],
-    })
+    const results = await backtestResults(
+      await harness.client.datasets.backtest({
+        datasetId: dataset.id,
+        ruleSets: [DEFAULT_RULES, edited],
+      }),
+    )
     const [before, after] = results
     expect(before?.rulesVersion).toBe(1)
     expect(after?.rulesVersion).toBe(2)
@@ -237,10 +242,12 @@ describe('rule backtests', () => {
   })
 
   it('prints the same figures with `aether backtest <file>`', async () => {
-    const { results } = await harness.client.datasets.backtest({
-      datasetId: dataset.id,
-      ruleSets: [DEFAULT_RULES],
-    })
+    const results = await backtestResults(
+      await harness.client.datasets.backtest({
+        datasetId: dataset.id,
+        ruleSets: [DEFAULT_RULES],
+      }),
+    )
     const [result] = results
     const printed: string[] = []
     const log = vi.spyOn(console, 'log').mockImplementation((line: string) => void printed.push(line))

@@ -57,11 +57,14 @@ export function createDatasetsRouter(workstation: Workstation) {
     rows: os.rows.handler(guarded(({ input }) => datasets.rows(input))),
     groups: os.groups.handler(guarded(({ input }) => datasets.groups(input))),
     analysis: os.analysis.handler(guarded(({ input }) => datasets.analysis(input.datasetId, input.analysis))),
-    sql: os.sql.handler(guarded(({ input }) => datasets.sql(input.datasetId, input.sql))),
-    export: os.export.handler(guarded(({ input }) => datasets.export(input))),
-    backtest: os.backtest.handler(
-      guarded(async ({ input }) => ({ results: await datasets.backtest(input) })),
+    sql: os.sql.handler(({ input, signal }) =>
+      guardedStream(datasets.sqlWithProgress(input.datasetId, input.sql, signal)),
     ),
+    export: os.export.handler(guarded(({ input }) => datasets.export(input))),
+    backtest: os.backtest.handler(({ input, signal }) =>
+      guardedStream(datasets.backtestWithProgress(input, signal)),
+    ),
+    cancelRun: os.cancelRun.handler(({ input }) => datasets.cancelRun(input.runId)),
     publishRules: os.publishRules.handler(
       guarded(({ input }) => publishRules(workstation, input.ruleSet, input.comment)),
     ),

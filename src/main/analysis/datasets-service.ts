@@ -7,6 +7,7 @@ import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api'
 import type {
   AnalysisAnswer,
   AnalysisName,
+  BacktestEvent,
   BacktestRequest,
   BacktestResult,
   ColumnInfo,
@@ -22,6 +23,7 @@ import type {
   RowsPage,
   RowsRequest,
   SqlAnswer,
+  SqlEvent,
 } from '../../shared/datasets-contract'
 import { runAnalysis } from './analyses'
 import { runBacktest } from './backtest'
@@ -51,6 +53,7 @@ import {
   SOURCE_LINES_VIEW,
   TRANSACTIONS_VIEW,
 } from './layout'
+import { QueryRuns, type QueryRun } from './query-runs'
 import { consoleColumns, consoleError, consoleRelation, runConsoleStatement } from './sql-console'
 
 export interface DatasetsServiceOptions {
@@ -103,6 +106,7 @@ export class DatasetsService {
   private readonly loaded: Promise<void>
   private readonly opened = new Map<string, Promise<OpenDataset>>()
   private readonly importing = new Map<string, { datasetId: string; cancel: () => void }>()
+  private readonly runs = new QueryRuns()
   private scratch: Promise<DuckDBInstance> | undefined
 
   constructor(private readonly options: DatasetsServiceOptions) {
@@ -398,17 +402,45 @@ export class DatasetsService {
     return { result, millis: Math.round(performance.now() - started) }
   }
 
-  async sql(id: string, sql: string): Promise<SqlAnswer> {
+  /** A console statement; given a run, it reports progress and can be cancelled. */
+  async sql(id: string, sql: string, run?: QueryRun): Promise<SqlAnswer> {
     const dataset = await this.dataset(id)
-    return withConnection(await this.consoleOf(dataset), (connection) => runConsoleStatement(connection, sql))
+    return withConnection(await this.consoleOf(dataset), (connection) =>
+      run === undefined
+        ? runConsoleStatement(connection, sql)
+        : run.part(connection, () => runConsoleStatement(connection, sql)),
+    )
   }
 
-  async backtest(request: BacktestRequest): Promise<BacktestResult[]> {
+  /** A console statement with its progress, cancelled by cancelRun or by leaving the stream. */
+  async *sqlWithProgress(id: string, sql: string, signal?: AbortSignal): AsyncGenerator<SqlEvent> {
+    for await (const event of this.runs.watch(1, (run) => this.sql(id, sql, run), signal))
+      yield event.type === 'done' ? { type: 'answer', answer: event.value } : event
+  }
+
+  /** Each rule set over every row; given a run, one part per rule set, with progress and cancel. */
+  async backtest(request: BacktestRequest, run?: QueryRun): Promise<BacktestResult[]> {
     const dataset = await this.paysimDataset(request.datasetId, 'A backtest needs')
     const results: BacktestResult[] = []
     for (const ruleSet of request.ruleSets)
-      results.push(await withConnection(dataset.instance, (connection) => runBacktest(connection, ruleSet)))
+      results.push(
+        await withConnection(dataset.instance, (connection) =>
+          run === undefined
+            ? runBacktest(connection, ruleSet)
+            : run.part(connection, () => runBacktest(connection, ruleSet)),
+        ),
+      )
     return results
+  }
+
+  async *backtestWithProgress(request: BacktestRequest, signal?: AbortSignal): AsyncGenerator<BacktestEvent> {
+    const parts = request.ruleSets.length
+    for await (const event of this.runs.watch(parts, (run) => this.backtest(request, run), signal))
+      yield event.type === 'done' ? { type: 'results', results: event.value } : event
+  }
+
+  cancelRun(runId: string): { cancelled: boolean } {
+    return this.runs.cancel(runId)
   }
 
   /**
@@ -491,6 +523,7 @@ export class DatasetsService {
 
   async close(): Promise<void> {
     for (const running of this.importing.values()) running.cancel()
+    this.runs.cancelAll()
     for (const id of [...this.opened.keys()]) await this.closeDataset(id)
     const scratch = await this.scratch
     scratch?.closeSync()

@@ -4,6 +4,7 @@ import { RPCLink as WebSocketLink } from '@orpc/client/websocket'
 import type { ContractRouterClient } from '@orpc/contract'
 import { createTanstackQueryUtils } from '@orpc/tanstack-query'
 import type { Contract } from '../../../shared/contract'
+import type { AetherShell } from '../../../shared/desktop-shell'
 
 /**
  * The one file that picks the transport. Inside Electron the preload announces itself and we hand
@@ -12,7 +13,7 @@ import type { Contract } from '../../../shared/contract'
  */
 declare global {
   interface Window {
-    aetherShell?: { readonly transport: 'ipc' }
+    aetherShell?: AetherShell<File>
   }
 }
 

@@ -1,11 +1,12 @@
 import { useMutation, useQuery } from '@tanstack/react-query'
 import { useMemo, useState } from 'react'
-import type { BacktestResult, Dataset } from '../../../../shared/datasets-contract'
+import type { BacktestEvent, BacktestResult, Dataset } from '../../../../shared/datasets-contract'
 import { DEFAULT_RULES, describeRule, describeRuleChange, type RuleSet } from '../../../../shared/rules'
 import { client, orpc } from '../../api/client'
 import { describeError } from '../../api/errors'
 import { EChart, type ChartOption } from '../dashboard/EChart'
 import { formatCount, formatMoney, formatPercent, formatSeconds } from './format'
+import { RunStatus, useLongRun } from './longRun'
 
 const editableCopy = (rules: RuleSet): RuleSet => ({ ...structuredClone(rules), version: rules.version + 1 })
 
@@ -236,9 +237,9 @@ export function BacktestView({ dataset }: { dataset: Dataset }) {
   const [edited, setEdited] = useState(() => editableCopy(DEFAULT_RULES))
   const [comment, setComment] = useState('')
   const status = useQuery(orpc.app.status.queryOptions())
-  const backtest = useMutation({
-    mutationFn: () => client.datasets.backtest({ datasetId: dataset.id, ruleSets: [DEFAULT_RULES, edited] }),
-  })
+  const backtest = useLongRun<BacktestEvent>()
+  const running = backtest.state.status === 'running'
+  const results = backtest.state.status === 'done' ? backtest.state.final.results : undefined
   const publish = useMutation({
     mutationFn: () => client.datasets.publishRules({ ruleSet: edited, comment }),
   })
@@ -266,17 +267,24 @@ export function BacktestView({ dataset }: { dataset: Dataset }) {
         <button
           type="button"
           className="button primary"
-          onClick={() => backtest.mutate()}
-          disabled={backtest.isPending}
+          onClick={() =>
+            backtest.start((signal) =>
+              client.datasets.backtest(
+                { datasetId: dataset.id, ruleSets: [DEFAULT_RULES, edited] },
+                { signal },
+              ),
+            )
+          }
+          disabled={running}
           data-testid="backtest-run"
         >
-          {backtest.isPending ? 'Scoring every row…' : 'Run the backtest'}
+          {running ? 'Scoring every row…' : 'Run the backtest'}
         </button>
         <span className="subtle">An alert is a review or block decision; fraud is the isFraud label.</span>
       </div>
-      {backtest.isError && <p className="inline-error">{describeError(backtest.error)}</p>}
-      {backtest.data && <Results results={backtest.data.results} />}
-      {backtest.data && (
+      <RunStatus run={backtest} what="the backtest" testId="backtest-progress" />
+      {results && <Results results={results} />}
+      {results && (
         <div className="ds-publish form-actions">
           <input
             value={comment}

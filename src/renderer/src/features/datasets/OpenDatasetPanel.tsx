@@ -1,20 +1,85 @@
-import { useState, type FormEvent } from 'react'
+import { useState, type DragEvent, type FormEvent } from 'react'
+import { describeError } from '../../api/errors'
+import { droppedFile } from './droppedFile'
 import { cancelImport, dismissImport, openDataset, useImportState } from './importStore'
 import { formatBytes, formatCount, formatSeconds, formatTime } from './format'
 
-/** Open a file by its path (the browser cannot hand over a local path), or the bundled sample. */
+/**
+ * Open a file: in the desktop app by the system's file dialog or by dropping it here; anywhere by its path
+ * (a browser cannot hand over a local file's path); or the bundled sample.
+ */
 export function OpenDatasetPanel({ samplePath }: { samplePath: string | null }) {
   const [path, setPath] = useState('')
+  const [note, setNote] = useState<string | null>(null)
+  const [dragging, setDragging] = useState(false)
   const running = useImportState().status === 'running'
+  const shell = window.aetherShell
+
+  function open(chosen: string) {
+    setPath(chosen)
+    setNote(null)
+    void openDataset({ kind: 'path', path: chosen })
+  }
 
   function submit(event: FormEvent) {
     event.preventDefault()
-    if (path.trim() !== '') void openDataset({ kind: 'path', path: path.trim() })
+    if (path.trim() !== '') open(path.trim())
+  }
+
+  async function choose() {
+    if (shell === undefined) return
+    try {
+      const chosen = await shell.pickDatasetFile()
+      if (chosen !== null) open(chosen)
+    } catch (error) {
+      setNote(describeError(error))
+    }
+  }
+
+  function dragOver(event: DragEvent) {
+    if (!event.dataTransfer.types.includes('Files')) return
+    // Taken here, a drop opens the file instead of sending the window to it.
+    event.preventDefault()
+    event.dataTransfer.dropEffect = running ? 'none' : 'copy'
+    setDragging(true)
+  }
+
+  function drop(event: DragEvent) {
+    event.preventDefault()
+    setDragging(false)
+    if (running) {
+      setNote('An import is running: wait for it or cancel it, then drop the file again.')
+      return
+    }
+    const outcome = droppedFile([...event.dataTransfer.files], shell?.pathForDroppedFile)
+    if ('path' in outcome) open(outcome.path)
+    else setNote(outcome.note)
   }
 
   return (
-    <section className="ds-open" aria-labelledby="ds-open-heading">
+    <section
+      className="ds-open"
+      aria-labelledby="ds-open-heading"
+      onDragOver={dragOver}
+      onDragLeave={() => setDragging(false)}
+      onDrop={drop}
+      data-testid="open-panel"
+    >
       <h2 id="ds-open-heading">Open a dataset</h2>
+      {shell !== undefined && (
+        <div className="ds-drop" data-dragging={dragging || undefined} data-testid="dataset-drop-zone">
+          <button
+            type="button"
+            className="button primary"
+            disabled={running}
+            onClick={() => void choose()}
+            data-testid="choose-dataset"
+          >
+            Choose file…
+          </button>
+          <span className="subtle">or drop a CSV, CSV.gz or Parquet file here</span>
+        </div>
+      )}
       <form className="ds-open-form" onSubmit={submit}>
         <label className="field">
           <span>File path (CSV, CSV.gz or Parquet)</span>
@@ -28,13 +93,18 @@ export function OpenDatasetPanel({ samplePath }: { samplePath: string | null }) 
         </label>
         <button
           type="submit"
-          className="button primary"
+          className={shell === undefined ? 'button primary' : 'button'}
           disabled={running || path.trim() === ''}
           data-testid="open-dataset"
         >
           Open
         </button>
       </form>
+      {note !== null && (
+        <p className="inline-error" role="alert" data-testid="drop-note">
+          {note}
+        </p>
+      )}
       {samplePath !== null && (
         <button
           type="button"

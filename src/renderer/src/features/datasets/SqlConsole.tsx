@@ -1,9 +1,8 @@
-import { useMutation } from '@tanstack/react-query'
 import { useMemo, useState, type KeyboardEvent } from 'react'
-import type { Dataset, GridSource, SqlAnswer } from '../../../../shared/datasets-contract'
+import type { Dataset, GridSource, SqlAnswer, SqlEvent } from '../../../../shared/datasets-contract'
 import { client } from '../../api/client'
-import { describeError } from '../../api/errors'
 import { formatCount } from './format'
+import { RunStatus, useLongRun } from './longRun'
 import { RowsView } from './RowsView'
 
 const HISTORY_KEY = 'aether.datasets.sqlHistory'
@@ -61,26 +60,33 @@ export function SqlConsole({ dataset }: { dataset: Dataset }) {
   const [sql, setSql] = useState(() => starter(dataset))
   const [history, setHistory] = useState(readHistory)
   const [ran, setRan] = useState('')
-  const running = useMutation({
-    mutationFn: (statement: string) => client.datasets.sql({ datasetId: dataset.id, sql: statement }),
-  })
+  const [refusal, setRefusal] = useState<string | null>(null)
+  const run = useLongRun<SqlEvent>()
+  const running = run.state.status === 'running'
 
-  function run() {
+  function start() {
     const statement = sql.trim()
     if (statement === '') return
+    const started = run.start((signal) =>
+      client.datasets.sql({ datasetId: dataset.id, sql: statement }, { signal }),
+    )
+    if (!started) {
+      setRefusal('A statement is running: wait for it, or cancel it, before running another.')
+      return
+    }
+    setRefusal(null)
     setHistory(remember(statement))
     setRan(statement)
-    running.mutate(statement)
   }
 
   function onKeyDown(event: KeyboardEvent<HTMLTextAreaElement>) {
     if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
       event.preventDefault()
-      run()
+      start()
     }
   }
 
-  const answer = running.data
+  const answer = run.state.status === 'done' ? run.state.final.answer : undefined
   const source = useMemo<GridSource>(() => ({ kind: 'console', sql: ran }), [ran])
 
   return (
@@ -106,11 +112,11 @@ export function SqlConsole({ dataset }: { dataset: Dataset }) {
             <button
               type="button"
               className="button primary"
-              onClick={run}
-              disabled={running.isPending}
+              onClick={start}
+              disabled={running}
               data-testid="sql-run"
             >
-              {running.isPending ? 'Running…' : 'Run'}
+              {running ? 'Running…' : 'Run'}
             </button>
             {answer && answer.outcome !== 'error' && (
               <span className="subtle" data-testid="sql-summary">
@@ -144,7 +150,12 @@ export function SqlConsole({ dataset }: { dataset: Dataset }) {
           )}
         </nav>
       </div>
-      {running.isError && <p className="inline-error">{describeError(running.error)}</p>}
+      {refusal !== null && running && (
+        <p className="inline-error" role="alert" data-testid="sql-refused">
+          {refusal}
+        </p>
+      )}
+      <RunStatus run={run} what="the statement" testId="sql-progress" />
       {answer?.outcome === 'error' && <ErrorMarker sql={ran} answer={answer} />}
       {answer?.outcome === 'query' && (
         <RowsView
