@@ -2,7 +2,7 @@ import type { DuckDBConnection } from '@duckdb/node-api'
 import type { BacktestResult } from '../../shared/datasets-contract'
 import type { RuleSet } from '../../shared/rules'
 import { asNumber, asText, readRows } from './duck'
-import { TRANSACTIONS_VIEW } from './layout'
+import { PAYSIM_NULL_COLUMNS, TRANSACTIONS_VIEW } from './layout'
 import { compileRuleSetToSql } from './rules-sql'
 
 const SCORED_ROWS = 'backtest_rows'
@@ -39,7 +39,11 @@ export async function runBacktest(connection: DuckDBConnection, ruleSet: RuleSet
   await connection.run(
     `CREATE OR REPLACE TEMP VIEW ${SCORED_ROWS} AS SELECT * REPLACE (CAST(NULL AS UUID) AS txn_id) FROM main.${TRANSACTIONS_VIEW}`,
   )
-  const scored = compileRuleSetToSql(ruleSet, SCORED_ROWS, { carry: ['amount', 'ts'], firedList: false })
+  const scored = compileRuleSetToSql(ruleSet, SCORED_ROWS, {
+    carry: ['amount', 'ts'],
+    firedList: false,
+    nullColumns: PAYSIM_NULL_COLUMNS,
+  })
   const rows = await readRows(
     connection,
     `WITH grouped AS (

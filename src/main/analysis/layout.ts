@@ -46,6 +46,9 @@ export function paysimDatasetKey(path: string, sizeBytes: number): string {
   return `${basename(path)}:${sizeBytes}`
 }
 
+/** Columns PaySim does not have: NULL on every row of the transactions view. */
+export const PAYSIM_NULL_COLUMNS = ['source_ip', 'device_id'] as const
+
 const PAYSIM_EPOCH_SECONDS = Date.parse(PAYSIM_EPOCH) / 1000
 
 /**
@@ -87,8 +90,7 @@ SELECT
   CASE WHEN amount > 0 THEN amount END AS amount,
   '${PAYSIM_CURRENCY}' AS currency,
   CAST(NULL AS VARCHAR) AS merchant_type,
-  CAST(NULL AS VARCHAR) AS source_ip,
-  CAST(NULL AS VARCHAR) AS device_id,
+  ${PAYSIM_NULL_COLUMNS.map((column) => `CAST(NULL AS VARCHAR) AS ${column}`).join(',\n  ')},
   ${money('oldbalanceOrg')} AS balance_before,
   ${money('newbalanceOrig')} AS balance_after,
   ${money('oldbalanceDest')} AS cp_balance_before,

@@ -289,6 +289,34 @@ describe('compileRuleSetToSql scores as the scorer does', () => {
     expect(scorer).toEqual([{ score: 0, decision: 'approve', fired: [] }])
   })
 
+  it('skips the features of columns the caller says are NULL, scoring the same', async () => {
+    const rows = Array.from({ length: 40 }, (_, i) =>
+      txn({
+        at: T0 + i * 1000,
+        user_id: `C${i % 3}`,
+        counterparty_id: `M${i % 7}`,
+        amount: `${1 + i * 900}.00`,
+      }),
+    )
+    const table = `scenario_${tables++}`
+    await connection.run(transactionsTableSql(table))
+    await appendTransactions(connection, table, rows)
+    const lists: ListEntry[] = [{ kind: 'ip', value: '10.0.0.0/8' }]
+    const score = async (sql: string) =>
+      (await connection.runAndReadAll(`${sql} ORDER BY seq`))
+        .getRowObjectsJson()
+        .map((row) => ({ score: Number(row.score), decision: String(row.decision), fired: row.fired }))
+    const full = compileRuleSetToSql(DEFAULT_RULES, table, { lists })
+    const lean = compileRuleSetToSql(DEFAULT_RULES, table, { lists, nullColumns: ['source_ip', 'device_id'] })
+    expect(full).toContain('PARTITION BY user_id, device_id')
+    expect(lean).not.toContain('PARTITION BY user_id, device_id')
+    expect(lean).not.toContain('PARTITION BY user_id, source_ip')
+    expect(lean).not.toContain('__ip_hits')
+    const scored = await score(lean)
+    expect(scored).toEqual(await score(full))
+    expect(scored.some((row) => row.score > 0)).toBe(true)
+  })
+
   it('refuses a table name that is not one', () => {
     expect(() => compileRuleSetToSql(DEFAULT_RULES, 'tx; DROP TABLE x')).toThrow(/not a table name/)
     expect(compileRuleSetToSql(DEFAULT_RULES, 'main.tx')).toContain('FROM "main"."tx"')

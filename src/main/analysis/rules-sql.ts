@@ -48,6 +48,11 @@ export interface RulesSqlOptions {
    * which costs more than scoring itself over millions of rows.
    */
   firedList?: boolean
+  /**
+   * Columns the caller knows are NULL on every row (PaySim has no IP or device): the features only they
+   * feed are not computed, a sort of the table each; the rules on them cannot fire, as in the scorer.
+   */
+  nullColumns?: readonly ('source_ip' | 'device_id')[]
 }
 
 const WINDOWS: readonly VelocityWindow[] = ['1m', '1h', '24h']
@@ -116,7 +121,7 @@ interface Needs {
   ipBlocklist: boolean
 }
 
-function needsOf(rules: readonly Rule[]): Needs {
+function needsOf(rules: readonly Rule[], absent: ReadonlySet<string>): Needs {
   const needs: Needs = {
     windows: new Set(),
     zscore: false,
@@ -130,9 +135,10 @@ function needsOf(rules: readonly Rule[]): Needs {
     else if (rule.kind === 'amount_zscore') needs.zscore = true
     else if (rule.kind === 'new_counterparty') needs.counterparty = true
     else if (rule.kind === 'new_device_or_ip') {
-      if (rule.signals.includes('device')) needs.device = true
-      if (rule.signals.includes('ip')) needs.ip = true
-    } else if (rule.kind === 'blocklist' && rule.lists.includes('ip')) needs.ipBlocklist = true
+      if (rule.signals.includes('device') && !absent.has('device_id')) needs.device = true
+      if (rule.signals.includes('ip') && !absent.has('source_ip')) needs.ip = true
+    } else if (rule.kind === 'blocklist' && rule.lists.includes('ip') && !absent.has('source_ip'))
+      needs.ipBlocklist = true
   }
   return needs
 }
@@ -140,6 +146,7 @@ function needsOf(rules: readonly Rule[]): Needs {
 function conditionSql(
   rule: Rule,
   lists: { values: Record<'user' | 'counterparty' | 'device', string[]>; ip: boolean },
+  absent: ReadonlySet<string>,
 ) {
   switch (rule.kind) {
     case 'high_value': {
@@ -178,12 +185,14 @@ function conditionSql(
     case 'new_counterparty':
       return `__history >= ${rule.min_history} AND NOT __known_counterparty AND amount >= ${decimal(rule.min_amount)}`
     case 'new_device_or_ip': {
-      const parts = rule.signals.map((signal) =>
-        signal === 'device'
-          ? '(device_id IS NOT NULL AND NOT __known_device)'
-          : '(source_ip IS NOT NULL AND NOT __known_ip)',
-      )
-      return `__history >= ${rule.min_history} AND (${parts.join(' OR ')})`
+      const parts = rule.signals
+        .filter((signal) => !absent.has(signal === 'device' ? 'device_id' : 'source_ip'))
+        .map((signal) =>
+          signal === 'device'
+            ? '(device_id IS NOT NULL AND NOT __known_device)'
+            : '(source_ip IS NOT NULL AND NOT __known_ip)',
+        )
+      return parts.length === 0 ? 'false' : `__history >= ${rule.min_history} AND (${parts.join(' OR ')})`
     }
     case 'balance_drain':
       return `type IN (${inList(rule.types)}) AND amount = balance_before AND balance_after = 0`
@@ -197,7 +206,8 @@ function conditionSql(
 export function compileRuleSetToSql(rules: RuleSet, table: string, options: RulesSqlOptions = {}): string {
   const source = quoteIdentifier(table)
   const enabled = rules.rules.filter((rule) => rule.enabled)
-  const needs = needsOf(enabled)
+  const absent = new Set<string>(options.nullColumns ?? [])
+  const needs = needsOf(enabled, absent)
   const active = activeListEntries(options.lists ?? [], options.now)
   const ranges = ipRanges(active)
   const lists = {
@@ -206,7 +216,7 @@ export function compileRuleSetToSql(rules: RuleSet, table: string, options: Rule
       counterparty: active.filter((entry) => entry.kind === 'counterparty').map((entry) => entry.value),
       device: active.filter((entry) => entry.kind === 'device').map((entry) => entry.value),
     },
-    ip: ranges.length > 0,
+    ip: ranges.length > 0 && !absent.has('source_ip'),
   }
   const carried = (options.carry ?? []).map((column) => `, ${quoteIdentifier(column)}`).join('')
   const windows = WINDOWS.filter((window) => needs.windows.has(window))
@@ -267,7 +277,7 @@ export function compileRuleSetToSql(rules: RuleSet, table: string, options: Rule
   ]
 
   const fired = enabled.map(
-    (rule, index) => `coalesce(${conditionSql(rule, lists)}, false) AS __fired_${index}`,
+    (rule, index) => `coalesce(${conditionSql(rule, lists, absent)}, false) AS __fired_${index}`,
   )
   const points = enabled.length
     ? enabled.map((rule, index) => `CASE WHEN __fired_${index} THEN ${rule.weight} ELSE 0 END`).join(' + ')
