@@ -1,11 +1,13 @@
 /**
- * npm run bench:ingest [-- --n 200000 --postgres-url URL --redis-url URL --latency-seconds 10]
+ * npm run bench:ingest [-- --n 200000 --postgres-url URL --redis-url URL --latency-seconds 10 --raw-unnest]
  *
  * Prefills N generated transactions once, then drains the same entries again and again: with the bare
- * consumer (XREADGROUP → INSERT … unnest → XACK, no validation, features or rules: the ceiling) and with
- * the real pipeline (`aether worker`, built), each with 1 and 2 processes. Then offers 5,000 tx/s to one
- * worker and reads the XADD → commit latency from its /metrics histogram. Prints one table. Not a test:
- * figures depend on the machine and on what else runs on it (the load average is printed with them).
+ * consumer (XREADGROUP → COPY into transactions → XACK, the next read overlapped with the commit; no
+ * validation, features or rules: the ceiling, as the issue measured it) and with the real pipeline
+ * (`aether worker`, built), each with 1 and 2 processes. --raw-unnest adds the earlier bare consumer
+ * (INSERT … unnest … ON CONFLICT DO NOTHING instead of COPY). Then offers 5,000 tx/s to one worker and
+ * reads the XADD → commit latency from its /metrics histogram. Prints one table. Not a test: figures
+ * depend on the machine and on what else runs on it (the load average is printed with them).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
@@ -13,7 +15,9 @@ import { loadavg, cpus } from 'node:os'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
 import { CompiledQuery } from 'kysely'
+import { finished } from 'node:stream/promises'
 import pg from 'pg'
+import { from as copyFrom } from 'pg-copy-streams'
 import { latencyQuantile, LATENCY_BUCKETS_MS } from '../src/main/pipeline/metrics'
 import {
   CONSUMER_GROUP,
@@ -54,8 +58,10 @@ const { values: args } = parseArgs({
     'postgres-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/test' },
     'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379' },
     'latency-seconds': { type: 'string', default: '10' },
+    'raw-unnest': { type: 'boolean', default: false },
     // Internal: this script is also the bare consumer of the raw-ceiling runs.
     'raw-consumer': { type: 'string' },
+    'raw-write': { type: 'string', default: 'copy' },
     database: { type: 'string' },
     prefix: { type: 'string' },
   },
@@ -64,8 +70,13 @@ const { values: args } = parseArgs({
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const layoutOf = (prefix: string): StreamLayout => ({ prefix, partitions: 8 })
 
-/** The bare consumer: partitions p with p mod K = k, one commit in flight, next read overlapped with it. */
-async function rawConsumer(spec: string, databaseUrl: string, prefix: string) {
+/**
+ * The bare consumer: partitions p with p mod K = k, one commit in flight, next read overlapped with it.
+ * `copy` writes each batch by COPY (a batch holding a stored transaction fails on the primary key and is
+ * written again by INSERT … ON CONFLICT DO NOTHING, so it is duplicate-safe as the pipeline is); `unnest`
+ * always writes by INSERT … unnest … ON CONFLICT DO NOTHING.
+ */
+async function rawConsumer(spec: string, databaseUrl: string, prefix: string, write: string) {
   const [k, of] = spec.split('/').map(Number) as [number, number]
   const layout = layoutOf(prefix)
   const keys = Array.from({ length: layout.partitions }, (_, p) => p)
@@ -74,6 +85,36 @@ async function rawConsumer(spec: string, databaseUrl: string, prefix: string) {
   const redis = new Redis(args['redis-url'] as string)
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 })
   const insert = `INSERT INTO transactions (${TX_COLUMNS}) SELECT * FROM unnest(${TX_TYPES.map((type, i) => `$${i + 1}::${type}[]`).join(', ')}) ON CONFLICT (txn_id) DO NOTHING`
+  const copyText = (value: string | null) =>
+    value === null
+      ? '\\N'
+      : value.replace(
+          /[\\\t\n\r]/g,
+          (c) => `\\${({ '\t': 't', '\n': 'n', '\r': 'r' } as Record<string, string>)[c] ?? c}`,
+        )
+  const store = async (columns: (string | null)[][]) => {
+    if (write === 'unnest') return pool.query(insert, columns)
+    const client = await pool.connect()
+    try {
+      const lines = (columns[0] ?? []).map((_, row) =>
+        columns.map((column) => copyText(column[row] ?? null)).join('\t'),
+      )
+      await client.query('BEGIN')
+      const stream = client.query(copyFrom(`COPY transactions (${TX_COLUMNS}) FROM STDIN`))
+      stream.end(`${lines.join('\n')}\n`)
+      const copied = await finished(stream).then(
+        () => true,
+        (error: { code?: string }) => {
+          if (error.code !== '23505') throw error
+          return false
+        },
+      )
+      await client.query(copied ? 'COMMIT' : 'ROLLBACK')
+      if (!copied) await client.query(insert, columns)
+    } finally {
+      client.release()
+    }
+  }
   let inflight: Promise<unknown> = Promise.resolve()
   let stopping = false
   process.on('SIGTERM', () => (stopping = true))
@@ -102,9 +143,9 @@ async function rawConsumer(spec: string, databaseUrl: string, prefix: string) {
       }
     }
     await inflight
-    inflight = pool
-      .query(insert, columns)
-      .then(() => Promise.all(acks.map(([key, ids]) => redis.xack(key, RAW_GROUP, ...ids))))
+    inflight = store(columns).then(() =>
+      Promise.all(acks.map(([key, ids]) => redis.xack(key, RAW_GROUP, ...ids))),
+    )
   }
   await inflight
   redis.disconnect()
@@ -120,9 +161,17 @@ function cpuSeconds(pid: number | undefined): number {
 
 async function main() {
   if (args['raw-consumer'] !== undefined)
-    return rawConsumer(args['raw-consumer'], args.database as string, args.prefix as string)
+    return rawConsumer(
+      args['raw-consumer'],
+      args.database as string,
+      args.prefix as string,
+      args['raw-write'] as string,
+    )
   const n = Number(args.n)
   const cli = new URL('../out/main/cli.js', import.meta.url)
+  const loadAtStart = loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')
   if (!existsSync(cli)) throw new Error('The pipeline is measured as shipped: run `npm run build` first.')
   const adminUrl = args['postgres-url'] as string
   const redisUrl = args['redis-url'] as string
@@ -136,7 +185,7 @@ async function main() {
   await admin.query(`CREATE DATABASE ${databaseName}`)
   const redis = new Redis(redisUrl)
   const children = new Set<ChildProcess>()
-  const db = new pg.Pool({ connectionString: databaseUrl, max: 2 })
+  const db = new pg.Pool({ connectionString: databaseUrl, max: 2, application_name: 'aether-bench' })
   try {
     const store = openPostgresStore({ connectionString: databaseUrl })
     await migrateToLatest(store)
@@ -196,33 +245,78 @@ async function main() {
       for (const child of procs) children.delete(child)
     }
 
-    /** Starts the consumers, and times the drain from the first stored row to the last. */
-    const drain = async (label: string, procs: () => ChildProcess[]) => {
+    /** Entries the group has acknowledged over all partitions (read from Redis: it costs the store nothing). */
+    const acked = async (group: string) => {
+      const pipeline = redis.pipeline()
+      for (let p = 0; p < layout.partitions; p++) pipeline.call('XINFO', 'GROUPS', partitionStream(layout, p))
+      let total = 0
+      for (const [, groups] of (await pipeline.exec()) ?? []) {
+        for (const flat of groups as unknown[][]) {
+          const info = new Map<string, unknown>()
+          for (let i = 0; i + 1 < flat.length; i += 2) info.set(String(flat[i]), flat[i + 1])
+          if (info.get('name') === group)
+            total += Number(info.get('entries-read')) - Number(info.get('pending'))
+        }
+      }
+      return total
+    }
+    /**
+     * CPU seconds of each PostgreSQL backend serving the consumers, when first and last seen; one that
+     * connects during the drain counts from zero (nearly all its life is inside it).
+     */
+    const backendCpu = async (seen: Map<number, { first: number; last: number }>, fromZero: boolean) => {
+      const { rows } = await db.query<{ pid: number }>(
+        `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'
+            AND application_name <> 'aether-bench'`,
+        [databaseName],
+      )
+      for (const { pid } of rows) {
+        const cpu = cpuSeconds(pid)
+        if (Number.isNaN(cpu)) continue
+        const known = seen.get(pid)
+        if (known === undefined) seen.set(pid, { first: fromZero ? 0 : cpu, last: cpu })
+        else known.last = cpu
+      }
+    }
+
+    /**
+     * Starts the consumers, and times the drain from the first acknowledged entry to the last (an entry
+     * is acknowledged only after its commit), with the CPU of the consumers and of their backends.
+     */
+    const drain = async (label: string, group: string, procs: () => ChildProcess[]) => {
       process.stdout.write(`${label}… `)
       const started = procs()
-      while ((await stored()) === 0) await sleep(20)
+      while ((await acked(group)) === 0) await sleep(20)
       const t0 = performance.now()
       const cpu0 = started.map((child) => cpuSeconds(child.pid))
-      let count = await stored()
-      while (count < n) {
+      const backends = new Map<number, { first: number; last: number }>()
+      await backendCpu(backends, false)
+      let done = await acked(group)
+      while (done < n) {
         await sleep(50)
-        count = await stored()
+        done = await acked(group)
+        await backendCpu(backends, true)
       }
       const seconds = (performance.now() - t0) / 1000
       const cpu = started.map((child, i) => (cpuSeconds(child.pid) - (cpu0[i] as number)) / seconds)
+      const postgresCpu = [...backends.values()].reduce((sum, b) => sum + b.last - b.first, 0) / seconds
       await stop(started)
+      const count = await stored()
+      if (count !== n) throw new Error(`${label}: ${count} transactions stored, ${n} expected`)
       const rate = count / seconds
       console.log(`${Math.round(rate).toLocaleString('en-US')} tx/s`)
-      return { label, processes: started.length, rate, cpu }
+      return { label, processes: started.length, rate, cpu, postgresCpu }
     }
 
-    const raw = (k: number, of: number) =>
+    const raw = (k: number, of: number, write: string) =>
       start([
         '--import',
         'tsx',
         new URL(import.meta.url).pathname,
         '--raw-consumer',
         `${k}/${of}`,
+        '--raw-write',
+        write,
         '--database',
         databaseUrl,
         '--prefix',
@@ -235,15 +329,22 @@ async function main() {
 
     const results = []
     for (const processes of [1, 2]) {
+      let unnestRun: Awaited<ReturnType<typeof drain>> | undefined
+      if (args['raw-unnest']) {
+        await reset(RAW_GROUP)
+        unnestRun = await drain(`raw INSERT … unnest, ${processes} process(es)`, RAW_GROUP, () =>
+          Array.from({ length: processes }, (_, k) => raw(k, processes, 'unnest')),
+        )
+      }
       await reset(RAW_GROUP)
-      const rawRun = await drain(`raw ceiling, ${processes} process(es)`, () =>
-        Array.from({ length: processes }, (_, k) => raw(k, processes)),
+      const rawRun = await drain(`raw ceiling (COPY), ${processes} process(es)`, RAW_GROUP, () =>
+        Array.from({ length: processes }, (_, k) => raw(k, processes, 'copy')),
       )
       await reset(CONSUMER_GROUP)
-      const pipelineRun = await drain(`pipeline, ${processes} worker process(es)`, () =>
+      const pipelineRun = await drain(`pipeline, ${processes} worker process(es)`, CONSUMER_GROUP, () =>
         Array.from({ length: processes }, () => worker()),
       )
-      results.push({ rawRun, pipelineRun })
+      results.push({ rawRun, unnestRun, pipelineRun })
     }
 
     // Latency: 5,000 tx/s offered to one worker; the worker's histogram, before and after.
@@ -309,30 +410,37 @@ async function main() {
       `\nIngest benchmark: ${fmt(n)} generated transactions (prefilled at ${fmt((prefill.sent * 1000) / prefill.elapsedMs)}/s), 8 partitions, the same entries drained by each run.`,
     )
     console.log(
-      `Machine: ${cpus().length} cores, load average ${loadavg()
+      `Machine: ${cpus().length} cores, load average ${loadAtStart} at the start, ${loadavg()
         .map((l) => l.toFixed(1))
         .join(' ')} at the end; Node ${process.version}; ioredis 5.9.3.`,
     )
     console.log('')
     console.log(
-      '| run                                         | processes | tx/s     | of raw ceiling | CPU per process (cores) |',
+      '| run                                         | processes | tx/s     | of raw ceiling | CPU per process (cores) | PostgreSQL CPU (cores) | CPU µs per tx |',
     )
     console.log(
-      '|---------------------------------------------|-----------|----------|----------------|-------------------------|',
+      '|---------------------------------------------|-----------|----------|----------------|-------------------------|------------------------|---------------|',
     )
-    for (const { rawRun, pipelineRun } of results) {
+    for (const { rawRun, unnestRun, pipelineRun } of results) {
       const row = (name: string, run: typeof rawRun, ratio: string) =>
         console.log(
           `| ${name.padEnd(43)} | ${String(run.processes).padEnd(9)} | ${fmt(run.rate).padStart(8)} | ${ratio.padStart(14)} | ${run.cpu
             .map((c) => c.toFixed(2))
             .join(' + ')
-            .padEnd(23)} |`,
+            .padEnd(
+              23,
+            )} | ${run.postgresCpu.toFixed(2).padEnd(22)} | ${fmt(((run.cpu.reduce((a, b) => a + b, 0) + run.postgresCpu) * 1e6) / run.rate).padStart(13)} |`,
         )
-      row('raw ceiling: XREADGROUP → INSERT → XACK', rawRun, '100%')
+      row('raw ceiling: XREADGROUP → COPY → XACK', rawRun, '100%')
+      if (unnestRun !== undefined)
+        row('raw: XREADGROUP → INSERT unnest → XACK', unnestRun, pct(unnestRun.rate / rawRun.rate))
       row('pipeline: validate, features, rules, state', pipelineRun, pct(pipelineRun.rate / rawRun.rate))
     }
     console.log(
       `| latency XADD → commit at 5,000 tx/s offered | 1         | p50 ${p50?.toFixed(1)} ms, p95 ${p95?.toFixed(1)} ms, p99 ${p99?.toFixed(1)} ms over ${fmt(window.count)} transactions (1 ms buckets to 10 ms, interpolated) |`,
+    )
+    console.log(
+      "\nCPU µs per tx: the consumers' and their PostgreSQL backends' CPU time per transaction stored (less sensitive to other load on the machine than tx/s).",
     )
     console.log('\nGoals: ≥ 80,000 tx/s with 2 workers, ≥ 80% of the raw ceiling, p99 ≤ 25 ms at 5,000 tx/s.')
   } finally {

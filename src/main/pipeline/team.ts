@@ -54,7 +54,7 @@ export function createTeamWorker(config: TeamWorkerConfig, log?: (line: string) 
   const streams = new RedisStreams(config.redis, layout, workerId)
   const ownership = new PartitionOwnership(streams, layout.partitions, config.timing ?? DEFAULT_TIMING)
   const source = new RedisStreamSource(streams, ownership, layout)
-  const worker = new PipelineWorker(source, new PipelineStore(store, streamSource(layout)), {
+  const worker = new PipelineWorker(source, new PipelineStore(store, streamSource(layout), pool), {
     workerId,
     mode: 'team',
     ...(config.maxBatch !== undefined ? { maxBatch: config.maxBatch } : {}),

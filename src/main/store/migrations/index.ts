@@ -3,6 +3,7 @@ import * as initial from './0001_initial'
 import * as rolesAndAudit from './0002_roles_and_audit'
 import * as pipeline from './0003_pipeline'
 import * as triage from './0004_triage'
+import * as ingestWritePath from './0005_ingest_write_path'
 
 /**
  * Every migration, in order. Imported statically so the bundle carries them; names sort in
@@ -13,6 +14,7 @@ export const migrations: Record<string, Migration> = {
   '0002_roles_and_audit': rolesAndAudit,
   '0003_pipeline': pipeline,
   '0004_triage': triage,
+  '0005_ingest_write_path': ingestWritePath,
 }
 
 export const latestMigration = Object.keys(migrations).sort().at(-1) ?? ''

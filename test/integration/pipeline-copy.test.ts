@@ -1,0 +1,172 @@
+import { Kysely, PostgresDialect } from 'kysely'
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { PipelineStore, RowRejectedError, type ScoredRow } from '../../src/main/pipeline/sink'
+import { generateTransactions } from '../../src/main/scoring/generator'
+import { postgresPoolConfig } from '../../src/main/store/store'
+import type { Transaction } from '../../src/shared/transaction'
+import { migratedDatabase } from '../support/pipeline'
+import { createTestDatabase, type TestDatabase } from '../support/services'
+
+/**
+ * The team store's write path: a big batch goes in by COPY, a small one by INSERT … unnest. Both must
+ * store exactly what they were given (free text with COPY's special characters included), change
+ * nothing on a redelivery or a fenced commit, and refuse a batch the database refuses as a whole.
+ */
+
+const SIZES = [
+  ['COPY', 600],
+  ['INSERT … unnest', 20],
+] as const
+
+/** Text a COPY line would break on if it were not escaped. */
+const AWKWARD = ['tab\there', 'line\nbreak', 'carriage\rreturn', 'back\\slash', '\\N', 'quote"\'', 'ünï']
+
+let database: TestDatabase
+let pool: pg.Pool
+let store: PipelineStore
+
+beforeAll(async () => {
+  database = await createTestDatabase('aether_copy')
+  await migratedDatabase(database.url)
+  pool = new pg.Pool(postgresPoolConfig({ connectionString: database.url, max: 2 }))
+  store = new PipelineStore(
+    { engine: 'postgresql', db: new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) }) },
+    'copy-test',
+    pool,
+  )
+})
+
+afterAll(async () => {
+  await pool?.end()
+  await database?.drop()
+})
+
+const count = async (table: string) =>
+  Number((await pool.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n)
+
+function batchOf(size: number, seed: number): ScoredRow[] {
+  return generateTransactions({ seed }, size).map(({ txn }, i): ScoredRow => {
+    const awkward = AWKWARD[i % AWKWARD.length] as string
+    const row: Transaction =
+      i % 3 === 0 ? { ...txn, user_id: `${txn.user_id} ${awkward}`, merchant_type: awkward } : txn
+    const decision = i % 10 === 0 ? 'review' : 'approve'
+    return {
+      txn: i % 5 === 0 ? { ...row, device_id: awkward, label: true } : row,
+      score: {
+        score: decision === 'review' ? 70 : 5,
+        decision,
+        reasons: decision === 'review' ? [{ rule: 'test', text: `reason ${awkward}`, weight: 70 }] : [],
+        model_version: 'test-model',
+        rules_version: 1,
+      },
+    }
+  })
+}
+
+const statesOf = (rows: readonly ScoredRow[]) =>
+  new Map(rows.map((row) => [row.txn.user_id, JSON.stringify({ n: 1, last: row.txn.txn_id })]))
+
+describe.each(SIZES)('a batch written by %s', (_path, size) => {
+  let epoch: number
+  let rows: ScoredRow[]
+
+  beforeAll(async () => {
+    ;({ epoch } = await store.takeOver(size, 'writer-a'))
+    rows = batchOf(size, size)
+  })
+
+  it('stores every row as given, with its score, alerts and user states', async () => {
+    const before = { transactions: await count('transactions'), alerts: await count('alerts') }
+    const outcome = await store.commit({
+      fences: [{ partition: size, epoch, position: '1-0' }],
+      rows,
+      states: statesOf(rows),
+      modelVersion: 'test-model',
+    })
+    expect(outcome).toBe('committed')
+    expect(await count('transactions')).toBe(before.transactions + size)
+    expect(await count('alerts')).toBe(
+      before.alerts + rows.filter((r) => r.score.decision !== 'approve').length,
+    )
+
+    const { rows: stored } = await pool.query(
+      `SELECT t.txn_id::text, t.user_id, t.merchant_type, t.device_id, t.amount::text, t.label,
+              s.score, s.decision, s.reasons
+         FROM transactions t JOIN scores s USING (txn_id) WHERE t.txn_id = ANY($1::uuid[])`,
+      [rows.map((row) => row.txn.txn_id)],
+    )
+    const byId = new Map(stored.map((row) => [row.txn_id, row]))
+    for (const { txn, score } of rows) {
+      const row = byId.get(txn.txn_id)
+      expect(row).toMatchObject({
+        user_id: txn.user_id,
+        merchant_type: txn.merchant_type ?? null,
+        device_id: txn.device_id ?? null,
+        label: txn.label ?? null,
+        score: score.score,
+        decision: score.decision,
+        reasons: score.reasons,
+      })
+      expect(Number(row.amount)).toBe(Number(txn.amount))
+    }
+    const states = await store.loadStates(rows.map((row) => row.txn.user_id))
+    for (const [user, state] of statesOf(rows)) expect(states.get(user)).toEqual(JSON.parse(state))
+    const [position] = (
+      await pool.query(
+        `SELECT position FROM pipeline_partitions WHERE source = 'copy-test' AND partition = $1`,
+        [size],
+      )
+    ).rows
+    expect(position.position).toBe('1-0')
+  })
+
+  it('changes nothing when the batch comes again: redelivered', async () => {
+    const before = { transactions: await count('transactions'), scores: await count('scores') }
+    const again = batchOf(size, size + 1)
+    // One stored transaction among new ones is enough.
+    again[size - 1] = rows[0] as ScoredRow
+    const outcome = await store.commit({
+      fences: [{ partition: size, epoch, position: '2-0' }],
+      rows: again,
+      states: statesOf(again),
+      modelVersion: 'test-model',
+    })
+    expect(outcome).toBe('redelivered')
+    expect({ transactions: await count('transactions'), scores: await count('scores') }).toEqual(before)
+  })
+
+  it('writes nothing for a worker whose partition was taken over: fenced', async () => {
+    await store.takeOver(size, 'writer-b')
+    const before = await count('transactions')
+    const outcome = await store.commit({
+      fences: [{ partition: size, epoch, position: '3-0' }],
+      rows: batchOf(size, size + 2),
+      states: new Map(),
+      modelVersion: 'test-model',
+    })
+    expect(outcome).toBe('fenced')
+    expect(await count('transactions')).toBe(before)
+  })
+
+  it('refuses the whole batch when the database refuses one of its rows', async () => {
+    ;({ epoch } = await store.takeOver(size, 'writer-c'))
+    const before = { transactions: await count('transactions'), states: await count('user_features') }
+    const bad = batchOf(size, size + 3)
+    const victim = bad[Math.floor(size / 2)] as ScoredRow
+    bad[Math.floor(size / 2)] = { ...victim, txn: { ...victim.txn, user_id: 'nul\u0000byte' } }
+    await expect(
+      store.commit({
+        fences: [{ partition: size, epoch, position: '4-0' }],
+        rows: bad,
+        states: statesOf(bad.filter((row) => row !== bad[Math.floor(size / 2)])),
+        modelVersion: 'test-model',
+      }),
+    ).rejects.toBeInstanceOf(RowRejectedError)
+    expect({ transactions: await count('transactions'), states: await count('user_features') }).toEqual(
+      before,
+    )
+    // The connection went back to the pool usable.
+    expect(await count('transactions')).toBe(before.transactions)
+  })
+})
