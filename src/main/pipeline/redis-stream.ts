@@ -17,6 +17,9 @@ import {
  * and decoding replies is most of a consumer's CPU.
  */
 
+/** The dead-letter stream keeps about this many of the newest letters (an operator reads the newest). */
+export const DEAD_LETTERS_KEPT = 100_000
+
 export interface RedisConnection {
   url: string
   password?: string | undefined
@@ -289,6 +292,9 @@ export class RedisStreams {
       for (const [index, letter] of dead.entries())
         pipeline.xadd(
           deadLetterStream(this.layout),
+          'MAXLEN',
+          '~',
+          DEAD_LETTERS_KEPT,
           '*',
           ...(originals[index] ?? letter.fields),
           'dead_reason',
@@ -317,6 +323,35 @@ export class RedisStreams {
     if (!letter.fields.some((field) => field.includes('\uFFFD'))) return undefined
     const [entry] = await this.control.xrangeBuffer(this.stream(letter.partition), letter.id, letter.id)
     return entry?.[1]
+  }
+
+  /**
+   * Drops the entries of these partitions that every consumer group has read and acknowledged: Redis
+   * keeps streams in memory, and an untrimmed stream grows for ever. For each group the bound is its
+   * oldest pending entry or, with none pending, the last entry it was given; a stream no group reads
+   * yet is left whole. Approximate (whole macro nodes), as Redis trims cheapest. Returns the entries
+   * dropped.
+   */
+  async trim(partitions: Iterable<number>): Promise<number> {
+    let dropped = 0
+    for (const partition of partitions) {
+      const key = this.stream(partition)
+      const groups = ((await this.control.call('XINFO', 'GROUPS', key)) as unknown[][]).map(pairs)
+      if (groups.length === 0) continue
+      const bounds = await Promise.all(
+        groups.map(async (group) => {
+          if (Number(group.get('pending') ?? 0) === 0) return String(group.get('last-delivered-id'))
+          const [oldest] = (await this.control.xpending(key, String(group.get('name')), '-', '+', 1)) as [
+            string,
+          ][]
+          return oldest?.[0] ?? '0-0'
+        }),
+      )
+      const bound = bounds.reduce((lowest, id) => (compareIds(id, lowest) < 0 ? id : lowest))
+      if (bound === '0-0') continue
+      dropped += Number(await this.control.xtrim(key, 'MINID', '~', bound))
+    }
+    return dropped
   }
 
   /** Owner, lag and pending of every partition, and the dead-letter count: the team-wide view. */
@@ -366,6 +401,13 @@ export class RedisStreams {
 export const ownerOfToken = (token: string) => token.slice(0, token.lastIndexOf('/'))
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
+
+/** Stream ids in order: milliseconds, then the sequence number. */
+export function compareIds(a: string, b: string): number {
+  const [aMs = 0n, aSeq = 0n] = a.split('-').map(BigInt)
+  const [bMs = 0n, bSeq = 0n] = b.split('-').map(BigInt)
+  return aMs === bMs ? Number(aSeq - bSeq) : aMs < bMs ? -1 : 1
+}
 
 function pairs(flat: unknown[]): Map<string, unknown> {
   const map = new Map<string, unknown>()

@@ -18,6 +18,9 @@ interface HeldPartition {
   lastSeen: string
 }
 
+/** How often a worker trims the acknowledged entries off the partitions it holds. */
+const TRIM_EVERY_MS = 5000
+
 const EMPTY: SourceBatch = { entries: [], redelivered: false, isolated: false }
 
 /** Team mode: the partition streams of the team's Redis, shared by every worker in the group. */
@@ -32,6 +35,7 @@ export class RedisStreamSource implements IngestSource {
   private isolateCount = 0
   private lastIsolated = false
   private lastEntries = 0
+  private trimmedAt = performance.now()
 
   constructor(
     private readonly streams: RedisStreams,
@@ -136,12 +140,21 @@ export class RedisStreamSource implements IngestSource {
     if (entries.length === 0 && ![...this.held.values()].some((held) => held.mode === 'claim')) {
       const after = new Map([...this.held].map(([partition, held]) => [partition, held.lastSeen]))
       await this.streams.waitForEntries(after, this.blockMs)
+      await this.trimWhenDue()
     }
     return { entries, redelivered, isolated }
   }
 
-  settle(acks: Map<number, string[]>, dead: DeadLetter[]): Promise<void> {
-    return this.streams.settle(acks, dead)
+  async settle(acks: Map<number, string[]>, dead: DeadLetter[]): Promise<void> {
+    await this.streams.settle(acks, dead)
+    await this.trimWhenDue()
+  }
+
+  /** Housekeeping, after a batch or while idle: a failure is retried next time and fails nothing. */
+  private async trimWhenDue(): Promise<void> {
+    if (performance.now() - this.trimmedAt < TRIM_EVERY_MS) return
+    this.trimmedAt = performance.now()
+    await this.streams.trim([...this.held.keys()]).catch(() => {})
   }
 
   rewind(refused: number): void {
