@@ -16,6 +16,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DuckDBInstance } from '@duckdb/node-api'
+import { chainLinksQuery } from '../src/main/analysis/analyses'
 import { DatasetsService } from '../src/main/analysis/datasets-service'
 import { ANALYSES, type BacktestResult, type RowsRequest } from '../src/shared/datasets-contract'
 import { DEFAULT_RULES } from '../src/shared/rules'
@@ -180,6 +181,12 @@ async function main() {
         const figure = await timeIt(5, () => datasets.analysis(datasetId, analysis))
         console.log(`  ${analysis.padEnd(26)}${ms(figure.first)}${ms(figure.median)}`)
       }
+      const linking = await timeIt(3, () =>
+        datasets.sql(datasetId, `SELECT count(*) FROM (${chainLinksQuery()})`),
+      )
+      console.log(
+        `  (the chains read links found once at import, in its quality phase: finding them afresh takes${ms(linking.first)}${ms(linking.median)})`,
+      )
 
       console.log('\nGrid pages of 100 rows (goal ≤ 150 ms for sorted + filtered): first, median of 5')
       const pages: [string, RowsRequest][] = [

@@ -21,6 +21,7 @@ import {
   TRANSACTIONS_VIEW,
 } from './layout'
 import { computeQualityReport, QUALITY_STEPS } from './quality'
+import { createChainLinksSql } from './analyses'
 
 /** What the import worker is asked to do. */
 export interface ImportJob {
@@ -211,7 +212,7 @@ export async function runImport(
     const checking = (done: number) =>
       onProgress({
         phase: 'checking',
-        percent: (done / (QUALITY_STEPS + 1)) * 100,
+        percent: (done / (QUALITY_STEPS + 2)) * 100,
         bytesRead: job.sourceBytes,
         rows: rowCount,
       })
@@ -246,6 +247,8 @@ export async function runImport(
         paysim,
         onStep: (done) => checking(done + 1),
       })
+      if (paysim) await connection.run(createChainLinksSql())
+      checking(QUALITY_STEPS + 2)
     } catch (error) {
       if (signal.aborted) throw new ImportCancelledError()
       throw error
