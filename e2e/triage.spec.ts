@@ -5,6 +5,8 @@ import { join } from 'node:path'
 import type { Browser, Page } from '@playwright/test'
 import { sql } from 'kysely'
 import pg from 'pg'
+import { Redis } from 'ioredis'
+import { DEFAULT_PARTITIONS, DEFAULT_PREFIX, partitionStream } from '../src/main/pipeline/partitioning'
 import { scramVerifier } from '../src/main/security/scram'
 import { migrateToLatest } from '../src/main/store/migrate'
 import { openPostgresStore, type Store } from '../src/main/store/store'
@@ -28,6 +30,7 @@ import { TransactionsPage } from './pages/transactions-page'
 const HEADER =
   'step,type,amount,nameOrig,oldbalanceOrg,newbalanceOrig,nameDest,oldbalanceDest,newbalanceDest,isFraud,isFlaggedFraud'
 const FRAUDSTER = 'C9000000001'
+const STREAMS = { prefix: DEFAULT_PREFIX, partitions: DEFAULT_PARTITIONS }
 
 let database: TestDatabase
 let redis: PrivateRedis
@@ -167,6 +170,23 @@ test('an alert from the stream, worked to the blocklist, blocks the fraudster’
   await dashboard.expectCharts()
   await expect(dashboard.health).toBeVisible()
   await shell.screenshot('triage-dashboard')
+
+  // A producer sends an amount with three decimals: the dashboard lists the dead letter and why.
+  const producer = new Redis(redis.url)
+  try {
+    const [field, value] = ['amount', '12.345']
+    const [entry] = await producer.xrevrange(partitionStream(STREAMS, 0), '+', '-', 'COUNT', 1)
+    const fields = [...(entry?.[1] ?? [])]
+    fields[fields.indexOf(field) + 1] = value
+    await producer.xadd(partitionStream(STREAMS, 0), '*', ...fields)
+  } finally {
+    producer.disconnect()
+  }
+  await dashboard.health.getByRole('button', { name: 'show' }).click({ timeout: 60_000 })
+  const letter = dashboard.health.getByTestId('dead-letters').locator('tbody tr').first()
+  await expect(letter).toContainText('at most 2 decimal places')
+  await expect(letter).toContainText('amount=12.345')
+  await shell.screenshot('pipeline-dead-letters')
 })
 
 async function analystWindow(browser: Browser, login: string) {

@@ -7,6 +7,11 @@ import ARIMA from 'arima'
  */
 
 export const BAND_Z = 1.96
+/**
+ * A spike is further out than the band: at 1.96 one bucket in twenty of ordinary traffic would be
+ * flagged, and traffic is burstier than Poisson; at 3, about one in four hundred.
+ */
+export const SPIKE_Z = 3
 /** Fewer buckets than this and a fitted model says more about noise than about the traffic. */
 export const MIN_HISTORY = 30
 
@@ -85,7 +90,7 @@ export function findSpikes(series: readonly number[], window: number): Spike[] {
         else history[index - 1] = previousSpike.count
       }
       previousSpike = undefined
-      if (forecast === null || Math.abs(forecast.z) <= BAND_Z) continue
+      if (forecast === null || Math.abs(forecast.z) <= SPIKE_Z) continue
       previousSpike = { index, count: series[index] ?? 0, expected: forecast.point.mean, z: forecast.z }
       spikes.push(previousSpike)
     }

@@ -199,7 +199,7 @@ function Charts({ data }: { data: Dashboard }) {
         title="Is volume normal right now?"
         note={
           data.forecast.note ??
-          `${data.forecast.model}; ${spikes === 0 ? 'no spike in the last hour' : `${spikes} bucket${spikes > 1 ? 's' : ''} left the band`}.`
+          `${data.forecast.model}; ${spikes === 0 ? 'no spike in the last hour' : `${spikes} spike${spikes > 1 ? 's' : ''} (over 3 standard deviations from a one-step-ahead forecast)`}.`
         }
       >
         <EChart
