@@ -46,4 +46,19 @@ describe('throughput forecast', () => {
     const outage = [...quiet.slice(0, 270), 0, ...quiet.slice(271)]
     expect(findSpikes(outage, 60).map((spike) => spike.index)).toContain(270)
   })
+
+  it('does not call the end of a burst of several buckets a drop', () => {
+    const quiet = steady(420, 100)
+    for (const length of [1, 2, 3]) {
+      const burst = quiet.map((count, index) => (index >= 400 && index < 400 + length ? 300 : count))
+      expect(findSpikes(burst, 60).map((spike) => spike.index)).toEqual([400])
+    }
+  })
+
+  it('flags a drop that follows a new level closely', () => {
+    const shifted = steady(420, 100).map((count, index) => (index >= 400 ? count + 200 : count))
+    const stopped = shifted.map((count, index) => (index >= 404 ? 0 : count))
+    expect(findSpikes(shifted, 60).map((spike) => spike.index)).toEqual([400])
+    expect(findSpikes(stopped, 60).map((spike) => spike.index)).toEqual([400, 404])
+  })
 })

@@ -58,41 +58,49 @@ export interface Spike {
 
 /** The one-step model of spike detection: small and exact, refitted for every bucket (well under 1 ms). */
 const ONE_STEP = { p: 1, d: 1, q: 1, method: 0, verbose: false } as const
+/** A one-step fit looks this many buckets back: enough for its two parameters, and fast. */
+const ONE_STEP_HISTORY = 180
+/** For this many buckets after a spike, the traffic may still be a burst rather than a new level. */
+const EXCURSION_BUCKETS = 10
 
 /**
- * Flags each of the last `window` buckets whose count lies outside the band of a one-step-ahead forecast
- * made from every bucket before it. A forecast of the whole window at once would call every bucket of a
- * level shift a spike (traffic that starts from nothing); one step ahead, only the bucket where it starts.
- * After a spike the next bucket tells a burst from a shift: it is forecast both from the spike as counted
- * and with the spike replaced by its expected count, and the history keeps whichever explains it better,
- * so a lone burst does not make the bucket after it look like a drop.
+ * Flags each of the last `window` buckets whose count is more than SPIKE_Z standard deviations from a
+ * one-step-ahead forecast made from the buckets before it. A forecast of the whole window at once would
+ * call every bucket of a level shift a spike (traffic that starts from nothing); one step ahead, only
+ * the bucket where it starts. After a spike the traffic is either a burst (it returns to where it was)
+ * or a new level: for a few buckets each one is also forecast from before the spike, and is a spike only
+ * when neither forecast explains it. So the end of a burst is not called a drop, and a drop right after
+ * a shift still is.
  */
 export function findSpikes(series: readonly number[], window: number): Spike[] {
   const spikes: Spike[] = []
-  const history = [...series]
   const model = new ARIMA(ONE_STEP)
-  const oneStep = (index: number) => {
-    model.train(history.slice(0, index))
-    const [[mean] = [], [variance] = []] = model.predict(1)
-    if (mean === undefined || !Number.isFinite(mean)) return null
-    const point = bandOf(Math.max(0, mean), variance ?? 0)
-    return { point, z: ((series[index] ?? 0) - point.mean) / point.sd }
+  const forecastFrom = (end: number, steps: number) => {
+    model.train(series.slice(Math.max(0, end - ONE_STEP_HISTORY), end))
+    const [means, variances] = model.predict(steps)
+    return means.map((mean, step) =>
+      Number.isFinite(mean) ? bandOf(Math.max(0, mean), variances[step] ?? 0) : null,
+    )
   }
   try {
-    let previousSpike: Spike | undefined
+    let excursion: { start: number; before: (ForecastPoint | null)[] } | undefined
     for (let index = Math.max(series.length - window, MIN_HISTORY); index < series.length; index++) {
-      let forecast = oneStep(index)
-      if (previousSpike !== undefined) {
-        history[index - 1] = previousSpike.expected
-        const asBurst = oneStep(index)
-        if (asBurst !== null && (forecast === null || Math.abs(asBurst.z) < Math.abs(forecast.z)))
-          forecast = asBurst
-        else history[index - 1] = previousSpike.count
-      }
-      previousSpike = undefined
-      if (forecast === null || Math.abs(forecast.z) <= SPIKE_Z) continue
-      previousSpike = { index, count: series[index] ?? 0, expected: forecast.point.mean, z: forecast.z }
-      spikes.push(previousSpike)
+      if (excursion !== undefined && index - excursion.start >= EXCURSION_BUCKETS) excursion = undefined
+      const count = series[index] ?? 0
+      const candidates = [
+        forecastFrom(index, 1)[0],
+        excursion === undefined ? undefined : excursion.before[index - excursion.start],
+      ]
+        .filter((point): point is ForecastPoint => point !== null && point !== undefined)
+        .map((point) => ({ point, z: (count - point.mean) / point.sd }))
+      const best = candidates.reduce<(typeof candidates)[number] | undefined>(
+        (chosen, candidate) =>
+          chosen === undefined || Math.abs(candidate.z) < Math.abs(chosen.z) ? candidate : chosen,
+        undefined,
+      )
+      if (best === undefined || Math.abs(best.z) <= SPIKE_Z) continue
+      spikes.push({ index, count, expected: best.point.mean, z: best.z })
+      excursion ??= { start: index, before: forecastFrom(index, EXCURSION_BUCKETS) }
     }
   } finally {
     model.destroy()
