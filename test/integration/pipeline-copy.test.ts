@@ -170,3 +170,32 @@ describe.each(SIZES)('a batch written by %s', (_path, size) => {
     expect(await count('transactions')).toBe(before.transactions)
   })
 })
+
+describe('a score’s reference to its transaction (checked by triggers, not a foreign key)', () => {
+  const query = (text: string, values: unknown[] = []) => pool.query(text, values)
+  const score = (txnId: string) =>
+    query(
+      `INSERT INTO scores (txn_id, score, decision, reasons, model_version, rules_version)
+       VALUES ($1, 10, 'approve', '[]', 'test-model', 1)`,
+      [txnId],
+    )
+
+  it('refuses a score without its transaction, and takes scores away with their transactions', async () => {
+    await expect(score('00000000-0000-4000-8000-00000000dead')).rejects.toMatchObject({ code: '23503' })
+    const [first, second] = await query(
+      'SELECT s.txn_id FROM scores s JOIN transactions t USING (txn_id) ORDER BY s.txn_id LIMIT 2',
+    ).then((result) => result.rows.map((row: { txn_id: string }) => row.txn_id))
+    await query('DELETE FROM transactions WHERE txn_id = $1', [first])
+    expect((await query('SELECT count(*)::int AS n FROM scores WHERE txn_id = $1', [first])).rows[0].n).toBe(
+      0,
+    )
+    await expect(
+      query(`UPDATE transactions SET txn_id = '00000000-0000-4000-8000-00000000beef' WHERE txn_id = $1`, [
+        second,
+      ]),
+    ).rejects.toMatchObject({ code: '23503' })
+
+    await query('TRUNCATE transactions CASCADE')
+    expect((await query('SELECT count(*)::int AS n FROM scores')).rows[0].n).toBe(0)
+  })
+})

@@ -56,6 +56,20 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     $$`,
     )
     .execute(db)
+  // TRUNCATE fires no delete trigger, and the key refused a TRUNCATE of transactions alone: the scores
+  // go with them.
+  await sql
+    .raw(
+      `
+    CREATE FUNCTION aether_transactions_truncate_scores() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    BEGIN
+      TRUNCATE scores;
+      RETURN NULL;
+    END
+    $$`,
+    )
+    .execute(db)
   // As the key's NO ACTION did: a transaction with a score keeps its id.
   await sql
     .raw(
@@ -84,10 +98,12 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     CREATE TRIGGER transactions_delete_scores AFTER DELETE ON transactions
       REFERENCING OLD TABLE AS deleted_transactions
       FOR EACH STATEMENT EXECUTE FUNCTION aether_transactions_delete_scores();
+    CREATE TRIGGER transactions_truncate_scores AFTER TRUNCATE ON transactions
+      FOR EACH STATEMENT EXECUTE FUNCTION aether_transactions_truncate_scores();
     CREATE TRIGGER transactions_keep_scored_id BEFORE UPDATE OF txn_id ON transactions
       FOR EACH ROW EXECUTE FUNCTION aether_transactions_keep_scored_id();
     REVOKE ALL ON FUNCTION aether_scores_reference_transactions(), aether_transactions_delete_scores(),
-      aether_transactions_keep_scored_id() FROM PUBLIC;
+      aether_transactions_truncate_scores(), aether_transactions_keep_scored_id() FROM PUBLIC;
   `,
   )
 }
@@ -97,11 +113,14 @@ export async function down(db: Kysely<unknown>): Promise<void> {
     db,
     `
     DROP TRIGGER transactions_keep_scored_id ON transactions;
+    DROP TRIGGER transactions_truncate_scores ON transactions;
     DROP TRIGGER transactions_delete_scores ON transactions;
     DROP TRIGGER scores_reference_on_update ON scores;
     DROP TRIGGER scores_reference_on_insert ON scores;
-    DROP FUNCTION aether_transactions_keep_scored_id(), aether_transactions_delete_scores(),
-      aether_scores_reference_transactions();
+    DROP FUNCTION aether_transactions_keep_scored_id(), aether_transactions_truncate_scores(),
+      aether_transactions_delete_scores(), aether_scores_reference_transactions();
+    -- A score whose transaction is gone would refuse the key.
+    DELETE FROM scores s WHERE NOT EXISTS (SELECT 1 FROM transactions t WHERE t.txn_id = s.txn_id);
     ALTER TABLE scores ADD CONSTRAINT scores_txn_id_fkey
       FOREIGN KEY (txn_id) REFERENCES transactions (txn_id) ON DELETE CASCADE;
     ALTER TABLE user_features ALTER COLUMN state TYPE jsonb USING state::jsonb;
