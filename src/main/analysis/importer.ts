@@ -247,7 +247,12 @@ export async function runImport(
         paysim,
         onStep: (done) => checking(done + 1),
       })
-      if (paysim) await connection.run(createChainLinksSql())
+      // The links only speed the chains analysis up, which finds them itself where they are missing:
+      // an import does not fail for them (a cancel still cancels).
+      if (paysim)
+        await connection.run(createChainLinksSql()).catch((error: unknown) => {
+          if (signal.aborted) throw error
+        })
       checking(QUALITY_STEPS + 2)
     } catch (error) {
       if (signal.aborted) throw new ImportCancelledError()

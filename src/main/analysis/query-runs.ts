@@ -116,7 +116,8 @@ export class QueryRun {
     if (connection !== undefined) {
       if (this.cancelRequested) connection.interrupt()
       const { percentage, rows_processed } = connection.progress
-      if (percentage >= 0) this.tally.partPercent = percentage
+      // A part is several statements (describe, then count): its percent never goes back.
+      if (percentage >= 0) this.tally.partPercent = Math.max(this.tally.partPercent ?? 0, percentage)
       this.tally.partRows = Math.max(this.tally.partRows, Number(rows_processed))
     }
     return progressOf(this.tally, (performance.now() - this.started) / 1000)
