@@ -1,21 +1,15 @@
 /// <reference types="electron-vite/node" />
 import { Worker } from 'node:worker_threads'
+import { workerEntry } from '../core/worker-entry'
 import { ImportCancelledError, type ImportJob, type ImportOutcome, type ImportProgress } from './importer'
 import type { ImportWorkerReply, ImportWorkerRequest } from './import-worker-protocol'
 
-/**
- * Starts the import worker. The built app carries the worker as its own bundle (electron-vite's
- * `?modulePath`); from source (tests, scripts) Node cannot load TypeScript, so the worker registers tsx
- * before loading its entry.
- */
+/** Starts the import worker: its own bundle in the built app, tsx from source (see workerEntry). */
 async function spawnImportWorker(job: ImportJob): Promise<Worker> {
-  if (import.meta.url.endsWith('.ts')) {
-    const entry = new URL('./import-worker.ts', import.meta.url).href
-    const tsx = import.meta.resolve('tsx/esm/api')
-    const bootstrap = `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}) })`
-    return new Worker(bootstrap, { eval: true, workerData: job })
-  }
-  const { default: entry } = await import('./import-worker?modulePath')
+  const entry = await workerEntry(
+    new URL('./import-worker.ts', import.meta.url),
+    () => import('./import-worker?modulePath'),
+  )
   return new Worker(entry, { workerData: job })
 }
 

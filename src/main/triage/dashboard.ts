@@ -2,7 +2,7 @@ import { sql } from 'kysely'
 import type { Dashboard, DashboardRange } from '../../shared/triage-contract'
 import { TransactionType } from '../../shared/transaction'
 import type { TriageDb } from './db'
-import { findSpikes, forecastCounts } from './forecast'
+import { forecastOffThread } from './forecast-runner'
 
 /**
  * Dashboard aggregates. Ranges end at the newest event time in the store (not the wall clock), so a
@@ -86,9 +86,10 @@ export async function dashboard(db: TriageDb, range: DashboardRange): Promise<Da
   const shown = buckets.slice(shownFrom)
 
   const horizon = Math.max(1, Math.round(FORECAST_SECONDS / bucket))
-  const forecast = forecastCounts(series, horizon)
   const spikeWindow = Math.min(shown.length, Math.max(1, Math.round(SPIKE_SECONDS / bucket)))
-  const spikes = findSpikes(series, spikeWindow).filter((spike) => spike.index >= shownFrom)
+  const fitted = await forecastOffThread({ series, horizon, spikeWindow })
+  const forecast = fitted.forecast
+  const spikes = fitted.spikes.filter((spike) => spike.index >= shownFrom)
   const at = (t: number) => new Date(t).toISOString()
 
   return {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { findSpikes, forecastCounts, MIN_HISTORY } from './forecast'
+import { forecastOffThread } from './forecast-runner'
 
 /** A steady, slightly noisy minute-by-minute volume, deterministic so the test always sees the same data. */
 const steady = (length: number, level = 200) =>
@@ -60,5 +61,13 @@ describe('throughput forecast', () => {
     const stopped = shifted.map((count, index) => (index >= 404 ? 0 : count))
     expect(findSpikes(shifted, 60).map((spike) => spike.index)).toEqual([400])
     expect(findSpikes(stopped, 60).map((spike) => spike.index)).toEqual([400, 404])
+  })
+
+  it('fits the same off the main thread as on it', async () => {
+    const burst = steady(300).map((count, index) => (index === 280 ? 900 : count))
+    const off = await forecastOffThread({ series: burst, horizon: 60, spikeWindow: 60 })
+    expect(off.spikes).toEqual(findSpikes(burst, 60))
+    expect(off.spikes.map((spike) => spike.index)).toEqual([280])
+    expect(off.forecast).toEqual(forecastCounts(burst, 60))
   })
 })

@@ -1,0 +1,22 @@
+/// <reference types="electron-vite/node" />
+import { createRequire } from 'node:module'
+import { pathToFileURL } from 'node:url'
+
+/**
+ * Where a worker thread's code is. Built (the app, the CLI): the chunk electron-vite emits for the
+ * caller's `import('./x?modulePath')`. From source (tests, tsx): the .ts file, loaded through tsx
+ * registered in the thread itself, since Node cannot load TypeScript.
+ */
+export async function workerEntry(
+  source: URL,
+  built: () => Promise<{ default: string }>,
+): Promise<string | URL> {
+  if (!import.meta.url.endsWith('.ts')) return (await built()).default
+  const tsx = pathToFileURL(
+    createRequire(import.meta.url)
+      .resolve('tsx/esm/api')
+      .replace(/\.cjs$/, '.mjs'),
+  ).href
+  const code = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(source.href)})`
+  return new URL(`data:text/javascript,${encodeURIComponent(code)}`)
+}
