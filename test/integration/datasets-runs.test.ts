@@ -118,6 +118,38 @@ describe('a long console statement', () => {
   })
 })
 
+describe('a grid page over a long console query', () => {
+  it('stops when the grid gives up on it, and the console answers the next query', async () => {
+    const abort = new AbortController()
+    const started = performance.now()
+    const page = harness.client.datasets.rows(
+      {
+        datasetId: sample.id,
+        source: { kind: 'console', sql: ENDLESS_OVER_SAMPLE },
+        startRow: 0,
+        endRow: 100,
+      },
+      { signal: abort.signal },
+    )
+    setTimeout(() => abort.abort(), 500)
+    await expect(page).rejects.toThrow()
+    expect(performance.now() - started).toBeLessThan(500 + PROMPTLY_MS)
+    // The query itself stopped, not only the wait for it: a running one would keep both cores busy.
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const before = process.cpuUsage()
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    const spent = process.cpuUsage(before)
+    expect((spent.user + spent.system) / 1000).toBeLessThan(400)
+    const next = await harness.client.datasets.rows({
+      datasetId: sample.id,
+      source: { kind: 'console', sql: 'SELECT CAST(count(*) AS INTEGER) AS n FROM transactions' },
+      startRow: 0,
+      endRow: 10,
+    })
+    expect(next.rows).toEqual([{ n: 19_999 }])
+  })
+})
+
 describe('a run on one connection', () => {
   let instance: DuckDBInstance
   let connection: DuckDBConnection

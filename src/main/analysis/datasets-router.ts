@@ -54,8 +54,8 @@ export function createDatasetsRouter(workstation: Workstation) {
     cancelImport: os.cancelImport.handler(({ input }) => datasets.cancelImport(input.importId)),
     remove: os.remove.handler(guarded(({ input }) => datasets.remove(input.id))),
     quality: os.quality.handler(guarded(({ input }) => datasets.quality(input.id))),
-    rows: os.rows.handler(guarded(({ input }) => datasets.rows(input))),
-    groups: os.groups.handler(guarded(({ input }) => datasets.groups(input))),
+    rows: os.rows.handler(guarded(({ input, signal }) => datasets.rows(input, signal))),
+    groups: os.groups.handler(guarded(({ input, signal }) => datasets.groups(input, signal))),
     analysis: os.analysis.handler(guarded(({ input }) => datasets.analysis(input.datasetId, input.analysis))),
     sql: os.sql.handler(({ input, signal }) =>
       guardedStream(datasets.sqlWithProgress(input.datasetId, input.sql, signal)),

@@ -338,7 +338,8 @@ export class DatasetsService {
     return this.requireRecord(id).quality
   }
 
-  async rows(request: RowsRequest): Promise<RowsPage> {
+  /** A page of the grid; a caller that gives up (the grid went away) stops its queries. */
+  async rows(request: RowsRequest, signal?: AbortSignal): Promise<RowsPage> {
     const started = performance.now()
     const target = await this.gridTarget(request.datasetId, request.source)
     const params: Params = []
@@ -350,7 +351,7 @@ export class DatasetsService {
     // The page and the count run side by side, each on a connection of its own.
     const counting =
       request.withCount === true
-        ? this.onTarget(request.source, target, async (connection) => {
+        ? this.onTarget(request.source, target, signal, async (connection) => {
             const counted = await readOne(
               connection,
               `SELECT count(*) AS n FROM ${target.relation} ${where}`,
@@ -360,13 +361,13 @@ export class DatasetsService {
           })
         : Promise.resolve(null)
     const [rows, rowCount] = await Promise.all([
-      this.onTarget(request.source, target, (connection) => readRows(connection, sql, params)),
+      this.onTarget(request.source, target, signal, (connection) => readRows(connection, sql, params)),
       counting,
     ])
     return { rows, rowCount, millis: Math.round(performance.now() - started) }
   }
 
-  async groups(request: GroupRequest): Promise<GroupResult> {
+  async groups(request: GroupRequest, signal?: AbortSignal): Promise<GroupResult> {
     const started = performance.now()
     const target = await this.gridTarget(request.datasetId, request.source)
     const column = target.columns.identifier(request.column)
@@ -379,7 +380,7 @@ export class DatasetsService {
         ${hasAmount ? 'CAST(sum(amount) AS VARCHAR)' : 'NULL'} AS amount,
         count(*) OVER () AS group_count
       FROM ${target.relation} ${where} GROUP BY ${column} ORDER BY row_count DESC, value NULLS LAST LIMIT ${request.limit}`
-    return this.onTarget(request.source, target, async (connection) => {
+    return this.onTarget(request.source, target, signal, async (connection) => {
       const rows = await readRows(connection, sql, params)
       return {
         column: request.column,
@@ -476,7 +477,7 @@ export class DatasetsService {
         return asNumber(Object.values(copied)[0])
       })
     } else {
-      rows = await this.onTarget(request.source, target, (connection) =>
+      rows = await this.onTarget(request.source, target, undefined, (connection) =>
         this.copyThroughScratch(connection, query, params, path, options),
       )
     }
@@ -606,9 +607,19 @@ export class DatasetsService {
   private onTarget<T>(
     source: RowsRequest['source'],
     target: GridTarget,
+    signal: AbortSignal | undefined,
     work: (connection: DuckDBConnection) => Promise<T>,
   ): Promise<T> {
-    return withConnection(target.instance, work).catch((error: unknown) => {
+    const interruptible = async (connection: DuckDBConnection) => {
+      const interrupt = () => connection.interrupt()
+      signal?.addEventListener('abort', interrupt, { once: true })
+      try {
+        return await work(connection)
+      } finally {
+        signal?.removeEventListener('abort', interrupt)
+      }
+    }
+    return withConnection(target.instance, interruptible).catch((error: unknown) => {
       if (source.kind !== 'console' || !(error instanceof Error)) throw error
       throw new DatasetConflictError(consoleError(error, source.sql).message)
     })

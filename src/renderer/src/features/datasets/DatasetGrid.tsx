@@ -119,23 +119,29 @@ export function DatasetGrid({ datasetId, source, columns, filter, onQueryChange,
 
   const columnDefs = useMemo(() => columns.map(columnDef), [columns])
 
-  const datasource = useMemo<IDatasource>(() => {
+  // Each datasource's requests stop when the grid gets another one or goes away: the server interrupts
+  // their queries, which over a console query can be long.
+  const [datasource, requests] = useMemo<[IDatasource, AbortController]>(() => {
+    const controller = new AbortController()
     let count: number | null = null
-    return {
+    const rows: IDatasource = {
       getRows(params: IGetRowsParams) {
         const sort: SortItem[] = params.sortModel.map((item) => ({ colId: item.colId, sort: item.sort }))
         const filterModel = params.filterModel as FilterModel
         const first = params.startRow === 0
         client.datasets
-          .rows({
-            datasetId,
-            source,
-            startRow: params.startRow,
-            endRow: params.endRow,
-            sort,
-            filter: filterModel,
-            ...(first ? { withCount: true } : {}),
-          })
+          .rows(
+            {
+              datasetId,
+              source,
+              startRow: params.startRow,
+              endRow: params.endRow,
+              sort,
+              filter: filterModel,
+              ...(first ? { withCount: true } : {}),
+            },
+            { signal: controller.signal },
+          )
           .then((page) => {
             if (page.rowCount !== null) count = page.rowCount
             const requested = params.endRow - params.startRow
@@ -151,12 +157,15 @@ export function DatasetGrid({ datasetId, source, columns, filter, onQueryChange,
             }
           })
           .catch((failure: unknown) => {
+            if (controller.signal.aborted) return
             setError(describeError(failure))
             params.failCallback()
           })
       },
     }
+    return [rows, controller]
   }, [datasetId, source])
+  useEffect(() => () => requests.abort(), [requests])
 
   useEffect(() => {
     api.current?.setFilterModel(Object.keys(filter).length === 0 ? null : (filter as AgFilterModel))
