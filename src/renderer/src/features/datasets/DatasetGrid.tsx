@@ -101,6 +101,24 @@ interface DatasetGridProps {
   testId: string
 }
 
+/** The page requests of one datasource, stopped together when the grid lets the datasource go. */
+class PageRequests {
+  private controller = new AbortController()
+
+  get signal(): AbortSignal {
+    return this.controller.signal
+  }
+
+  /** React's strict mode runs an effect, its cleanup, then the effect again: the second run revives. */
+  revive(): void {
+    if (this.controller.signal.aborted) this.controller = new AbortController()
+  }
+
+  abort(): void {
+    this.controller.abort()
+  }
+}
+
 /**
  * AG Grid's infinite row model over a dataset (or a console query): every block is a DuckDB query with
  * the grid's sort and filter, so the renderer holds a few hundred rows whatever the table's size.
@@ -121,14 +139,15 @@ export function DatasetGrid({ datasetId, source, columns, filter, onQueryChange,
 
   // Each datasource's requests stop when the grid gets another one or goes away: the server interrupts
   // their queries, which over a console query can be long.
-  const [datasource, requests] = useMemo<[IDatasource, AbortController]>(() => {
-    const controller = new AbortController()
+  const { datasource, requests } = useMemo(() => {
+    const requests = new PageRequests()
     let count: number | null = null
-    const rows: IDatasource = {
+    const datasource: IDatasource = {
       getRows(params: IGetRowsParams) {
         const sort: SortItem[] = params.sortModel.map((item) => ({ colId: item.colId, sort: item.sort }))
         const filterModel = params.filterModel as FilterModel
         const first = params.startRow === 0
+        const signal = requests.signal
         client.datasets
           .rows(
             {
@@ -140,7 +159,7 @@ export function DatasetGrid({ datasetId, source, columns, filter, onQueryChange,
               filter: filterModel,
               ...(first ? { withCount: true } : {}),
             },
-            { signal: controller.signal },
+            { signal },
           )
           .then((page) => {
             if (page.rowCount !== null) count = page.rowCount
@@ -157,15 +176,18 @@ export function DatasetGrid({ datasetId, source, columns, filter, onQueryChange,
             }
           })
           .catch((failure: unknown) => {
-            if (controller.signal.aborted) return
+            if (signal.aborted) return
             setError(describeError(failure))
             params.failCallback()
           })
       },
     }
-    return [rows, controller]
+    return { datasource, requests }
   }, [datasetId, source])
-  useEffect(() => () => requests.abort(), [requests])
+  useEffect(() => {
+    requests.revive()
+    return () => requests.abort()
+  }, [requests])
 
   useEffect(() => {
     api.current?.setFilterModel(Object.keys(filter).length === 0 ? null : (filter as AgFilterModel))
