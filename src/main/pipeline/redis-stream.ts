@@ -98,20 +98,6 @@ interface ScriptedRedis extends Redis {
   heartbeat(members: string, member: string, ttlMs: number): Promise<string[]>
 }
 
-/** A pipeline of the reader: the fenced read queued, its reply in the pipeline's results. */
-type ScriptedPipeline = ReturnType<Redis['pipeline']> & {
-  fencedRead(...args: Parameters<ScriptedRedis['fencedRead']>): ScriptedPipeline
-}
-
-/** The replies of a pipeline, in order; the first command that failed fails them all, as one by one would. */
-function resultsOf<T>(results: [error: Error | null, reply: unknown][] | null): T[] {
-  if (results === null) throw new Error('The Redis pipeline was not executed')
-  return results.map(([error, reply]) => {
-    if (error !== null) throw error
-    return reply as T
-  })
-}
-
 function withScripts(redis: Redis): ScriptedRedis {
   redis.defineCommand('fencedRead', { numberOfKeys: 2, lua: FENCED_READ })
   redis.defineCommand('renewLease', { numberOfKeys: 1, lua: RENEW_LEASE })
@@ -254,20 +240,20 @@ export class RedisStreams {
     requests: { partition: number; token: string; mode: 'claim' | 'new'; count: number; cursor: string }[],
   ): Promise<{ partition: number; entries: StreamEntry[]; cursor: string; deleted: number }[]> {
     const connection = this.readerConnections
-    // One write for all partitions: a command each would cost a system call and a wake-up of Redis each.
-    const pipeline = this.reader.pipeline() as ScriptedPipeline
-    for (const request of requests)
-      pipeline.fencedRead(
-        partitionLease(this.layout, request.partition),
-        this.stream(request.partition),
-        request.token,
-        CONSUMER_GROUP,
-        this.consumer,
-        request.mode,
-        request.count,
-        request.cursor,
-      )
-    const replies = resultsOf<[0] | [1, unknown]>(await pipeline.exec())
+    const replies = await Promise.all(
+      requests.map((request) =>
+        this.reader.fencedRead(
+          partitionLease(this.layout, request.partition),
+          this.stream(request.partition),
+          request.token,
+          CONSUMER_GROUP,
+          this.consumer,
+          request.mode,
+          request.count,
+          request.cursor,
+        ),
+      ),
+    )
     // ioredis re-sends a command whose reply a disconnect lost; the first sending may have delivered
     // entries that are now pending and unseen. Reading past them would break per-user order.
     if (connection !== this.readerConnections) throw new ReadInterruptedError()
@@ -322,10 +308,11 @@ export class RedisStreams {
       const failed = results?.find(([error]) => error !== null)
       if (failed) throw failed[0] as Error
     }
-    const pipeline = this.control.pipeline()
-    for (const [partition, ids] of acks)
-      if (ids.length > 0) pipeline.xack(this.stream(partition), CONSUMER_GROUP, ...ids)
-    if (pipeline.length > 0) resultsOf(await pipeline.exec())
+    await Promise.all(
+      [...acks].map(([partition, ids]) =>
+        ids.length === 0 ? undefined : this.control.xack(this.stream(partition), CONSUMER_GROUP, ...ids),
+      ),
+    )
   }
 
   /**

@@ -36,7 +36,6 @@ export class RedisStreamSource implements IngestSource {
   private lastIsolated = false
   private lastEntries = 0
   private trimmedAt = performance.now()
-  private trimming: Promise<void> | undefined
 
   constructor(
     private readonly streams: RedisStreams,
@@ -94,9 +93,9 @@ export class RedisStreamSource implements IngestSource {
     return this.held.get(partition)?.epoch
   }
 
-  async read(maxEntries: number, wait: boolean): Promise<SourceBatch> {
+  async read(maxEntries: number): Promise<SourceBatch> {
     if (this.held.size === 0) {
-      if (wait) await new Promise((resolve) => setTimeout(resolve, Math.min(this.blockMs, 200)))
+      await new Promise((resolve) => setTimeout(resolve, Math.min(this.blockMs, 200)))
       return EMPTY
     }
     const claiming = [...this.held].filter(([, held]) => held.mode === 'claim')
@@ -138,31 +137,24 @@ export class RedisStreamSource implements IngestSource {
     }
     this.lastIsolated = isolated
     this.lastEntries = entries.length
-    if (wait && entries.length === 0 && ![...this.held.values()].some((held) => held.mode === 'claim')) {
+    if (entries.length === 0 && ![...this.held.values()].some((held) => held.mode === 'claim')) {
       const after = new Map([...this.held].map(([partition, held]) => [partition, held.lastSeen]))
       await this.streams.waitForEntries(after, this.blockMs)
+      await this.trimWhenDue()
     }
-    this.trimWhenDue()
     return { entries, redelivered, isolated }
   }
 
   async settle(acks: Map<number, string[]>, dead: DeadLetter[]): Promise<void> {
     await this.streams.settle(acks, dead)
+    await this.trimWhenDue()
   }
 
-  /**
-   * Housekeeping beside the batches (its dozens of round trips would hold a batch up): one trim at a
-   * time; a failure is retried next time and fails nothing.
-   */
-  private trimWhenDue() {
-    if (this.trimming !== undefined || performance.now() - this.trimmedAt < TRIM_EVERY_MS) return
-    this.trimming = this.streams
-      .trim([...this.held.keys()])
-      .catch(() => 0)
-      .then(() => {
-        this.trimmedAt = performance.now()
-        this.trimming = undefined
-      })
+  /** Housekeeping, after a batch or while idle: a failure is retried next time and fails nothing. */
+  private async trimWhenDue(): Promise<void> {
+    if (performance.now() - this.trimmedAt < TRIM_EVERY_MS) return
+    this.trimmedAt = performance.now()
+    await this.streams.trim([...this.held.keys()]).catch(() => {})
   }
 
   rewind(refused: number): void {
@@ -194,7 +186,6 @@ export class RedisStreamSource implements IngestSource {
   }
 
   async stop(store: PipelineStore): Promise<void> {
-    await this.trimming
     for (const [partition, held] of this.held) await store.release(partition, held.epoch).catch(() => {})
     this.held.clear()
     await this.ownership.stop()

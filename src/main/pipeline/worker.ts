@@ -9,10 +9,8 @@ import { decodeTransaction } from './wire'
 
 /**
  * The pipeline worker: source → validate → per-user features → rules → one store transaction per batch
- * → acknowledge. At most one commit is in flight. While it runs, what arrives is read and scored at once,
- * in small reads, and gathered into the next batch, which commits the moment the one in flight is done:
- * an entry waits for at most the rest of one commit before its own starts. The gathered batch is bounded
- * (backpressure: nothing more is read until the commit in flight is done).
+ * → acknowledge. The next batch is read and scored while the previous one commits; at most one commit is
+ * in flight, which bounds the work in memory (backpressure: nothing more is read until it is done).
  */
 
 export interface SourceBatch {
@@ -42,12 +40,7 @@ export interface IngestSource {
   /** Applies ownership changes while no batch is in flight; returns the partitions left. */
   rebalance(store: PipelineStore): Promise<number[]>
   epochOf(partition: number): number | undefined
-  /**
-   * Up to maxEntries entries. With `wait`, a source with nothing new may wait a while for entries (a
-   * blocking read); without it, it returns at once: a commit is in flight and the worker must be free to
-   * start the next one when it ends.
-   */
-  read(maxEntries: number, wait: boolean): Promise<SourceBatch>
+  read(maxEntries: number): Promise<SourceBatch>
   /** After a commit: dead letters written, then entries acknowledged. */
   settle(acks: Map<number, string[]>, dead: DeadLetter[]): Promise<void>
   /**
@@ -101,8 +94,6 @@ interface PreparedBatch {
   isolated: boolean
   /** Entries read for the batch, dead letters and duplicates included. */
   entries: number
-  /** txn_ids of the batch, so one gathered from several reads keeps each transaction once. */
-  seen: Set<string>
 }
 
 class FencedError extends Error {
@@ -134,12 +125,6 @@ export class PipelineWorker {
   private readonly rules: RulesSource
   private readonly cache = new Map<string, CachedState>()
   private inflight: Promise<void> | undefined
-  /** Whether the commit in flight has ended (either way): the next one may start. */
-  private inflightEnded = false
-  /** Scored while a commit is in flight: the next batch to commit. */
-  private gathered: PreparedBatch | undefined
-  private config: ScoringConfig | undefined
-  private configCheck: Promise<void> | undefined
   private batchNumber = 0
   private committedBatch = 0
   private stopping = false
@@ -201,11 +186,7 @@ export class PipelineWorker {
         await this.recover(error)
       }
     }
-    try {
-      await this.flush()
-    } catch (error) {
-      this.fail(error)
-    }
+    await this.settleInFlight()
     try {
       await this.source.stop(this.store)
     } catch (error) {
@@ -214,9 +195,8 @@ export class PipelineWorker {
   }
 
   private async step(): Promise<void> {
-    if (this.inflight !== undefined && this.inflightEnded) await this.drain()
     if (this.source.changeDue() || this.paused) {
-      await this.flush()
+      await this.drain()
       const left = await this.source.rebalance(this.store)
       if (left.length > 0) this.cache.clear()
     }
@@ -224,80 +204,28 @@ export class PipelineWorker {
       await this.idle(500)
       return
     }
-    if (this.gathered !== undefined && this.inflight === undefined) this.commitGathered()
-    const maxBatch = this.options.maxBatch ?? 4000
-    const room = maxBatch - (this.gathered?.entries ?? 0)
-    if (room <= 0) {
-      // Backpressure: the gathered batch is full; it goes when the commit in flight is done.
-      await this.drain()
-      return
-    }
-    const config = await this.scoringConfig()
-    const batch = await this.source.read(room, this.inflight === undefined)
+    const config = await this.rules.current()
+    const batch = await this.source.read(this.options.maxBatch ?? 4000)
     if (batch.finished === true) {
-      await this.flush()
+      await this.drain()
       this.finished = true
       this.options.log?.('the replay reached the end of its file')
       return
     }
     if (batch.entries.length === 0) {
-      // Nothing new: wait for the commit in flight (its failure is never left unnoticed) to start the
-      // gathered one.
+      // Idle: the commit in flight is finished here, so a failure of it is never left unnoticed.
       await this.drain()
       return
     }
-    // A re-read may hold what is being stored: everything before it is committed first, and it is
-    // committed on its own.
-    if (batch.redelivered || batch.isolated) {
-      await this.flush()
-      const prepared = await this.prepare(batch, config)
-      this.startCommit(prepared)
-      await this.drain()
-      return
-    }
-    const prepared = await this.prepare(batch, config, this.gathered?.seen)
-    this.gathered = this.gathered === undefined ? prepared : gather(this.gathered, prepared)
-    if (this.inflight === undefined || this.inflightEnded) {
-      await this.drain()
-      this.commitGathered()
-    }
-  }
-
-  /** The scoring configuration; a due re-check of rules and lists runs beside the batches, not before one. */
-  private async scoringConfig(): Promise<ScoringConfig> {
-    if (this.config === undefined) return (this.config = await this.rules.current())
-    this.configCheck ??= this.rules.current().then(
-      (config) => {
-        this.config = config
-        this.configCheck = undefined
-      },
-      () => (this.configCheck = undefined),
-    )
-    return this.config
-  }
-
-  private commitGathered() {
-    const gathered = this.gathered
-    this.gathered = undefined
-    if (gathered !== undefined) this.startCommit(gathered)
-  }
-
-  /** Called with no commit in flight. */
-  private startCommit(prepared: PreparedBatch) {
-    this.inflightEnded = false
-    const commit = this.commit(prepared).finally(() => {
-      if (this.inflight === commit) this.inflightEnded = true
-    })
-    // Its failure is handled when the loop drains it; until then it must not count as unhandled.
+    // A re-read may hold what the batch in flight is storing: its outcome must be known first.
+    if (batch.redelivered || batch.isolated) await this.drain()
+    const prepared = await this.prepare(batch, config)
+    await this.drain()
+    const commit = this.commit(prepared)
+    // Its failure is handled when the next step drains it; until then it must not count as unhandled.
     commit.catch(() => {})
     this.inflight = commit
-  }
-
-  /** Commits everything read: the commit in flight, then the gathered batch. */
-  private async flush(): Promise<void> {
-    await this.drain()
-    this.commitGathered()
-    await this.drain()
+    if (batch.redelivered || batch.isolated) await this.drain()
   }
 
   private async idle(ms: number) {
@@ -326,17 +254,13 @@ export class PipelineWorker {
     }
   }
 
-  /** `seen`: txn_ids of the batch this one will be gathered into. */
-  private async prepare(
-    batch: SourceBatch,
-    config: ScoringConfig,
-    seen = new Set<string>(),
-  ): Promise<PreparedBatch> {
+  private async prepare(batch: SourceBatch, config: ScoringConfig): Promise<PreparedBatch> {
     const number = ++this.batchNumber
     const acks = new Map<number, string[]>()
     const positions = new Map<number, string>()
     const dead: DeadLetter[] = []
     const accepted: { entry: StreamEntry; txn: Transaction }[] = []
+    const seen = new Set<string>()
     let duplicates = 0
     for (const entry of batch.entries) {
       let ids = acks.get(entry.partition)
@@ -411,7 +335,6 @@ export class PipelineWorker {
       produced,
       isolated: batch.isolated,
       entries: batch.entries.length,
-      seen,
     }
   }
 
@@ -462,8 +385,6 @@ export class PipelineWorker {
 
   private async recover(error: unknown): Promise<void> {
     await this.settleInFlight()
-    // Nothing scored after the failure is stored: it is read again, with states read back from the store.
-    this.gathered = undefined
     this.cache.clear()
     this.source.rewind(error instanceof RowRejectedError ? (error.entries ?? 1) : 0)
     if (error instanceof RedeliveredError || error instanceof RowRejectedError) return
@@ -534,33 +455,6 @@ export class PipelineWorker {
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
       updatedAt: new Date().toISOString(),
     }
-  }
-}
-
-/**
- * Adds `later`, scored from the states `earlier` left, to `earlier` (which is not committed yet): the two
- * are committed as one batch.
- */
-function gather(earlier: PreparedBatch, later: PreparedBatch): PreparedBatch {
-  const fences = new Map(earlier.fences.map((fence) => [fence.partition, fence]))
-  for (const fence of later.fences) fences.set(fence.partition, fence)
-  for (const [partition, ids] of later.acks) {
-    const known = earlier.acks.get(partition)
-    if (known === undefined) earlier.acks.set(partition, ids)
-    else for (const id of ids) known.push(id)
-  }
-  for (const [user, state] of later.states) earlier.states.set(user, state)
-  for (const row of later.rows) earlier.rows.push(row)
-  for (const entry of later.rowEntries) earlier.rowEntries.push(entry)
-  for (const letter of later.dead) earlier.dead.push(letter)
-  for (const produced of later.produced) earlier.produced.push(produced)
-  return {
-    ...earlier,
-    // The later number: once committed, the states both batches left may leave the cache.
-    number: later.number,
-    fences: [...fences.values()],
-    duplicates: earlier.duplicates + later.duplicates,
-    entries: earlier.entries + later.entries,
   }
 }
 
