@@ -2,13 +2,15 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createRouterClient } from '@orpc/server'
+import { Redis } from 'ioredis'
 import { CompiledQuery } from 'kysely'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createRouter } from '../../src/main/core/router'
 import { Workstation } from '../../src/main/core/workstation'
 import { findSampleFile, SAMPLE_FILE } from '../../src/main/pipeline/embedded'
 import { paysimDatasetKey } from '../../src/main/pipeline/file-replay'
-import { DEFAULT_PARTITIONS, DEFAULT_PREFIX } from '../../src/main/pipeline/partitioning'
+import { DEFAULT_PARTITIONS, DEFAULT_PREFIX, partitionStream } from '../../src/main/pipeline/partitioning'
+import { encodeTransaction } from '../../src/main/pipeline/wire'
 import { KeychainSecrets } from '../../src/main/secrets/keychain'
 import { paysimTxnId } from '../../src/shared/paysim'
 import type { PipelineStatus } from '../../src/shared/pipeline-contract'
@@ -32,6 +34,28 @@ async function openWorkstation(dataDir: string, keychainService: string) {
   await workstation.start()
   return { workstation, client: createRouterClient(createRouter(workstation)) }
 }
+
+/** A workstation on a Team profile of its own: a fresh database and a private Redis. */
+async function teamWorkstation() {
+  const redis = await startPrivateRedis()
+  cleanups.push(() => redis.stop())
+  const database = await createTestDatabase('aether_pipe')
+  cleanups.push(() => database.drop())
+  await migratedDatabase(database.url)
+  const dataDir = await mkdtemp(join(tmpdir(), 'aether-pipe-'))
+  cleanups.push(() => rm(dataDir, { recursive: true, force: true }))
+  const { workstation, client } = await openWorkstation(dataDir, uniqueName('aether-test'))
+  cleanups.push(() => workstation.close())
+  const profile = await workstation.profiles.create({
+    name: 'Team',
+    postgresUrl: database.url,
+    redisUrl: redis.url,
+  })
+  await workstation.activate(profile.id)
+  return { redis, database, workstation, client }
+}
+
+const layout = { prefix: DEFAULT_PREFIX, partitions: DEFAULT_PARTITIONS }
 
 async function rows(workstation: Workstation, text: string) {
   return (await workstation.requireStore().db.executeQuery(CompiledQuery.raw(text))).rows as Record<
@@ -58,6 +82,8 @@ describe('Local mode', () => {
     )
     expect(status).toMatchObject({ state: 'running', mode: 'local', progress: { total: 19_999 } })
     expect(status.source).toContain(SAMPLE_FILE)
+    // The sample has no bad line: nothing refused.
+    expect(await client.pipeline.deadLetters()).toEqual({ total: 0, entries: [] })
 
     const abort = new AbortController()
     const updates: PipelineStatus[] = []
@@ -113,23 +139,7 @@ describe('Local mode', () => {
 
 describe('Team mode', () => {
   it('runs a worker thread in the team’s consumer group, with status and pause/resume through the contract', async () => {
-    const redis = await startPrivateRedis()
-    cleanups.push(() => redis.stop())
-    const database = await createTestDatabase('aether_pipe')
-    cleanups.push(() => database.drop())
-    await migratedDatabase(database.url)
-    const dataDir = await mkdtemp(join(tmpdir(), 'aether-pipe-'))
-    cleanups.push(() => rm(dataDir, { recursive: true, force: true }))
-    const { workstation, client } = await openWorkstation(dataDir, uniqueName('aether-test'))
-    cleanups.push(() => workstation.close())
-    const profile = await workstation.profiles.create({
-      name: 'Team',
-      postgresUrl: database.url,
-      redisUrl: redis.url,
-    })
-    await workstation.activate(profile.id)
-
-    const layout = { prefix: DEFAULT_PREFIX, partitions: DEFAULT_PARTITIONS }
+    const { redis, database, client } = await teamWorkstation()
     await produce(redis.url, layout, generated(3_000, 5))
     await waitFor(
       'the embedded worker to store the stream',
@@ -162,5 +172,52 @@ describe('Team mode', () => {
       () => storedCount(database.url),
       (n) => n >= 3_500,
     )
+  }, 90_000)
+
+  it('lists the newest refused messages of the team with their reasons and original fields', async () => {
+    const { redis, database, client } = await teamWorkstation()
+    const txns = generated(203, 3)
+    await produce(redis.url, layout, txns.slice(0, 200))
+    const producer = new Redis(redis.url)
+    cleanups.push(async () => producer.disconnect())
+    const spoiled = txns.slice(200).map((txn, i) => {
+      const fields = encodeTransaction(txn)
+      const amount = fields.indexOf('amount')
+      fields[amount + 1] = ['-5.00', '12.345', 'lots'][i] as string
+      return fields
+    })
+    const ids: string[] = []
+    for (const [i, fields] of spoiled.entries())
+      ids.push((await producer.xadd(partitionStream(layout, i), '*', ...fields)) as string)
+
+    await waitFor(
+      'the valid ones stored',
+      () => storedCount(database.url),
+      (n) => n >= 200,
+    )
+    const list = await waitFor(
+      'three dead letters listed',
+      () => client.pipeline.deadLetters({ limit: 2 }),
+      (l) => l.total === 3,
+    )
+    // The newest first, limited, each with the reason, its origin and the message as it was sent.
+    expect(list.entries).toHaveLength(2)
+    const [newest, older] = list.entries
+    expect(newest?.originalId).toBe(ids[2])
+    expect(newest?.partition).toBe(2)
+    expect(newest?.reason).toMatch(/amount/)
+    expect(newest?.fields).toContainEqual({ name: 'amount', value: 'lots' })
+    expect(newest?.fields).toContainEqual({ name: 'txn_id', value: txns[202]?.txn_id })
+    expect(newest?.fields.map((field) => field.name)).not.toContain('dead_reason')
+    expect(older?.originalId).toBe(ids[1])
+    expect(older?.fields).toContainEqual({ name: 'amount', value: '12.345' })
+    expect(Date.parse(newest?.at ?? '')).toBeGreaterThan(Date.now() - 60_000)
+
+    // Redis gone: the list says so instead of failing the page.
+    producer.disconnect()
+    await redis.stop()
+    const unreachable = await client.pipeline.deadLetters()
+    expect(unreachable.entries).toEqual([])
+    expect(unreachable.message).toBe('The dead letters could not be read from Redis: it is not reachable.')
   }, 90_000)
 })
