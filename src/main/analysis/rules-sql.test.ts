@@ -1,5 +1,6 @@
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { T0, txn } from '../../../test/support/transaction-fixture'
 import { DEFAULT_RULES, RuleSet, type Rule } from '../../shared/rules'
 import type { Transaction } from '../../shared/transaction'
 import { MEMORY } from '../scoring/features'
@@ -26,23 +27,6 @@ afterAll(() => {
   connection.closeSync()
   instance.closeSync()
 })
-
-const T0 = Date.parse('2026-03-01T12:00:00Z')
-let serial = 0
-function txn(extra: Partial<Transaction> & { at?: number } = {}): Transaction {
-  serial++
-  const { at = T0, ...fields } = extra
-  return {
-    txn_id: `00000000-0000-4000-8000-${String(serial).padStart(12, '0')}`,
-    ts: new Date(at).toISOString(),
-    user_id: 'C1',
-    counterparty_id: 'M1',
-    type: 'PAYMENT',
-    amount: '10.00',
-    currency: 'USD',
-    ...fields,
-  }
-}
 
 const ruleSet = (...rules: Rule[]) =>
   RuleSet.parse({ version: 1, thresholds: { review: 40, block: 80 }, rules })

@@ -1,27 +1,11 @@
 import { describe, expect, it } from 'vitest'
+import { T0, txn } from '../../../test/support/transaction-fixture'
 import { DEFAULT_RULES, RuleSet, type Rule } from '../../shared/rules'
 import { Score, type Transaction } from '../../shared/transaction'
 import { generateTransactions, GENERATOR_BLOCKLIST } from './generator'
 import { createListMatcher, emptyUserState, MODEL_VERSION, scoreTransaction, type UserState } from './index'
 
-const T0 = Date.parse('2026-03-01T12:00:00Z')
 const noLists = createListMatcher([])
-
-let serial = 0
-function txn(extra: Partial<Transaction> & { at?: number } = {}): Transaction {
-  serial++
-  const { at = T0, ...fields } = extra
-  return {
-    txn_id: `00000000-0000-4000-8000-${String(serial).padStart(12, '0')}`,
-    ts: new Date(at).toISOString(),
-    user_id: 'C1',
-    counterparty_id: 'M1',
-    type: 'PAYMENT',
-    amount: '10.00',
-    currency: 'USD',
-    ...fields,
-  }
-}
 
 function only(rule: Rule, thresholds = { review: 40, block: 80 }): RuleSet {
   return RuleSet.parse({ version: 3, thresholds, rules: [rule] })
