@@ -1,26 +1,9 @@
 /// <reference types="electron-vite/node" />
-import { createRequire } from 'node:module'
-import { pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
+import { workerEntry } from '../core/worker-entry'
 import type { WorkerMetrics } from './metrics'
 import type { TeamWorkerConfig } from './team'
 import type { FromWorkerThread, ToWorkerThread } from './thread'
-
-/**
- * Where the thread's code is: the chunk electron-vite builds for `?modulePath` in the app and the CLI;
- * from source (tests, tsx), thread.ts loaded through tsx, registered in the thread itself.
- */
-async function threadEntry(): Promise<string | URL> {
-  if (!import.meta.url.endsWith('.ts')) return (await import('./thread?modulePath')).default
-  const thread = new URL('./thread.ts', import.meta.url).href
-  const tsx = pathToFileURL(
-    createRequire(import.meta.url)
-      .resolve('tsx/esm/api')
-      .replace(/\.cjs$/, '.mjs'),
-  ).href
-  const code = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(thread)})`
-  return new URL(`data:text/javascript,${encodeURIComponent(code)}`)
-}
 
 /** A Team-mode worker on its own thread; a crash there ends the thread, never the app. */
 export class WorkerThread {
@@ -49,7 +32,13 @@ export class WorkerThread {
   }
 
   static async start(config: TeamWorkerConfig, onLog: (line: string) => void): Promise<WorkerThread> {
-    return new WorkerThread(new Worker(await threadEntry(), { workerData: config }), onLog)
+    return new WorkerThread(
+      new Worker(
+        await workerEntry(new URL('./thread.ts', import.meta.url), () => import('./thread?modulePath')),
+        { workerData: config },
+      ),
+      onLog,
+    )
   }
 
   private send(message: ToWorkerThread) {
