@@ -129,6 +129,7 @@ export class PipelineHost {
       workerId: 'local',
       mode: 'local',
       maxBatch: 50,
+      listen: target.store.listen,
       log: this.log,
     })
     worker.start()

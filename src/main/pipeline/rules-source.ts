@@ -9,7 +9,9 @@ export interface ScoringConfig {
 
 /**
  * The rule set and lists the worker scores with: the newest saved rule set version (DEFAULT_RULES while
- * none is saved) and the unexpired list entries, re-read when they change, without a restart.
+ * none is saved) and the unexpired list entries, re-read when they change, without a restart: at once
+ * when the store announces a change (`invalidate`), otherwise at the next poll, which also catches an
+ * entry's expiry and a notification lost with its connection.
  */
 export class RulesSource {
   private config: ScoringConfig | undefined
@@ -23,6 +25,11 @@ export class RulesSource {
     private readonly store: PipelineStore,
     private readonly pollMs = 3000,
   ) {}
+
+  /** Makes the next `current()` read the store again: a list or rule set has just changed. */
+  invalidate(): void {
+    this.nextCheck = 0
+  }
 
   /** The current configuration, re-checked at most every pollMs; a failed check keeps the last one. */
   async current(): Promise<ScoringConfig> {

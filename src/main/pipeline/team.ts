@@ -3,7 +3,7 @@ import { hostname } from 'node:os'
 import { threadId } from 'node:worker_threads'
 import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
-import { postgresPoolConfig } from '../store/store'
+import { listenPostgres, postgresPoolConfig } from '../store/store'
 import { DEFAULT_TIMING, PartitionOwnership, type OwnershipTiming } from './ownership'
 import { streamSource, validateLayout, type StreamLayout } from './partitioning'
 import { RedisStreams, type RedisConnection } from './redis-stream'
@@ -19,6 +19,8 @@ export interface TeamWorkerConfig {
   workerId?: string
   timing?: OwnershipTiming
   maxBatch?: number
+  /** How often lists and rules are re-read besides the store's announcements (expiry, a lost LISTEN). */
+  rulesPollMs?: number
 }
 
 /** Unique in the group, readable in the status: host, process, thread and a random part. */
@@ -35,14 +37,13 @@ export interface TeamWorker {
 export function createTeamWorker(config: TeamWorkerConfig, log?: (line: string) => void): TeamWorker {
   const layout = validateLayout(config.layout)
   const workerId = config.workerId ?? newWorkerId()
-  const pool = new pg.Pool(
-    postgresPoolConfig({
-      connectionString: config.postgres.url,
-      password: config.postgres.password,
-      max: 4,
-      applicationName: `aether-worker ${workerId}`,
-    }),
-  )
+  const poolConfig = postgresPoolConfig({
+    connectionString: config.postgres.url,
+    password: config.postgres.password,
+    max: 4,
+    applicationName: `aether-worker ${workerId}`,
+  })
+  const pool = new pg.Pool(poolConfig)
   // A server that restarts ends every connection, also one held between two statements of a batch: the
   // batch fails and is retried; the process must not die of the connection's error event.
   pool.on('error', () => {})
@@ -57,7 +58,9 @@ export function createTeamWorker(config: TeamWorkerConfig, log?: (line: string) 
   const worker = new PipelineWorker(source, new PipelineStore(store, streamSource(layout), pool), {
     workerId,
     mode: 'team',
+    listen: (channels, onNotify) => listenPostgres(poolConfig, channels, onNotify),
     ...(config.maxBatch !== undefined ? { maxBatch: config.maxBatch } : {}),
+    ...(config.rulesPollMs !== undefined ? { rulesPollMs: config.rulesPollMs } : {}),
     ...(log !== undefined ? { log } : {}),
   })
   return {

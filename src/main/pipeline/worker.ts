@@ -1,6 +1,8 @@
 import type { PipelinePartition, PipelineStatus } from '../../shared/pipeline-contract'
 import type { Transaction } from '../../shared/transaction'
 import { emptyUserState, MODEL_VERSION, scoreTransaction, type UserState } from '../scoring'
+import type { Store } from '../store/store'
+import { SCORING_CHANNEL } from '../store/migrations/0006_scoring_notify'
 import { LatencyHistogram } from './metrics'
 import type { DeadLetter, StreamEntry } from './redis-stream'
 import { RulesSource, type ScoringConfig } from './rules-source'
@@ -71,6 +73,11 @@ export interface WorkerOptions {
   /** Users whose state stays in memory between batches (beyond it, read back from the store). */
   maxCachedUsers?: number
   rulesPollMs?: number
+  /**
+   * Listens for the store's announcements that lists or rules changed, so a block takes effect from the
+   * next batch; without it (or while it is down) changes are seen at the next poll.
+   */
+  listen?: Store['listen']
   log?: (line: string) => void
 }
 
@@ -172,6 +179,7 @@ export class PipelineWorker {
   }
 
   private async run(): Promise<void> {
+    const stopListening = await this.listenForScoringChanges()
     try {
       await this.source.start()
     } catch (error) {
@@ -191,6 +199,19 @@ export class PipelineWorker {
       await this.source.stop(this.store)
     } catch (error) {
       this.fail(error)
+    }
+    await stopListening?.().catch(() => {})
+  }
+
+  private async listenForScoringChanges(): Promise<(() => Promise<void>) | undefined> {
+    if (this.options.listen === undefined) return undefined
+    try {
+      return await this.options.listen([SCORING_CHANNEL], () => this.rules.invalidate())
+    } catch (error) {
+      this.options.log?.(
+        `Not listening for list and rule changes (${error instanceof Error ? error.message : String(error)}); they are seen at the next poll.`,
+      )
+      return undefined
     }
   }
 

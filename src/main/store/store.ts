@@ -97,7 +97,7 @@ export function openPostgresStore(options: PostgresOptions): Store {
 const RELISTEN_MILLIS = 2000
 
 /** A pooled connection cannot hold a LISTEN, so each listener has a client of its own, reconnected when lost. */
-async function listenPostgres(
+export async function listenPostgres(
   config: pg.ClientConfig,
   channels: readonly string[],
   onNotify: (channel: string, payload: string) => void,

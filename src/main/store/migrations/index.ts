@@ -4,6 +4,7 @@ import * as rolesAndAudit from './0002_roles_and_audit'
 import * as pipeline from './0003_pipeline'
 import * as triage from './0004_triage'
 import * as ingestWritePath from './0005_ingest_write_path'
+import * as scoringNotify from './0006_scoring_notify'
 
 /**
  * Every migration, in order. Imported statically so the bundle carries them; names sort in
@@ -15,6 +16,7 @@ export const migrations: Record<string, Migration> = {
   '0003_pipeline': pipeline,
   '0004_triage': triage,
   '0005_ingest_write_path': ingestWritePath,
+  '0006_scoring_notify': scoringNotify,
 }
 
 export const latestMigration = Object.keys(migrations).sort().at(-1) ?? ''
