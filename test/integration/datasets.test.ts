@@ -72,6 +72,11 @@ describe('the grid over DuckDB', () => {
     expect(amounts).toEqual([...amounts].sort((a, b) => b - a))
     expect(amounts[0]).toBe(Math.max(...expected.map((row) => row.amount)))
     expect(sorted.rows.every((row) => row.type === 'TRANSFER')).toBe(true)
+    // Each row whole and its own: the page's columns are fetched for its rows after the sort.
+    const byAmount = [...expected].sort((a, b) => b.amount - a.amount).slice(0, 100)
+    expect(sorted.rows.map((row) => [row.user_id, row.counterparty_id, Number(row.balance_before)])).toEqual(
+      byAmount.map((row) => [row.nameOrig, row.nameDest, row.oldbalanceOrg]),
+    )
 
     const contains = await page({
       filter: { counterparty_id: { filterType: 'text', type: 'startsWith', filter: 'M20' } },

@@ -37,14 +37,28 @@ export class GridColumns {
   }
 
   /** Every value a column can hold, for an ENUM or a BOOLEAN column; undefined for any other. */
-  members(name: string): string[] | undefined {
+  members(name: string): Members | undefined {
     const type = this.byName.get(name)?.type ?? ''
-    if (type === 'BOOLEAN') return ['true', 'false']
+    if (type === 'BOOLEAN') return { values: ['true', 'false'], enumerated: false }
     const list = /^ENUM\((.*)\)$/.exec(type)?.[1]
     return list === undefined
       ? undefined
-      : [...list.matchAll(/'((?:[^']|'')*)'/g)].map((match) => (match[1] ?? '').replaceAll("''", "'"))
+      : {
+          values: [...list.matchAll(/'((?:[^']|'')*)'/g)].map((match) =>
+            (match[1] ?? '').replaceAll("''", "'"),
+          ),
+          enumerated: true,
+        }
   }
+}
+
+/**
+ * The values of a column of few known values; `enumerated` when they are an ENUM's, in its order, so a
+ * value's position is its enum_code.
+ */
+interface Members {
+  values: string[]
+  enumerated: boolean
 }
 
 /** A text filter's value as an ILIKE pattern that matches it literally. */
@@ -66,7 +80,7 @@ function textCondition(
   column: string,
   condition: TextCondition,
   params: Params,
-  members: string[] | undefined,
+  members: Members | undefined,
 ): string {
   const text = `CAST(${column} AS VARCHAR)`
   if (condition.type === 'blank') return `(${column} IS NULL OR ${text} = '')`
@@ -74,10 +88,14 @@ function textCondition(
   const negated = condition.type === 'notEqual' || condition.type === 'notContains'
   if (members !== undefined) {
     // A column of few known values (PaySim's types, a fraud label): the matching values are found here,
-    // and the column is compared with them as it is stored, without turning millions of values into text.
-    const matching = members.filter((member) => textMatches(condition.type, member, condition.filter ?? ''))
+    // and the column is compared with them as it is stored, without turning millions of values into text
+    // (an ENUM compared with text is cast to text, row by row; its codes are small integers).
+    const matching = members.values.flatMap((member, code) =>
+      textMatches(condition.type, member, condition.filter ?? '') ? [members.enumerated ? code : member] : [],
+    )
     params.push(...matching)
-    const list = matching.length === 0 ? 'false' : `${column} IN (${matching.map(() => '?').join(', ')})`
+    const compared = members.enumerated ? `enum_code(${column})` : column
+    const list = matching.length === 0 ? 'false' : `${compared} IN (${matching.map(() => '?').join(', ')})`
     return negated ? `(${column} IS NULL OR NOT ${list})` : list
   }
   const value = likeLiteral(condition.filter ?? '')
@@ -131,7 +149,7 @@ function condition(
   column: string,
   filter: FilterCondition,
   params: Params,
-  members: string[] | undefined,
+  members: Members | undefined,
 ): string {
   if (filter.filterType === 'text') return textCondition(column, filter, params, members)
   if (filter.filterType === 'number')
@@ -152,7 +170,7 @@ function columnCondition(
   column: string,
   filter: ColumnFilter,
   params: Params,
-  members: string[] | undefined,
+  members: Members | undefined,
 ): string {
   if ('conditions' in filter) {
     const parts = filter.conditions.map((part) => condition(column, part, params, members))
