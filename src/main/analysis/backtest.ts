@@ -2,10 +2,28 @@ import type { DuckDBConnection } from '@duckdb/node-api'
 import type { BacktestResult } from '../../shared/datasets-contract'
 import type { RuleSet } from '../../shared/rules'
 import { asNumber, asText, readRows } from './duck'
-import { PAYSIM_NULL_COLUMNS, TRANSACTIONS_VIEW } from './layout'
+import { PAYSIM_NULL_COLUMNS, TRANSACTION_TYPE_ENUM, TRANSACTIONS_VIEW } from './layout'
 import { compileRuleSetToSql } from './rules-sql'
 
 const SCORED_ROWS = 'backtest_rows'
+
+/**
+ * The users of a PaySim dataset with more than one transaction, found once at import: the backtest's
+ * rules need each such user's history, and telling them from the millions who pay once sorts every row
+ * (about 0.8 s of a 2.4 s backtest on the full PaySim). A dataset never changes; one imported before this
+ * table existed is told apart afresh in each backtest.
+ * Users are kept by id, not by DuckDB's hash, which a later DuckDB may compute differently.
+ */
+export const REPEAT_USERS_TABLE = 'repeat_users'
+export const createRepeatUsersSql = () => `CREATE TABLE ${REPEAT_USERS_TABLE} AS
+  WITH repeated AS MATERIALIZED (
+    SELECT DISTINCT h FROM (
+      SELECT hash(user_id) AS h, lag(hash(user_id)) OVER (ORDER BY hash(user_id)) AS previous
+      FROM ${TRANSACTIONS_VIEW} WHERE user_id IS NOT NULL
+    ) WHERE h = previous
+  )
+  SELECT DISTINCT user_id FROM ${TRANSACTIONS_VIEW}
+  WHERE user_id IS NOT NULL AND hash(user_id) IN (SELECT h FROM repeated)`
 /** Rules per bit mask: a BIGINT holds 63 bits, and 60 keeps the arithmetic well clear of the sign. */
 const MASK_BITS = 60
 
@@ -13,6 +31,7 @@ const MASK_BITS = 60
  * Runs a rule set over every row of a labelled dataset with the same compiled SQL the scorer's rules
  * become (rules-sql.ts), in one pass: per day and in total (GROUPING SETS), the confusion matrix, the
  * decisions, the fraud amount caught and missed, and how often each rule fired.
+ * Days are UTC days (counted from the epoch, which is also cheaper than a time-zone conversion per row).
  * An alert is a review or block decision; a fraud is a row labelled fraud. Rows without a label count in
  * `rows` and the decisions, not in the confusion matrix.
  */
@@ -39,18 +58,24 @@ export async function runBacktest(connection: DuckDBConnection, ruleSet: RuleSet
   await connection.run(
     `CREATE OR REPLACE TEMP VIEW ${SCORED_ROWS} AS SELECT * REPLACE (CAST(NULL AS UUID) AS txn_id) FROM main.${TRANSACTIONS_VIEW}`,
   )
+  const [kept] = await readRows(
+    connection,
+    `SELECT count(*) AS n FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = '${REPEAT_USERS_TABLE}'`,
+  )
   const scored = compileRuleSetToSql(ruleSet, SCORED_ROWS, {
+    ...(asNumber(kept?.n) > 0 ? { repeatUsers: `main.${REPEAT_USERS_TABLE}` } : {}),
     carry: ['amount', 'ts'],
     firedList: false,
     nullColumns: PAYSIM_NULL_COLUMNS,
+    typeEnum: TRANSACTION_TYPE_ENUM,
   })
   const rows = await readRows(
     connection,
     `WITH grouped AS (
-       SELECT CAST(ts AS DATE) AS day, decision, label${maskColumns}, count(*) AS n, sum(amount) AS amount
+       SELECT epoch_ms(ts) // 86400000 AS day, decision, label${maskColumns}, count(*) AS n, sum(amount) AS amount
        FROM (${scored}) GROUP BY ALL
      )
-     SELECT grouping(day) AS total, CAST(day AS VARCHAR) AS day,
+     SELECT grouping(day) AS total, CAST(DATE '1970-01-01' + CAST(day AS INTEGER) AS VARCHAR) AS day,
        sum(n) AS rows,
        coalesce(sum(n) FILTER (${alert} AND label), 0) AS tp,
        coalesce(sum(n) FILTER (${alert} AND NOT label), 0) AS fp,

@@ -22,6 +22,7 @@ import {
 } from './layout'
 import { computeQualityReport, QUALITY_STEPS } from './quality'
 import { createChainLinksSql } from './analyses'
+import { createRepeatUsersSql } from './backtest'
 
 /** What the import worker is asked to do. */
 export interface ImportJob {
@@ -247,12 +248,13 @@ export async function runImport(
         paysim,
         onStep: (done) => checking(done + 1),
       })
-      // The links only speed the chains analysis up, which finds them itself where they are missing:
-      // an import does not fail for them (a cancel still cancels).
+      // The links and the repeat users only speed the chains analysis and the backtest up, which find
+      // them themselves where they are missing: an import does not fail for them (a cancel still cancels).
       if (paysim)
-        await connection.run(createChainLinksSql()).catch((error: unknown) => {
-          if (signal.aborted) throw error
-        })
+        for (const statement of [createChainLinksSql(), createRepeatUsersSql()])
+          await connection.run(statement).catch((error: unknown) => {
+            if (signal.aborted) throw error
+          })
       checking(QUALITY_STEPS + 2)
     } catch (error) {
       if (signal.aborted) throw new ImportCancelledError()

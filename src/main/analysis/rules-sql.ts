@@ -53,6 +53,17 @@ export interface RulesSqlOptions {
    * feed are not computed, a sort of the table each; the rules on them cannot fire, as in the scorer.
    */
   nullColumns?: readonly ('source_ip' | 'device_id')[]
+  /**
+   * The ENUM type the table's `type` column has, if it is one (an imported PaySim dataset's): rules then
+   * compare it with values of that type, small integers, where text would cast every row's type to text.
+   */
+  typeEnum?: string
+  /**
+   * A table whose `user_id` column lists every user with more than one row of `table` (it may list
+   * others too): found once for a dataset that never changes, where telling them apart costs a sort of
+   * every row's user.
+   */
+  repeatUsers?: string
 }
 
 const WINDOWS: readonly VelocityWindow[] = ['1m', '1h', '24h']
@@ -147,7 +158,11 @@ function conditionSql(
   rule: Rule,
   lists: { values: Record<'user' | 'counterparty' | 'device', string[]>; ip: boolean },
   absent: ReadonlySet<string>,
+  typeEnum: string | undefined,
 ) {
+  const typeLiteral = (value: string) =>
+    typeEnum === undefined ? literal(value) : `CAST(${literal(value)} AS ${quoteIdentifier(typeEnum)})`
+  const typeIn = (values: readonly string[]) => `type IN (${values.map(typeLiteral).join(', ')})`
   switch (rule.kind) {
     case 'high_value': {
       const arms: string[] = []
@@ -155,7 +170,7 @@ function conditionSql(
         for (const limit of rule.limits) {
           if ((limit.type !== undefined) !== byType || (limit.currency !== undefined) !== byCurrency) continue
           const when = [
-            limit.type === undefined ? undefined : `type = ${literal(limit.type)}`,
+            limit.type === undefined ? undefined : `type = ${typeLiteral(limit.type)}`,
             limit.currency === undefined ? undefined : `currency = ${literal(limit.currency)}`,
           ].filter((part) => part !== undefined)
           arms.push(`WHEN ${when.length ? when.join(' AND ') : 'true'} THEN ${decimal(limit.max_amount)}`)
@@ -195,11 +210,11 @@ function conditionSql(
       return parts.length === 0 ? 'false' : `__history >= ${rule.min_history} AND (${parts.join(' OR ')})`
     }
     case 'balance_drain':
-      return `type IN (${inList(rule.types)}) AND amount = balance_before AND balance_after = 0`
+      return `${typeIn(rule.types)} AND amount = balance_before AND balance_after = 0`
     case 'balance_inconsistency':
       return rule.side === 'origin'
-        ? `type IN (${inList(rule.types)}) AND abs(balance_before - amount - balance_after) > ${decimal(rule.tolerance)}`
-        : `type IN (${inList(rule.types)}) AND abs(cp_balance_after - cp_balance_before) <= ${decimal(rule.tolerance)}`
+        ? `${typeIn(rule.types)} AND abs(balance_before - amount - balance_after) > ${decimal(rule.tolerance)}`
+        : `${typeIn(rule.types)} AND abs(cp_balance_after - cp_balance_before) <= ${decimal(rule.tolerance)}`
   }
 }
 
@@ -277,7 +292,8 @@ export function compileRuleSetToSql(rules: RuleSet, table: string, options: Rule
   ]
 
   const fired = enabled.map(
-    (rule, index) => `coalesce(${conditionSql(rule, lists, absent)}, false) AS __fired_${index}`,
+    (rule, index) =>
+      `coalesce(${conditionSql(rule, lists, absent, options.typeEnum)}, false) AS __fired_${index}`,
   )
   const points = enabled.length
     ? enabled.map((rule, index) => `CASE WHEN __fired_${index} THEN ${rule.weight} ELSE 0 END`).join(' + ')
@@ -291,6 +307,24 @@ export function compileRuleSetToSql(rules: RuleSet, table: string, options: Rule
       ? ''
       : `${firedIds.length ? `list_filter([${firedIds.join(', ')}], lambda rule_id: rule_id IS NOT NULL)` : 'CAST([] AS VARCHAR[])'} AS fired`
 
+  const repeatUsers =
+    options.repeatUsers === undefined
+      ? {
+          cte: `__repeat_users AS MATERIALIZED (
+  SELECT DISTINCT __user_hash FROM (
+    SELECT hash(user_id) AS __user_hash, lag(hash(user_id)) OVER (ORDER BY hash(user_id)) AS __previous_hash
+    FROM ${source} WHERE user_id IS NOT NULL
+  ) WHERE __user_hash = __previous_hash
+),`,
+          test: 'hash(user_id)',
+          column: '__user_hash',
+        }
+      : {
+          cte: `__repeat_users AS (SELECT user_id FROM ${quoteIdentifier(options.repeatUsers)}),`,
+          test: 'user_id',
+          column: 'user_id',
+        }
+
   // Addresses are keyed once each, not once per row: a table has far fewer addresses than rows.
   const ipHits = `
 __ip_ranges(lo, hi) AS (VALUES ${ranges.map((range) => `(${literal(range.lo)}, ${literal(range.hi)})`).join(', ')}),
@@ -300,16 +334,11 @@ __ip_hits AS (
 ),`
 
   return `WITH${needs.ipBlocklist && lists.ip ? ipHits : ''}
-__repeat_users AS MATERIALIZED (
-  SELECT DISTINCT __user_hash FROM (
-    SELECT hash(user_id) AS __user_hash, lag(hash(user_id)) OVER (ORDER BY hash(user_id)) AS __previous_hash
-    FROM ${source} WHERE user_id IS NOT NULL
-  ) WHERE __user_hash = __previous_hash
-),
+${repeatUsers.cte}
 __by_seq AS (
   SELECT *${columns(bySeq)}
   FROM ${source}
-  WHERE user_id IS NOT NULL AND hash(user_id) IN (SELECT __user_hash FROM __repeat_users)
+  WHERE user_id IS NOT NULL AND ${repeatUsers.test} IN (SELECT ${repeatUsers.column} FROM __repeat_users)
   WINDOW __user AS (PARTITION BY user_id ORDER BY seq)
 ),
 __by_time AS (
@@ -322,7 +351,7 @@ __features AS (
   UNION ALL BY NAME
   SELECT *${columns(firstOfUser)}
   FROM ${source}
-  WHERE user_id IS NOT NULL AND hash(user_id) NOT IN (SELECT __user_hash FROM __repeat_users)
+  WHERE user_id IS NOT NULL AND ${repeatUsers.test} NOT IN (SELECT ${repeatUsers.column} FROM __repeat_users)
 ),
 __fired AS (
   SELECT txn_id, seq, label${carried}${columns(fired)}
