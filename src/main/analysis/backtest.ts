@@ -15,7 +15,7 @@ const SCORED_ROWS = 'backtest_rows'
  * Users are kept by id, not by DuckDB's hash, which a later DuckDB may compute differently.
  */
 export const REPEAT_USERS_TABLE = 'repeat_users'
-export const createRepeatUsersSql = () => `CREATE TABLE ${REPEAT_USERS_TABLE} AS
+const REPEAT_USERS_QUERY = `
   WITH repeated AS MATERIALIZED (
     SELECT DISTINCT h FROM (
       SELECT hash(user_id) AS h, lag(hash(user_id)) OVER (ORDER BY hash(user_id)) AS previous
@@ -24,6 +24,9 @@ export const createRepeatUsersSql = () => `CREATE TABLE ${REPEAT_USERS_TABLE} AS
   )
   SELECT DISTINCT user_id FROM ${TRANSACTIONS_VIEW}
   WHERE user_id IS NOT NULL AND hash(user_id) IN (SELECT h FROM repeated)`
+export const createRepeatUsersSql = () => `CREATE TABLE ${REPEAT_USERS_TABLE} AS ${REPEAT_USERS_QUERY}`
+/** The repeat users found afresh (the benchmark times this beside the backtest). */
+export const repeatUsersQuery = () => REPEAT_USERS_QUERY
 /** Rules per bit mask: a BIGINT holds 63 bits, and 60 keeps the arithmetic well clear of the sign. */
 const MASK_BITS = 60
 
