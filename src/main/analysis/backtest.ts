@@ -18,8 +18,8 @@ export const REPEAT_USERS_TABLE = 'repeat_users'
 const REPEAT_USERS_QUERY = `
   WITH repeated AS MATERIALIZED (
     SELECT DISTINCT h FROM (
-      SELECT hash(user_id) AS h, lag(hash(user_id)) OVER (ORDER BY hash(user_id)) AS previous
-      FROM ${TRANSACTIONS_VIEW} WHERE user_id IS NOT NULL
+      SELECT h, lag(h) OVER (ORDER BY h) AS previous
+      FROM (SELECT hash(user_id) AS h FROM ${TRANSACTIONS_VIEW} WHERE user_id IS NOT NULL)
     ) WHERE h = previous
   )
   SELECT DISTINCT user_id FROM ${TRANSACTIONS_VIEW}
