@@ -1,9 +1,15 @@
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CHAIN_LINKS_TABLE, createChainLinksSql, runAnalysis } from './analyses'
+import {
+  CHAIN_LINKS_TABLE,
+  createChainLinksSql,
+  createFraudRecipientsSql,
+  FRAUD_RECIPIENTS_TABLE,
+  runAnalysis,
+} from './analyses'
 import { TRANSACTIONS_VIEW } from './layout'
 
-/** The chain links kept at import give the analysis exactly what finding them afresh gives. */
+/** What is kept at import gives the analyses exactly what finding it afresh gives. */
 
 let instance: DuckDBInstance
 let connection: DuckDBConnection
@@ -35,5 +41,22 @@ describe('TRANSFER → CASH_OUT chains', () => {
     expect(afresh.byAmount.chains).toBeGreaterThan(afresh.rows.length)
     expect(afresh.rows).toHaveLength(50)
     expect(afresh.rows[0]?.fraud).toBe(true)
+  })
+})
+
+describe('mule accounts', () => {
+  it('reads the fraud recipients kept at import as it finds them afresh', async () => {
+    const afresh = await runAnalysis(connection, 'mule-accounts')
+    await connection.run(createFraudRecipientsSql())
+    const kept = await runAnalysis(connection, 'mule-accounts')
+    await connection.run(`DROP TABLE ${FRAUD_RECIPIENTS_TABLE}`)
+
+    expect(kept).toEqual(afresh)
+    if (afresh.analysis !== 'mule-accounts') throw new Error('another analysis answered')
+    expect(afresh.rows).toHaveLength(20)
+    // Each listed account received fraud, and more than fraud: what it received counts every transaction.
+    const [top] = afresh.rows
+    expect(top?.fraudReceived).toBeGreaterThan(0)
+    expect(afresh.rows.some((row) => row.received > row.fraudReceived)).toBe(true)
   })
 })

@@ -1,7 +1,7 @@
 import type { DuckDBConnection } from '@duckdb/node-api'
 import type { BacktestResult } from '../../shared/datasets-contract'
 import type { RuleSet } from '../../shared/rules'
-import { asNumber, asText, readRows } from './duck'
+import { asNumber, asText, hasTable, readRows } from './duck'
 import { PAYSIM_NULL_COLUMNS, TRANSACTION_TYPE_ENUM, TRANSACTIONS_VIEW } from './layout'
 import { compileRuleSetToSql } from './rules-sql'
 
@@ -61,12 +61,9 @@ export async function runBacktest(connection: DuckDBConnection, ruleSet: RuleSet
   await connection.run(
     `CREATE OR REPLACE TEMP VIEW ${SCORED_ROWS} AS SELECT * REPLACE (CAST(NULL AS UUID) AS txn_id) FROM main.${TRANSACTIONS_VIEW}`,
   )
-  const [kept] = await readRows(
-    connection,
-    `SELECT count(*) AS n FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = '${REPEAT_USERS_TABLE}'`,
-  )
+  const kept = await hasTable(connection, REPEAT_USERS_TABLE)
   const scored = compileRuleSetToSql(ruleSet, SCORED_ROWS, {
-    ...(asNumber(kept?.n) > 0 ? { repeatUsers: `main.${REPEAT_USERS_TABLE}` } : {}),
+    ...(kept ? { repeatUsers: `main.${REPEAT_USERS_TABLE}` } : {}),
     carry: ['amount', 'ts'],
     firedList: false,
     nullColumns: PAYSIM_NULL_COLUMNS,

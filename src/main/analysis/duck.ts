@@ -69,6 +69,16 @@ export async function readRows(
   })
 }
 
+/** Whether the database has this table in its main schema (a dataset imported by an older build may not). */
+export async function hasTable(connection: DuckDBConnection, table: string): Promise<boolean> {
+  const [row] = await readRows(
+    connection,
+    "SELECT count(*) AS n FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?",
+    [table],
+  )
+  return asNumber(row?.n) > 0
+}
+
 /** The single row of an aggregate query. */
 export async function readOne(
   connection: DuckDBConnection,

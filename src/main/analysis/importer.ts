@@ -21,7 +21,7 @@ import {
   TRANSACTIONS_VIEW,
 } from './layout'
 import { computeQualityReport, QUALITY_STEPS } from './quality'
-import { createChainLinksSql } from './analyses'
+import { createChainLinksSql, createFraudRecipientsSql } from './analyses'
 import { createRepeatUsersSql } from './backtest'
 
 /** What the import worker is asked to do. */
@@ -248,10 +248,10 @@ export async function runImport(
         paysim,
         onStep: (done) => checking(done + 1),
       })
-      // The links and the repeat users only speed the chains analysis and the backtest up, which find
-      // them themselves where they are missing: an import does not fail for them (a cancel still cancels).
+      // What is kept here only speeds two analyses and the backtest up, which find it themselves where
+      // it is missing: an import does not fail for it (a cancel still cancels).
       if (paysim)
-        for (const statement of [createChainLinksSql(), createRepeatUsersSql()])
+        for (const statement of [createChainLinksSql(), createFraudRecipientsSql(), createRepeatUsersSql()])
           await connection.run(statement).catch((error: unknown) => {
             if (signal.aborted) throw error
           })
