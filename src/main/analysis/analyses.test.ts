@@ -7,6 +7,7 @@ import {
   FRAUD_RECIPIENTS_TABLE,
   runAnalysis,
 } from './analyses'
+import { hasTable } from './duck'
 import { TRANSACTIONS_VIEW } from './layout'
 
 /** What is kept at import gives the analyses exactly what finding it afresh gives. */
@@ -20,7 +21,7 @@ beforeAll(async () => {
     SELECT i AS seq, 1 + i // 40 AS step,
       CASE WHEN i % 3 = 0 THEN 'TRANSFER' WHEN i % 3 = 1 THEN 'CASH_OUT' ELSE 'PAYMENT' END AS type,
       'C' || (i % 97) AS user_id, 'C' || ((i * 7) % 89) AS counterparty_id,
-      CAST(100 + (i % 5) * 50 AS DECIMAL(18, 2)) AS amount, i % 11 = 0 AS label
+      CAST(CASE WHEN i % 4 = 0 THEN 9 ELSE 100 + (i % 5) * 4950 END AS DECIMAL(18, 2)) AS amount, i % 11 = 0 AS label
     FROM range(1, 3000) AS r(i)`)
 })
 afterAll(() => {
@@ -32,6 +33,7 @@ describe('TRANSFER → CASH_OUT chains', () => {
   it('reads the links kept at import as it finds them afresh', async () => {
     const afresh = await runAnalysis(connection, 'transfer-cashout-chains')
     await connection.run(createChainLinksSql())
+    expect(await hasTable(connection, CHAIN_LINKS_TABLE)).toBe(true)
     const kept = await runAnalysis(connection, 'transfer-cashout-chains')
     await connection.run(`DROP TABLE ${CHAIN_LINKS_TABLE}`)
 
@@ -48,12 +50,16 @@ describe('mule accounts', () => {
   it('reads the fraud recipients kept at import as it finds them afresh', async () => {
     const afresh = await runAnalysis(connection, 'mule-accounts')
     await connection.run(createFraudRecipientsSql())
+    expect(await hasTable(connection, FRAUD_RECIPIENTS_TABLE)).toBe(true)
     const kept = await runAnalysis(connection, 'mule-accounts')
     await connection.run(`DROP TABLE ${FRAUD_RECIPIENTS_TABLE}`)
 
     expect(kept).toEqual(afresh)
     if (afresh.analysis !== 'mule-accounts') throw new Error('another analysis answered')
     expect(afresh.rows).toHaveLength(20)
+    // Accounts that received fraud as often are ranked by the amount as a number, not as text.
+    const amounts = afresh.rows.map((row) => [row.fraudReceived, Number(row.fraudAmount)] as const)
+    expect(amounts).toEqual([...amounts].sort((a, b) => b[0] - a[0] || b[1] - a[1]))
     // Each listed account received fraud, and more than fraud: what it received counts every transaction.
     const [top] = afresh.rows
     expect(top?.fraudReceived).toBeGreaterThan(0)

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEFAULT_RULES, RuleSet, type Rule } from '../../shared/rules'
 import type { Transaction } from '../../shared/transaction'
 import { createListMatcher, emptyUserState, scoreTransaction, type UserState } from '../scoring/index'
-import { createRepeatUsersSql, runBacktest } from './backtest'
+import { createRepeatUsersSql, REPEAT_USERS_TABLE, runBacktest } from './backtest'
+import { hasTable } from './duck'
 import { createTransactionTypeSql, TRANSACTION_TYPE_ENUM, TRANSACTIONS_VIEW } from './layout'
 import { appendTransactions, transactionsTableSql } from './rules-sql'
 
@@ -147,6 +148,7 @@ describe('runBacktest', () => {
 
     // With the repeat users kept at import, the same figures.
     await connection.run(createRepeatUsersSql())
+    expect(await hasTable(connection, REPEAT_USERS_TABLE)).toBe(true)
     const kept = await runBacktest(connection, rules)
     expect({ ...kept, millis: 0 }).toEqual({ ...result, millis: 0 })
   })

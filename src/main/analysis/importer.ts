@@ -251,10 +251,12 @@ export async function runImport(
       // What is kept here only speeds two analyses and the backtest up, which find it themselves where
       // it is missing: an import does not fail for it (a cancel still cancels).
       if (paysim)
-        for (const statement of [createChainLinksSql(), createFraudRecipientsSql(), createRepeatUsersSql()])
+        for (const statement of [createChainLinksSql(), createFraudRecipientsSql(), createRepeatUsersSql()]) {
+          if (signal.aborted) throw new ImportCancelledError()
           await connection.run(statement).catch((error: unknown) => {
             if (signal.aborted) throw error
           })
+        }
       checking(QUALITY_STEPS + 2)
     } catch (error) {
       if (signal.aborted) throw new ImportCancelledError()
