@@ -239,6 +239,16 @@ async function main() {
         const figure = await timeIt(5, () => datasets.rows(request))
         console.log(`  ${label.padEnd(48)}${ms(figure.first)}${ms(figure.median)}`)
       }
+      // Scrolling on from the deep page above: each page is read after the last row of the one before.
+      let next = 1_000_100
+      const scrolling = await timeIt(5, async () => {
+        const [, , deep] = pages
+        if (deep) await datasets.rows({ ...deep[1], startRow: next, endRow: next + 100 })
+        next += 100
+      })
+      console.log(
+        `  ${'… scrolling on: each next page of 100'.padEnd(48)}${ms(scrolling.first)}${ms(scrolling.median)}`,
+      )
 
       console.log('\nBacktest of DEFAULT_RULES over every row (goal ≤ 3 s): first, median of 3')
       let result: BacktestResult[] = []

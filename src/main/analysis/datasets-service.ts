@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs'
 import { mkdir, readdir, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api'
+import type { DuckDBConnection, DuckDBInstance, DuckDBValue } from '@duckdb/node-api'
 import type {
   AnalysisAnswer,
   AnalysisName,
@@ -38,11 +38,12 @@ import {
   quoteLiteral,
   readOne,
   readRows,
+  readRowsAndLast,
   withConnection,
   type Params,
 } from './duck'
 import { DatasetConflictError, DatasetNotFoundError } from './errors'
-import { GridColumns, orderClause, whereClause } from './grid-sql'
+import { afterRowCondition, GridColumns, orderClause, sortKeys, whereClause } from './grid-sql'
 import { startImport } from './import-runner'
 import { ImportCancelledError, type ImportOutcome, type ImportProgress } from './importer'
 import {
@@ -61,7 +62,19 @@ export interface DatasetsServiceOptions {
   dir: string
   /** The bundled PaySim sample; found next to the app when not given. */
   samplePath?: string | null
+  /**
+   * A sorted grid page from this row on is read after the previous page's last row, when that page was
+   * read, instead of by OFFSET (default 10,000: shallower, OFFSET is as fast).
+   */
+  keysetFrom?: number
 }
+
+/** Which sorted page a page end belongs to: dataset first, so a dataset's entries can be forgotten. */
+const pageEndsKey = (request: RowsRequest) =>
+  `${request.datasetId}\n${JSON.stringify([request.source, request.filter, request.sort])}`
+
+/** Sorted pages whose last row is remembered, at most (a grid scrolled through remembers one a page). */
+const PAGE_ENDS_KEPT = 512
 
 /** The bundled sample ships in resources/, which sits a few folders above this module in source and in builds. */
 export function findBundledSample(): string | null {
@@ -107,6 +120,8 @@ export class DatasetsService {
   private readonly opened = new Map<string, Promise<OpenDataset>>()
   private readonly importing = new Map<string, { datasetId: string; cancel: () => void }>()
   private readonly runs = new QueryRuns()
+  /** The sort keys of the last row of recent sorted pages, by dataset, source, filter, sort and end row. */
+  private readonly pageEnds = new Map<string, DuckDBValue[]>()
   private scratch: Promise<DuckDBInstance> | undefined
 
   constructor(private readonly options: DatasetsServiceOptions) {
@@ -346,7 +361,25 @@ export class DatasetsService {
     const where = whereClause(request.filter, target.columns, params)
     const order = orderClause(request.sort, target.columns, target.tieBreaker)
     const limit = request.endRow - request.startRow
-    let sql = `SELECT ${target.select} FROM ${target.relation} ${where} ${order} LIMIT ${limit} OFFSET ${request.startRow}`
+    // A sorted page remembers its last row; the next one is read from there on, not by OFFSET, which
+    // keeps every row before the page (a million of them a million rows deep).
+    const tie = request.sort.length > 0 ? target.tieBreaker : null
+    const keys = tie === null ? [] : sortKeys(request.sort, tie)
+    const endsKey = tie === null ? '' : pageEndsKey(request)
+    const from =
+      tie !== null && request.startRow >= (this.options.keysetFrom ?? 10_000)
+        ? this.pageEnds.get(`${endsKey}@${request.startRow}`)
+        : undefined
+    const pageParams = [...params]
+    const after =
+      from === undefined ? '' : afterRowCondition(keys, from, target.columns, tie as string, pageParams)
+    const conditions = [where.replace(/^WHERE /, ''), after].filter((part) => part !== '')
+    const pageWhere = conditions.length === 0 ? '' : `WHERE (${conditions.join(') AND (')})`
+    const range = from === undefined ? `LIMIT ${limit} OFFSET ${request.startRow}` : `LIMIT ${limit}`
+    // The tie breaker is read with the page to remember its last row, where it is not a column shown.
+    const hiddenTie = tie !== null && !target.columns.has(tie) ? tie : null
+    const select = hiddenTie === null ? target.select : `${target.select}, ${quoteIdentifier(hiddenTie)}`
+    let sql = `SELECT ${select} FROM ${target.relation} ${pageWhere} ${order} ${range}`
     if (target.datasetKey !== null) sql = paysimTxnIdPageSql(sql, target.datasetKey, order || 'ORDER BY seq')
     // The page and the count run side by side, each on a connection of its own.
     const counting =
@@ -360,11 +393,28 @@ export class DatasetsService {
             return asNumber(counted.n)
           })
         : Promise.resolve(null)
-    const [rows, rowCount] = await Promise.all([
-      this.onTarget(request.source, target, signal, (connection) => readRows(connection, sql, params)),
+    const [page, rowCount] = await Promise.all([
+      this.onTarget(request.source, target, signal, (connection) =>
+        readRowsAndLast(connection, sql, pageParams),
+      ),
       counting,
     ])
-    return { rows, rowCount, millis: Math.round(performance.now() - started) }
+    if (tie !== null && page.last !== undefined && page.rows.length === limit)
+      this.rememberPageEnd(
+        `${endsKey}@${request.endRow}`,
+        keys.map((key) => page.last?.[key.colId] ?? null),
+      )
+    if (hiddenTie !== null) for (const row of page.rows) delete row[hiddenTie]
+    return { rows: page.rows, rowCount, millis: Math.round(performance.now() - started) }
+  }
+
+  private rememberPageEnd(key: string, values: DuckDBValue[]): void {
+    this.pageEnds.delete(key)
+    this.pageEnds.set(key, values)
+    for (const oldest of this.pageEnds.keys()) {
+      if (this.pageEnds.size <= PAGE_ENDS_KEPT) break
+      this.pageEnds.delete(oldest)
+    }
   }
 
   async groups(request: GroupRequest, signal?: AbortSignal): Promise<GroupResult> {
@@ -626,6 +676,8 @@ export class DatasetsService {
   }
 
   private async closeDataset(id: string): Promise<void> {
+    // What its pages ended with may not be true of what is opened next under the same id.
+    for (const key of this.pageEnds.keys()) if (key.startsWith(`${id}\n`)) this.pageEnds.delete(key)
     const opening = this.opened.get(id)
     this.opened.delete(id)
     const dataset = await opening?.catch(() => undefined)

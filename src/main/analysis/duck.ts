@@ -1,4 +1,10 @@
-import { DuckDBInstance, type DuckDBConnection, type DuckDBValue, type Json } from '@duckdb/node-api'
+import {
+  DuckDBInstance,
+  type DuckDBConnection,
+  type DuckDBResultReader,
+  type DuckDBValue,
+  type Json,
+} from '@duckdb/node-api'
 import type { Cell, ColumnInfo } from '../../shared/datasets-contract'
 
 /** Small helpers over @duckdb/node-api: opening databases the way each part needs, and rows as wire values. */
@@ -61,7 +67,10 @@ export async function readRows(
   sql: string,
   params: Params = [],
 ): Promise<Record<string, Cell>[]> {
-  const reader = await connection.runAndReadAll(sql, params)
+  return cellsOf(await connection.runAndReadAll(sql, params))
+}
+
+function cellsOf(reader: DuckDBResultReader): Record<string, Cell>[] {
   return reader.getRowObjectsJson().map((row) => {
     const cells: Record<string, Cell> = {}
     for (const [name, value] of Object.entries(row)) cells[name] = toCell(value)
@@ -69,11 +78,21 @@ export async function readRows(
   })
 }
 
+/** Rows as wire values, and the last row as DuckDB gives it, to be bound as parameters again. */
+export async function readRowsAndLast(
+  connection: DuckDBConnection,
+  sql: string,
+  params: Params,
+): Promise<{ rows: Record<string, Cell>[]; last: Record<string, DuckDBValue> | undefined }> {
+  const reader = await connection.runAndReadAll(sql, params)
+  return { rows: cellsOf(reader), last: reader.getRowObjects().at(-1) }
+}
+
 /** Whether the database has this table in its main schema (a dataset imported by an older build may not). */
 export async function hasTable(connection: DuckDBConnection, table: string): Promise<boolean> {
   const [row] = await readRows(
     connection,
-    "SELECT count(*) AS n FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?",
+    "SELECT count(*) AS n FROM duckdb_tables() WHERE NOT temporary AND schema_name = 'main' AND table_name = ?",
     [table],
   )
   return asNumber(row?.n) > 0
