@@ -1,5 +1,7 @@
+import { createServer, type AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TeamWorker } from '../../src/main/pipeline/team'
+import { listenPostgres } from '../../src/main/store/store'
 import { DEFAULT_RULES } from '../../src/shared/rules'
 import type { Transaction } from '../../src/shared/transaction'
 import {
@@ -15,8 +17,8 @@ import { createTestDatabase, SHARED_REDIS_URL, type TestDatabase } from '../supp
 import { txn } from '../support/transaction-fixture'
 
 /**
- * A block takes effect from the worker's next batch: the store announces every change of the lists and
- * rules, and the worker reads them again at once. The worker here polls once an hour, so only the
+ * A block takes effect from the worker's next batch: the store announces every change of the lists
+ * (an entry added, its expiry moved, removed) and rules, and the worker reads them again at once. The worker here polls once an hour, so only the
  * announcement can make it see the change in time.
  */
 
@@ -60,6 +62,29 @@ async function scored(transaction: Transaction) {
 
 const now = () => Date.now()
 
+describe('the store’s LISTEN', () => {
+  it('keeps nothing open and tries no more when its first connection fails', async () => {
+    // A server that takes connections and drops them at once: every attempt to connect shows here.
+    let attempts = 0
+    const server = createServer((socket) => {
+      attempts++
+      socket.destroy()
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const { port } = server.address() as AddressInfo
+      const url = `postgresql://postgres@127.0.0.1:${port}/test`
+      await expect(listenPostgres({ connectionString: url }, ['aether_scoring'], () => {})).rejects.toThrow()
+      const tried = attempts
+      // It would try again after 2 s if a retry were left running.
+      await new Promise((resolve) => setTimeout(resolve, 2500))
+      expect(attempts).toBe(tried)
+    } finally {
+      server.close()
+    }
+  })
+})
+
 describe('a worker scoring the stream', () => {
   it('blocks a user from the transaction right after the user is listed, and lets them through once lifted', async () => {
     const before = await scored(txn({ user_id: 'C-listed', at: now() }))
@@ -72,6 +97,17 @@ describe('a worker scoring the stream', () => {
     const blocked = await scored(txn({ user_id: 'C-listed', at: now() }))
     expect(blocked.decision).toBe('block')
     expect(blocked.reasons.map((reason) => reason.rule)).toContain('blocklist')
+
+    // Lifted by giving the entry an expiry in the past, as the Lists screen does: an UPDATE.
+    await query(
+      database.url,
+      `UPDATE lists SET expires_at = now() - interval '1 minute' WHERE value = 'C-listed'`,
+    )
+    const expired = await scored(txn({ user_id: 'C-listed', at: now() }))
+    expect(expired.reasons.map((reason) => reason.rule)).not.toContain('blocklist')
+
+    await query(database.url, `UPDATE lists SET expires_at = NULL WHERE value = 'C-listed'`)
+    expect((await scored(txn({ user_id: 'C-listed', at: now() }))).decision).toBe('block')
 
     await query(database.url, `DELETE FROM lists WHERE kind = 'user' AND value = 'C-listed'`)
     const lifted = await scored(txn({ user_id: 'C-listed', at: now() }))

@@ -29,6 +29,9 @@ export class RulesSource {
   /** Makes the next `current()` read the store again: a list or rule set has just changed. */
   invalidate(): void {
     this.nextCheck = 0
+    // An entry's expiry changed in place leaves the lists token as it was: read them again anyway.
+    this.listsToken = undefined
+    this.rulesVersion = undefined
   }
 
   /** The current configuration, re-checked at most every pollMs; a failed check keeps the last one. */

@@ -308,12 +308,13 @@ export class PipelineStore {
     return row?.definition
   }
 
-  /** A token that changes whenever the lists change or one of their entries expires. */
+  /** A token that changes whenever the lists change (an expiry set, moved or lifted too) or an entry expires. */
   async listsToken(): Promise<string> {
     const [row] = await run<{ token: string }>(
       this.store.db,
       `SELECT concat_ws('/', count(*), max(id), max(created_at),
-                min(expires_at) FILTER (WHERE expires_at > now())) AS token FROM lists`,
+                min(expires_at) FILTER (WHERE expires_at > now()),
+                count(expires_at), sum(extract(epoch FROM expires_at))) AS token FROM lists`,
     )
     return row?.token ?? ''
   }

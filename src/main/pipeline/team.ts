@@ -58,7 +58,7 @@ export function createTeamWorker(config: TeamWorkerConfig, log?: (line: string) 
   const worker = new PipelineWorker(source, new PipelineStore(store, streamSource(layout), pool), {
     workerId,
     mode: 'team',
-    listen: (channels, onNotify) => listenPostgres(poolConfig, channels, onNotify),
+    listen: (channels, onNotify, onReconnect) => listenPostgres(poolConfig, channels, onNotify, onReconnect),
     ...(config.maxBatch !== undefined ? { maxBatch: config.maxBatch } : {}),
     ...(config.rulesPollMs !== undefined ? { rulesPollMs: config.rulesPollMs } : {}),
     ...(log !== undefined ? { log } : {}),

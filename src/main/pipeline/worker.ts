@@ -2,10 +2,10 @@ import type { PipelinePartition, PipelineStatus } from '../../shared/pipeline-co
 import type { Transaction } from '../../shared/transaction'
 import { emptyUserState, MODEL_VERSION, scoreTransaction, type UserState } from '../scoring'
 import type { Store } from '../store/store'
-import { SCORING_CHANNEL } from '../store/migrations/0006_scoring_notify'
 import { LatencyHistogram } from './metrics'
 import type { DeadLetter, StreamEntry } from './redis-stream'
 import { RulesSource, type ScoringConfig } from './rules-source'
+import { watchScoringChanges } from './scoring-changes'
 import { RowRejectedError, type PartitionFence, type PipelineStore, type ScoredRow } from './sink'
 import { decodeTransaction } from './wire'
 
@@ -179,39 +179,33 @@ export class PipelineWorker {
   }
 
   private async run(): Promise<void> {
-    const stopListening = await this.listenForScoringChanges()
+    const scoringChanges =
+      this.options.listen === undefined
+        ? undefined
+        : watchScoringChanges(this.options.listen, () => this.rules.invalidate(), this.options.log)
     try {
-      await this.source.start()
-    } catch (error) {
-      this.fail(error)
-    }
-    while (!this.stopping) {
       try {
-        await this.step()
-        this.waiting = undefined
-        this.backoffMs = 0
+        await this.source.start()
       } catch (error) {
-        await this.recover(error)
+        this.fail(error)
       }
-    }
-    await this.settleInFlight()
-    try {
-      await this.source.stop(this.store)
-    } catch (error) {
-      this.fail(error)
-    }
-    await stopListening?.().catch(() => {})
-  }
-
-  private async listenForScoringChanges(): Promise<(() => Promise<void>) | undefined> {
-    if (this.options.listen === undefined) return undefined
-    try {
-      return await this.options.listen([SCORING_CHANNEL], () => this.rules.invalidate())
-    } catch (error) {
-      this.options.log?.(
-        `Not listening for list and rule changes (${error instanceof Error ? error.message : String(error)}); they are seen at the next poll.`,
-      )
-      return undefined
+      while (!this.stopping) {
+        try {
+          await this.step()
+          this.waiting = undefined
+          this.backoffMs = 0
+        } catch (error) {
+          await this.recover(error)
+        }
+      }
+      await this.settleInFlight()
+      try {
+        await this.source.stop(this.store)
+      } catch (error) {
+        this.fail(error)
+      }
+    } finally {
+      await scoringChanges?.stop()
     }
   }
 
@@ -225,7 +219,6 @@ export class PipelineWorker {
       await this.idle(500)
       return
     }
-    const config = await this.rules.current()
     const batch = await this.source.read(this.options.maxBatch ?? 4000)
     if (batch.finished === true) {
       await this.drain()
@@ -240,6 +233,8 @@ export class PipelineWorker {
     }
     // A re-read may hold what the batch in flight is storing: its outcome must be known first.
     if (batch.redelivered || batch.isolated) await this.drain()
+    // Read after the entries: a change announced while the read waited applies to them.
+    const config = await this.rules.current()
     const prepared = await this.prepare(batch, config)
     await this.drain()
     const commit = this.commit(prepared)

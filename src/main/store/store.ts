@@ -14,11 +14,14 @@ export interface Store {
   readonly db: Kysely<unknown>
   /**
    * LISTENs on channels with a connection of its own (kept up across server restarts) and calls back
-   * with each notification's payload; the returned function stops listening.
+   * with each notification's payload, and `onReconnect` once listening again after the connection was
+   * lost (what was announced meanwhile is lost); the returned function stops listening. Rejects, and
+   * keeps nothing open, when the first connection fails.
    */
   listen(
     channels: readonly string[],
     onNotify: (channel: string, payload: string) => void,
+    onReconnect?: () => void,
   ): Promise<() => Promise<void>>
   close(): Promise<void>
 }
@@ -89,7 +92,8 @@ export function openPostgresStore(options: PostgresOptions): Store {
   return {
     engine: 'postgresql',
     db,
-    listen: (channels, onNotify) => listenPostgres(postgresPoolConfig(options), channels, onNotify),
+    listen: (channels, onNotify, onReconnect) =>
+      listenPostgres(postgresPoolConfig(options), channels, onNotify, onReconnect),
     close: () => db.destroy(),
   }
 }
@@ -101,13 +105,22 @@ export async function listenPostgres(
   config: pg.ClientConfig,
   channels: readonly string[],
   onNotify: (channel: string, payload: string) => void,
+  onReconnect?: () => void,
 ): Promise<() => Promise<void>> {
   let client: pg.Client | undefined
   let stopped = false
   let retry: NodeJS.Timeout | undefined
   const reconnectLater = () => {
     clearTimeout(retry)
-    if (!stopped) retry = setTimeout(() => void connect().catch(reconnectLater), RELISTEN_MILLIS)
+    if (!stopped)
+      retry = setTimeout(
+        () =>
+          void connect().then(
+            () => onReconnect?.(),
+            () => reconnectLater(),
+          ),
+        RELISTEN_MILLIS,
+      )
   }
   const connect = async () => {
     const next = new pg.Client(config)
@@ -117,13 +130,26 @@ export async function listenPostgres(
       if (client === next) reconnectLater()
     })
     client = next
-    await next.connect()
-    for (const channel of channels) await next.query(`LISTEN ${pg.escapeIdentifier(channel)}`)
+    try {
+      await next.connect()
+      for (const channel of channels) await next.query(`LISTEN ${pg.escapeIdentifier(channel)}`)
+    } catch (error) {
+      // Not this client's 'end' but the caller (first try) or the retry loop decides what comes next.
+      if (client === next) client = undefined
+      await next.end().catch(() => {})
+      throw error
+    }
   }
-  await connect()
-  return async () => {
+  const stop = async () => {
     stopped = true
     clearTimeout(retry)
     await client?.end().catch(() => {})
   }
+  try {
+    await connect()
+  } catch (error) {
+    await stop()
+    throw error
+  }
+  return stop
 }
