@@ -91,12 +91,14 @@ function textCondition(
     // A column of few known values (PaySim's types, a fraud label): the matching values are found here,
     // and the column is compared with them as it is stored, without turning millions of values into text
     // (an ENUM compared with text is cast to text, row by row; its codes are small integers).
+    // The codes are our own integers, written as such: a bound JS number would be a DOUBLE.
     const matching = members.values.flatMap((member, code) =>
       textMatches(condition.type, member, condition.filter ?? '') ? [members.enumerated ? code : member] : [],
     )
-    params.push(...matching)
     const compared = members.enumerated ? `enum_code(${column})` : column
-    const list = matching.length === 0 ? 'false' : `${compared} IN (${matching.map(() => '?').join(', ')})`
+    const values = members.enumerated ? matching.map(String) : matching.map(() => '?')
+    if (!members.enumerated) params.push(...matching)
+    const list = matching.length === 0 ? 'false' : `${compared} IN (${values.join(', ')})`
     return negated ? `(${column} IS NULL OR NOT ${list})` : list
   }
   const value = likeLiteral(condition.filter ?? '')
@@ -232,14 +234,16 @@ export function afterRowCondition(
     const value = values[index] ?? null
     if (value === null) return `(${column} IS NULL AND ${after(index + 1)})`
     const members = columns.members(key.colId)
-    const [compared, bound] =
-      members?.enumerated === true
-        ? [`enum_code(${column})`, members.values.indexOf(String(value))]
-        : [column, value]
-    const beyond = `${compared} ${key.sort === 'desc' ? '<' : '>'} ?`
-    params.push(bound)
-    const tied = `${compared} = ?`
-    params.push(bound)
+    const operator = key.sort === 'desc' ? '<' : '>'
+    if (members?.enumerated === true) {
+      const code = `enum_code(${column})`
+      const bound = members.values.indexOf(String(value))
+      return `(${column} IS NULL OR ${code} ${operator} ${bound} OR (${code} = ${bound} AND ${after(index + 1)}))`
+    }
+    const beyond = `${column} ${operator} ?`
+    params.push(value)
+    const tied = `${column} = ?`
+    params.push(value)
     return `(${column} IS NULL OR ${beyond} OR (${tied} AND ${after(index + 1)}))`
   }
   return after(0)
