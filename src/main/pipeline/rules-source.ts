@@ -18,6 +18,7 @@ export class RulesSource {
   private rulesVersion: number | null | undefined
   private listsToken: string | undefined
   private nextCheck = 0
+  private invalidations = 0
   /** Why the newest saved rule set is not in use, when it cannot be read. */
   problem: string | undefined
 
@@ -28,8 +29,9 @@ export class RulesSource {
 
   /** Makes the next `current()` read the store again: a list or rule set has just changed. */
   invalidate(): void {
+    this.invalidations++
     this.nextCheck = 0
-    // An entry's expiry changed in place leaves the lists token as it was: read them again anyway.
+    // An entry's expiry changed in place may leave the lists token as it was: read them again anyway.
     this.listsToken = undefined
     this.rulesVersion = undefined
   }
@@ -47,18 +49,19 @@ export class RulesSource {
   }
 
   private async refresh() {
+    const invalidations = this.invalidations
     const [version, token] = await Promise.all([this.store.latestRulesVersion(), this.store.listsToken()])
     let rules = this.config?.rules
-    if (version !== this.rulesVersion || rules === undefined) {
-      rules = await this.loadRules(version, rules)
-      this.rulesVersion = version
-    }
+    if (version !== this.rulesVersion || rules === undefined) rules = await this.loadRules(version, rules)
     let lists = this.config?.lists
-    if (token !== this.listsToken || lists === undefined) {
+    if (token !== this.listsToken || lists === undefined)
       lists = createListMatcher(await this.store.activeListEntries(), new Date())
+    this.config = { rules, lists }
+    // A change announced while this read ran may not be in it: the next check reads everything again.
+    if (invalidations === this.invalidations) {
+      this.rulesVersion = version
       this.listsToken = token
     }
-    this.config = { rules, lists }
   }
 
   private async loadRules(version: number | null, previous: RuleSet | undefined): Promise<RuleSet> {
