@@ -1,7 +1,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { DuckDBInstance } from '@duckdb/node-api'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { DatasetsService } from '../../src/main/analysis/datasets-service'
 import type { FilterModel, RowsPage, SortItem } from '../../src/shared/datasets-contract'
 import { SAMPLE_PATH } from './datasets-support'
@@ -17,7 +18,7 @@ import { SAMPLE_PATH } from './datasets-support'
 let folder: string
 let byOffset: DatasetsService
 let byKeyset: DatasetsService
-const ids = { table: ['', ''], paysim: ['', ''] }
+const ids = { table: ['', ''], paysim: ['', ''], parquet: ['', ''] }
 
 /** 300 rows with NULLs and ties in every column but id. */
 function awkwardCsv(): string {
@@ -40,14 +41,37 @@ async function open(service: DatasetsService, path: string): Promise<string> {
   throw new Error('The open did not end ready')
 }
 
+/**
+ * A Parquet file with the values a page's last row must be bound back as exactly: whole DOUBLEs beyond
+ * BIGINT, lists of DOUBLE starting with a whole number, empty lists and lists starting with NULL.
+ */
+async function typedParquet(path: string): Promise<void> {
+  const instance = await DuckDBInstance.create(':memory:')
+  const connection = await instance.connect()
+  try {
+    await connection.run(`COPY (
+      SELECT i AS id,
+        CAST(CASE WHEN i % 6 = 0 THEN NULL ELSE (i % 9) * 1e20 END AS DOUBLE) AS ratio,
+        CASE WHEN i % 7 = 0 THEN CAST([] AS DOUBLE[]) WHEN i % 5 = 0 THEN [NULL, i % 3 + 0.5]
+          ELSE [CAST(i % 4 AS DOUBLE), i % 3 + 0.5] END AS tags
+      FROM range(1, 241) AS r(i)) TO '${path}' (FORMAT parquet)`)
+  } finally {
+    connection.closeSync()
+    instance.closeSync()
+  }
+}
+
 beforeAll(async () => {
   folder = await mkdtemp(join(tmpdir(), 'aether-paging-'))
   const csv = join(folder, 'awkward.csv')
   await writeFile(csv, awkwardCsv())
+  const parquet = join(folder, 'typed.parquet')
+  await typedParquet(parquet)
   byOffset = new DatasetsService({ dir: join(folder, 'offset'), samplePath: null, keysetFrom: Infinity })
   byKeyset = new DatasetsService({ dir: join(folder, 'keyset'), samplePath: null, keysetFrom: 1 })
   ids.table = [await open(byOffset, csv), await open(byKeyset, csv)]
   ids.paysim = [await open(byOffset, SAMPLE_PATH), await open(byKeyset, SAMPLE_PATH)]
+  ids.parquet = [await open(byOffset, parquet), await open(byKeyset, parquet)]
 })
 
 afterAll(async () => {
@@ -105,10 +129,32 @@ const TABLE_ORDERS: [string, SortItem[], FilterModel][] = [
   ],
 ]
 
+/** The SQL each page of the keyset service ran, seen where it reads a page. */
+function watchPages() {
+  const spy = vi.spyOn(byKeyset as unknown as { readPage(...args: unknown[]): unknown }, 'readPage')
+  /** Stops watching; gives the SQL of each page read meanwhile. */
+  return {
+    stop: () => {
+      const sql = spy.mock.calls.map((call) => String(call[1]))
+      spy.mockRestore()
+      return sql
+    },
+  }
+}
+
+/** Every page but the first ran without OFFSET: the test is about that path, not a fallback to OFFSET. */
+function expectReadOnFromEachEnd(sql: string[]) {
+  expect(sql.length).toBeGreaterThan(2)
+  expect(sql[0]).toMatch(/OFFSET 0/)
+  for (const later of sql.slice(1)) expect(later).not.toMatch(/OFFSET/)
+}
+
 describe('sorted pages read after the previous page', () => {
   it.each(TABLE_ORDERS)('give what OFFSET gives in a table: %s', async (_label, sort, filter) => {
     const expected = await pages(byOffset, ids.table[0] as string, sort, filter, 7)
+    const watched = watchPages()
     const actual = await pages(byKeyset, ids.table[1] as string, sort, filter, 7)
+    expectReadOnFromEachEnd(watched.stop())
     expect(actual).toEqual(expected)
     const shown = expected.flat()
     expect(shown.length).toBe(Object.keys(filter).length === 0 ? 300 : 100)
@@ -129,9 +175,30 @@ describe('sorted pages read after the previous page', () => {
     ['user ↑', [{ colId: 'user_id', sort: 'asc' }]],
   ] as [string, SortItem[]][])('give what OFFSET gives in PaySim: %s', async (_label, sort) => {
     const expected = await pages(byOffset, ids.paysim[0] as string, sort, {}, 1000)
+    const watched = watchPages()
     const actual = await pages(byKeyset, ids.paysim[1] as string, sort, {}, 1000)
+    expectReadOnFromEachEnd(watched.stop())
     expect(actual.flat().map((row) => row.seq)).toEqual(expected.flat().map((row) => row.seq))
     expect(actual).toEqual(expected)
     expect(new Set(expected.flat().map((row) => row.seq)).size).toBe(19_999)
+  })
+
+  it.each([
+    ['whole DOUBLEs beyond BIGINT ↓', [{ colId: 'ratio', sort: 'desc' }]],
+    ['lists of DOUBLE ↑ (empty, NULL first)', [{ colId: 'tags', sort: 'asc' }]],
+    [
+      'lists ↓ then DOUBLE ↑',
+      [
+        { colId: 'tags', sort: 'desc' },
+        { colId: 'ratio', sort: 'asc' },
+      ],
+    ],
+  ] as [string, SortItem[]][])('give what OFFSET gives in Parquet: %s', async (_label, sort) => {
+    const expected = await pages(byOffset, ids.parquet[0] as string, sort, {}, 9)
+    const watched = watchPages()
+    const actual = await pages(byKeyset, ids.parquet[1] as string, sort, {}, 9)
+    expectReadOnFromEachEnd(watched.stop())
+    expect(actual).toEqual(expected)
+    expect(new Set(expected.flat().map((row) => row.id)).size).toBe(240)
   })
 })

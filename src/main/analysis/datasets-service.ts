@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs'
 import { mkdir, readdir, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { DuckDBConnection, DuckDBInstance, DuckDBValue } from '@duckdb/node-api'
+import type { DuckDBConnection, DuckDBInstance, DuckDBType } from '@duckdb/node-api'
 import type {
   AnalysisAnswer,
   AnalysisName,
@@ -43,7 +43,7 @@ import {
   type Params,
 } from './duck'
 import { DatasetConflictError, DatasetNotFoundError } from './errors'
-import { afterRowCondition, GridColumns, orderClause, sortKeys, whereClause } from './grid-sql'
+import { afterRowCondition, GridColumns, orderClause, sortKeys, whereClause, type PageEnd } from './grid-sql'
 import { startImport } from './import-runner'
 import { ImportCancelledError, type ImportOutcome, type ImportProgress } from './importer'
 import {
@@ -69,9 +69,12 @@ export interface DatasetsServiceOptions {
   keysetFrom?: number
 }
 
-/** Which sorted page a page end belongs to: dataset first, so a dataset's entries can be forgotten. */
-const pageEndsKey = (request: RowsRequest) =>
-  `${request.datasetId}\n${JSON.stringify([request.source, request.filter, request.sort])}`
+/**
+ * Which sorted page a page end belongs to: dataset first, so a dataset's entries can be forgotten, and its
+ * database file, so a page read from a file re-imported since (same id, new file) is never read on from.
+ */
+const pageEndsKey = (request: RowsRequest, generation: string) =>
+  `${request.datasetId}\n${generation}\n${JSON.stringify([request.source, request.filter, request.sort])}`
 
 /** Sorted pages whose last row is remembered, at most (a grid scrolled through remembers one a page). */
 const PAGE_ENDS_KEPT = 512
@@ -104,6 +107,8 @@ interface GridTarget {
   tieBreaker: string | null
   /** PaySim: txn_id is computed for the page's rows only. */
   datasetKey: string | null
+  /** The database file read: a re-import under the same id writes a new one. */
+  generation: string
 }
 
 /**
@@ -121,7 +126,7 @@ export class DatasetsService {
   private readonly importing = new Map<string, { datasetId: string; cancel: () => void }>()
   private readonly runs = new QueryRuns()
   /** The sort keys of the last row of recent sorted pages, by dataset, source, filter, sort and end row. */
-  private readonly pageEnds = new Map<string, DuckDBValue[]>()
+  private readonly pageEnds = new Map<string, PageEnd>()
   private scratch: Promise<DuckDBInstance> | undefined
 
   constructor(private readonly options: DatasetsServiceOptions) {
@@ -365,14 +370,17 @@ export class DatasetsService {
     // keeps every row before the page (a million of them a million rows deep).
     const tie = request.sort.length > 0 ? target.tieBreaker : null
     const keys = tie === null ? [] : sortKeys(request.sort, tie)
-    const endsKey = tie === null ? '' : pageEndsKey(request)
+    const endsKey = tie === null ? '' : pageEndsKey(request, target.generation)
     const from =
       tie !== null && request.startRow >= (this.options.keysetFrom ?? 10_000)
         ? this.pageEnds.get(`${endsKey}@${request.startRow}`)
         : undefined
     const pageParams = [...params]
+    const pageTypes: (DuckDBType | undefined)[] = []
     const after =
-      from === undefined ? '' : afterRowCondition(keys, from, target.columns, tie as string, pageParams)
+      from === undefined
+        ? ''
+        : afterRowCondition(keys, from, target.columns, tie as string, pageParams, pageTypes)
     const conditions = [where.replace(/^WHERE /, ''), after].filter((part) => part !== '')
     const pageWhere = conditions.length === 0 ? '' : `WHERE (${conditions.join(') AND (')})`
     const range = from === undefined ? `LIMIT ${limit} OFFSET ${request.startRow}` : `LIMIT ${limit}`
@@ -395,22 +403,33 @@ export class DatasetsService {
         : Promise.resolve(null)
     const [page, rowCount] = await Promise.all([
       this.onTarget(request.source, target, signal, (connection) =>
-        readRowsAndLast(connection, sql, pageParams),
+        this.readPage(connection, sql, pageParams, pageTypes),
       ),
       counting,
     ])
-    if (tie !== null && page.last !== undefined && page.rows.length === limit)
-      this.rememberPageEnd(
-        `${endsKey}@${request.endRow}`,
-        keys.map((key) => page.last?.[key.colId] ?? null),
-      )
+    const last = page.last
+    if (tie !== null && last !== undefined && page.rows.length === limit)
+      this.rememberPageEnd(`${endsKey}@${request.endRow}`, {
+        values: keys.map((key) => last.values[key.colId] ?? null),
+        types: keys.map((key) => last.types[key.colId]),
+      })
     if (hiddenTie !== null) for (const row of page.rows) delete row[hiddenTie]
     return { rows: page.rows, rowCount, millis: Math.round(performance.now() - started) }
   }
 
-  private rememberPageEnd(key: string, values: DuckDBValue[]): void {
+  /** Reads a grid page (its own method: the paging tests see which SQL each page ran). */
+  private readPage(
+    connection: DuckDBConnection,
+    sql: string,
+    params: Params,
+    types: (DuckDBType | undefined)[],
+  ) {
+    return readRowsAndLast(connection, sql, params, types)
+  }
+
+  private rememberPageEnd(key: string, end: PageEnd): void {
     this.pageEnds.delete(key)
-    this.pageEnds.set(key, values)
+    this.pageEnds.set(key, end)
     for (const oldest of this.pageEnds.keys()) {
       if (this.pageEnds.size <= PAGE_ENDS_KEPT) break
       this.pageEnds.delete(oldest)
@@ -636,6 +655,7 @@ export class DatasetsService {
         select: '*',
         tieBreaker: null,
         datasetKey: null,
+        generation: record.databaseFile,
       }
     }
     const paysim = record.kind === 'paysim'
@@ -650,6 +670,7 @@ export class DatasetsService {
         .join(', '),
       tieBreaker: paysim ? 'seq' : LINE_COLUMN,
       datasetKey: paysim ? record.datasetKey : null,
+      generation: record.databaseFile,
     }
   }
 

@@ -2,6 +2,7 @@ import {
   DuckDBInstance,
   type DuckDBConnection,
   type DuckDBResultReader,
+  type DuckDBType,
   type DuckDBValue,
   type Json,
 } from '@duckdb/node-api'
@@ -78,14 +79,31 @@ function cellsOf(reader: DuckDBResultReader): Record<string, Cell>[] {
   })
 }
 
-/** Rows as wire values, and the last row as DuckDB gives it, to be bound as parameters again. */
+/** A row as DuckDB gave it, with each column's type, to be bound as parameters again exactly. */
+export interface TypedRow {
+  values: Record<string, DuckDBValue>
+  types: Record<string, DuckDBType | undefined>
+}
+
+/** Rows as wire values, and the last row as DuckDB gives it. */
 export async function readRowsAndLast(
   connection: DuckDBConnection,
   sql: string,
   params: Params,
-): Promise<{ rows: Record<string, Cell>[]; last: Record<string, DuckDBValue> | undefined }> {
-  const reader = await connection.runAndReadAll(sql, params)
-  return { rows: cellsOf(reader), last: reader.getRowObjects().at(-1) }
+  types?: (DuckDBType | undefined)[],
+): Promise<{ rows: Record<string, Cell>[]; last: TypedRow | undefined }> {
+  // A parameter without a type is typed from its JS value (a whole DOUBLE would be a BIGINT).
+  const reader = await connection.runAndReadAll(sql, params, types as DuckDBType[] | undefined)
+  const values = reader.getRowObjects().at(-1)
+  const names = reader.columnNames()
+  const columnTypes = reader.columnTypes()
+  return {
+    rows: cellsOf(reader),
+    last:
+      values === undefined
+        ? undefined
+        : { values, types: Object.fromEntries(names.map((name, index) => [name, columnTypes[index]])) },
+  }
 }
 
 /** Whether the database has this table in its main schema (a dataset imported by an older build may not). */

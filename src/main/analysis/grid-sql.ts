@@ -5,7 +5,7 @@ import type {
   FilterModel,
   SortItem,
 } from '../../shared/datasets-contract'
-import type { DuckDBValue } from '@duckdb/node-api'
+import type { DuckDBType, DuckDBValue } from '@duckdb/node-api'
 import { quoteIdentifier, type Params } from './duck'
 
 /**
@@ -222,16 +222,23 @@ export function sortKeys(sort: readonly SortItem[], tieBreaker: string): SortIte
  */
 export function afterRowCondition(
   keys: readonly SortItem[],
-  values: readonly DuckDBValue[],
+  end: PageEnd,
   columns: GridColumns,
   tieBreaker: string,
   params: Params,
+  types: (DuckDBType | undefined)[],
 ): string {
+  // Each value is bound with the type DuckDB gave it: guessed from the JS value, a whole DOUBLE would
+  // be a BIGINT and a list would take its first item's type.
+  const bind = (value: DuckDBValue, type: DuckDBType | undefined) => {
+    types[params.length] = type
+    params.push(value)
+  }
   const after = (index: number): string => {
     const key = keys[index]
     if (key === undefined) return 'false'
     const column = key.colId === tieBreaker ? quoteIdentifier(tieBreaker) : columns.identifier(key.colId)
-    const value = values[index] ?? null
+    const value = end.values[index] ?? null
     if (value === null) return `(${column} IS NULL AND ${after(index + 1)})`
     const members = columns.members(key.colId)
     const operator = key.sort === 'desc' ? '<' : '>'
@@ -241,10 +248,16 @@ export function afterRowCondition(
       return `(${column} IS NULL OR ${code} ${operator} ${bound} OR (${code} = ${bound} AND ${after(index + 1)}))`
     }
     const beyond = `${column} ${operator} ?`
-    params.push(value)
+    bind(value, end.types[index])
     const tied = `${column} = ?`
-    params.push(value)
+    bind(value, end.types[index])
     return `(${column} IS NULL OR ${beyond} OR (${tied} AND ${after(index + 1)}))`
   }
   return after(0)
+}
+
+/** The values of sortKeys() in the last row of a page, and their types, as DuckDB gave them. */
+export interface PageEnd {
+  values: DuckDBValue[]
+  types: (DuckDBType | undefined)[]
 }
