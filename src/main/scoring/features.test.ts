@@ -1,24 +1,12 @@
 import { describe, expect, it } from 'vitest'
+import { T0, txn as transaction } from '../../../test/support/transaction-fixture'
 import type { Transaction } from '../../shared/transaction'
 import { advanceUserState, emptyUserState, MEMORY, type UserState } from './features'
 import { toCents } from './money'
 
-const T0 = Date.parse('2026-03-01T12:00:00Z')
-
-let serial = 0
-function txn(at: number, amount = '10.00', extra: Partial<Transaction> = {}): Transaction {
-  serial++
-  return {
-    txn_id: `00000000-0000-4000-8000-${String(serial).padStart(12, '0')}`,
-    ts: new Date(at).toISOString(),
-    user_id: 'C1',
-    counterparty_id: 'M1',
-    type: 'PAYMENT',
-    amount,
-    currency: 'USD',
-    ...extra,
-  }
-}
+/** A PAYMENT of C1 at `at` (ms) of `amount`. */
+const txn = (at: number, amount = '10.00', extra: Partial<Transaction> = {}): Transaction =>
+  transaction({ at, amount, ...extra })
 
 function feed(state: UserState, transactions: Transaction[]) {
   return transactions.map((transaction) => advanceUserState(state, transaction, toCents(transaction.amount)))
