@@ -1,5 +1,6 @@
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { memoryDuckDB } from '../../../test/support/memory-duckdb'
+import type { AnalysisName } from '../../shared/datasets-contract'
 import {
   CHAIN_LINKS_TABLE,
   createChainLinksSql,
@@ -12,11 +13,9 @@ import { TRANSACTIONS_VIEW } from './layout'
 
 /** What is kept at import gives the analyses exactly what finding it afresh gives. */
 
-let instance: DuckDBInstance
-let connection: DuckDBConnection
+const duck = memoryDuckDB()
 beforeAll(async () => {
-  instance = await DuckDBInstance.create(':memory:')
-  connection = await instance.connect()
+  const { connection } = duck
   await connection.run(`CREATE TABLE ${TRANSACTIONS_VIEW} AS
     SELECT i AS seq, 1 + i // 40 AS step,
       CASE WHEN i % 3 = 0 THEN 'TRANSFER' WHEN i % 3 = 1 THEN 'CASH_OUT' ELSE 'PAYMENT' END AS type,
@@ -24,18 +23,24 @@ beforeAll(async () => {
       CAST(CASE WHEN i % 4 = 0 THEN 9 ELSE 100 + (i % 5) * 4950 END AS DECIMAL(18, 2)) AS amount, i % 11 = 0 AS label
     FROM range(1, 3000) AS r(i)`)
 })
-afterAll(() => {
-  connection.closeSync()
-  instance.closeSync()
-})
+
+/** The analysis found afresh, then with the table the import keeps (made, checked there, dropped again). */
+async function afreshAndKept(analysis: AnalysisName, createSql: string, table: string) {
+  const afresh = await runAnalysis(duck.connection, analysis)
+  await duck.connection.run(createSql)
+  expect(await hasTable(duck.connection, table)).toBe(true)
+  const kept = await runAnalysis(duck.connection, analysis)
+  await duck.connection.run(`DROP TABLE ${table}`)
+  return { afresh, kept }
+}
 
 describe('TRANSFER → CASH_OUT chains', () => {
   it('reads the links kept at import as it finds them afresh', async () => {
-    const afresh = await runAnalysis(connection, 'transfer-cashout-chains')
-    await connection.run(createChainLinksSql())
-    expect(await hasTable(connection, CHAIN_LINKS_TABLE)).toBe(true)
-    const kept = await runAnalysis(connection, 'transfer-cashout-chains')
-    await connection.run(`DROP TABLE ${CHAIN_LINKS_TABLE}`)
+    const { afresh, kept } = await afreshAndKept(
+      'transfer-cashout-chains',
+      createChainLinksSql(),
+      CHAIN_LINKS_TABLE,
+    )
 
     expect(kept).toEqual(afresh)
     if (afresh.analysis !== 'transfer-cashout-chains') throw new Error('another analysis answered')
@@ -48,11 +53,11 @@ describe('TRANSFER → CASH_OUT chains', () => {
 
 describe('mule accounts', () => {
   it('reads the fraud recipients kept at import as it finds them afresh', async () => {
-    const afresh = await runAnalysis(connection, 'mule-accounts')
-    await connection.run(createFraudRecipientsSql())
-    expect(await hasTable(connection, FRAUD_RECIPIENTS_TABLE)).toBe(true)
-    const kept = await runAnalysis(connection, 'mule-accounts')
-    await connection.run(`DROP TABLE ${FRAUD_RECIPIENTS_TABLE}`)
+    const { afresh, kept } = await afreshAndKept(
+      'mule-accounts',
+      createFraudRecipientsSql(),
+      FRAUD_RECIPIENTS_TABLE,
+    )
 
     expect(kept).toEqual(afresh)
     if (afresh.analysis !== 'mule-accounts') throw new Error('another analysis answered')

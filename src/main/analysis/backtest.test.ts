@@ -1,5 +1,5 @@
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { memoryDuckDB } from '../../../test/support/memory-duckdb'
 import { DEFAULT_RULES, RuleSet, type Rule } from '../../shared/rules'
 import type { Transaction } from '../../shared/transaction'
 import { createListMatcher, emptyUserState, scoreTransaction, type UserState } from '../scoring/index'
@@ -13,16 +13,7 @@ import { appendTransactions, transactionsTableSql } from './rules-sql'
  * amounts caught and missed, alerts per day and each rule's hits, with more rules than one bit mask holds.
  */
 
-let instance: DuckDBInstance
-let connection: DuckDBConnection
-beforeAll(async () => {
-  instance = await DuckDBInstance.create(':memory:')
-  connection = await instance.connect()
-})
-afterAll(() => {
-  connection.closeSync()
-  instance.closeSync()
-})
+const duck = memoryDuckDB()
 
 const DAY = 86_400_000
 const T0 = Date.parse('2026-03-01T00:00:00Z')
@@ -67,11 +58,11 @@ function manyRules(): RuleSet {
 describe('runBacktest', () => {
   it('gives the scorer’s figures, per day and per rule, beyond 60 rules', async () => {
     const rows = traffic(3_000)
-    await connection.run(transactionsTableSql(TRANSACTIONS_VIEW))
+    await duck.connection.run(transactionsTableSql(TRANSACTIONS_VIEW))
     // An imported PaySim dataset's type column is an ENUM, which the rules compare with values of its own.
-    await connection.run(createTransactionTypeSql())
-    await connection.run(`ALTER TABLE ${TRANSACTIONS_VIEW} ALTER type TYPE ${TRANSACTION_TYPE_ENUM}`)
-    await appendTransactions(connection, TRANSACTIONS_VIEW, rows)
+    await duck.connection.run(createTransactionTypeSql())
+    await duck.connection.run(`ALTER TABLE ${TRANSACTIONS_VIEW} ALTER type TYPE ${TRANSACTION_TYPE_ENUM}`)
+    await appendTransactions(duck.connection, TRANSACTIONS_VIEW, rows)
     const rules = manyRules()
 
     const states = new Map<string, UserState>()
@@ -115,7 +106,7 @@ describe('runBacktest', () => {
       }
     }
 
-    const result = await runBacktest(connection, rules)
+    const result = await runBacktest(duck.connection, rules)
 
     expect(result.rows).toBe(rows.length)
     expect(result.confusion).toEqual({
@@ -147,9 +138,9 @@ describe('runBacktest', () => {
     expect(result.alertsPerDay.length).toBe(3)
 
     // With the repeat users kept at import, the same figures.
-    await connection.run(createRepeatUsersSql())
-    expect(await hasTable(connection, REPEAT_USERS_TABLE)).toBe(true)
-    const kept = await runBacktest(connection, rules)
+    await duck.connection.run(createRepeatUsersSql())
+    expect(await hasTable(duck.connection, REPEAT_USERS_TABLE)).toBe(true)
+    const kept = await runBacktest(duck.connection, rules)
     expect({ ...kept, millis: 0 }).toEqual({ ...result, millis: 0 })
   })
 })

@@ -1,5 +1,5 @@
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { memoryDuckDB } from '../../../test/support/memory-duckdb'
 import { T0, txn } from '../../../test/support/transaction-fixture'
 import { DEFAULT_RULES, RuleSet, type Rule } from '../../shared/rules'
 import type { Transaction } from '../../shared/transaction'
@@ -17,16 +17,7 @@ import { appendTransactions, compileRuleSetToSql, ipKeySql, transactionsTableSql
 /** Small, hand-made cases on an in-memory DuckDB; the full sample and generated traffic are in
  * test/integration/scoring-equivalence.test.ts. */
 
-let instance: DuckDBInstance
-let connection: DuckDBConnection
-beforeAll(async () => {
-  instance = await DuckDBInstance.create(':memory:')
-  connection = await instance.connect()
-})
-afterAll(() => {
-  connection.closeSync()
-  instance.closeSync()
-})
+const duck = memoryDuckDB()
 
 const ruleSet = (...rules: Rule[]) =>
   RuleSet.parse({ version: 1, thresholds: { review: 40, block: 80 }, rules })
@@ -37,9 +28,9 @@ let tables = 0
 /** Scores the transactions, in the order given, with the TypeScript scorer and with the compiled SQL. */
 async function bothWays(transactions: Transaction[], rules: RuleSet, lists: ListEntry[] = []) {
   const table = `scenario_${tables++}`
-  await connection.run(transactionsTableSql(table))
-  await appendTransactions(connection, table, transactions)
-  const reader = await connection.runAndReadAll(
+  await duck.connection.run(transactionsTableSql(table))
+  await appendTransactions(duck.connection, table, transactions)
+  const reader = await duck.connection.runAndReadAll(
     `${compileRuleSetToSql(rules, table, { lists })} ORDER BY seq`,
   )
   const sql: Outcome[] = reader.getRowObjectsJson().map((row) => ({
@@ -283,11 +274,11 @@ describe('compileRuleSetToSql scores as the scorer does', () => {
       }),
     )
     const table = `scenario_${tables++}`
-    await connection.run(transactionsTableSql(table))
-    await appendTransactions(connection, table, rows)
+    await duck.connection.run(transactionsTableSql(table))
+    await appendTransactions(duck.connection, table, rows)
     const lists: ListEntry[] = [{ kind: 'ip', value: '10.0.0.0/8' }]
     const score = async (sql: string) =>
-      (await connection.runAndReadAll(`${sql} ORDER BY seq`))
+      (await duck.connection.runAndReadAll(`${sql} ORDER BY seq`))
         .getRowObjectsJson()
         .map((row) => ({ score: Number(row.score), decision: String(row.decision), fired: row.fired }))
     const full = compileRuleSetToSql(DEFAULT_RULES, table, { lists })
@@ -335,7 +326,7 @@ describe('ipKeySql', () => {
       'g::1',
       '',
     ]
-    const reader = await connection.runAndReadAll(
+    const reader = await duck.connection.runAndReadAll(
       `SELECT ${ipKeySql('ip')} AS key FROM (VALUES ${samples.map((sample) => `('${sample}')`).join(', ')}) AS t(ip)`,
     )
     expect(reader.getRowObjectsJson().map((row) => row.key)).toEqual(samples.map(ipKey))
