@@ -43,6 +43,17 @@ export const PipelineStatus = z.object({
     alerts: count,
     errors: count,
   }),
+  /**
+   * This worker's dead letters by reason, a bounded set of names: invalid (the entry is not a valid
+   * transaction), wrong_partition (on a partition its user does not belong to), conflicting_duplicate (a
+   * stored txn_id with other content), refused_by_store (the store refused the row's data).
+   */
+  deadLettersByReason: z.record(z.string(), count).optional(),
+  /**
+   * Stream keys under the team's prefix that no worker reads (`tx:{p8}` with 8 partitions, `tx:p0`…),
+   * with their length: whatever a producer wrote there is never scored. Team mode only.
+   */
+  strayStreams: z.array(z.object({ key: z.string(), length: count })).optional(),
   /** Entries in the team's dead-letter stream, from every worker; null in Local mode. */
   deadLetterTotal: count.nullable(),
   rulesVersion: z.number().int().nullable(),

@@ -29,6 +29,8 @@ export interface SourceInfo {
   partitions: PipelinePartition[]
   deadLetterTotal: number | null
   progress: { done: number; total: number | null } | null
+  /** Stream keys under the prefix that no worker reads (Team mode), with their length. */
+  strayStreams?: { key: string; length: number }[]
 }
 
 /** Where entries come from: Redis partition streams in Team mode, a file replay in Local mode. */
@@ -467,6 +469,7 @@ export class PipelineWorker {
       rulesVersion: this.rules.version ?? null,
       progress: info.progress,
       partitions: info.partitions,
+      ...(info.strayStreams !== undefined ? { strayStreams: info.strayStreams } : {}),
       ...(message !== undefined ? { message } : {}),
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
       updatedAt: new Date().toISOString(),
