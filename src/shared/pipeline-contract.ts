@@ -38,6 +38,11 @@ export const PipelineStatus = z.object({
     stored: count,
     /** Already stored (a redelivery or a producer's retry): acknowledged, changed nothing. */
     duplicates: count,
+    /**
+     * Re-read entries this or another worker had stored already (after a crash, a takeover or a Redis
+     * that lost its acknowledgements): acknowledged, changed nothing, and not a producer's duplicate.
+     */
+    redelivered: count.optional(),
     /** Refused messages this worker sent to the dead-letter stream, each with its reason. */
     deadLetters: count,
     alerts: count,

@@ -44,6 +44,8 @@ export interface StreamEntry {
   fields: string[]
   /** Why the source already knows the entry is bad (a CSV row that is not a transaction). */
   rejected?: string
+  /** The dead-letter reason's name for metrics when `rejected` is set (see PipelineStatus.deadLettersByReason). */
+  rejectedKind?: 'invalid' | 'wrong_partition'
 }
 
 type RawEntry = [id: string, fields: string[] | null]
