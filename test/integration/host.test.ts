@@ -85,6 +85,17 @@ describe('the loopback host over HTTP', () => {
     expect(await traversal.text()).not.toContain('root:')
   })
 
+  it('answers a malformed percent escape with 400, not a server error', async () => {
+    const cookie = (await get(`/?token=${host.token}`)).headers.get('set-cookie')?.split(';')[0] ?? ''
+    for (const path of ['/%E0%A4%A', '/%', '/a%2', '/%00']) {
+      const response = await get(path, { Cookie: cookie })
+      expect(response.status, path).toBe(400)
+      expect(await response.text(), path).toMatch(/^Malformed path/)
+    }
+    // The host keeps serving afterwards.
+    expect((await get('/', { Cookie: cookie })).status).toBe(200)
+  })
+
   it('listens on the loopback address only', async () => {
     const external = Object.values(networkInterfaces())
       .flat()

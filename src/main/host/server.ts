@@ -97,7 +97,15 @@ export async function startHost(options: HostOptions): Promise<Host> {
 
   async function serveFile(pathname: string, response: ServerResponse) {
     const root = normalize(options.rendererDir + sep)
-    let file = normalize(join(root, decodeURIComponent(pathname)))
+    let decoded: string
+    try {
+      decoded = decodeURIComponent(pathname)
+    } catch {
+      // A malformed escape (`/%E0%A4%A`) is the client's mistake, not the host's.
+      return refuse(response, 400, 'Malformed path: a percent escape does not decode to text.')
+    }
+    if (decoded.includes('\0')) return refuse(response, 400, 'Malformed path.')
+    let file = normalize(join(root, decoded))
     if (!file.startsWith(root)) return refuse(response, 404, 'Not found.')
     const info = await stat(file).catch(() => undefined)
     if (info === undefined || info.isDirectory()) file = join(root, 'index.html')
