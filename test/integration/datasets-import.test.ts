@@ -255,6 +255,48 @@ describe('files that are not the bundled sample', () => {
     })
   })
 
+  it('opens data files by their content, whatever their name', async () => {
+    const gz = join(scratch, 'sample-gzipped.dat')
+    await writeFile(gz, gzipSync(readFileSync(SAMPLE_PATH)))
+    const tsv = join(scratch, 'merchants.txt')
+    await writeFile(tsv, 'id\tmerchant\n1\tAcme\n2\tBeta\n')
+    const gzDataset = readyDataset(await collect(await harness.client.datasets.open({ path: gz })))
+    expect(gzDataset).toMatchObject({ kind: 'paysim', rowCount: 19_999, fraudCount: 81 })
+    const tsvDataset = readyDataset(await collect(await harness.client.datasets.open({ path: tsv })))
+    expect(tsvDataset).toMatchObject({ kind: 'table', rowCount: 2 })
+  })
+
+  it('refuses a file that is not a data file, saying why, and imports nothing', async () => {
+    const binary = join(scratch, 'program.csv')
+    await writeFile(binary, Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0x02, 0x01, 0x01, 0x00, 0x00, 0x00]))
+    const passwd = join(scratch, 'passwd')
+    await writeFile(
+      passwd,
+      'root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n',
+    )
+    const empty = join(scratch, 'empty.csv')
+    await writeFile(empty, '')
+    const prose = join(scratch, 'notes.csv')
+    await writeFile(
+      prose,
+      'Meeting notes, Monday\nWe talked about the quarter and nothing else\nThe end, for now, of it all\n',
+    )
+    const before = (await harness.client.datasets.list()).datasets.length
+    for (const [path, why] of [
+      [binary, /binary/],
+      [passwd, /no comma, tab, semicolon or pipe/],
+      [empty, /empty/],
+      [prose, /columns/],
+    ] as const) {
+      const refused = collect(await harness.client.datasets.open({ path }))
+      await expect(refused, path).rejects.toSatisfy(
+        (error: unknown) =>
+          error instanceof ORPCError && error.code === 'CONFLICT' && why.test(error.message),
+      )
+    }
+    expect((await harness.client.datasets.list()).datasets.length).toBe(before)
+  })
+
   it('says which file is missing', async () => {
     const missing = harness.client.datasets.open({ path: join(scratch, 'nowhere.csv') })
     await expect(collect(await missing)).rejects.toSatisfy(

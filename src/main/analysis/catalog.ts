@@ -38,13 +38,6 @@ export function datasetIdOf(path: string): string {
   return createHash('sha256').update(resolve(path)).digest('hex').slice(0, 16)
 }
 
-export function formatOf(path: string): DatasetFormat {
-  const lower = path.toLowerCase()
-  if (lower.endsWith('.parquet') || lower.endsWith('.pq')) return 'parquet'
-  if (lower.endsWith('.gz')) return 'csv.gz'
-  return 'csv'
-}
-
 export class DatasetCatalog {
   private records = new Map<string, DatasetRecord>()
   private writing: Promise<unknown> = Promise.resolve()

@@ -12,6 +12,7 @@ import type {
   BacktestResult,
   ColumnInfo,
   Dataset,
+  DatasetFormat,
   DatasetList,
   ExportRequest,
   ExportResult,
@@ -27,7 +28,7 @@ import type {
 } from '../../shared/datasets-contract'
 import { runAnalysis } from './analyses'
 import { runBacktest } from './backtest'
-import { datasetIdOf, DatasetCatalog, formatOf, type DatasetRecord } from './catalog'
+import { datasetIdOf, DatasetCatalog, type DatasetRecord } from './catalog'
 import {
   asNumber,
   asText,
@@ -55,6 +56,7 @@ import {
   TRANSACTIONS_VIEW,
 } from './layout'
 import { QueryRuns, type QueryRun } from './query-runs'
+import { sniffDataFile } from './sniff'
 import { consoleColumns, consoleError, consoleRelation, runConsoleStatement } from './sql-console'
 
 export interface DatasetsServiceOptions {
@@ -188,6 +190,8 @@ export class DatasetsService {
     const info = await stat(path).catch(() => undefined)
     if (info === undefined) throw new DatasetNotFoundError(`There is no file at ${path}.`)
     if (!info.isFile()) throw new DatasetConflictError(`${path} is a folder, not a data file.`)
+    // By content, not name: /etc/passwd is no dataset, and a Parquet file named .csv still is one.
+    const format = await sniffDataFile(path)
     const id = datasetIdOf(path)
     const modifiedMs = Math.trunc(info.mtimeMs)
     const known = this.catalog.get(id)
@@ -208,12 +212,13 @@ export class DatasetsService {
     }
     if ([...this.importing.values()].some((running) => running.datasetId === id))
       throw new DatasetConflictError(`${basename(path)} is being imported already.`)
-    yield* this.importFile(path, id, info.size, modifiedMs, signal)
+    yield* this.importFile(path, id, format, info.size, modifiedMs, signal)
   }
 
   private async *importFile(
     path: string,
     id: string,
+    format: DatasetFormat,
     sourceBytes: number,
     sourceModifiedMs: number,
     signal?: AbortSignal,
@@ -222,7 +227,6 @@ export class DatasetsService {
     const importId = randomUUID()
     let cancel = () => {}
     this.importing.set(importId, { datasetId: id, cancel: () => cancel() })
-    const format = formatOf(path)
     const datasetKey = paysimDatasetKey(path, sourceBytes)
     const databaseFile = `${id}-${Date.now()}.duckdb`
     const databasePath = join(this.options.dir, databaseFile)

@@ -88,8 +88,10 @@ async function readCsvHead(path: string, format: DatasetFormat): Promise<FileHea
   return { header, bytesPerRow: Math.max(1, consumed / rows) }
 }
 
-const csvOptions = (paysim: boolean) => {
-  const common = `header = true, strict_mode = false, store_rejects = true`
+const csvOptions = (paysim: boolean, format: DatasetFormat) => {
+  // The format comes from the file's content, so a gzip file need not be named .gz.
+  const compression = format === 'csv.gz' ? 'gzip' : 'none'
+  const common = `header = true, strict_mode = false, store_rejects = true, compression = '${compression}'`
   if (!paysim) return common
   const columns = PAYSIM_COLUMNS.map(
     (name) => `${quoteLiteral(name)}: ${quoteLiteral(PAYSIM_CSV_TYPES[name])}`,
@@ -198,7 +200,7 @@ export async function runImport(
       const head = await readCsvHead(job.sourcePath, job.format)
       paysim = isPaysimHeader(head.header)
       bytesPerRow = head.bytesPerRow
-      select = `SELECT * FROM read_csv(${path}, ${csvOptions(paysim)})`
+      select = `SELECT * FROM read_csv(${path}, ${csvOptions(paysim, job.format)})`
       firstLine = 2
     }
 
