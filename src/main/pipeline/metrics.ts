@@ -32,6 +32,10 @@ export class LatencyHistogram {
   }
 }
 
+/** Label values per series kept small: at most this many reasons per worker, stray keys named. */
+const MAX_REASONS = 10
+const MAX_STRAY_KEYS = 20
+
 /** A worker's figures as one thread reports them to the process that serves /metrics. */
 export interface WorkerMetrics {
   status: PipelineStatus
@@ -56,6 +60,16 @@ export function renderMetrics(workers: WorkerMetrics[]): string {
     lines.push(`aether_ingest_transactions_total{worker="${worker}",outcome="stored"} ${stored}`)
     lines.push(`aether_ingest_transactions_total{worker="${worker}",outcome="duplicate"} ${duplicates}`)
     lines.push(`aether_ingest_transactions_total{worker="${worker}",outcome="dead_letter"} ${deadLetters}`)
+  }
+  family('aether_ingest_dead_letters_total', 'counter', 'Entries sent to the dead-letter stream, by reason.')
+  for (const { status } of workers) {
+    const worker = label(status.workerId ?? '')
+    // The reasons are a small fixed set of names (PipelineStatus); anything else is cut to stay bounded.
+    const reasons = Object.entries(status.deadLettersByReason ?? {})
+      .filter(([reason]) => /^[a-z_]{1,40}$/.test(reason))
+      .slice(0, MAX_REASONS)
+    for (const [reason, count] of reasons)
+      lines.push(`aether_ingest_dead_letters_total{worker="${worker}",reason="${reason}"} ${count}`)
   }
   family('aether_ingest_alerts_total', 'counter', 'Transactions scored review or block.')
   for (const { status } of workers)
@@ -87,6 +101,17 @@ export function renderMetrics(workers: WorkerMetrics[]): string {
   }
   family('aether_ingest_dead_letter_stream_length', 'gauge', 'Entries in the dead-letter stream.')
   lines.push(`aether_ingest_dead_letter_stream_length ${view?.deadLetterTotal ?? 0}`)
+  // Every worker looks on its own timer: the first that has looked speaks for the team.
+  const strays = workers.find((worker) => worker.status.strayStreams !== undefined)?.status.strayStreams ?? []
+  family(
+    'aether_ingest_stray_streams',
+    'gauge',
+    'Stream keys under the prefix that no worker reads (a producer writes to a wrong key); 100 at most.',
+  )
+  lines.push(`aether_ingest_stray_streams ${strays.length}`)
+  family('aether_ingest_stray_stream_entries', 'gauge', 'Entries in a stray stream key (the largest ones).')
+  for (const stray of [...strays].sort((a, b) => b.length - a.length).slice(0, MAX_STRAY_KEYS))
+    lines.push(`aether_ingest_stray_stream_entries{key="${label(stray.key)}"} ${stray.length}`)
 
   const latency = new LatencyHistogram()
   for (const worker of workers) latency.merge(worker.latency)

@@ -140,6 +140,22 @@ export interface DeadLetter {
   reason: string
 }
 
+/** A stream key under the prefix that no worker reads, and the entries in it. */
+export interface StrayStream {
+  key: string
+  length: number
+}
+
+/** Keys SCAN looks at per call, and calls per look: a look touches about 100,000 keys at most. */
+const SCAN_COUNT = 1000
+const SCANS_PER_LOOK = 100
+
+/**
+ * SCAN's MATCH is a glob: the prefix's own * ? [ ] and backslash must match themselves (validateLayout
+ * refuses them today; a looser prefix rule must not turn the scan into a wider one).
+ */
+export const escapeGlob = (text: string) => text.replace(/[*?[\]\\]/g, '\\$&')
+
 export class RedisStreams {
   /** Blocking waits and fenced reads; a lost reply is never re-sent blindly (see readFenced). */
   private readonly reader: ScriptedRedis
@@ -354,6 +370,53 @@ export class RedisStreams {
       dropped += Number(await this.control.xtrim(key, 'MINID', '~', bound))
     }
     return dropped
+  }
+
+  /**
+   * Stream keys under the prefix that are neither a partition stream of this layout nor the dead-letter
+   * stream (`tx:{p8}` with 8 partitions, `tx:p0`, a typo): entries written there are never read. One look
+   * scans from `cursor` for SCANS_PER_LOOK calls at most, so a large keyspace costs several looks, never
+   * one long stall; the cursor returned is '0' once the whole keyspace was covered. SCAN may name a key
+   * twice. On Redis Cluster SCAN covers only the node this connection talks to (scanning every node is
+   * not done): with the hash tags, the partition streams may live elsewhere.
+   */
+  async scanStrayStreams(cursor: string): Promise<{ cursor: string; keys: string[] }> {
+    const read = new Set([deadLetterStream(this.layout)])
+    for (let p = 0; p < this.layout.partitions; p++) read.add(this.stream(p))
+    const match = `${escapeGlob(this.layout.prefix)}*`
+    const keys: string[] = []
+    let calls = 0
+    do {
+      const [next, found] = (await this.control.call(
+        'SCAN',
+        cursor,
+        'MATCH',
+        match,
+        'COUNT',
+        SCAN_COUNT,
+        'TYPE',
+        'stream',
+      )) as [string, string[]]
+      cursor = next
+      for (const key of found) if (!read.has(key)) keys.push(key)
+    } while (cursor !== '0' && ++calls < SCANS_PER_LOOK)
+    return { cursor, keys }
+  }
+
+  /** The length of each stream that still exists (a stray key may be deleted between SCAN and here). */
+  async streamLengths(keys: string[]): Promise<StrayStream[]> {
+    if (keys.length === 0) return []
+    const pipeline = this.control.pipeline()
+    for (const key of keys) pipeline.exists(key).xlen(key)
+    const results = (await pipeline.exec()) ?? []
+    const streams: StrayStream[] = []
+    keys.forEach((key, index) => {
+      const [existsError, exists] = results[index * 2] ?? [null, 0]
+      const [lengthError, length] = results[index * 2 + 1] ?? [null, 0]
+      if (existsError ?? lengthError) throw (existsError ?? lengthError) as Error
+      if (Number(exists) === 1) streams.push({ key, length: Number(length) })
+    })
+    return streams
   }
 
   /** Owner, lag and pending of every partition, and the dead-letter count: the team-wide view. */

@@ -1,7 +1,14 @@
 import type { PartitionOwnership } from './ownership'
-import { streamSource, type StreamLayout } from './partitioning'
-import { LeaseLostError, type DeadLetter, type RedisStreams, type StreamEntry } from './redis-stream'
+import { partitionOf, partitionStream, streamSource, type StreamLayout } from './partitioning'
+import {
+  LeaseLostError,
+  type DeadLetter,
+  type RedisStreams,
+  type StrayStream,
+  type StreamEntry,
+} from './redis-stream'
 import type { PipelineStore } from './sink'
+import { decodeTransaction } from './wire'
 import type { IngestSource, SourceBatch, SourceInfo } from './worker'
 
 interface HeldPartition {
@@ -20,6 +27,16 @@ interface HeldPartition {
 
 /** How often a worker trims the acknowledged entries off the partitions it holds. */
 const TRIM_EVERY_MS = 5000
+/** How often a worker looks for stream keys no worker reads (a SCAN of the prefix: cheap, but not free). */
+export const STRAY_SCAN_EVERY_MS = 30_000
+/** Stray keys named at most: a producer writing one key per user must not flood the status. */
+export const STRAY_STREAMS_NAMED = 100
+
+export interface StreamSourceOptions {
+  /** How long a read waits for new entries. */
+  blockMs?: number
+  strayScanMs?: number
+}
 
 const EMPTY: SourceBatch = { entries: [], redelivered: false, isolated: false }
 
@@ -36,19 +53,31 @@ export class RedisStreamSource implements IngestSource {
   private lastIsolated = false
   private lastEntries = 0
   private trimmedAt = performance.now()
+  private readonly blockMs: number
+  private readonly strayScanMs: number
+  /** The last complete look's stray keys; undefined until one finished. */
+  private strays: StrayStream[] | undefined
+  /** A look that did not cover the keyspace yet goes on from here, with the keys found so far. */
+  private strayCursor = '0'
+  private readonly strayKeys = new Set<string>()
+  private strayTimer: NodeJS.Timeout | undefined
+  private stopped = false
 
   constructor(
     private readonly streams: RedisStreams,
     private readonly ownership: PartitionOwnership,
     private readonly layout: StreamLayout,
-    private readonly blockMs = 500,
+    options: StreamSourceOptions = {},
   ) {
     this.description = `Redis streams ${streamSource(layout)} (${layout.partitions} partitions)`
+    this.blockMs = options.blockMs ?? 500
+    this.strayScanMs = options.strayScanMs ?? STRAY_SCAN_EVERY_MS
   }
 
   async start(): Promise<void> {
     await this.streams.checkLayout()
     this.ownership.start()
+    this.lookForStraysIn(Math.min(1000, this.strayScanMs))
   }
 
   changeDue(): boolean {
@@ -133,7 +162,10 @@ export class RedisStreamSource implements IngestSource {
         const last = reply.entries.at(-1)
         if (last !== undefined) held.lastSeen = last.id
       }
-      for (const entry of reply.entries) entries.push(entry)
+      for (const entry of reply.entries) {
+        checkPartition(entry, this.layout)
+        entries.push(entry)
+      }
     }
     this.lastIsolated = isolated
     this.lastEntries = entries.length
@@ -155,6 +187,36 @@ export class RedisStreamSource implements IngestSource {
     if (performance.now() - this.trimmedAt < TRIM_EVERY_MS) return
     this.trimmedAt = performance.now()
     await this.streams.trim([...this.held.keys()]).catch(() => {})
+  }
+
+  /**
+   * Housekeeping on its own timer, never in a batch's way: a failed look is tried again at the next one
+   * and the last result stays. A keyspace too large for one look is covered over several, a second apart.
+   */
+  private lookForStraysIn(delayMs: number): void {
+    if (this.stopped) return
+    this.strayTimer = setTimeout(() => {
+      void this.lookForStrays().then(
+        (complete) => this.lookForStraysIn(complete ? this.strayScanMs : Math.min(1000, this.strayScanMs)),
+        () => {
+          this.strayCursor = '0'
+          this.strayKeys.clear()
+          this.lookForStraysIn(this.strayScanMs)
+        },
+      )
+    }, delayMs)
+    this.strayTimer.unref()
+  }
+
+  private async lookForStrays(): Promise<boolean> {
+    const { cursor, keys } = await this.streams.scanStrayStreams(this.strayCursor)
+    for (const key of keys) if (this.strayKeys.size < STRAY_STREAMS_NAMED) this.strayKeys.add(key)
+    this.strayCursor = cursor
+    if (cursor !== '0') return false
+    const found = [...this.strayKeys].sort()
+    this.strayKeys.clear()
+    this.strays = await this.streams.streamLengths(found)
+    return true
   }
 
   rewind(refused: number): void {
@@ -182,13 +244,35 @@ export class RedisStreamSource implements IngestSource {
       })),
       deadLetterTotal: deadLetters,
       progress: null,
+      ...(this.strays !== undefined ? { strayStreams: this.strays.map((stray) => ({ ...stray })) } : {}),
     }
   }
 
   async stop(store: PipelineStore): Promise<void> {
+    // A look in flight fails on the closed connection, quietly, and schedules nothing more.
+    this.stopped = true
+    clearTimeout(this.strayTimer)
     for (const [partition, held] of this.held) await store.release(partition, held.epoch).catch(() => {})
     this.held.clear()
     await this.ownership.stop()
     await this.streams.close()
   }
+}
+
+/**
+ * An entry on a partition its user does not belong to is refused (a dead letter) rather than stored or
+ * re-routed: the partition's owner may already have scored later transactions of that user, so storing
+ * it, here or on the right partition, would score the user out of order without anyone noticing. Runs
+ * for every entry, so it only finds the user_id field (the last one, as decoding does) and hashes it;
+ * an entry that is not a valid transaction anyway is left to the worker's validation and its reason.
+ */
+function checkPartition(entry: StreamEntry, layout: StreamLayout): void {
+  const fields = entry.fields
+  let user: string | undefined
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === 'user_id') user = fields[i + 1]
+  if (user === undefined || user === '') return
+  const home = partitionOf(user, layout.partitions)
+  if (home === entry.partition || !decodeTransaction(fields).ok) return
+  entry.rejected = `wrong partition: user ${JSON.stringify(user.slice(0, 128))} belongs on partition ${home} (${partitionStream(layout, home)}), not partition ${entry.partition} where it arrived`
+  entry.rejectedKind = 'wrong_partition'
 }

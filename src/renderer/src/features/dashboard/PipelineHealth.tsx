@@ -2,6 +2,7 @@ import { useQuery } from '@tanstack/react-query'
 import { useState } from 'react'
 import { orpc } from '../../api/client'
 import { describeError } from '../../api/errors'
+import type { PipelineStatus } from '../../../../shared/pipeline-contract'
 import { formatCount } from '../transactions/format'
 
 const REFRESH_MS = 2000
@@ -22,6 +23,7 @@ export function PipelineHealth() {
   const lag = lags.length === 0 ? null : lags.reduce((sum, value) => sum + value, 0)
   const pending = s.partitions.reduce((sum, p) => sum + p.pending, 0)
   const deadLetters = s.deadLetterTotal ?? s.counts.deadLetters
+  const reasons = Object.entries(s.deadLettersByReason ?? {}).filter(([, count]) => count > 0)
   return (
     <section
       className="health"
@@ -55,13 +57,52 @@ export function PipelineHealth() {
           </button>
         )}
       </span>
+      {reasons.length > 0 && (
+        <span className="subtle" data-testid="dead-letter-reasons">
+          this worker’s dead letters:{' '}
+          {reasons.map(([reason, count], index) => (
+            <span key={reason}>
+              {index > 0 && ' · '}
+              {reason.replaceAll('_', ' ')} <strong className="num">{formatCount(count)}</strong>
+            </span>
+          ))}
+        </span>
+      )}
       <span>
         stored <strong className="num">{formatCount(s.counts.stored)}</strong>
       </span>
       <span className="subtle">{s.source}</span>
       {s.message && <span className="subtle">{s.message}</span>}
+      {s.strayStreams !== undefined && s.strayStreams.length > 0 && <StrayStreams strays={s.strayStreams} />}
       {showLetters && <DeadLetters />}
     </section>
+  )
+}
+
+/** Stream keys under the team's prefix that no worker reads: what a producer sends there is lost. */
+function StrayStreams({ strays }: { strays: NonNullable<PipelineStatus['strayStreams']> }) {
+  return (
+    <div className="stray-streams" data-testid="stray-streams">
+      <p>
+        <strong>
+          {strays.length === 1 ? 'A stream key' : `${formatCount(strays.length)} stream keys`} no worker
+          reads.
+        </strong>{' '}
+        Entries on these keys are never read — a producer uses the wrong key. Nothing written there is scored
+        or stored: the producer must write each transaction to its user’s partition stream, and send what it
+        wrote here again.
+      </p>
+      <ul>
+        {strays.map((stray) => (
+          <li key={stray.key}>
+            <code>{stray.key}</code>{' '}
+            <span className="num">
+              {formatCount(stray.length)} {stray.length === 1 ? 'entry' : 'entries'}
+            </span>
+          </li>
+        ))}
+      </ul>
+    </div>
   )
 }
 
