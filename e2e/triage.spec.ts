@@ -10,7 +10,7 @@ import { DEFAULT_PARTITIONS, DEFAULT_PREFIX, partitionStream } from '../src/main
 import { scramVerifier } from '../src/main/security/scram'
 import { migrateToLatest } from '../src/main/store/migrate'
 import { openPostgresStore, type Store } from '../src/main/store/store'
-import { seedScored } from '../test/integration/triage-support'
+import { seedScored } from '../test/support/triage'
 import { startPrivateRedis, type PrivateRedis } from '../test/support/private-servers'
 import { createTestDatabase, uniqueName, type TestDatabase } from '../test/support/services'
 import { expect, serveApp, stopApp, test, type ServedApp } from './fixtures'
@@ -23,7 +23,7 @@ import { TransactionsPage } from './pages/transactions-page'
 /**
  * Triage end to end, in Chromium, on a team backend of the test's own: a fresh database on the shared
  * PostgreSQL and a private Redis. Analysts are real PostgreSQL logins; the workstation's embedded worker
- * consumes the stream with the signed-in analyst's login, so they are members of aether_ingest too, as
+ * consumes the stream with the signed-in analyst's login, so an admin lets their desks ingest too, as
  * on a team where every analyst's machine adds ingest capacity.
  */
 
@@ -43,7 +43,7 @@ async function addAnalyst(name: string) {
   await sql`SELECT aether_add_analyst(${login}, ${name}, 'analyst', ${scramVerifier('trust-auth-ignores-it')})`.execute(
     owner.db,
   )
-  await sql.raw(`GRANT aether_ingest TO ${pg.escapeIdentifier(login)}`).execute(owner.db)
+  await sql`SELECT aether_set_analyst_ingest(${login}, true)`.execute(owner.db)
   logins.push({ login, name })
   return login
 }

@@ -10,7 +10,7 @@ import {
   readyDataset,
   sqlAnswer,
   type DatasetsHarness,
-} from './datasets-support'
+} from '../support/datasets'
 
 let harness: DatasetsHarness
 let dataset: Dataset

@@ -14,7 +14,7 @@ import {
   SAMPLE_PATH,
   sampleLines,
   type DatasetsHarness,
-} from './datasets-support'
+} from '../support/datasets'
 
 let harness: DatasetsHarness
 let scratch: string

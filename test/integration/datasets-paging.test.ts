@@ -2,22 +2,27 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { DatasetCatalog } from '../../src/main/analysis/catalog'
 import { DatasetsService } from '../../src/main/analysis/datasets-service'
-import type { FilterModel, RowsPage, SortItem } from '../../src/shared/datasets-contract'
-import { SAMPLE_PATH } from './datasets-support'
+import { GridPages } from '../../src/main/analysis/grid-pages'
+import { InstancePool } from '../../src/main/analysis/instance-pool'
+import type { FilterModel, RowsPage, RowsRequest, SortItem } from '../../src/shared/datasets-contract'
+import { SAMPLE_PATH } from '../support/datasets'
 
 /**
  * A sorted grid page deep in a dataset is read after the previous page's last row, not by OFFSET. Paged
  * through from the top, every page must hold exactly the rows OFFSET gives: ties, NULLs (last in either
  * direction), booleans, timestamps, several sort columns, a filter, an ENUM (PaySim's type, sorted by its
  * declared order, not alphabetically) and the hidden line number that breaks ties in a plain table.
- * One service reads every page after the first from the previous one's end; the other only by OFFSET.
+ * One grid reads every page after the first from the previous one's end; the other only by OFFSET.
  */
 
 let folder: string
 let byOffset: DatasetsService
-let byKeyset: DatasetsService
+/** The grid's pages over the datasets imported into the keyset folder, and the instances it reads. */
+let byKeyset: GridPages
+let keysetInstances: InstancePool
 const ids = { table: ['', ''], paysim: ['', ''], parquet: ['', ''] }
 
 /** 300 rows with NULLs and ties in every column but id. */
@@ -68,21 +73,26 @@ beforeAll(async () => {
   const parquet = join(folder, 'typed.parquet')
   await typedParquet(parquet)
   byOffset = new DatasetsService({ dir: join(folder, 'offset'), samplePath: null, keysetFrom: Infinity })
-  byKeyset = new DatasetsService({ dir: join(folder, 'keyset'), samplePath: null, keysetFrom: 1 })
-  ids.table = [await open(byOffset, csv), await open(byKeyset, csv)]
-  ids.paysim = [await open(byOffset, SAMPLE_PATH), await open(byKeyset, SAMPLE_PATH)]
-  ids.parquet = [await open(byOffset, parquet), await open(byKeyset, parquet)]
+  const keysetDir = join(folder, 'keyset')
+  const importer = new DatasetsService({ dir: keysetDir, samplePath: null })
+  ids.table = [await open(byOffset, csv), await open(importer, csv)]
+  ids.paysim = [await open(byOffset, SAMPLE_PATH), await open(importer, SAMPLE_PATH)]
+  ids.parquet = [await open(byOffset, parquet), await open(importer, parquet)]
+  await importer.close()
+  // The grid's own parts over the imported files, so the test can read what DuckDB ran for each page.
+  keysetInstances = new InstancePool(keysetDir, new DatasetCatalog(keysetDir))
+  byKeyset = new GridPages(keysetInstances, { keysetFrom: 1 })
 })
 
 afterAll(async () => {
   await byOffset?.close()
-  await byKeyset?.close()
+  await keysetInstances?.closeAll()
   await rm(folder, { recursive: true, force: true })
 })
 
 /** Every page of the ordering, in turn, as the grid asks for them while scrolled down. */
 async function pages(
-  service: DatasetsService,
+  service: { rows(request: RowsRequest): Promise<RowsPage> },
   datasetId: string,
   sort: SortItem[],
   filter: FilterModel,
@@ -129,15 +139,24 @@ const TABLE_ORDERS: [string, SortItem[], FilterModel][] = [
   ],
 ]
 
-/** The SQL each page of the keyset service ran, seen where it reads a page. */
-function watchPages() {
-  const spy = vi.spyOn(byKeyset as unknown as { readPage(...args: unknown[]): unknown }, 'readPage')
-  /** Stops watching; gives the SQL of each page read meanwhile. */
+/** The SQL of each page the keyset grid ran on a dataset, as DuckDB logged it. */
+async function watchPages(datasetId: string) {
+  const { instance } = await keysetInstances.dataset(datasetId)
+  const log = await instance.connect()
+  await log.run("CALL enable_logging('QueryLog')")
+  await log.run('CALL truncate_duckdb_logs()')
+  /** Stops watching; gives the SQL of each page read meanwhile, in order. */
   return {
-    stop: () => {
-      const sql = spy.mock.calls.map((call) => String(call[1]))
-      spy.mockRestore()
-      return sql
+    stop: async () => {
+      const logged = await log.runAndReadAll(
+        "SELECT message FROM duckdb_logs WHERE type = 'QueryLog' ORDER BY timestamp",
+      )
+      await log.run('CALL disable_logging()')
+      log.closeSync()
+      return logged
+        .getRowObjectsJson()
+        .map((row) => String(row.message))
+        .filter((sql) => / LIMIT \d+/.test(sql) && !sql.includes('duckdb_logs'))
     },
   }
 }
@@ -152,9 +171,9 @@ function expectReadOnFromEachEnd(sql: string[]) {
 describe('sorted pages read after the previous page', () => {
   it.each(TABLE_ORDERS)('give what OFFSET gives in a table: %s', async (_label, sort, filter) => {
     const expected = await pages(byOffset, ids.table[0] as string, sort, filter, 7)
-    const watched = watchPages()
+    const watched = await watchPages(ids.table[1] as string)
     const actual = await pages(byKeyset, ids.table[1] as string, sort, filter, 7)
-    expectReadOnFromEachEnd(watched.stop())
+    expectReadOnFromEachEnd(await watched.stop())
     expect(actual).toEqual(expected)
     const shown = expected.flat()
     expect(shown.length).toBe(Object.keys(filter).length === 0 ? 300 : 100)
@@ -175,9 +194,9 @@ describe('sorted pages read after the previous page', () => {
     ['user ↑', [{ colId: 'user_id', sort: 'asc' }]],
   ] as [string, SortItem[]][])('give what OFFSET gives in PaySim: %s', async (_label, sort) => {
     const expected = await pages(byOffset, ids.paysim[0] as string, sort, {}, 1000)
-    const watched = watchPages()
+    const watched = await watchPages(ids.paysim[1] as string)
     const actual = await pages(byKeyset, ids.paysim[1] as string, sort, {}, 1000)
-    expectReadOnFromEachEnd(watched.stop())
+    expectReadOnFromEachEnd(await watched.stop())
     expect(actual.flat().map((row) => row.seq)).toEqual(expected.flat().map((row) => row.seq))
     expect(actual).toEqual(expected)
     expect(new Set(expected.flat().map((row) => row.seq)).size).toBe(19_999)
@@ -195,9 +214,9 @@ describe('sorted pages read after the previous page', () => {
     ],
   ] as [string, SortItem[]][])('give what OFFSET gives in Parquet: %s', async (_label, sort) => {
     const expected = await pages(byOffset, ids.parquet[0] as string, sort, {}, 9)
-    const watched = watchPages()
+    const watched = await watchPages(ids.parquet[1] as string)
     const actual = await pages(byKeyset, ids.parquet[1] as string, sort, {}, 9)
-    expectReadOnFromEachEnd(watched.stop())
+    expectReadOnFromEachEnd(await watched.stop())
     expect(actual).toEqual(expected)
     expect(new Set(expected.flat().map((row) => row.id)).size).toBe(240)
   })

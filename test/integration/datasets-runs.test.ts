@@ -15,7 +15,7 @@ import {
   SAMPLE_PATH,
   sqlAnswer,
   type DatasetsHarness,
-} from './datasets-support'
+} from '../support/datasets'
 
 /**
  * Long console statements and backtests: progress while they run, Cancel that stops them within moments,

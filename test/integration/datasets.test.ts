@@ -14,7 +14,7 @@ import {
   sampleRows,
   type DatasetsHarness,
   type SampleRow,
-} from './datasets-support'
+} from '../support/datasets'
 
 let harness: DatasetsHarness
 let dataset: Dataset

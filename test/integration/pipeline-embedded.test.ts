@@ -14,6 +14,7 @@ import { encodeTransaction } from '../../src/main/pipeline/wire'
 import { KeychainSecrets } from '../../src/main/secrets/keychain'
 import { paysimTxnId } from '../../src/shared/paysim'
 import type { PipelineStatus } from '../../src/shared/pipeline-contract'
+import { holds, settles } from '../support/conditions'
 import { generated, migratedDatabase, produce, storedCount, waitFor } from '../support/pipeline'
 import { startPrivateRedis } from '../support/private-servers'
 import { createTestDatabase, uniqueName } from '../support/services'
@@ -96,10 +97,16 @@ describe('Local mode', () => {
 
     expect((await client.pipeline.pause()).state).toBe('paused')
     const count = async () => (await rows(workstation, 'SELECT count(*)::int AS n FROM transactions'))[0]?.n
-    await new Promise((resolve) => setTimeout(resolve, 500))
-    const atPause = await count()
-    await new Promise((resolve) => setTimeout(resolve, 1500))
-    expect(await count()).toBe(atPause)
+    // The rows stored beside the lines the replay has committed its place past (one row a line here).
+    const replayed = async () => {
+      const [status, stored] = await Promise.all([client.pipeline.status(), count()])
+      return { state: status.state, stored, lines: status.progress?.done }
+    }
+    // The batch being read as the pause came may still land: the pause has taken hold once the store holds
+    // exactly the lines committed, and still does after several batches' time (10 lines every 200 ms).
+    const taken = (s: Awaited<ReturnType<typeof replayed>>) => s.state === 'paused' && s.stored === s.lines
+    const atPause = await settles('the pause to take hold', replayed, taken, 1500)
+    await holds('nothing more stored while paused', replayed, atPause, 1000)
     expect((await client.pipeline.resume()).state).toBe('running')
     await waitFor(
       'more rows after resuming',
@@ -124,7 +131,7 @@ describe('Local mode', () => {
       (n) => n >= 10,
     )
     await client.pipeline.pause()
-    await new Promise((resolve) => setTimeout(resolve, 500))
+    await settles('the pause to take hold after the restart', replayed, taken, 1500)
     const ids = (await rows(workstation, 'SELECT txn_id::text AS id FROM transactions')).map(
       (row) => row.id as string,
     )

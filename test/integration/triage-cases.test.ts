@@ -12,7 +12,8 @@ import {
 import { triageDb } from '../../src/main/triage/db'
 import { TriageConflictError, TriageForbiddenError } from '../../src/main/triage/errors'
 import { rulePrecision } from '../../src/main/triage/rules'
-import { openTeamDatabase, reason, seedScored, type SignedIn, type TeamDatabase } from './triage-support'
+import { uniqueName } from '../support/services'
+import { openTeamDatabase, reason, seedScored, type SignedIn, type TeamDatabase } from '../support/triage'
 
 /** Cases on a real team database, as real analysts: PostgreSQL's grants and row-level security apply. */
 
@@ -187,17 +188,26 @@ describe('changing a case', () => {
   })
 
   it('takes the case over when an analyst closes it as fraud, lists what it involved and labels its alerts', async () => {
+    // A user and a counterparty of its own, and a queue that holds its case only, whatever ran before.
+    const userId = uniqueName('C-fraud')
+    const mule = uniqueName('M-mule')
+    await owner()
+      .updateTable('cases')
+      .set({ status: 'closed', outcome: 'inconclusive' })
+      .where('status', '=', 'open')
+      .where('assignee_id', 'is', null)
+      .execute()
     const [first] = await seedScored(team.owner, [
       {
-        userId: 'C-fraud',
-        counterpartyId: 'M-mule',
+        userId,
+        counterpartyId: mule,
         decision: 'block',
         sourceIp: '203.0.113.9',
         reasons: [reason('balance_drain', 'empties the account')],
       },
     ])
     const theCase = await nextCase(db(alice), alice.analyst)
-    expect(theCase?.userId).toBe('C-fraud')
+    expect(theCase?.userId).toBe(userId)
     if (theCase === null) throw new Error('no case')
     await addNote(db(alice), theCase.id, 'Called the bank: card stolen')
     const closed = await transitionCase(db(alice), alice.analyst, {
@@ -206,7 +216,7 @@ describe('changing a case', () => {
       status: 'closed',
       outcome: 'fraud_confirmed',
       note: 'confirmed with the customer',
-      blocklist: { user: true, counterparties: ['M-mule'], ips: ['203.0.113.9'] },
+      blocklist: { user: true, counterparties: [mule], ips: ['203.0.113.9'] },
     })
     expect(closed).toMatchObject({ status: 'closed', outcome: 'fraud_confirmed' })
 
@@ -216,7 +226,7 @@ describe('changing a case', () => {
       .execute()
     expect(listed).toEqual(
       expect.arrayContaining(
-        ['user:C-fraud', 'counterparty:M-mule', 'ip:203.0.113.9'].map((entry) =>
+        [`user:${userId}`, `counterparty:${mule}`, 'ip:203.0.113.9'].map((entry) =>
           expect.objectContaining({
             kind: entry.split(':')[0],
             value: entry.slice(entry.indexOf(':') + 1),

@@ -7,7 +7,7 @@ import { TriageConflictError, TriageForbiddenError, TriageInvalidError } from '.
 import { addListEntry, listEntries, removeListEntry, updateListEntry } from '../../src/main/triage/lists'
 import { revertRules, ruleVersions, saveRules } from '../../src/main/triage/rules'
 import { exportCsv, transactionDetail, transactionPage } from '../../src/main/triage/transactions'
-import { openTeamDatabase, reason, seedScored, type SignedIn, type TeamDatabase } from './triage-support'
+import { openTeamDatabase, reason, seedScored, type SignedIn, type TeamDatabase } from '../support/triage'
 
 let team: TeamDatabase
 let analyst: SignedIn

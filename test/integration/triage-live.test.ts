@@ -11,7 +11,7 @@ import { setWebhook } from '../../src/main/triage/webhook'
 import type { LiveEvent } from '../../src/shared/triage-contract'
 import { SHARED_REDIS_URL } from '../support/services'
 import { openTestWorkstation, type TestWorkstation } from '../support/workstation'
-import { openTeamDatabase, reason, seedScored, type SignedIn, type TeamDatabase } from './triage-support'
+import { openTeamDatabase, reason, seedScored, type SignedIn, type TeamDatabase } from '../support/triage'
 
 /** Collects live events until `enough` says so; the abort ends the subscription as a closed window does. */
 async function collect(events: AsyncIterable<LiveEvent>, enough: (seen: LiveEvent[]) => boolean) {

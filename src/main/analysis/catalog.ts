@@ -1,8 +1,15 @@
 import { createHash } from 'node:crypto'
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { z } from 'zod'
-import { ColumnInfo, DatasetFormat, DatasetKind, QualityReport } from '../../shared/datasets-contract'
+import {
+  ColumnInfo,
+  DatasetFormat,
+  DatasetKind,
+  QualityReport,
+  type Dataset,
+} from '../../shared/datasets-contract'
+import { DatasetNotFoundError } from './errors'
 
 /**
  * The list of imported datasets (catalog.json in the datasets folder): which file each came from, with its
@@ -38,13 +45,48 @@ export function datasetIdOf(path: string): string {
   return createHash('sha256').update(resolve(path)).digest('hex').slice(0, 16)
 }
 
+/** A dataset as the list shows it, with whether its source file is still as imported. */
+export async function describeDataset(record: DatasetRecord): Promise<Dataset> {
+  const info = await stat(record.sourcePath).catch(() => undefined)
+  const sourceState =
+    info === undefined
+      ? 'missing'
+      : info.size === record.sourceBytes && Math.trunc(info.mtimeMs) === record.sourceModifiedMs
+        ? 'current'
+        : 'changed'
+  return {
+    id: record.id,
+    name: record.name,
+    sourcePath: record.sourcePath,
+    format: record.format,
+    kind: record.kind,
+    sourceBytes: record.sourceBytes,
+    sourceModifiedAt: new Date(record.sourceModifiedMs).toISOString(),
+    importedAt: record.importedAt,
+    importMillis: record.importMillis,
+    rowCount: record.rowCount,
+    rejectedLines: record.rejectedLines,
+    fraudCount: record.fraudCount,
+    columns: record.columns,
+    sourceColumns: record.sourceColumns,
+    sourceState,
+  }
+}
+
 export class DatasetCatalog {
   private records = new Map<string, DatasetRecord>()
   private writing: Promise<unknown> = Promise.resolve()
+  private loading: Promise<void> | undefined
   private readonly file: string
 
   constructor(private readonly dir: string) {
     this.file = join(dir, 'catalog.json')
+  }
+
+  /** The catalog, read once: every part that uses it waits for this first. */
+  ready(): Promise<void> {
+    this.loading ??= this.load()
+    return this.loading
   }
 
   /** Reads the catalog; an entry that no longer parses is dropped rather than breaking the list. */
@@ -69,6 +111,13 @@ export class DatasetCatalog {
 
   get(id: string): DatasetRecord | undefined {
     return this.records.get(id)
+  }
+
+  require(id: string): DatasetRecord {
+    const record = this.records.get(id)
+    if (record === undefined)
+      throw new DatasetNotFoundError('This dataset is not in the list; open its file again.')
+    return record
   }
 
   put(record: DatasetRecord): Promise<void> {

@@ -1,6 +1,6 @@
 /// <reference types="electron-vite/node" />
 import { Worker } from 'node:worker_threads'
-import { workerEntry } from '../core/worker-entry'
+import { workerEntry } from '../threads/worker-entry'
 import { ImportCancelledError, type ImportJob, type ImportOutcome, type ImportProgress } from './importer'
 import type { ImportWorkerReply, ImportWorkerRequest } from './import-worker-protocol'
 

@@ -8,7 +8,7 @@ import { currentAnalyst } from '../../src/main/triage/analysts'
 import { triageDb } from '../../src/main/triage/db'
 import type { Analyst } from '../../src/shared/triage-contract'
 import type { Decision, Reason, TransactionType } from '../../src/shared/transaction'
-import { createTestDatabase, uniqueName, type TestDatabase } from '../support/services'
+import { createTestDatabase, uniqueName, type TestDatabase } from './services'
 
 /**
  * A team database of the triage tests' own: migrated by its owner, with analysts who are real

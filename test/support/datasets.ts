@@ -10,7 +10,7 @@ import type {
   SqlAnswer,
   SqlEvent,
 } from '../../src/shared/datasets-contract'
-import { openTestWorkstation, type TestWorkstation } from '../support/workstation'
+import { openTestWorkstation, type TestWorkstation } from './workstation'
 
 /**
  * The datasets tests drive the app's own router (contract validation included) over a real workstation
