@@ -7,8 +7,9 @@ import globals from 'globals'
 import tseslint from 'typescript-eslint'
 
 /**
- * The architecture as lint rules (ARCHITECTURE.md, STYLE.md): imports point downward, the renderer
- * sees only the contract, main/core and below never touch Electron. `--max-warnings 0` keeps it so.
+ * The architecture as lint rules (docs/architecture.md): imports point downward, the renderer sees only
+ * the contract, main/core and below never touch Electron, features never import main/core (the
+ * composition root). `--max-warnings 0` keeps it so.
  */
 const nodeBuiltins = [
   'node:*',
@@ -72,8 +73,34 @@ export default tseslint.config(
                 './src/main/host',
                 './src/main/core',
                 './src/main/analysis',
+                './src/main/triage',
+                './src/main/security',
+                './src/main/secrets',
+                './src/main/commands',
+                './src/main/threads',
               ],
               message: 'Scoring is pure: no I/O layers.',
+            },
+            {
+              target: [
+                './src/main/triage',
+                './src/main/analysis',
+                './src/main/security',
+                './src/main/pipeline',
+                './src/main/scoring',
+                './src/main/store',
+                './src/main/secrets',
+                './src/main/threads',
+              ],
+              from: './src/main/core',
+              message:
+                'Features never import core/: the composition root (core/router.ts) hands them the narrow scope they use (store/scope.ts).',
+            },
+            {
+              target: './src/main/analysis',
+              from: './src/main/triage',
+              message:
+                'Analysis never imports triage: what it needs of triage (publishing rules) is handed in by core/router.ts.',
             },
           ],
         },

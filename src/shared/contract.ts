@@ -1,6 +1,7 @@
-import { eventIterator, oc } from '@orpc/contract'
+import { eventIterator } from '@orpc/contract'
 import { z } from 'zod'
 import { datasetsContract } from './datasets-contract'
+import { base } from './errors'
 import { pipelineContract } from './pipeline-contract'
 import { ConnectionReport, Profile, ProfileList, TeamProfileDraft } from './profile'
 import { sessionContract } from './session-contract'
@@ -36,14 +37,6 @@ export const MigrationResult = z.object({
   schemaVersion: z.string().nullable(),
 })
 export type MigrationResult = z.infer<typeof MigrationResult>
-
-/** Errors every procedure may return, as typed values with a readable message. */
-const base = oc.errors({
-  NOT_FOUND: { message: 'Not found' },
-  CONFLICT: { message: 'Conflict' },
-  FORBIDDEN: { message: 'Not allowed' },
-  UNAVAILABLE: { message: 'A service is unavailable' },
-})
 
 const profileId = z.object({ id: z.string().min(1).max(64) })
 

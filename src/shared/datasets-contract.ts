@@ -1,5 +1,6 @@
-import { eventIterator, oc } from '@orpc/contract'
+import { eventIterator } from '@orpc/contract'
 import { z } from 'zod'
+import { base } from './errors'
 import { RuleSet } from './rules'
 
 /**
@@ -7,13 +8,6 @@ import { RuleSet } from './rules'
  * `datasets` in the app contract. Column names from the wire are checked against the dataset's own columns
  * before they reach SQL; values always travel as parameters.
  */
-
-const errors = oc.errors({
-  NOT_FOUND: { message: 'Not found' },
-  CONFLICT: { message: 'Conflict' },
-  FORBIDDEN: { message: 'Not allowed' },
-  UNAVAILABLE: { message: 'A service is unavailable' },
-})
 
 const instant = z.iso.datetime({ offset: true })
 const count = z.number().int().min(0)
@@ -527,27 +521,25 @@ export const PublishRequest = z.object({
 export type PublishRequest = z.infer<typeof PublishRequest>
 
 export const datasetsContract = {
-  list: errors.output(DatasetList),
+  list: base.output(DatasetList),
   /** Opens a file: instant when it is known and unchanged, else imported in a worker with progress. */
-  open: errors.input(OpenRequest).output(eventIterator(ImportEvent)),
+  open: base.input(OpenRequest).output(eventIterator(ImportEvent)),
   /** Opens the bundled PaySim sample. */
-  openSample: errors.output(eventIterator(ImportEvent)),
-  cancelImport: errors
+  openSample: base.output(eventIterator(ImportEvent)),
+  cancelImport: base
     .input(z.object({ importId: z.string().max(64) }))
     .output(z.object({ cancelled: z.boolean() })),
-  remove: errors.input(z.object({ id: datasetId })).output(DatasetList),
-  quality: errors.input(z.object({ id: datasetId })).output(QualityReport),
-  rows: errors.input(RowsRequest).output(RowsPage),
-  groups: errors.input(GroupRequest).output(GroupResult),
-  analysis: errors.input(z.object({ datasetId, analysis: AnalysisName })).output(AnalysisAnswer),
+  remove: base.input(z.object({ id: datasetId })).output(DatasetList),
+  quality: base.input(z.object({ id: datasetId })).output(QualityReport),
+  rows: base.input(RowsRequest).output(RowsPage),
+  groups: base.input(GroupRequest).output(GroupResult),
+  analysis: base.input(z.object({ datasetId, analysis: AnalysisName })).output(AnalysisAnswer),
   /** Runs a console statement with progress; cancelRun stops it, as does leaving the stream. */
-  sql: errors.input(SqlRequest).output(eventIterator(SqlEvent)),
-  export: errors.input(ExportRequest).output(ExportResult),
+  sql: base.input(SqlRequest).output(eventIterator(SqlEvent)),
+  export: base.input(ExportRequest).output(ExportResult),
   /** Scores every row with one or two rule sets, with progress; cancelRun stops it. */
-  backtest: errors.input(BacktestRequest).output(eventIterator(BacktestEvent)),
-  cancelRun: errors
-    .input(z.object({ runId: z.string().max(64) }))
-    .output(z.object({ cancelled: z.boolean() })),
+  backtest: base.input(BacktestRequest).output(eventIterator(BacktestEvent)),
+  cancelRun: base.input(z.object({ runId: z.string().max(64) })).output(z.object({ cancelled: z.boolean() })),
   /** Saves a rule set as the next version in the active profile's store. */
-  publishRules: errors.input(PublishRequest).output(z.object({ version: z.number().int().positive() })),
+  publishRules: base.input(PublishRequest).output(z.object({ version: z.number().int().positive() })),
 }

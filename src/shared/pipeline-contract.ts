@@ -1,5 +1,6 @@
-import { eventIterator, oc } from '@orpc/contract'
+import { eventIterator } from '@orpc/contract'
 import { z } from 'zod'
+import { base as errors } from './errors'
 
 /**
  * The ingestion pipeline as the UI sees it: the embedded worker of a Team profile (a member of the
@@ -96,13 +97,6 @@ export const DeadLetterList = z.object({
   message: z.string().optional(),
 })
 export type DeadLetterList = z.infer<typeof DeadLetterList>
-
-const errors = oc.errors({
-  NOT_FOUND: { message: 'Not found' },
-  CONFLICT: { message: 'Conflict' },
-  FORBIDDEN: { message: 'Not allowed' },
-  UNAVAILABLE: { message: 'A service is unavailable' },
-})
 
 export const pipelineContract = {
   status: errors.output(PipelineStatus),

@@ -1,5 +1,5 @@
-import { oc } from '@orpc/contract'
 import { z } from 'zod'
+import { base } from './errors'
 
 /**
  * Who is signed in, and the administration of analysts. Rights are enforced by PostgreSQL (group
@@ -33,7 +33,7 @@ export const Analyst = z.object({
   login: z.string(),
   displayName: z.string(),
   role: AnalystRole,
-  /** Whether their workstation may run a pipeline worker with their login (membership in aether_ingest). */
+  /** Whether their workstation may run a pipeline worker with their login (membership in the database's ingest group). */
   ingests: z.boolean(),
   /** ISO instant, or null while the account is enabled. */
   disabledAt: z.string().nullable(),
@@ -55,25 +55,18 @@ export const Session = z.object({
 })
 export type Session = z.infer<typeof Session>
 
-const errors = oc.errors({
-  NOT_FOUND: { message: 'Not found' },
-  CONFLICT: { message: 'Conflict' },
-  FORBIDDEN: { message: 'Not allowed' },
-  UNAVAILABLE: { message: 'A service is unavailable' },
-})
-
 const profileId = z.string().min(1).max(64)
 const login = z.object({ login: AnalystLogin })
 
 export const sessionContract = {
-  whoami: errors.output(Session),
+  whoami: base.output(Session),
   /** Checks the password against the team database, keeps it in the OS keychain and switches to the profile. */
-  signIn: errors.input(z.object({ profileId, password: z.string().min(1).max(1024) })).output(Session),
+  signIn: base.input(z.object({ profileId, password: z.string().min(1).max(1024) })).output(Session),
   /** Forgets the profile's PostgreSQL password (the active profile's when none is named) and returns to Local. */
-  signOut: errors.input(z.object({ profileId: profileId.optional() })).output(Session),
+  signOut: base.input(z.object({ profileId: profileId.optional() })).output(Session),
   analysts: {
-    list: errors.output(z.array(Analyst)),
-    add: errors
+    list: base.output(z.array(Analyst)),
+    add: base
       .input(
         z.object({
           login: AnalystLogin,
@@ -84,9 +77,9 @@ export const sessionContract = {
       )
       .output(Analyst),
     /** Ends the analyst's open sessions at once and refuses new ones. */
-    disable: errors.input(login).output(Analyst),
-    enable: errors.input(login).output(Analyst),
-    setRole: errors.input(login.extend({ role: AnalystRole })).output(Analyst),
-    setIngest: errors.input(login.extend({ ingests: z.boolean() })).output(Analyst),
+    disable: base.input(login).output(Analyst),
+    enable: base.input(login).output(Analyst),
+    setRole: base.input(login.extend({ role: AnalystRole })).output(Analyst),
+    setIngest: base.input(login.extend({ ingests: z.boolean() })).output(Analyst),
   },
 }

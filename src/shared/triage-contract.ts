@@ -1,5 +1,6 @@
-import { eventIterator, oc } from '@orpc/contract'
+import { eventIterator } from '@orpc/contract'
 import { z } from 'zod'
+import { base } from './errors'
 import { RuleSet } from './rules'
 import { Decision, Reason, Transaction, TransactionType } from './transaction'
 
@@ -8,13 +9,6 @@ import { Decision, Reason, Transaction, TransactionType } from './transaction'
  * `triage` in the app contract. Every column an analyst may sort or filter on is an enum here, so no name
  * from the wire ever reaches SQL.
  */
-
-const errors = oc.errors({
-  NOT_FOUND: { message: 'Not found' },
-  CONFLICT: { message: 'Conflict' },
-  FORBIDDEN: { message: 'Not allowed' },
-  UNAVAILABLE: { message: 'A service is unavailable' },
-})
 
 const instant = z.iso.datetime({ offset: true })
 const id = z.number().int().positive()
@@ -401,39 +395,39 @@ export const SubmitResult = z.object({
 export type SubmitResult = z.infer<typeof SubmitResult>
 
 export const triageContract = {
-  me: errors.output(Analyst),
-  analysts: errors.output(z.array(Analyst)),
-  live: errors.output(eventIterator(LiveEvent)),
+  me: base.output(Analyst),
+  analysts: base.output(z.array(Analyst)),
+  live: base.output(eventIterator(LiveEvent)),
   transactions: {
-    page: errors.input(TransactionPageRequest).output(TransactionPage),
-    detail: errors.input(z.object({ txnId: z.uuid() })).output(TransactionDetail),
+    page: base.input(TransactionPageRequest).output(TransactionPage),
+    detail: base.input(z.object({ txnId: z.uuid() })).output(TransactionDetail),
     /** The filtered rows as CSV, in chunks, so a large export never sits whole in memory. */
-    exportCsv: errors.input(CsvExportRequest).output(eventIterator(CsvChunk)),
-    submit: errors.input(Transaction).output(SubmitResult),
+    exportCsv: base.input(CsvExportRequest).output(eventIterator(CsvChunk)),
+    submit: base.input(Transaction).output(SubmitResult),
   },
   cases: {
-    queue: errors.input(CaseQueueRequest).output(z.array(CaseSummary)),
-    get: errors.input(z.object({ id })).output(CaseDetail),
+    queue: base.input(CaseQueueRequest).output(z.array(CaseSummary)),
+    get: base.input(z.object({ id })).output(CaseDetail),
     /** Hands the signed-in analyst the highest-priority unassigned case, or null when the queue is clear. */
-    next: errors.output(CaseSummary.nullable()),
-    assign: errors.input(CaseAssignment).output(CaseSummary),
-    transition: errors.input(CaseTransition).output(CaseSummary),
-    note: errors.input(z.object({ id, text: z.string().trim().min(1).max(4000) })).output(CaseEvent),
-    bulk: errors.input(BulkCaseAction).output(BulkResult),
+    next: base.output(CaseSummary.nullable()),
+    assign: base.input(CaseAssignment).output(CaseSummary),
+    transition: base.input(CaseTransition).output(CaseSummary),
+    note: base.input(z.object({ id, text: z.string().trim().min(1).max(4000) })).output(CaseEvent),
+    bulk: base.input(BulkCaseAction).output(BulkResult),
   },
   lists: {
-    list: errors
+    list: base
       .input(z.object({ kind: ListKind.optional(), search: z.string().max(128).optional() }))
       .output(z.array(ListEntry)),
-    add: errors.input(ListEntryDraft).output(ListEntry),
-    update: errors
+    add: base.input(ListEntryDraft).output(ListEntry),
+    update: base
       .input(z.object({ id, reason: shortText.min(1), expiresAt: instant.nullable() }))
       .output(ListEntry),
-    remove: errors.input(z.object({ id })).output(z.object({ id })),
+    remove: base.input(z.object({ id })).output(z.object({ id })),
   },
   rules: {
-    versions: errors.output(z.array(RuleVersion)),
-    save: errors
+    versions: base.output(z.array(RuleVersion)),
+    save: base
       .input(
         z.object({
           /** The version the analyst edited; a newer one saved meanwhile refuses this save. */
@@ -443,14 +437,14 @@ export const triageContract = {
         }),
       )
       .output(RuleVersion),
-    revert: errors
+    revert: base
       .input(z.object({ version: z.number().int().min(1), baseVersion: z.number().int().nullable() }))
       .output(RuleVersion),
-    precision: errors.output(z.array(RulePrecision)),
+    precision: base.output(z.array(RulePrecision)),
   },
-  dashboard: errors.input(z.object({ range: DashboardRange })).output(Dashboard),
+  dashboard: base.input(z.object({ range: DashboardRange })).output(Dashboard),
   settings: {
-    webhook: errors.output(WebhookSetting),
-    setWebhook: errors.input(WebhookSetting).output(WebhookSetting),
+    webhook: base.output(WebhookSetting),
+    setWebhook: base.input(WebhookSetting).output(WebhookSetting),
   },
 }

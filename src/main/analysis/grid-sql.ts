@@ -6,6 +6,7 @@ import type {
   SortItem,
 } from '../../shared/datasets-contract'
 import type { DuckDBType, DuckDBValue } from '@duckdb/node-api'
+import { Refusal } from '../errors'
 import { quoteIdentifier, type Params } from './duck'
 
 /**
@@ -13,9 +14,9 @@ import { quoteIdentifier, type Params } from './duck'
  * the relation's own columns; every value is a parameter.
  */
 
-export class UnknownColumnError extends Error {
+export class UnknownColumnError extends Refusal {
   constructor(readonly column: string) {
-    super(`There is no column "${column}" here.`)
+    super('NOT_FOUND', `There is no column "${column}" here.`)
     this.name = 'UnknownColumnError'
   }
 }

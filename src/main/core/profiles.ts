@@ -9,6 +9,7 @@ import {
   TeamProfile,
   type TeamProfileDraft,
 } from '../../shared/profile'
+import { Refusal } from '../errors'
 import type { SecretStore } from '../secrets/keychain'
 
 const LOCAL: Profile = { id: LOCAL_PROFILE_ID, kind: 'local', name: 'Local' }
@@ -20,16 +21,16 @@ const ProfilesFile = z.object({
 })
 type ProfilesFile = z.infer<typeof ProfilesFile>
 
-export class ProfileNotFoundError extends Error {
+export class ProfileNotFoundError extends Refusal {
   constructor(id: string) {
-    super(`There is no connection profile "${id}".`)
+    super('NOT_FOUND', `There is no connection profile "${id}".`)
     this.name = 'ProfileNotFoundError'
   }
 }
 
-export class ProfileConflictError extends Error {
+export class ProfileConflictError extends Refusal {
   constructor(message: string) {
-    super(message)
+    super('CONFLICT', message)
     this.name = 'ProfileConflictError'
   }
 }

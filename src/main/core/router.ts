@@ -1,38 +1,36 @@
-import { contractErrors } from './contract-errors'
 import { implement } from '@orpc/server'
 import { contract } from '../../shared/contract'
 import { createDatasetsRouter } from '../analysis/datasets-router'
-import { KeychainUnavailableError } from '../secrets/keychain'
 import { createSessionRouter } from '../security/session-router'
-import { MigrationError } from '../store/migrate'
-import { createTriageRouter } from '../triage/router'
-import { ProfileConflictError, ProfileNotFoundError } from './profiles'
-import { ServiceUnavailableError, type Workstation } from './workstation'
+import { createTriageRouter, rulePublisher } from '../triage/router'
+import { toContractError, withContractErrors } from './contract-errors'
+import type { Workstation } from './workstation'
 
 const os = implement(contract)
 
 /**
- * Known failures become the contract's typed errors with a readable message; anything else is an
- * internal error whose details stay in the main process log, never in the UI.
+ * The one place where what a handler throws becomes what the UI sees: refusals as the contract's typed
+ * errors, anything else as one sentence (./contract-errors.ts). Every procedure, every area, goes through it.
  */
-const { guarded } = contractErrors('contract call', (error) => {
-  if (error instanceof ProfileNotFoundError) return 'NOT_FOUND'
-  if (error instanceof ProfileConflictError) return 'CONFLICT'
-  if (
-    error instanceof ServiceUnavailableError ||
-    error instanceof KeychainUnavailableError ||
-    error instanceof MigrationError
-  )
-    return 'UNAVAILABLE'
-  return undefined
+const contractErrors = os.middleware(async ({ next, path }) => {
+  try {
+    const result = await next()
+    return { ...result, output: withContractErrors(result.output, path) }
+  } catch (error) {
+    throw toContractError(error, path)
+  }
 })
 
+/**
+ * The composition root of the contract: each area gets the narrow part of the Workstation it uses (the
+ * store scope, the datasets, a way to publish rules), never the Workstation itself.
+ */
 export function createRouter(workstation: Workstation) {
-  return os.router({
+  return os.use(contractErrors).router({
     app: {
       status: os.app.status.handler(() => workstation.status()),
       watchStatus: os.app.watchStatus.handler(({ signal }) => workstation.watchStatus(signal)),
-      migrate: os.app.migrate.handler(guarded(() => workstation.migrate())),
+      migrate: os.app.migrate.handler(() => workstation.migrate()),
     },
     pipeline: {
       status: os.pipeline.status.handler(() => workstation.pipeline.status()),
@@ -45,20 +43,19 @@ export function createRouter(workstation: Workstation) {
     },
     session: createSessionRouter(workstation),
     triage: createTriageRouter(workstation),
-    datasets: createDatasetsRouter(workstation),
+    datasets: createDatasetsRouter({
+      datasets: workstation.datasets,
+      publishRules: rulePublisher(workstation),
+    }),
     profiles: {
-      list: os.profiles.list.handler(guarded(() => workstation.profiles.list())),
-      create: os.profiles.create.handler(guarded(({ input }) => workstation.profiles.create(input))),
-      update: os.profiles.update.handler(
-        guarded(({ input }) => workstation.profiles.update(input.id, input.draft)),
+      list: os.profiles.list.handler(() => workstation.profiles.list()),
+      create: os.profiles.create.handler(({ input }) => workstation.profiles.create(input)),
+      update: os.profiles.update.handler(({ input }) => workstation.profiles.update(input.id, input.draft)),
+      remove: os.profiles.remove.handler(({ input }) => workstation.removeProfile(input.id)),
+      test: os.profiles.test.handler(({ input }) =>
+        'draft' in input ? workstation.testDraft(input.draft, input.id) : workstation.testProfile(input.id),
       ),
-      remove: os.profiles.remove.handler(guarded(({ input }) => workstation.removeProfile(input.id))),
-      test: os.profiles.test.handler(
-        guarded(({ input }) =>
-          'draft' in input ? workstation.testDraft(input.draft, input.id) : workstation.testProfile(input.id),
-        ),
-      ),
-      activate: os.profiles.activate.handler(guarded(({ input }) => workstation.activate(input.id))),
+      activate: os.profiles.activate.handler(({ input }) => workstation.activate(input.id)),
     },
   })
 }

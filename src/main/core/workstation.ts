@@ -1,27 +1,20 @@
 import { EventEmitter, on } from 'node:events'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { AppStatus, MigrationResult } from '../../shared/contract'
+import type { AppMode, AppStatus, MigrationResult } from '../../shared/contract'
 import type { ConnectionReport, Profile, TeamProfile, TeamProfileDraft } from '../../shared/profile'
 import { DatasetsService } from '../analysis/datasets-service'
+import { ServiceUnavailableError } from '../errors'
 import { PipelineHost } from '../pipeline/embedded'
+import type { RedisConnection } from '../pipeline/redis-stream'
 import { KeychainUnavailableError, type SecretStore } from '../secrets/keychain'
-import { SessionSentinel } from '../security/session-sentinel'
 import { migrateToLatest, schemaState } from '../store/migrate'
 import { latestMigration } from '../store/migrations'
+import type { StoreScope } from '../store/scope'
 import { openEmbeddedStore, openPostgresStore, type Store } from '../store/store'
 import { checkPostgres, checkRedis } from './connection-check'
 import { ProfileStore, type TeamCredentials } from './profiles'
-
-export class ServiceUnavailableError extends Error {
-  constructor(
-    message: string,
-    readonly report?: ConnectionReport,
-  ) {
-    super(message)
-    this.name = 'ServiceUnavailableError'
-  }
-}
+import { SessionSentinel } from './session-sentinel'
 
 export interface WorkstationOptions {
   /** The user-data folder: profiles.json and the embedded store live here. */
@@ -32,15 +25,18 @@ export interface WorkstationOptions {
 
 /**
  * The composition root: owns the active profile's store and everything built on it. Electron, the
- * loopback host and the CLI all drive the app through one of these.
+ * loopback host and the CLI all drive the app through one of these; features see only the narrow
+ * scopes it implements (StoreScope), handed to them by core/router.ts.
  */
-export class Workstation {
+export class Workstation implements StoreScope {
   readonly profiles: ProfileStore
   /** The embedded ingestion pipeline of the active profile (Team: a worker thread; Local: the sample replay). */
   readonly pipeline = new PipelineHost()
   /** Offline datasets (DuckDB files in <dataDir>/datasets), whatever the active profile. */
   readonly datasets: DatasetsService
   private store: Store | undefined
+  /** The profile whose store `store` is: the status names the new profile only once the switch is done. */
+  private storeProfile: Profile | undefined
   private sentinel: SessionSentinel | undefined
   private current: AppStatus
   private readonly events = new EventEmitter()
@@ -115,6 +111,9 @@ export class Workstation {
     }
     const previous = this.store
     this.store = store
+    this.storeProfile = profile
+    // Before the old store closes: whatever follows it (a live feed) lets go first.
+    this.events.emit('store')
     await this.profiles.setActive(id)
     await this.pipeline.switchTo(
       profile.kind === 'local'
@@ -190,6 +189,25 @@ export class Workstation {
     return this.store
   }
 
+  storeMode(): AppMode {
+    return this.storeProfile?.kind ?? 'local'
+  }
+
+  onStoreSwitch(listener: () => void): () => void {
+    this.events.on('store', listener)
+    return () => this.events.off('store', listener)
+  }
+
+  /** The active Team profile's Redis: where a transaction typed in by an analyst goes. */
+  async teamRedis(): Promise<RedisConnection> {
+    // Read afresh: the profile's URLs may have been edited since it was opened.
+    const profile = this.storeProfile && (await this.profiles.get(this.storeProfile.id))
+    if (profile?.kind !== 'team')
+      throw new ServiceUnavailableError('The active profile is not a Team profile.')
+    const credentials = await this.profiles.credentials(profile)
+    return { url: credentials.redisUrl, password: credentials.redisPassword }
+  }
+
   async testProfile(id: string): Promise<ConnectionReport> {
     const profile = await this.profiles.get(id)
     if (profile.kind === 'local')
@@ -229,8 +247,11 @@ export class Workstation {
     await this.pipeline.stop()
     await this.datasets.close()
     await this.sentinel?.close()
-    await this.store?.close()
+    const store = this.store
     this.store = undefined
+    this.storeProfile = undefined
+    this.events.emit('store')
+    await store?.close()
     this.events.removeAllListeners()
   }
 }

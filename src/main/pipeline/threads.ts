@@ -1,6 +1,6 @@
 /// <reference types="electron-vite/node" />
 import { Worker } from 'node:worker_threads'
-import { workerEntry } from '../core/worker-entry'
+import { workerEntry } from '../threads/worker-entry'
 import type { WorkerMetrics } from './metrics'
 import type { TeamWorkerConfig } from './team'
 import type { FromWorkerThread, ToWorkerThread } from './thread'

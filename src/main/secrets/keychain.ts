@@ -1,4 +1,5 @@
 import { AsyncEntry } from '@napi-rs/keyring'
+import { Refusal } from '../errors'
 
 /** Where secrets live. The only implementation the app ships is the OS keychain. */
 export interface SecretStore {
@@ -7,10 +8,11 @@ export interface SecretStore {
   delete(account: string): Promise<void>
 }
 
-export class KeychainUnavailableError extends Error {
+export class KeychainUnavailableError extends Refusal {
   constructor(cause: unknown) {
     const reason = cause instanceof Error ? cause.message : String(cause)
     super(
+      'UNAVAILABLE',
       `The OS keychain is not available (${reason}). On Linux, a Secret Service keyring such as ` +
         'GNOME Keyring or KWallet must be running and unlocked.',
     )

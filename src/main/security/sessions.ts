@@ -1,14 +1,33 @@
 import { sql } from 'kysely'
-import { LOCAL_PROFILE_ID, type TeamProfile, type TeamProfileDraft } from '../../shared/profile'
+import type { AppStatus } from '../../shared/contract'
+import {
+  LOCAL_PROFILE_ID,
+  type ConnectionReport,
+  type Profile,
+  type TeamProfile,
+  type TeamProfileDraft,
+} from '../../shared/profile'
 import type { AnalystRole, Session } from '../../shared/session-contract'
-import { ServiceUnavailableError, type Workstation } from '../core/workstation'
+import { Refusal, ServiceUnavailableError } from '../errors'
+import type { StoreScope } from '../store/scope'
 import { AnalystAdminError, AnalystDirectory } from './analysts'
 
-export class SignInError extends Error {
+export class SignInError extends Refusal {
   constructor(message: string) {
-    super(message)
+    super('FORBIDDEN', message)
     this.name = 'SignInError'
   }
+}
+
+/** What sessions need of the app: the active store and status, and the profiles to sign in and out of. */
+export interface SessionScope extends StoreScope {
+  status(): AppStatus
+  profiles: {
+    get(id: string): Promise<Profile>
+    update(id: string, draft: TeamProfileDraft): Promise<TeamProfile>
+  }
+  testDraft(draft: TeamProfileDraft, existingId?: string): Promise<ConnectionReport>
+  activate(id: string): Promise<AppStatus>
 }
 
 interface WhoamiRow {
@@ -31,10 +50,10 @@ const draftOf = (profile: TeamProfile, postgresPassword: string): TeamProfileDra
  * database session itself (session_user, role membership), never asserted by the app.
  */
 export class Sessions {
-  constructor(private readonly workstation: Workstation) {}
+  constructor(private readonly app: SessionScope) {}
 
   async whoami(): Promise<Session> {
-    const status = this.workstation.status()
+    const status = this.app.status()
     const base = { mode: status.mode, profileId: status.profileId, profileName: status.profileName }
     if (status.mode === 'local' || status.state !== 'ready')
       return { ...base, login: null, displayName: null, role: null, canAdminister: false }
@@ -43,7 +62,7 @@ export class Sessions {
              has_function_privilege('aether_add_analyst(text, text, text, text)', 'EXECUTE') AS can_administer
         FROM (SELECT 1) AS one
         LEFT JOIN analysts a ON a.login = session_user AND a.disabled_at IS NULL`
-      .execute(this.workstation.requireStore().db)
+      .execute(this.app.requireStore().db)
       .catch((error: unknown) => {
         // A session ended under us (disabled, server restart): the status explains it; this call says so briefly.
         throw new ServiceUnavailableError(
@@ -64,7 +83,7 @@ export class Sessions {
   async signIn(profileId: string, password: string): Promise<Session> {
     const profile = await this.teamProfile(profileId)
     const draft = draftOf(profile, password)
-    const report = await this.workstation.testDraft(draft, profile.id)
+    const report = await this.app.testDraft(draft, profile.id)
     if (!report.ok)
       throw new SignInError(
         report.checks
@@ -72,24 +91,24 @@ export class Sessions {
           .map((check) => check.message)
           .join(' '),
       )
-    await this.workstation.profiles.update(profile.id, draft)
-    await this.workstation.activate(profile.id)
+    await this.app.profiles.update(profile.id, draft)
+    await this.app.activate(profile.id)
     return this.whoami()
   }
 
   /** Returns to Local first, so no connection outlives the forgotten password. */
   async signOut(profileId?: string): Promise<Session> {
-    const target = profileId ?? this.workstation.status().profileId
+    const target = profileId ?? this.app.status().profileId
     if (target === LOCAL_PROFILE_ID) return this.whoami()
     const profile = await this.teamProfile(target)
-    if (this.workstation.status().profileId === profile.id) await this.workstation.activate(LOCAL_PROFILE_ID)
-    await this.workstation.profiles.update(profile.id, draftOf(profile, ''))
+    if (this.app.status().profileId === profile.id) await this.app.activate(LOCAL_PROFILE_ID)
+    await this.app.profiles.update(profile.id, draftOf(profile, ''))
     return this.whoami()
   }
 
   /** Administration runs on the signed-in analyst's own connection: the database decides. */
   analysts(): AnalystDirectory {
-    const status = this.workstation.status()
+    const status = this.app.status()
     if (status.mode !== 'team')
       throw new AnalystAdminError(
         'forbidden',
@@ -97,11 +116,11 @@ export class Sessions {
       )
     if (status.state !== 'ready')
       throw new ServiceUnavailableError(status.message ?? 'The team database is not connected.')
-    return new AnalystDirectory(this.workstation.requireStore().db)
+    return new AnalystDirectory(this.app.requireStore().db)
   }
 
   private async teamProfile(id: string): Promise<TeamProfile> {
-    const profile = await this.workstation.profiles.get(id)
+    const profile = await this.app.profiles.get(id)
     if (profile.kind !== 'team') throw new SignInError('The Local profile has no sign-in.')
     return profile
   }

@@ -1,4 +1,5 @@
 import { Migrator, type Kysely, type MigrationResultSet } from 'kysely'
+import { Refusal } from '../errors'
 import { latestMigration, migrations } from './migrations'
 import type { Store } from './store'
 
@@ -39,13 +40,13 @@ async function appliedNamesNotIn(store: Store, known: Set<string>): Promise<stri
   return rows.map((row) => row.name).filter((name) => !known.has(name))
 }
 
-export class MigrationError extends Error {
+export class MigrationError extends Refusal {
   constructor(
     message: string,
     readonly failed: string | undefined,
     override readonly cause: unknown,
   ) {
-    super(message)
+    super('UNAVAILABLE', message)
     this.name = 'MigrationError'
   }
 }

@@ -1,22 +1,36 @@
-/** Triage failures an analyst can act on; the router turns each into the contract's typed error. */
+import { Refusal } from '../errors'
 
-export class TriageNotFoundError extends Error {
+/** Triage failures an analyst can act on: refusals, so each reaches the UI as the contract's typed error. */
+
+export class TriageNotFoundError extends Refusal {
   override readonly name = 'TriageNotFoundError'
+  constructor(message: string) {
+    super('NOT_FOUND', message)
+  }
 }
 
 /** A stale edit, or a change that no longer fits the record's state: reload and decide again. */
-export class TriageConflictError extends Error {
+export class TriageConflictError extends Refusal {
   override readonly name = 'TriageConflictError'
+  constructor(message: string) {
+    super('CONFLICT', message)
+  }
 }
 
 /** The signed-in analyst may not do this (the database refused it, or the rule is ours to check first). */
-export class TriageForbiddenError extends Error {
+export class TriageForbiddenError extends Refusal {
   override readonly name = 'TriageForbiddenError'
+  constructor(message: string) {
+    super('FORBIDDEN', message)
+  }
 }
 
 /** Input that passed the contract's shape but not the domain's rules, e.g. closing without an outcome. */
-export class TriageInvalidError extends Error {
+export class TriageInvalidError extends Refusal {
   override readonly name = 'TriageInvalidError'
+  constructor(message: string) {
+    super('BAD_REQUEST', message)
+  }
 }
 
 const PG_INSUFFICIENT_PRIVILEGE = '42501'

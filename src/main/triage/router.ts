@@ -1,118 +1,110 @@
-import { contractErrors } from '../core/contract-errors'
 import { implement } from '@orpc/server'
+import type { RuleSet } from '../../shared/rules'
 import type { Analyst } from '../../shared/triage-contract'
 import { triageContract } from '../../shared/triage-contract'
-import { ServiceUnavailableError, type Workstation } from '../core/workstation'
-import type { Store } from '../store/store'
+import type { StoreScope } from '../store/scope'
 import { currentAnalyst, listAnalysts } from './analysts'
 import { addNote, assignCase, bulkCases, caseDetail, caseQueue, nextCase, transitionCase } from './cases'
 import { dashboard } from './dashboard'
 import { triageDb } from './db'
-import { TriageConflictError, TriageForbiddenError, TriageInvalidError, TriageNotFoundError } from './errors'
 import { addListEntry, listEntries, removeListEntry, updateListEntry } from './lists'
 import { liveFeed } from './live'
 import { revertRules, rulePrecision, ruleVersions, saveRules } from './rules'
-import { submitTransaction } from './submit'
+import { submitTransaction, type SubmitScope } from './submit'
 import { exportCsv, transactionDetail, transactionPage } from './transactions'
 import { setWebhook, webhookSetting } from './webhook'
 
 const os = implement(triageContract)
 
-const { guarded, raise: asContractError } = contractErrors('triage', (error) => {
-  if (error instanceof TriageNotFoundError) return 'NOT_FOUND'
-  if (error instanceof TriageConflictError) return 'CONFLICT'
-  if (error instanceof TriageForbiddenError) return 'FORBIDDEN'
-  if (error instanceof TriageInvalidError) return 'BAD_REQUEST'
-  if (error instanceof ServiceUnavailableError) return 'UNAVAILABLE'
-  return undefined
-})
+/**
+ * Triage over the active store. What a handler throws reaches the UI through the router's one error
+ * model (core/contract-errors.ts): the refusals of ./errors as typed errors, anything else as a sentence.
+ */
+export function createTriageRouter(scope: SubmitScope) {
+  const db = () => triageDb(scope.requireStore())
 
-const isCurrent = (workstation: Workstation, store: Store) => {
-  try {
-    return workstation.requireStore() === store
-  } catch {
-    return false
-  }
-}
-
-/** The signed-in analyst of each open store, looked up once. */
-const analystsByStore = new WeakMap<Store, Promise<Analyst>>()
-
-export function createTriageRouter(workstation: Workstation) {
-  const db = () => triageDb(workstation.requireStore())
+  // The signed-in analyst, looked up once per store: a switch forgets them.
+  let analyst: Promise<Analyst> | undefined
+  scope.onStoreSwitch(() => (analyst = undefined))
   const me = () => {
-    const store = workstation.requireStore()
-    let analyst = analystsByStore.get(store)
     if (analyst === undefined) {
-      analyst = currentAnalyst(triageDb(store), workstation.status().mode)
-      analystsByStore.set(store, analyst)
-      analyst.catch(() => analystsByStore.delete(store))
+      const lookup = currentAnalyst(db(), scope.storeMode())
+      analyst = lookup
+      lookup.catch(() => {
+        if (analyst === lookup) analyst = undefined
+      })
     }
     return analyst
   }
 
   return os.router({
-    me: os.me.handler(guarded(() => me())),
-    analysts: os.analysts.handler(guarded(() => listAnalysts(db()))),
+    me: os.me.handler(() => me()),
+    analysts: os.analysts.handler(() => listAnalysts(db())),
     // The stream belongs to the store it started on: a profile switch ends it, and the client follows
     // the new store by subscribing again.
     live: os.live.handler(async function* ({ signal }) {
-      const store = workstation.requireStore()
+      const store = scope.requireStore()
       const ended = new AbortController()
       const end = () => ended.abort()
       signal?.addEventListener('abort', end, { once: true })
-      void (async () => {
-        for await (const status of workstation.watchStatus(ended.signal))
-          if (status.state !== 'starting' && !isCurrent(workstation, store)) return end()
-      })().catch(end)
+      const unsubscribe = scope.onStoreSwitch(end)
       try {
         yield* liveFeed(store).follow(ended.signal)
-      } catch (error) {
-        asContractError(error)
       } finally {
+        unsubscribe()
         signal?.removeEventListener('abort', end)
         end()
       }
     }),
     transactions: {
-      page: os.transactions.page.handler(guarded(({ input }) => transactionPage(db(), input))),
-      detail: os.transactions.detail.handler(guarded(({ input }) => transactionDetail(db(), input.txnId))),
-      exportCsv: os.transactions.exportCsv.handler(async function* ({ input, signal }) {
-        try {
-          yield* exportCsv(db(), input, signal)
-        } catch (error) {
-          asContractError(error)
-        }
-      }),
-      submit: os.transactions.submit.handler(guarded(({ input }) => submitTransaction(workstation, input))),
+      page: os.transactions.page.handler(({ input }) => transactionPage(db(), input)),
+      detail: os.transactions.detail.handler(({ input }) => transactionDetail(db(), input.txnId)),
+      exportCsv: os.transactions.exportCsv.handler(({ input, signal }) => exportCsv(db(), input, signal)),
+      submit: os.transactions.submit.handler(({ input }) => submitTransaction(scope, input)),
     },
     cases: {
-      queue: os.cases.queue.handler(guarded(async ({ input }) => caseQueue(db(), await me(), input))),
-      get: os.cases.get.handler(guarded(({ input }) => caseDetail(db(), input.id))),
-      next: os.cases.next.handler(guarded(async () => nextCase(db(), await me()))),
-      assign: os.cases.assign.handler(guarded(async ({ input }) => assignCase(db(), await me(), input))),
-      transition: os.cases.transition.handler(
-        guarded(async ({ input }) => transitionCase(db(), await me(), input)),
-      ),
-      note: os.cases.note.handler(guarded(({ input }) => addNote(db(), input.id, input.text))),
-      bulk: os.cases.bulk.handler(guarded(async ({ input }) => bulkCases(db(), await me(), input))),
+      queue: os.cases.queue.handler(async ({ input }) => caseQueue(db(), await me(), input)),
+      get: os.cases.get.handler(({ input }) => caseDetail(db(), input.id)),
+      next: os.cases.next.handler(async () => nextCase(db(), await me())),
+      assign: os.cases.assign.handler(async ({ input }) => assignCase(db(), await me(), input)),
+      transition: os.cases.transition.handler(async ({ input }) => transitionCase(db(), await me(), input)),
+      note: os.cases.note.handler(({ input }) => addNote(db(), input.id, input.text)),
+      bulk: os.cases.bulk.handler(async ({ input }) => bulkCases(db(), await me(), input)),
     },
     lists: {
-      list: os.lists.list.handler(guarded(({ input }) => listEntries(db(), input))),
-      add: os.lists.add.handler(guarded(({ input }) => addListEntry(db(), input))),
-      update: os.lists.update.handler(guarded(({ input }) => updateListEntry(db(), input))),
-      remove: os.lists.remove.handler(guarded(({ input }) => removeListEntry(db(), input.id))),
+      list: os.lists.list.handler(({ input }) => listEntries(db(), input)),
+      add: os.lists.add.handler(({ input }) => addListEntry(db(), input)),
+      update: os.lists.update.handler(({ input }) => updateListEntry(db(), input)),
+      remove: os.lists.remove.handler(({ input }) => removeListEntry(db(), input.id)),
     },
     rules: {
-      versions: os.rules.versions.handler(guarded(() => ruleVersions(db()))),
-      save: os.rules.save.handler(guarded(({ input }) => saveRules(db(), input))),
-      revert: os.rules.revert.handler(guarded(({ input }) => revertRules(db(), input))),
-      precision: os.rules.precision.handler(guarded(() => rulePrecision(db()))),
+      versions: os.rules.versions.handler(() => ruleVersions(db())),
+      save: os.rules.save.handler(({ input }) => saveRules(db(), input)),
+      revert: os.rules.revert.handler(({ input }) => revertRules(db(), input)),
+      precision: os.rules.precision.handler(() => rulePrecision(db())),
     },
-    dashboard: os.dashboard.handler(guarded(({ input }) => dashboard(db(), input.range))),
+    dashboard: os.dashboard.handler(({ input }) => dashboard(db(), input.range)),
     settings: {
-      webhook: os.settings.webhook.handler(guarded(() => webhookSetting(db()))),
-      setWebhook: os.settings.setWebhook.handler(guarded(({ input }) => setWebhook(db(), input))),
+      webhook: os.settings.webhook.handler(() => webhookSetting(db())),
+      setWebhook: os.settings.setWebhook.handler(({ input }) => setWebhook(db(), input)),
     },
   })
 }
+
+/**
+ * Publishes a rule set as the next version in the active store, through the same path as a save on the
+ * Rules page (validation, history, the database's permissions). Handed to analysis by the composition
+ * root, so a backtest can publish without analysis knowing triage.
+ */
+export const rulePublisher =
+  (scope: StoreScope) =>
+  async (ruleSet: RuleSet, comment: string): Promise<{ version: number }> => {
+    const db = triageDb(scope.requireStore())
+    const [latest] = await ruleVersions(db)
+    const saved = await saveRules(db, {
+      baseVersion: latest?.version ?? null,
+      definition: ruleSet,
+      comment: comment || `Published from a backtest (was version ${ruleSet.version})`,
+    })
+    return { version: saved.version }
+  }

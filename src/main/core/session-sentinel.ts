@@ -1,7 +1,7 @@
 import pg from 'pg'
 import type { ConnectionProblem } from '../../shared/profile'
-import { diagnosePostgres } from '../core/connection-check'
 import { postgresUrlWithPassword } from '../store/store'
+import { diagnosePostgres } from './connection-check'
 
 export interface SessionEnd {
   problem: ConnectionProblem
