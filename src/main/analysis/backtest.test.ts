@@ -142,5 +142,5 @@ describe('runBacktest', () => {
     expect(await hasTable(duck.connection, REPEAT_USERS_TABLE)).toBe(true)
     const kept = await runBacktest(duck.connection, rules)
     expect({ ...kept, millis: 0 }).toEqual({ ...result, millis: 0 })
-  })
+  }, 30_000)
 })
