@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
+import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { attempt } from './support/attempts'
 import { openTeamDatabase, urlAs, type TeamDatabase } from './support/team-database'
@@ -51,6 +52,20 @@ describe('aether analyst', () => {
     expect(disabled.stdout).toMatch(/disabled since/)
     const listed = await aether(['analyst', 'list', '--url', asBoss])
     expect(listed.stdout).toContain(`${desk} (Desk analyst), supervisor + ingest, disabled since`)
+
+    // A pipeline worker joins this database the way the listing says, and can store transactions.
+    const grant = /pipeline workers: (GRANT aether_\S+_ingest) TO <worker login>/.exec(listed.stdout)?.[1]
+    expect(grant, listed.stdout).toBeDefined()
+    const worker = team.track(`sec_worker_${suffix}`)
+    await sql.raw(`CREATE ROLE ${worker} LOGIN`).execute(team.owner.db)
+    await sql.raw(`${grant} TO ${worker}`).execute(team.owner.db)
+    const stored = await (
+      await team.connect(worker)
+    ).query(
+      `INSERT INTO transactions (txn_id, ts, user_id, counterparty_id, type, amount, currency)
+       VALUES (gen_random_uuid(), now(), 'U_cli', 'M_cli', 'PAYMENT', 1.25, 'USD')`,
+    )
+    expect(stored.rowCount).toBe(1)
 
     await attempt('an analyst disables an admin with `aether analyst disable`', async () => {
       const result = await aether([

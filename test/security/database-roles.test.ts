@@ -360,7 +360,7 @@ const FORBIDDEN: ForbiddenAction[] = [
     members: ['analyst', 'supervisor'],
     run: async (member) =>
       inRollback(clients[member], async () => {
-        await clients[member].query('SET ROLE aether_analyst')
+        await clients[member].query(`SET ROLE "${team.groups.analyst}"`)
         const { rows } = await clients[member].query<{ actor: string }>(
           `INSERT INTO case_events (case_id, action, note) VALUES ($1, 'note', 'as the group') RETURNING actor`,
           [member === 'analyst' ? cases.mine : cases.free],
@@ -370,6 +370,86 @@ const FORBIDDEN: ForbiddenAction[] = [
           ? { refused: true, detail: `recorded as ${actor}, the session's own login` }
           : { refused: false, detail: `recorded as ${actor}` }
       }),
+  },
+
+  // Only the audit triggers write audit rows: a row that records nothing that happened is refused.
+  {
+    action: 'forges an audit row',
+    members: EVERYONE,
+    run: denied(
+      `INSERT INTO audit_log (entity, action, after) VALUES ('rules', 'update', '{"forged": true}')`,
+    ),
+  },
+  {
+    action: 'forges an audit row about a case',
+    members: EVERYONE,
+    run: denied(
+      `INSERT INTO audit_log (entity, entity_id, case_id, action, before, after)
+       VALUES ('cases', $1::bigint::text, $1::bigint, 'update', '{"status": "open"}', '{"status": "closed"}')`,
+      () => [cases.mine],
+    ),
+  },
+
+  // Case events tell of what happened: the database's own ("opened") and an analyst's change made in
+  // the same transaction; only a note stands alone.
+  {
+    action: 'forges an "opened" case event',
+    members: ['analyst', 'supervisor', 'admin', 'ingest'],
+    run: denied(
+      `INSERT INTO case_events (case_id, action, after) VALUES ($1, 'opened', '{"status": "open", "score": 1}')`,
+      () => [cases.mine],
+    ),
+  },
+  {
+    action: 'records a case as closed without closing it',
+    members: ['analyst', 'supervisor', 'admin', 'ingest'],
+    run: denied(
+      `INSERT INTO case_events (case_id, action, before, after)
+       VALUES ($1, 'closed', '{"status": "in_review"}', '{"status": "closed", "outcome": "false_positive"}')`,
+      () => [cases.mine],
+    ),
+  },
+  {
+    action: 'records a case as closed after a change that did not close it',
+    members: ['analyst', 'supervisor'],
+    run: denied(
+      `UPDATE cases SET version = version + 1 WHERE id = $1;
+INSERT INTO case_events (case_id, action, after) VALUES ($1, 'closed', '{"status": "closed"}')`,
+      () => [cases.mine],
+    ),
+  },
+  {
+    action: 'records an assignment that did not happen',
+    members: ['analyst', 'supervisor', 'admin', 'ingest'],
+    run: denied(
+      `INSERT INTO case_events (case_id, action, before, after)
+       VALUES ($1, 'assigned', '{"assignee": null}', '{"assignee": "someone_else"}')`,
+      () => [cases.free],
+    ),
+  },
+  {
+    action: 'records blocklist entries that were never added',
+    members: ['analyst', 'supervisor', 'admin', 'ingest'],
+    run: denied(
+      `INSERT INTO case_events (case_id, action, after) VALUES ($1, 'blocklisted', '{"entries": ["user:U_x"]}')`,
+      () => [cases.fraudMine],
+    ),
+  },
+  {
+    action: 'writes a note carrying a forged before and after',
+    members: ['analyst', 'supervisor', 'admin', 'ingest'],
+    run: denied(
+      `INSERT INTO case_events (case_id, action, note, before, after)
+       VALUES ($1, 'note', 'x', '{"status": "open"}', '{"status": "closed"}')`,
+      () => [cases.mine],
+    ),
+  },
+  {
+    action: 'writes a case event of a made-up kind',
+    members: ['analyst', 'supervisor', 'admin', 'ingest'],
+    run: denied(`INSERT INTO case_events (case_id, action) VALUES ($1, 'reopened_by_system')`, () => [
+      cases.mine,
+    ]),
   },
 
   // Row-level security cannot be switched off or stepped around.
@@ -408,17 +488,17 @@ const FORBIDDEN: ForbiddenAction[] = [
   },
   ...(
     [
-      ['analyst', ['aether_supervisor', 'aether_admin', 'aether_ingest', 'postgres']],
-      ['supervisor', ['aether_admin', 'aether_ingest', 'postgres']],
-      ['admin', ['aether_ingest', 'postgres']],
-      ['ingest', ['aether_analyst', 'aether_admin', 'postgres']],
-      ['nobody', ['aether_analyst', 'aether_ingest', 'postgres']],
+      ['analyst', ['supervisor', 'admin', 'ingest', 'postgres']],
+      ['supervisor', ['admin', 'ingest', 'postgres']],
+      ['admin', ['ingest', 'postgres']],
+      ['ingest', ['analyst', 'admin', 'postgres']],
+      ['nobody', ['analyst', 'ingest', 'postgres']],
     ] as const
   ).flatMap(([member, groups]) =>
     groups.map((group): ForbiddenAction => ({
-      action: `switches to ${group} with SET ROLE`,
+      action: `switches to ${group === 'postgres' ? group : `the database's ${group} group`} with SET ROLE`,
       members: [member],
-      run: denied(`SET ROLE ${group}`),
+      run: denied(() => `SET ROLE "${group === 'postgres' ? group : team.groups[group]}"`),
     })),
   ),
 

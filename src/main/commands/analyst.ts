@@ -155,8 +155,14 @@ export function registerAnalyst(program: Command) {
     .description('List the analysts of the database')
     .requiredOption(...urlOption)
     .action(async (options: Connection) => {
-      const analysts = await withDirectory(options, (directory) => directory.list())
+      const [analysts, groups] = await withDirectory(options, (directory) =>
+        Promise.all([directory.list(), directory.groups()]),
+      )
       if (analysts.length === 0) console.log('No analysts yet. Add the first admin as the schema owner.')
       for (const each of analysts) console.log(describe(each))
+      console.log(
+        `Group roles of this database: ${groups.analyst}, ${groups.supervisor}, ${groups.admin}; ` +
+          `pipeline workers: GRANT ${groups.ingest} TO <worker login>`,
+      )
     })
 }

@@ -1,16 +1,26 @@
 import { sql, type Kysely } from 'kysely'
 import type { Analyst, AnalystRole } from '../../shared/session-contract'
+import type { RefusalCode } from '../../shared/errors'
+import { Refusal } from '../errors'
 import { scramVerifier } from './scram'
 
 export type AnalystAdminFailure = 'forbidden' | 'conflict' | 'not_found' | 'invalid' | 'outdated'
 
+const CODES: Record<AnalystAdminFailure, RefusalCode> = {
+  forbidden: 'FORBIDDEN',
+  conflict: 'CONFLICT',
+  not_found: 'NOT_FOUND',
+  invalid: 'BAD_REQUEST',
+  outdated: 'UNAVAILABLE',
+}
+
 /** A refusal from the database's analyst administration, with its reason in words. */
-export class AnalystAdminError extends Error {
+export class AnalystAdminError extends Refusal {
   constructor(
     readonly failure: AnalystAdminFailure,
     message: string,
   ) {
-    super(message)
+    super(CODES[failure], message)
     this.name = 'AnalystAdminError'
   }
 }
@@ -71,6 +81,18 @@ export class AnalystDirectory {
       .execute(this.db)
       .catch(translate)
     return rows.map(toAnalyst)
+  }
+
+  /** This database's own group roles (migration 0007): a pipeline worker's login is granted the ingest one. */
+  async groups(): Promise<Record<AnalystRole | 'ingest', string>> {
+    const { rows } = await sql<Record<AnalystRole | 'ingest', string>>`
+      SELECT aether_team_role('analyst') AS analyst, aether_team_role('supervisor') AS supervisor,
+             aether_team_role('admin') AS admin, aether_team_role('ingest') AS ingest`
+      .execute(this.db)
+      .catch(translate)
+    const row = rows[0]
+    if (row === undefined) throw new Error('aether_team_role() returned no row')
+    return row
   }
 
   add(input: { login: string; displayName: string; role: AnalystRole; password: string }): Promise<Analyst> {

@@ -9,11 +9,53 @@ import { deliverWebhooks } from './webhook'
  * The live feed: one LISTEN per open store, shared by every subscriber (each renderer window, the webhook
  * notifier). The database sends alert ids on commit (trigger alerts_notify, one NOTIFY per batch); the
  * feed reads those rows and fans them out. It listens only while someone subscribes.
+ *
+ * Any role that may connect can NOTIFY these channels with any payload, so a notification is only a hint
+ * of where to look: what is shown is read back from the store, and only alerts stored after the feed
+ * started listening and not shown yet pass. A forged payload naming old or unknown alerts shows nothing.
  */
 
 const ALERTS_CHANNEL = 'aether_alerts'
 const CASES_CHANNEL = 'aether_cases'
 const MAX_IDS_PER_NOTIFY = 1000
+/** How many delivered alert ids are remembered; older ones fall below the floor instead. */
+const REMEMBERED_IDS = 20_000
+
+/**
+ * Which notified alert ids are new: above the highest id stored when listening began, and not delivered
+ * before. Ids leave the remembered set in the order they came, and the floor rises past them.
+ */
+export class NewAlertIds {
+  private readonly delivered = new Set<number>()
+
+  constructor(
+    private floor: number,
+    private readonly remembered = REMEMBERED_IDS,
+  ) {}
+
+  /** The ids of a payload that are worth reading: new, well-formed, at most MAX_IDS_PER_NOTIFY of them. */
+  candidates(payload: string): number[] {
+    const ids = new Set<number>()
+    for (const part of payload.split(',')) {
+      const id = Number(part)
+      if (Number.isSafeInteger(id) && id > this.floor && !this.delivered.has(id)) ids.add(id)
+      if (ids.size >= MAX_IDS_PER_NOTIFY) break
+    }
+    return [...ids]
+  }
+
+  /** Marks ids as delivered; false for one delivered already (two notifications raced for it). */
+  claim(id: number): boolean {
+    if (id <= this.floor || this.delivered.has(id)) return false
+    this.delivered.add(id)
+    for (const oldest of this.delivered) {
+      if (this.delivered.size <= this.remembered) break
+      this.delivered.delete(oldest)
+      this.floor = Math.max(this.floor, oldest)
+    }
+    return true
+  }
+}
 
 export async function alertsByIds(db: TriageDb, ids: number[]): Promise<LiveAlert[]> {
   if (ids.length === 0) return []
@@ -52,6 +94,7 @@ class LiveFeed {
   private readonly events = new EventEmitter()
   private subscribers = 0
   private stopListening: Promise<() => Promise<void>> | undefined
+  private fresh: NewAlertIds | undefined
 
   constructor(private readonly store: Store) {
     this.events.setMaxListeners(0)
@@ -63,14 +106,13 @@ class LiveFeed {
       if (Number.isSafeInteger(caseId) && caseId > 0) this.events.emit('event', { kind: 'case', caseId })
       return
     }
-    const ids = payload
-      .split(',')
-      .map(Number)
-      .filter((id) => Number.isSafeInteger(id) && id > 0)
-      .slice(0, MAX_IDS_PER_NOTIFY)
+    const fresh = this.fresh
+    if (fresh === undefined) return
     try {
       const db = triageDb(this.store)
-      const alerts = await alertsByIds(db, ids)
+      const alerts = (await alertsByIds(db, fresh.candidates(payload))).filter((alert) =>
+        fresh.claim(alert.id),
+      )
       for (const alert of alerts) this.events.emit('event', alert)
       await deliverWebhooks(db, alerts)
     } catch (error) {
@@ -80,10 +122,20 @@ class LiveFeed {
 
   private acquire() {
     this.subscribers += 1
-    this.stopListening ??= this.store.listen([ALERTS_CHANNEL, CASES_CHANNEL], (channel, payload) => {
+    this.stopListening ??= this.startListening()
+    return this.stopListening
+  }
+
+  /** The floor is read before LISTEN, so an alert committed in between is above it and still shown. */
+  private async startListening() {
+    const { max } = await triageDb(this.store)
+      .selectFrom('alerts')
+      .select((eb) => eb.fn.max('id').as('max'))
+      .executeTakeFirstOrThrow()
+    this.fresh = new NewAlertIds(Number(max ?? 0))
+    return this.store.listen([ALERTS_CHANNEL, CASES_CHANNEL], (channel, payload) => {
       void this.onNotify(channel, payload)
     })
-    return this.stopListening
   }
 
   private async release() {

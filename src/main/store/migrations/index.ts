@@ -5,6 +5,7 @@ import * as pipeline from './0003_pipeline'
 import * as triage from './0004_triage'
 import * as ingestWritePath from './0005_ingest_write_path'
 import * as scoringNotify from './0006_scoring_notify'
+import * as teamDatabaseRoles from './0007_team_database_roles'
 
 /**
  * Every migration, in order. Imported statically so the bundle carries them; names sort in
@@ -17,6 +18,7 @@ export const migrations: Record<string, Migration> = {
   '0004_triage': triage,
   '0005_ingest_write_path': ingestWritePath,
   '0006_scoring_notify': scoringNotify,
+  '0007_team_database_roles': teamDatabaseRoles,
 }
 
 export const latestMigration = Object.keys(migrations).sort().at(-1) ?? ''
