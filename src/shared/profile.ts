@@ -102,6 +102,8 @@ export const ServiceCheck = z.object({
   message: z.string(),
   /** Server version or similar, when reached. */
   detail: z.string().optional(),
+  /** Works, but something the user should fix (e.g. a Redis without persistence). */
+  warning: z.string().optional(),
   millis: z.number(),
 })
 export type ServiceCheck = z.infer<typeof ServiceCheck>

@@ -183,7 +183,19 @@ export interface PrivateRedis {
   restart(): Promise<void>
 }
 
-export async function startPrivateRedis({ password }: { password?: string } = {}): Promise<PrivateRedis> {
+export interface PrivateRedisOptions {
+  password?: string
+  /**
+   * More redis-server options, after the defaults (AOF on, appendfsync everysec, no RDB snapshots), so
+   * they override them: e.g. ['--appendonly', 'no'] for a Redis without persistence.
+   */
+  extraArgs?: string[]
+}
+
+export async function startPrivateRedis({
+  password,
+  extraArgs = [],
+}: PrivateRedisOptions = {}): Promise<PrivateRedis> {
   const dir = await mkdtemp(join(tmpdir(), 'aether-redis-'))
   const port = await freePort()
   const args = [
@@ -195,10 +207,13 @@ export async function startPrivateRedis({ password }: { password?: string } = {}
     '',
     '--appendonly',
     'yes',
+    '--appendfsync',
+    'everysec',
     '--dir',
     dir,
   ]
   if (password !== undefined) args.push('--requirepass', password)
+  args.push(...extraArgs)
 
   let child: ChildProcess | undefined
   let output = ''

@@ -1,10 +1,19 @@
 import { existsSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
+import { defaultDataDir } from '../core/paths'
 import { generateTraffic } from '../scoring/generator'
 import { formatCount, formatDuration, redisUrl, wholeNumber } from '../pipeline/cli-options'
 import { countDataLines, paysimDatasetKey, readPaysimFile } from '../pipeline/file-replay'
 import { DEFAULT_PARTITIONS, DEFAULT_PREFIX, streamSource } from '../pipeline/partitioning'
-import { replay, type ReplayProgress, type ReplayRow } from '../pipeline/producer'
+import {
+  DEFAULT_RETRY_FOR_MS,
+  replay,
+  type ReplayCheckpoint,
+  type ReplayProgress,
+  type ReplayRow,
+} from '../pipeline/producer'
+import { readProgress, writeProgress } from '../pipeline/replay-progress'
 
 interface ReplayCommandOptions {
   generate?: number
@@ -13,28 +22,40 @@ interface ReplayCommandOptions {
   redisUrl: string
   prefix: string
   partitions: number
+  resume?: boolean
+  progress: string
+  retryFor: number
 }
 
-function* generated(count: number, seed: number): Generator<ReplayRow> {
-  let produced = 0
+/** The generator's transactions numbered 1, 2, …; those up to `after` are generated but not sent. */
+function* generated(count: number, seed: number, after: number): Generator<ReplayRow> {
+  let index = 0
   for (const { txn } of generateTraffic({ seed })) {
-    if (produced++ >= count) return
-    yield { txn }
+    if (++index > count) return
+    if (index > after) yield { line: index, txn }
   }
 }
 
-function progressLine({ sent, rejected, elapsedMs, total }: ReplayProgress): string {
-  const rate = elapsedMs > 0 ? (sent * 1000) / elapsedMs : 0
-  const done = sent + rejected
+function progressLine({ sent, confirmed, retried, rejected, elapsedMs, total }: ReplayProgress): string {
+  const rate = elapsedMs > 0 ? (confirmed * 1000) / elapsedMs : 0
+  const done = confirmed + rejected
   const parts = [
     total === undefined
-      ? `${formatCount(sent)} sent`
+      ? `${formatCount(confirmed)} confirmed`
       : `${formatCount(done)} / ${formatCount(total)} rows (${((100 * done) / Math.max(total, 1)).toFixed(1)}%)`,
     `${formatCount(rate)} rows/s`,
   ]
   if (total !== undefined && rate > 0) parts.push(`ETA ${formatDuration(((total - done) * 1000) / rate)}`)
+  if (sent > confirmed) parts.push(`${formatCount(sent - confirmed)} awaiting Redis`)
+  if (retried > 0) parts.push(`${formatCount(retried)} retried`)
   if (rejected > 0) parts.push(`${formatCount(rejected)} refused`)
   return parts.join('  ')
+}
+
+/** The Redis a run writes to, without its password: part of the progress key. */
+function target(url: string, prefix: string, partitions: number): string {
+  const parsed = new URL(url)
+  return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname} ${prefix}tx ×${partitions}`
 }
 
 export function registerReplay(program: Command) {
@@ -62,55 +83,147 @@ export function registerReplay(program: Command) {
       wholeNumber('--partitions', 1, 1024),
       DEFAULT_PARTITIONS,
     )
+    .option(
+      '--resume',
+      'continue the last run of the same file (or --generate seed) to the same streams from where it stopped: rows Redis confirmed are not sent again',
+    )
+    .option(
+      '--progress <file>',
+      'where runs record how far Redis confirmed them, for --resume: one small JSON file for all runs, each under what was sent and where',
+      join(defaultDataDir(), 'replay-progress.json'),
+    )
+    .option(
+      '--retry-for <seconds>',
+      'while Redis is unreachable or restarting, keep retrying this long before giving up',
+      wholeNumber('--retry-for', 1),
+      DEFAULT_RETRY_FOR_MS / 1000,
+    )
+    .addHelpText(
+      'after',
+      `
+Delivery: every XADD Redis confirms is counted once. If Redis or the network goes away, replay waits and
+sends again, in order, what Redis had not confirmed; an entry whose XADD got no reply may then be in the
+stream twice, and the worker stores it once (txn_id is the idempotency key). The summary says how many
+rows were sent, confirmed by Redis and retried. Ctrl-C stops after the replies in flight; the progress
+file then holds what Redis confirmed, and --resume sends the rest.`,
+    )
     .action(async (file: string | undefined, options: ReplayCommandOptions) => {
       if ((file === undefined) === (options.generate === undefined))
         throw new Error('Give either a PaySim CSV file or --generate <n>, not both.')
-      let rows: AsyncIterable<ReplayRow> | Iterable<ReplayRow>
+      const layout = { prefix: options.prefix, partitions: options.partitions }
+      const progressPath = resolve(options.progress)
+      let source: string
+      let datasetKey = ''
       let total: number
       let what: string
       if (file !== undefined) {
         if (!existsSync(file)) throw new Error(`There is no file ${file}.`)
+        datasetKey = await paysimDatasetKey(file)
+        // The path tells two files apart; name and size give the transaction ids (paysimDatasetKey).
+        source = `file ${resolve(file)} (${datasetKey})`
         total = await countDataLines(file)
-        rows = readPaysimFile(file, await paysimDatasetKey(file))
         what = file
       } else {
+        source = `generated seed ${options.seed}`
         total = options.generate as number
-        rows = generated(total, options.seed)
         what = `${formatCount(total)} generated transactions (seed ${options.seed})`
       }
-      const layout = { prefix: options.prefix, partitions: options.partitions }
+      const key = `${source} → ${target(options.redisUrl, layout.prefix, layout.partitions)}`
+      const earlier = readProgress(progressPath, key)
+      let from: ReplayCheckpoint = { through: 0, confirmedAfter: [] }
+      if (options.resume === true) {
+        if (earlier === undefined)
+          console.log(
+            `No earlier run of ${what} to these streams in ${progressPath}: starting from the first row.`,
+          )
+        // A generated run is complete up to its own count: a larger --generate continues it.
+        else if (earlier.complete && (file !== undefined || earlier.through >= total)) {
+          console.log(`The run of ${what} recorded in ${progressPath} is complete: nothing left to send.`)
+          return
+        } else from = earlier
+      } else if (earlier !== undefined && !earlier.complete)
+        console.log(
+          `An earlier run of ${what} stopped part-way; starting over (--resume continues it instead).`,
+        )
+      // A file's positions are line numbers: its data starts on line 2, after the header.
+      const alreadyDone =
+        (file !== undefined ? Math.max(0, from.through - 1) : from.through) + from.confirmedAfter.length
+      const rows =
+        file !== undefined
+          ? readPaysimFile(file, datasetKey, Math.max(1, from.through))
+          : generated(total, options.seed, from.through)
       console.log(
-        `Replaying ${what} to ${streamSource(layout)} (${layout.partitions} partitions) at ${options.redisUrl}${options.tps === undefined ? '' : `, ${formatCount(options.tps)} tx/s`}. Ctrl-C stops.`,
+        `Replaying ${what} to ${streamSource(layout)} (${layout.partitions} partitions) at ${options.redisUrl}${options.tps === undefined ? '' : `, ${formatCount(options.tps)} tx/s`}${alreadyDone > 0 ? `, after the ${formatCount(alreadyDone)} rows an earlier run completed` : ''}. Ctrl-C stops.`,
       )
+      let saveFailed = false
+      const save = (checkpoint: ReplayCheckpoint, complete: boolean) => {
+        try {
+          writeProgress(progressPath, key, checkpoint, complete)
+        } catch (error) {
+          if (!saveFailed)
+            console.error(
+              `Could not record progress in ${progressPath} (${(error as Error).message}); --resume will not be able to continue this run. Give --progress <file> elsewhere.`,
+            )
+          saveFailed = true
+        }
+      }
       const controller = new AbortController()
       const cancel = () => controller.abort()
       process.once('SIGINT', cancel)
       process.once('SIGTERM', cancel)
       const tty = process.stdout.isTTY
+      let lastRetryNote = 0
       try {
         const summary = await replay({
           redis: { url: options.redisUrl },
           layout,
           rows,
-          total,
+          total: total - alreadyDone,
           tps: options.tps,
+          resumeFrom: from,
+          retryForMs: options.retryFor * 1000,
           signal: controller.signal,
           progressEveryMs: tty ? 250 : 5000,
           onProgress: (progress) =>
             tty
               ? process.stdout.write(`\r${progressLine(progress)}\x1b[K`)
               : console.log(progressLine(progress)),
+          onCheckpoint: (checkpoint) => save(checkpoint, false),
+          onRetry: ({ error, waiting, failingForMs }) => {
+            if (Date.now() - lastRetryNote < 5000) return
+            lastRetryNote = Date.now()
+            if (tty) process.stdout.write('\r\x1b[K')
+            console.log(
+              `Redis is not taking entries (${error}); retrying${waiting > 0 ? ` ${formatCount(waiting)} entries` : ''} for up to ${formatDuration(options.retryFor * 1000 - failingForMs)} more.`,
+            )
+          },
         })
+        const complete = !summary.cancelled && summary.failure === undefined
+        save(summary.checkpoint, complete)
         if (tty) process.stdout.write('\r\x1b[K')
         console.log(
-          `${summary.cancelled ? 'Cancelled' : 'Done'}: ${formatCount(summary.sent)} transactions sent in ${formatDuration(summary.elapsedMs)} (${formatCount((summary.sent * 1000) / Math.max(summary.elapsedMs, 1))}/s); per partition ${summary.perPartition.map(formatCount).join(' / ')}.`,
+          `${complete ? 'Done' : summary.cancelled ? 'Cancelled' : 'Stopped'}: ${formatCount(summary.sent)} transactions sent, ${formatCount(summary.confirmed)} confirmed by Redis, ${formatCount(summary.retried)} retried, in ${formatDuration(summary.elapsedMs)} (${formatCount((summary.confirmed * 1000) / Math.max(summary.elapsedMs, 1))}/s); per partition ${summary.perPartition.map(formatCount).join(' / ')}.`,
         )
+        if (summary.unconfirmedResent > 0)
+          console.log(
+            `${formatCount(summary.unconfirmedResent)} were sent again after an XADD without a reply: they may be in the stream twice, and the worker stores each once.`,
+          )
         if (summary.rejected > 0) {
           console.log(`${formatCount(summary.rejected)} rows were not transactions and were not sent:`)
           for (const problem of summary.problems) console.log(`  ${problem.error}`)
           if (summary.rejected > summary.problems.length)
             console.log(`  … and ${formatCount(summary.rejected - summary.problems.length)} more`)
         }
+        if (!complete) {
+          if (summary.unconfirmed > 0)
+            console.log(
+              `${formatCount(summary.unconfirmed)} sent without a reply from Redis: --resume sends them again.`,
+            )
+          console.log(
+            `Progress recorded in ${progressPath}: run the same command with --resume to send the rest.`,
+          )
+        }
+        if (summary.failure !== undefined) throw new Error(summary.failure)
       } finally {
         process.off('SIGINT', cancel)
         process.off('SIGTERM', cancel)

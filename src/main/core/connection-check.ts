@@ -2,6 +2,7 @@ import { Redis } from 'ioredis'
 import pg from 'pg'
 import type { ConnectionProblem, ServiceCheck } from '../../shared/profile'
 import { ACCOUNT_DISABLED_MESSAGE } from '../../shared/session-contract'
+import { checkPersistence } from '../pipeline/redis-persistence'
 import { schemaState } from '../store/migrate'
 import { openPostgresStore, postgresUrlWithPassword } from '../store/store'
 import type { TeamCredentials } from './profiles'
@@ -42,6 +43,12 @@ export function diagnosePostgres(error: unknown, url: string): Diagnosis {
     return { problem: 'unknown_user', message: `PostgreSQL has no user "${user}".` }
   if (code === '3D000')
     return { problem: 'unknown_database', message: `PostgreSQL has no database "${database}".` }
+  // Since migration 0007 only the analysts and workers of a team database may connect to it.
+  if (code === '42501' && /permission denied for database/.test(text))
+    return {
+      problem: 'other',
+      message: `"${user}" is not an analyst of the database "${database}": ask one of its admins to add you.`,
+    }
   if (UNREACHABLE.has(code ?? ''))
     return {
       problem: 'unreachable',
@@ -162,7 +169,14 @@ export function checkRedis(credentials: TeamCredentials): Promise<ServiceCheck> 
       await redis.ping()
       const info = await redis.info('server')
       const version = /redis_version:(\S+)/.exec(info)?.[1] ?? '?'
-      return { ok: true, message: 'Connected.', detail: `Redis ${version}` }
+      // Reachable is what "ok" means; a Redis that would lose accepted entries on a restart is a warning.
+      const persistence = await checkPersistence(redis)
+      return {
+        ok: true,
+        message: 'Connected.',
+        detail: `Redis ${version}, ${persistence.label}`,
+        ...(persistence.warning !== undefined ? { warning: persistence.warning } : {}),
+      }
     } catch (error) {
       return { ok: false, ...diagnoseRedis(cause ?? error, url) }
     } finally {

@@ -1,9 +1,17 @@
 import type { SubmitResult } from '../../shared/triage-contract'
 import type { Transaction } from '../../shared/transaction'
-import { ServiceUnavailableError, type Workstation } from '../core/workstation'
+import { ServiceUnavailableError } from '../errors'
 import { DEFAULT_PARTITIONS, DEFAULT_PREFIX } from '../pipeline/partitioning'
 import { replay } from '../pipeline/producer'
+import type { RedisConnection } from '../pipeline/redis-stream'
+import type { StoreScope } from '../store/scope'
 import { submitToLocalPipeline } from './manual-source'
+
+/** What a submission needs of the active profile. */
+export interface SubmitScope extends StoreScope {
+  /** The active Team profile's Redis; refuses when the active profile is not a Team one. */
+  teamRedis(): Promise<RedisConnection>
+}
 
 /**
  * A transaction typed in by an analyst enters the same pipeline as any other: in Team mode it goes onto
@@ -11,23 +19,21 @@ import { submitToLocalPipeline } from './manual-source'
  * scores and stores it, alerts and all; in Local mode a one-off worker of the same pipeline stores it in
  * the embedded store.
  */
-export async function submitTransaction(workstation: Workstation, txn: Transaction): Promise<SubmitResult> {
-  const status = workstation.status()
-  if (status.mode === 'local') {
-    await submitToLocalPipeline(workstation.requireStore(), txn)
+export async function submitTransaction(scope: SubmitScope, txn: Transaction): Promise<SubmitResult> {
+  if (scope.storeMode() === 'local') {
+    await submitToLocalPipeline(scope.requireStore(), txn)
     return { txnId: txn.txn_id, route: 'local' }
   }
-  const profile = await workstation.profiles.get(status.profileId)
-  if (profile.kind !== 'team') throw new ServiceUnavailableError('The active profile is not a Team profile.')
-  const credentials = await workstation.profiles.credentials(profile)
   const summary = await replay({
-    redis: { url: credentials.redisUrl, password: credentials.redisPassword },
+    redis: await scope.teamRedis(),
     layout: { prefix: DEFAULT_PREFIX, partitions: DEFAULT_PARTITIONS },
     rows: [{ txn }],
+    // An analyst waits for this: a short retry, not a replay's long one.
+    retryForMs: 10_000,
   })
-  if (summary.sent !== 1)
+  if (summary.confirmed !== 1)
     throw new ServiceUnavailableError(
-      `The stream did not take the transaction: ${summary.problems[0]?.error ?? 'no reason given'}.`,
+      `The stream did not take the transaction: ${summary.failure ?? summary.problems[0]?.error ?? 'no reason given'}.`,
     )
   return { txnId: txn.txn_id, route: 'stream' }
 }

@@ -19,6 +19,11 @@ function CheckRow({ check }: { check: ServiceCheck }) {
       <span className="check-message">{check.message}</span>
       {check.detail && <span className="check-detail">{check.detail}</span>}
       <span className="check-millis num">{Math.round(check.millis)} ms</span>
+      {check.warning && (
+        <span className="check-warning" role="note">
+          ⚠ {check.warning}
+        </span>
+      )}
     </li>
   )
 }

@@ -1,0 +1,142 @@
+import type { Redis } from 'ioredis'
+import { connectRedis, type RedisConnection } from './redis-stream'
+
+/**
+ * Whether the team Redis keeps what it accepted across a restart. An XADD reply means Redis holds the
+ * entry in memory; only persistence keeps it (and the consumer groups, pending lists and leases) through a
+ * crash. The README's "Running the team Redis" says how to set it up; `aether worker` and "Test connection"
+ * warn when it is missing. Managed Redis services often disable CONFIG: then the check says it could not
+ * tell, and never fails.
+ */
+
+export type PersistenceMode = 'aof' | 'rdb' | 'none' | 'unknown'
+
+export interface PersistenceFacts {
+  /** INFO persistence aof_enabled; undefined when INFO could not be read. */
+  aofEnabled: boolean | undefined
+  /** CONFIG GET appendfsync; undefined when CONFIG is not allowed. */
+  appendfsync?: string | undefined
+  /** CONFIG GET save ('' = no snapshots); undefined when CONFIG is not allowed. */
+  save?: string | undefined
+  /** Why a fact could not be read. */
+  problem?: string | undefined
+}
+
+export interface RedisPersistence {
+  mode: PersistenceMode
+  /** appendfsync, when AOF is on and CONFIG answered. */
+  fsync: string | undefined
+  /** A few words for a status line: "AOF, everysec", "no persistence". */
+  label: string
+  /** One sentence: how this Redis keeps accepted entries. */
+  summary: string
+  /** Set when a restart can lose accepted entries, or when that could not be checked. */
+  warning: string | undefined
+}
+
+const HOW_TO = 'Run it with appendonly yes and appendfsync everysec (README: "Running the team Redis").'
+
+/** Pure: what the server's settings mean for entries it has accepted. */
+export function describePersistence(facts: PersistenceFacts): RedisPersistence {
+  if (facts.aofEnabled === true) {
+    const fsync = facts.appendfsync
+    if (fsync === 'no')
+      return {
+        mode: 'aof',
+        fsync,
+        label: 'AOF, appendfsync no',
+        summary: 'AOF on, appendfsync no: the OS decides when to write it to disk.',
+        warning:
+          'Redis writes its AOF with appendfsync no: a power loss or kernel crash can lose about 30 s of accepted entries. Use appendfsync everysec.',
+      }
+    return {
+      mode: 'aof',
+      fsync,
+      label: fsync === undefined ? 'AOF' : `AOF, appendfsync ${fsync}`,
+      summary:
+        fsync === 'always'
+          ? 'AOF on, appendfsync always: an accepted entry survives any crash.'
+          : fsync === 'everysec'
+            ? 'AOF on, appendfsync everysec: a power loss can lose up to about 1 s of accepted entries; a killed Redis loses none.'
+            : 'AOF on (appendfsync could not be read: CONFIG is not allowed).',
+      warning: undefined,
+    }
+  }
+  if (facts.aofEnabled === false && facts.save === '')
+    return {
+      mode: 'none',
+      fsync: undefined,
+      label: 'no persistence',
+      summary: 'No persistence: neither AOF nor RDB snapshots.',
+      warning: `Redis has no persistence (appendonly no, no snapshots): a Redis restart loses every entry not yet stored, with the consumer groups and pending lists. ${HOW_TO}`,
+    }
+  if (facts.aofEnabled === false && facts.save !== undefined)
+    return {
+      mode: 'rdb',
+      fsync: undefined,
+      label: 'RDB snapshots only',
+      summary: `RDB snapshots only (save ${facts.save}).`,
+      warning: `Redis keeps only RDB snapshots (save ${facts.save}), no AOF: a crash or restart loses the entries accepted since the last snapshot. ${HOW_TO}`,
+    }
+  const why = facts.problem ?? 'CONFIG is not allowed'
+  return {
+    mode: 'unknown',
+    fsync: undefined,
+    label: 'persistence not checked',
+    summary: `Persistence could not be checked (${why}).`,
+    warning: `Could not check whether Redis keeps accepted entries through a restart (${why}). ${
+      facts.aofEnabled === false ? 'AOF is off. ' : ''
+    }Make sure it runs with appendonly yes or your provider's equivalent.`,
+  }
+}
+
+const configValue = async (redis: Redis, name: string): Promise<string> => {
+  const reply = (await redis.call('CONFIG', 'GET', name)) as string[]
+  const value = reply[1]
+  if (value === undefined) throw new Error(`CONFIG GET ${name} gave no value`)
+  return value
+}
+
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
+
+/** Asks a connected Redis (INFO persistence, CONFIG GET); never throws. */
+export async function checkPersistence(redis: Redis): Promise<RedisPersistence> {
+  const facts: PersistenceFacts = { aofEnabled: undefined }
+  try {
+    const info = await redis.info('persistence')
+    const aof = /^aof_enabled:(\d)/m.exec(info)?.[1]
+    if (aof !== undefined) facts.aofEnabled = aof === '1'
+  } catch (error) {
+    facts.problem = `INFO persistence: ${messageOf(error)}`
+  }
+  try {
+    if (facts.aofEnabled === true) facts.appendfsync = await configValue(redis, 'appendfsync')
+    else facts.save = await configValue(redis, 'save')
+  } catch (error) {
+    facts.problem ??= `CONFIG GET: ${messageOf(error)}`
+  }
+  return describePersistence(facts)
+}
+
+/**
+ * For `aether worker` at start: the warning to print about the team Redis, or undefined when it keeps
+ * accepted entries. Opens its own short connection; never throws (an unreachable Redis is the worker's
+ * own error to report).
+ */
+export async function redisPersistenceWarning(connection: RedisConnection): Promise<string | undefined> {
+  const redis = connectRedis(connection, {
+    name: 'aether-persistence-check',
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 5000,
+    lazyConnect: true,
+  })
+  try {
+    await redis.connect()
+    return (await checkPersistence(redis)).warning
+  } catch {
+    return undefined
+  } finally {
+    redis.disconnect()
+  }
+}
