@@ -33,7 +33,7 @@ export const Analyst = z.object({
   login: z.string(),
   displayName: z.string(),
   role: AnalystRole,
-  /** Whether their workstation may run a pipeline worker with their login (membership in the database's ingest group). */
+  /** Whether their workstation may run a pipeline worker with their login (the database's ingest group). */
   ingests: z.boolean(),
   /** ISO instant, or null while the account is enabled. */
   disabledAt: z.string().nullable(),
