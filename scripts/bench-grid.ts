@@ -19,6 +19,7 @@ import {
   transactionPageQuery,
 } from '../src/main/triage/transactions'
 import type { TransactionPageRequest } from '../src/shared/triage-contract'
+import { dropTeamDatabase } from '../src/main/store/drop-database'
 
 const GOAL_P95_MS = 150
 const REQUESTS = 20
@@ -47,7 +48,7 @@ async function admin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
 }
 
 const dropScratch = () =>
-  admin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).catch((error: unknown) =>
+  admin((client) => dropTeamDatabase(client, name)).catch((error: unknown) =>
     console.error(`Could not drop ${name}: ${(error as Error).message}`),
   )
 

@@ -29,6 +29,7 @@ import { replay } from '../src/main/pipeline/producer'
 import { GENERATOR_BLOCKLIST, generateTraffic } from '../src/main/scoring/generator'
 import { migrateToLatest } from '../src/main/store/migrate'
 import { openPostgresStore } from '../src/main/store/store'
+import { dropTeamDatabase } from '../src/main/store/drop-database'
 
 const RAW_GROUP = 'bench-raw'
 const KEEP_GROUP = 'bench-keep'
@@ -457,7 +458,7 @@ async function main() {
       if (keys.length > 0) await redis.del(...keys)
     } while (cursor !== '0')
     redis.disconnect()
-    await admin.query(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`)
+    await dropTeamDatabase(admin, databaseName)
     await admin.end()
   }
 }

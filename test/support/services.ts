@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
+import { dropTeamDatabase } from '../../src/main/store/drop-database'
 
 /** The shared services of the team backend, as CI and developers have them; overridable by env. */
 export const SHARED_POSTGRES_URL =
@@ -34,21 +35,7 @@ export async function createTestDatabase(prefix = 'aether_it'): Promise<TestData
       const client = new pg.Client({ connectionString: SHARED_POSTGRES_URL })
       await client.connect()
       try {
-        // Migration 0007 gave the database group roles of its own; roles are cluster-wide, so they go too.
-        const { rows } = await client.query<{ oid: string }>(
-          'SELECT oid FROM pg_database WHERE datname = $1',
-          [name],
-        )
-        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-        const oid = rows[0]?.oid
-        if (oid !== undefined)
-          await client.query(
-            `DO $$ DECLARE r text; BEGIN
-               FOR r IN SELECT rolname FROM pg_roles
-                         WHERE rolname ~ ('^aether_.*_' || ${Number(oid)} || '_(analyst|supervisor|admin|ingest)$')
-               LOOP EXECUTE format('DROP ROLE %I', r); END LOOP;
-             END $$`,
-          )
+        await dropTeamDatabase(client, name)
       } finally {
         await client.end()
       }
