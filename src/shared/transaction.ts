@@ -14,21 +14,34 @@ export const Money = z
 
 export const PositiveMoney = Money.refine((value) => Number(value) > 0, 'must be greater than 0')
 
+/**
+ * Free text refuses control characters (C0, DEL, C1): NUL is refused by PostgreSQL, which made one such
+ * entry stop its batch, and the others break logs, CSV exports and the grid.
+ */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+export const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/
+const PlainText = z
+  .string()
+  .refine(
+    (value) => !CONTROL_CHARACTER.test(value),
+    'must not contain control characters (such as NUL, tab or newline)',
+  )
+
 const ipv4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/
 const ipv6 = /^[0-9a-fA-F:.]{2,45}$/
 
 export const Transaction = z.object({
   txn_id: z.uuid(),
   ts: z.iso.datetime({ offset: true }),
-  user_id: z.string().min(1).max(128),
-  counterparty_id: z.string().min(1).max(128),
+  user_id: PlainText.min(1).max(128),
+  counterparty_id: PlainText.min(1).max(128),
   type: TransactionType,
   amount: PositiveMoney,
   currency: z
     .string()
     .length(3, 'an ISO 4217 code such as USD')
     .regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as USD'),
-  merchant_type: z.string().max(64).optional(),
+  merchant_type: PlainText.max(64).optional(),
   source_ip: z
     .string()
     .max(45)
@@ -37,7 +50,7 @@ export const Transaction = z.object({
       'an IPv4 or IPv6 address',
     )
     .optional(),
-  device_id: z.string().max(128).optional(),
+  device_id: PlainText.max(128).optional(),
   balance_before: Money.optional(),
   balance_after: Money.optional(),
   cp_balance_before: Money.optional(),

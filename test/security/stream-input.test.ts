@@ -74,7 +74,8 @@ function validFields(): Record<string, Value> {
 const WRONG_TYPES: Record<string, readonly string[]> = {
   v: ['2', 'one', ''],
   txn_id: ['not-a-uuid', '12345', '', '{"$gt": ""}'],
-  ts: ['yesterday', '1699999999', '2024-13-45T99:99:99Z', ''],
+  // The last two are valid ISO times outside the plausible window (PostgreSQL refuses year 0000).
+  ts: ['yesterday', '1699999999', '2024-13-45T99:99:99Z', '', '0000-01-01T00:00:00Z', '2999-01-01T00:00:00Z'],
   type: ['WIRE', 'payment', '', 'TRANSFER; DROP TABLE transactions'],
   amount: ['abc', '12,50', '', 'null', '[1]'],
   currency: ['usd', 'EURO', '12', ''],
@@ -122,7 +123,14 @@ const INVALID_UTF8 = [
 
 function malformed(probe: string): Message {
   const fields = validFields()
-  const kind = random.pick(['missing', 'wrong type', 'huge string', 'invalid UTF-8', 'bad amount'] as const)
+  const kind = random.pick([
+    'missing',
+    'wrong type',
+    'huge string',
+    'invalid UTF-8',
+    'bad amount',
+    'control character',
+  ] as const)
   switch (kind) {
     case 'missing': {
       const field = random.pick(REQUIRED)
@@ -153,6 +161,13 @@ function malformed(probe: string): Message {
     case 'bad amount':
       fields.amount = random.pick(BAD_AMOUNTS)
       return { probe, fields, broken: { kind, field: 'amount' } }
+    case 'control character': {
+      // NUL made PostgreSQL refuse the batch that held it, and the worker retry it for ever.
+      const field = random.pick(TEXT_FIELDS)
+      fields[field] =
+        `C${random.pick(['\u0000', '\t', '\n', '\u001b', '\u007f', '\u0085'])}${random.below(100)}`
+      return { probe, fields, broken: { kind, field } }
+    }
   }
 }
 

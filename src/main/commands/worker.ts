@@ -1,8 +1,9 @@
 import type { Command } from 'commander'
 import { withoutPassword } from '../core/profiles'
-import { formatCount, postgresUrl, redisUrl, wholeNumber } from '../pipeline/cli-options'
+import { formatCount, isoDate, postgresUrl, redisUrl, wholeNumber } from '../pipeline/cli-options'
 import { serveMetrics, type WorkerMetrics } from '../pipeline/metrics'
 import { DEFAULT_PARTITIONS, DEFAULT_PREFIX, streamSource, validateLayout } from '../pipeline/partitioning'
+import { redisPersistenceWarning } from '../pipeline/redis-persistence'
 import { createTeamWorker, type TeamWorkerConfig } from '../pipeline/team'
 import { WorkerThread } from '../pipeline/threads'
 
@@ -14,6 +15,8 @@ interface WorkerCommandOptions {
   concurrency: number
   metricsPort: number
   leaseMs: number
+  earliestTs: string
+  aheadHours: number
 }
 
 /** One worker of this process: on the main thread when alone, each on a thread of its own otherwise. */
@@ -23,6 +26,17 @@ interface ProcessWorker {
 }
 
 const log = (line: string) => console.error(`${new Date().toISOString()} ${line}`)
+
+/** Names the stray keys and their lengths (the first ten), for the log. */
+export function describeStrays(strays: { key: string; length: number }[]): string {
+  if (strays.length === 0) return 'no stray stream keys any more'
+  const named = strays
+    .slice(0, 10)
+    .map((stray) => `${stray.key} (${formatCount(stray.length)} ${stray.length === 1 ? 'entry' : 'entries'})`)
+    .join(', ')
+  const more = strays.length > 10 ? ` and ${formatCount(strays.length - 10)} more` : ''
+  return `stray stream keys no worker reads, a producer writes to a wrong key: ${named}${more}`
+}
 
 function inProcess(config: TeamWorkerConfig): ProcessWorker {
   const team = createTeamWorker(config, log)
@@ -79,6 +93,18 @@ export function registerWorker(program: Command) {
       wholeNumber('--lease-ms', 1000, 600_000),
       5000,
     )
+    .option(
+      '--earliest-ts <date>',
+      'transactions dated before this are dead letters (ISO 8601)',
+      isoDate('--earliest-ts'),
+      '2000-01-01',
+    )
+    .option(
+      '--ahead-hours <n>',
+      'transactions dated more than this past the worker’s clock are dead letters',
+      wholeNumber('--ahead-hours', 0, 87_600),
+      24,
+    )
     .action(async (options: WorkerCommandOptions) => {
       const layout = validateLayout({ prefix: options.prefix, partitions: options.partitions })
       const postgres = withoutPassword(options.postgresUrl)
@@ -87,6 +113,7 @@ export function registerWorker(program: Command) {
         redis: { url: options.redisUrl },
         layout,
         timing: { leaseMs: options.leaseMs, heartbeatMs: Math.max(200, Math.round(options.leaseMs / 5)) },
+        timeWindow: { earliestMs: Date.parse(options.earliestTs), aheadMs: options.aheadHours * 3_600_000 },
       }
       const workers: ProcessWorker[] =
         options.concurrency === 1
@@ -98,15 +125,31 @@ export function registerWorker(program: Command) {
       console.log(
         `${options.concurrency} worker${options.concurrency === 1 ? '' : 's'} consuming ${streamSource(layout)} (${layout.partitions} partitions) from ${options.redisUrl} into ${postgres.url}; metrics at http://127.0.0.1:${metrics.port}/metrics. Ctrl-C stops gracefully.`,
       )
+      // What "accepted" means depends on the Redis persistence: say so when a restart would lose entries.
+      void redisPersistenceWarning({ url: options.redisUrl }).then((warning) => {
+        if (warning !== undefined) log(`warning: ${warning}`)
+      })
+      // Said once when the set of stray keys changes, not at every report.
+      let loggedStrays = ''
       const report = setInterval(() => {
         void collect().then((all) => {
+          const strays = all.find((m) => m.status.strayStreams !== undefined)?.status.strayStreams
+          const names = strays?.map((stray) => stray.key).join('\n')
+          if (strays !== undefined && names !== loggedStrays) {
+            if (strays.length > 0 || loggedStrays !== '') log(describeStrays(strays))
+            loggedStrays = names ?? ''
+          }
+          const wrongPartition = all.reduce(
+            (sum, m) => sum + (m.status.deadLettersByReason?.wrong_partition ?? 0),
+            0,
+          )
           const stored = all.reduce((sum, m) => sum + m.status.counts.stored, 0)
           const rate = all.reduce((sum, m) => sum + m.status.ratePerSecond, 0)
           const lag = all[0]?.status.partitions.reduce((sum, p) => sum + (p.lag ?? 0), 0) ?? 0
           const states = [...new Set(all.map((m) => m.status.state))].join('/')
           const message = all.find((m) => m.status.message !== undefined)?.status.message
           log(
-            `${states}: ${formatCount(stored)} stored, ${formatCount(rate)}/s, lag ${formatCount(lag)}${message ? ` (${message})` : ''}`,
+            `${states}: ${formatCount(stored)} stored, ${formatCount(rate)}/s, lag ${formatCount(lag)}${wrongPartition > 0 ? `, ${formatCount(wrongPartition)} dead letter${wrongPartition === 1 ? '' : 's'} on a wrong partition` : ''}${message ? ` (${message})` : ''}`,
           )
         })
       }, 10_000)

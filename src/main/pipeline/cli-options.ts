@@ -11,6 +11,18 @@ export const wholeNumber =
     return parsed
   }
 
+/** A date or time in ISO 8601 (2000-01-01, 2024-06-01T00:00:00Z) that Date.parse reads alike everywhere. */
+export const isoDate =
+  (what: string) =>
+  (value: string): string => {
+    if (
+      /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2}))?$/.test(value) &&
+      !Number.isNaN(Date.parse(value))
+    )
+      return value
+    throw new InvalidArgumentError(`${what} is a date such as 2000-01-01, or a time with its zone`)
+  }
+
 export const redisUrl = (value: string): string => {
   try {
     const url = new URL(value)

@@ -59,6 +59,10 @@ export function renderMetrics(workers: WorkerMetrics[]): string {
     const { stored, duplicates, deadLetters } = status.counts
     lines.push(`aether_ingest_transactions_total{worker="${worker}",outcome="stored"} ${stored}`)
     lines.push(`aether_ingest_transactions_total{worker="${worker}",outcome="duplicate"} ${duplicates}`)
+    // Read again after a failure and found stored: not a producer's duplicate, and not stored twice.
+    lines.push(
+      `aether_ingest_transactions_total{worker="${worker}",outcome="redelivered"} ${status.counts.redelivered ?? 0}`,
+    )
     lines.push(`aether_ingest_transactions_total{worker="${worker}",outcome="dead_letter"} ${deadLetters}`)
   }
   family('aether_ingest_dead_letters_total', 'counter', 'Entries sent to the dead-letter stream, by reason.')

@@ -38,6 +38,19 @@ export interface BatchWrite {
   modelVersion: string
 }
 
+/** A row to try on its own: the transaction, its score and its user's state after it (JSON). */
+export interface ProbeRow {
+  txn: Transaction
+  score: Score
+  state: string
+}
+
+/** A transaction stored already: its fields as stored (text), and those that differ from a new entry's. */
+export interface StoredVersion {
+  differs: string[]
+  stored: Record<string, string | boolean | null>
+}
+
 /**
  * committed: everything written. fenced: another worker has taken one of the partitions over, nothing
  * written. redelivered: some transactions were already stored (a redelivery or a producer's retry), nothing
@@ -60,6 +73,45 @@ export class RowRejectedError extends Error {
 
 const run = async <R>(db: Kysely<unknown>, text: string, params: readonly unknown[] = []): Promise<R[]> =>
   (await db.executeQuery<R>(CompiledQuery.raw(text, params as unknown[]))).rows
+
+const TRANSACTION_COLUMNS = `txn_id, ts, user_id, counterparty_id, type, amount, currency, merchant_type,
+  source_ip, device_id, balance_before, balance_after, cp_balance_before, cp_balance_after, label`
+
+/** The transactions as arrays, in TRANSACTION_COLUMNS' order (transactionColumns builds them). */
+const TRANSACTION_ARRAYS = `$1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::numeric[],
+  $7::text[], $8::text[], $9::inet[], $10::text[], $11::numeric[], $12::numeric[], $13::numeric[],
+  $14::numeric[], $15::boolean[]`
+
+const LOAD_STATES = 'SELECT user_id, state FROM user_features WHERE user_id = ANY($1::text[])'
+
+/** Compared as stored: an identical redelivery is a duplicate, anything else a conflicting one. */
+const COMPARED = [
+  'ts',
+  'user_id',
+  'counterparty_id',
+  'type',
+  'amount',
+  'currency',
+  'merchant_type',
+  'source_ip',
+  'device_id',
+  'balance_before',
+  'balance_after',
+  'cp_balance_before',
+  'cp_balance_after',
+  'label',
+] as const
+
+const differsWhen = COMPARED.map(
+  (name) => `CASE WHEN t.${name} IS DISTINCT FROM e.${name} THEN '${name}' END`,
+)
+const storedAsText = COMPARED.map((name) => `'${name}', t.${name}${name === 'label' ? '' : '::text'}`)
+
+const STORED_VERSIONS = `
+SELECT e.i, array_remove(ARRAY[${differsWhen.join(', ')}], NULL) AS differs,
+       json_build_object(${storedAsText.join(', ')}) AS stored
+  FROM unnest(${TRANSACTION_ARRAYS}) WITH ORDINALITY AS e(txn_id, ${COMPARED.join(', ')}, i)
+  JOIN transactions t ON t.txn_id = e.txn_id`
 
 const INSERT_TRANSACTIONS = `
 WITH fence AS (
@@ -122,11 +174,26 @@ SELECT key, value, $8 FROM json_each($7::json)
 ON CONFLICT (user_id) DO UPDATE
   SET state = EXCLUDED.state, model_version = EXCLUDED.model_version, updated_at = now()`
 
-/** SQLSTATE classes of a value the database refuses: data exceptions and integrity violations. */
-const isRowRejection = (error: unknown) => {
+/**
+ * SQLSTATE classes of a value the database refuses: data exceptions (22), integrity violations (23) but
+ * the transaction's own key (a duplicate, handled as such) and program limits (54, a value too big for
+ * an index). Each is caused by an entry, so the entry is a dead letter, never a reason to retry.
+ */
+export const isRowRejection = (error: unknown) => {
   const code = (error as { code?: unknown }).code
-  return typeof code === 'string' && (code.startsWith('22') || (code.startsWith('23') && code !== '23505'))
+  if (typeof code !== 'string') return false
+  return (
+    code.startsWith('22') ||
+    code.startsWith('54') ||
+    (code.startsWith('23') && !isDuplicateTransaction(error))
+  )
 }
+
+/** A store read or write refused for an entry's data becomes a RowRejectedError; anything else is left be. */
+const rejecting = (error: unknown): unknown =>
+  isRowRejection(error)
+    ? new RowRejectedError(`the store refused it: ${(error as Error).message}`, error)
+    : error
 
 /**
  * Batches from this size go in by COPY. A COPY costs two round trips and the batch three statements
@@ -181,24 +248,120 @@ export class PipelineStore {
   async loadStates(userIds: readonly string[]): Promise<Map<string, UserState>> {
     const states = new Map<string, UserState>()
     if (userIds.length === 0) return states
-    const rows = await run<{ user_id: string; state: UserState }>(
-      this.store.db,
-      'SELECT user_id, state FROM user_features WHERE user_id = ANY($1::text[])',
-      [userIds],
-    )
+    const rows = await run<{ user_id: string; state: UserState }>(this.store.db, LOAD_STATES, [
+      userIds,
+    ]).catch((error: unknown) => {
+      throw rejecting(error)
+    })
     for (const row of rows) states.set(row.user_id, row.state)
     return states
   }
 
-  /** Which of these transactions are stored already. */
-  async storedAmong(txnIds: readonly string[]): Promise<Set<string>> {
-    if (txnIds.length === 0) return new Set()
-    const rows = await run<{ txn_id: string }>(
+  /**
+   * The stored version of each of these transactions that is stored already, by index, with the fields
+   * whose values differ (compared as the store keeps them: 181 and 181.00 are the same amount).
+   */
+  async storedVersions(txns: readonly Transaction[]): Promise<Map<number, StoredVersion>> {
+    const versions = new Map<number, StoredVersion>()
+    if (txns.length === 0) return versions
+    const rows = await run<{ i: number; differs: string[]; stored: Record<string, string | boolean | null> }>(
       this.store.db,
-      'SELECT txn_id::text AS txn_id FROM transactions WHERE txn_id = ANY($1::uuid[])',
-      [txnIds],
+      STORED_VERSIONS,
+      transactionColumns(txns),
+    ).catch((error: unknown) => {
+      throw rejecting(error)
+    })
+    for (const row of rows) versions.set(Number(row.i) - 1, { differs: row.differs, stored: row.stored })
+    return versions
+  }
+
+  /** The last committed position of each of these partitions (null: never committed). */
+  async positions(partitions: readonly number[]): Promise<Map<number, string | null>> {
+    const rows = await run<{ partition: number; position: string | null }>(
+      this.store.db,
+      'SELECT partition, position FROM pipeline_partitions WHERE source = $1 AND partition = ANY($2::int[])',
+      [this.source, partitions],
     )
-    return new Set(rows.map((row) => row.txn_id))
+    const positions = new Map<number, string | null>(partitions.map((partition) => [partition, null]))
+    for (const row of rows) positions.set(Number(row.partition), row.position)
+    return positions
+  }
+
+  /**
+   * Finds the rows whose data the store refuses, with its message, by index: the batch's reads and
+   * writes are tried on halves of the rows, each in a savepoint, down to single rows, in one
+   * transaction that is rolled back whatever happens. A few bad rows among thousands cost a few dozen
+   * statements, and the rest of the batch can then commit. Empty when the refusal does not come back
+   * (it came from rows together, or from something else than the rows).
+   */
+  async refusedRows(rows: readonly ProbeRow[], modelVersion: string): Promise<Map<number, string>> {
+    const refused = new Map<number, string>()
+    const tryRows = async (trx: Kysely<unknown>, indexes: number[]): Promise<void> => {
+      await run(trx, 'SAVEPOINT aether_probe')
+      let failure: unknown
+      try {
+        await this.probe(
+          trx,
+          indexes.map((index) => rows[index] as ProbeRow),
+          modelVersion,
+        )
+      } catch (error) {
+        if (!isRowRejection(error)) throw error
+        failure = error
+      }
+      await run(trx, 'ROLLBACK TO SAVEPOINT aether_probe')
+      await run(trx, 'RELEASE SAVEPOINT aether_probe')
+      if (failure === undefined) return
+      if (indexes.length === 1) {
+        refused.set(indexes[0] as number, `the store refused it: ${(failure as Error).message}`)
+        return
+      }
+      const half = Math.ceil(indexes.length / 2)
+      await tryRows(trx, indexes.slice(0, half))
+      await tryRows(trx, indexes.slice(half))
+    }
+    try {
+      await this.store.db.transaction().execute(async (trx) => {
+        await tryRows(
+          trx,
+          rows.map((_, index) => index),
+        )
+        throw new ProbeDone()
+      })
+    } catch (error) {
+      if (!(error instanceof ProbeDone)) throw error
+    }
+    return refused
+  }
+
+  /** What a batch's commit does with the rows' data, without the fences: loads, then every write. */
+  private async probe(trx: Kysely<unknown>, rows: readonly ProbeRow[], modelVersion: string) {
+    const txns = rows.map((row) => row.txn)
+    await run(trx, LOAD_STATES, [[...new Set(txns.map((txn) => txn.user_id))]])
+    await run(trx, STORED_VERSIONS, transactionColumns(txns))
+    const inserted = new Set(
+      (
+        await run<{ txn_id: string }>(
+          trx,
+          `INSERT INTO transactions (${TRANSACTION_COLUMNS})
+           SELECT * FROM unnest(${TRANSACTION_ARRAYS}) ON CONFLICT (txn_id) DO NOTHING RETURNING txn_id::text`,
+          transactionColumns(txns),
+        )
+      ).map((row) => row.txn_id),
+    )
+    // A row stored already has its score and state: only the new ones are written, as a commit would.
+    const fresh = rows.filter((row) => inserted.has(row.txn.txn_id))
+    const states = new Map(fresh.map((row) => [row.txn.user_id, row.state]))
+    await run(trx, INSERT_SCORES_AND_STATES, [
+      fresh.map((row) => row.txn.txn_id),
+      fresh.map((row) => row.score.score),
+      fresh.map((row) => row.score.decision),
+      fresh.map((row) => JSON.stringify(row.score.reasons)),
+      fresh.map((row) => row.score.model_version),
+      fresh.map((row) => row.score.rules_version),
+      statesDocument(states),
+      modelVersion,
+    ])
   }
 
   /**
@@ -332,6 +495,9 @@ class Outcome extends Error {
     super(outcome)
   }
 }
+
+/** Ends a probe's transaction: everything it wrote is rolled back. */
+class ProbeDone extends Error {}
 
 /** The transactions as one array per column, in the INSERT's column order. */
 function transactionColumns(txns: readonly Transaction[]): unknown[][] {

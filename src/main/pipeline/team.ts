@@ -9,6 +9,7 @@ import { streamSource, validateLayout, type StreamLayout } from './partitioning'
 import { RedisStreams, type RedisConnection } from './redis-stream'
 import { PipelineStore } from './sink'
 import { RedisStreamSource } from './stream-source'
+import type { TimeWindow } from './wire'
 import { PipelineWorker } from './worker'
 
 /** Everything a Team-mode worker needs; plain data, so it can be handed to a worker thread. */
@@ -19,8 +20,12 @@ export interface TeamWorkerConfig {
   workerId?: string
   timing?: OwnershipTiming
   maxBatch?: number
+  /** The ts a transaction may carry (default: from 2000-01-01 to a day ahead of the clock). */
+  timeWindow?: TimeWindow
   /** How often lists and rules are re-read besides the store's announcements (expiry, a lost LISTEN). */
   rulesPollMs?: number
+  /** How often the worker looks for stream keys under the prefix that no worker reads (default 30 s). */
+  strayScanMs?: number
 }
 
 /** Unique in the group, readable in the status: host, process, thread and a random part. */
@@ -54,12 +59,18 @@ export function createTeamWorker(config: TeamWorkerConfig, log?: (line: string) 
   }
   const streams = new RedisStreams(config.redis, layout, workerId)
   const ownership = new PartitionOwnership(streams, layout.partitions, config.timing ?? DEFAULT_TIMING)
-  const source = new RedisStreamSource(streams, ownership, layout)
+  const source = new RedisStreamSource(
+    streams,
+    ownership,
+    layout,
+    config.strayScanMs !== undefined ? { strayScanMs: config.strayScanMs } : {},
+  )
   const worker = new PipelineWorker(source, new PipelineStore(store, streamSource(layout), pool), {
     workerId,
     mode: 'team',
     listen: (channels, onNotify, onReconnect) => listenPostgres(poolConfig, channels, onNotify, onReconnect),
     ...(config.maxBatch !== undefined ? { maxBatch: config.maxBatch } : {}),
+    ...(config.timeWindow !== undefined ? { timeWindow: config.timeWindow } : {}),
     ...(config.rulesPollMs !== undefined ? { rulesPollMs: config.rulesPollMs } : {}),
     ...(log !== undefined ? { log } : {}),
   })

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { TRANSACTION_TYPES, Transaction } from '../../shared/transaction'
+import { CONTROL_CHARACTER, TRANSACTION_TYPES, Transaction } from '../../shared/transaction'
 import { WIRE_VERSION } from './partitioning'
 
 /**
@@ -64,15 +64,62 @@ const REPLACEMENT_CHARACTER = '\uFFFD'
 const FREE_TEXT = ['user_id', 'counterparty_id', 'merchant_type', 'device_id'] as const
 
 const text = (value: string | undefined, max: number) =>
-  value !== undefined && value.length >= 1 && value.length <= max
+  value !== undefined && value.length >= 1 && value.length <= max && !CONTROL_CHARACTER.test(value)
+const optionalText = (value: string | undefined, max: number) =>
+  value === undefined || (value.length <= max && !CONTROL_CHARACTER.test(value))
 const optionalMoney = (value: string | undefined) => value === undefined || moneyPattern.test(value)
+
+/**
+ * The times a transaction may carry. The schema takes any date from year 0000 to 9999; a ts far from
+ * now is a producer's mistake (PostgreSQL even refuses year 0000), so it is a dead letter naming the window.
+ */
+export interface TimeWindow {
+  /** The earliest ts accepted, in ms since 1970. */
+  earliestMs: number
+  /** How far past the worker's clock a ts may lie, in ms (clocks differ; a day covers time zones too). */
+  aheadMs: number
+}
+
+export const DEFAULT_TIME_WINDOW: TimeWindow = {
+  earliestMs: Date.parse('2000-01-01T00:00:00Z'),
+  aheadMs: 24 * 60 * 60 * 1000,
+}
+
+const SPANS: [ms: number, unit: string][] = [
+  [86_400_000, 'day'],
+  [3_600_000, 'hour'],
+  [60_000, 'minute'],
+  [1000, 'second'],
+]
+
+/** "1 day", "36 hours": the window's reach in the words a producer reads. */
+export function describeSpan(ms: number): string {
+  const [size, unit] = SPANS.find(([size]) => ms % size === 0 && ms >= size) ?? [1, 'ms']
+  const count = ms / size
+  return unit === 'ms' ? `${ms} ms` : `${count} ${unit}${count === 1 ? '' : 's'}`
+}
+
+/** Why a ts lies outside the window, or undefined when it is inside. */
+function outsideWindow(ts: string, window: TimeWindow, now: number): string | undefined {
+  const at = Date.parse(ts)
+  if (at < window.earliestMs)
+    return `ts: ${ts} is before ${new Date(window.earliestMs).toISOString()}, the earliest time accepted`
+  if (at > now + window.aheadMs)
+    return `ts: ${ts} is more than ${describeSpan(window.aheadMs)} ahead of this worker's clock (${new Date(now).toISOString()})`
+  return undefined
+}
 
 /**
  * Reads an entry's fields (as XREADGROUP returns them) into a Transaction. The hot path checks the
  * schema's rules by hand; only a rejected entry goes through zod, whose message becomes the dead-letter
- * reason, and zod has the last word, so the two can never disagree about what is valid.
+ * reason, and zod has the last word, so the two can never disagree about what is valid. The time window
+ * is checked last, on a valid transaction.
  */
-export function decodeTransaction(fields: readonly string[]): DecodeResult {
+export function decodeTransaction(
+  fields: readonly string[],
+  window: TimeWindow = DEFAULT_TIME_WINDOW,
+  now = Date.now(),
+): DecodeResult {
   if (fields.length % 2 !== 0)
     return { ok: false, reason: 'the entry has an odd number of field names and values' }
   const record: Record<string, string> = {}
@@ -104,10 +151,15 @@ export function decodeTransaction(fields: readonly string[]): DecodeResult {
     if (value !== undefined) candidate[name] = value
   }
   if (label !== undefined) candidate.label = label === 'true'
-  if (passesFastChecks(record)) return { ok: true, txn: candidate as Transaction }
-  const parsed = Transaction.safeParse(candidate)
-  if (parsed.success) return { ok: true, txn: parsed.data }
-  return { ok: false, reason: describeIssues(parsed.error) }
+  let txn: Transaction
+  if (passesFastChecks(record)) txn = candidate as Transaction
+  else {
+    const parsed = Transaction.safeParse(candidate)
+    if (!parsed.success) return { ok: false, reason: describeIssues(parsed.error) }
+    txn = parsed.data
+  }
+  const outside = outsideWindow(txn.ts, window, now)
+  return outside === undefined ? { ok: true, txn } : { ok: false, reason: outside }
 }
 
 function passesFastChecks(r: Record<string, string | undefined>): boolean {
@@ -126,8 +178,8 @@ function passesFastChecks(r: Record<string, string | undefined>): boolean {
     Number(amount) > 0 &&
     currency !== undefined &&
     currencyPattern.test(currency) &&
-    (r.merchant_type?.length ?? 0) <= 64 &&
-    (r.device_id?.length ?? 0) <= 128 &&
+    optionalText(r.merchant_type, 64) &&
+    optionalText(r.device_id, 128) &&
     (source_ip === undefined ||
       ipv4Pattern.test(source_ip) ||
       (source_ip.includes(':') && ipv6Pattern.test(source_ip))) &&

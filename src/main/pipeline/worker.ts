@@ -3,16 +3,26 @@ import type { Transaction } from '../../shared/transaction'
 import { emptyUserState, MODEL_VERSION, scoreTransaction, type UserState } from '../scoring'
 import type { Store } from '../store/store'
 import { LatencyHistogram } from './metrics'
-import type { DeadLetter, StreamEntry } from './redis-stream'
+import { compareIds, type DeadLetter, type StreamEntry } from './redis-stream'
 import { RulesSource, type ScoringConfig } from './rules-source'
 import { watchScoringChanges } from './scoring-changes'
-import { RowRejectedError, type PartitionFence, type PipelineStore, type ScoredRow } from './sink'
-import { decodeTransaction } from './wire'
+import {
+  RowRejectedError,
+  type PartitionFence,
+  type PipelineStore,
+  type ProbeRow,
+  type ScoredRow,
+} from './sink'
+import { decodeTransaction, DEFAULT_TIME_WINDOW, type TimeWindow } from './wire'
 
 /**
  * The pipeline worker: source → validate → per-user features → rules → one store transaction per batch
  * → acknowledge. The next batch is read and scored while the previous one commits; at most one commit is
  * in flight, which bounds the work in memory (backpressure: nothing more is read until it is done).
+ *
+ * No entry can stop a partition: an entry the store refuses for its data (anywhere: loading states,
+ * comparing with a stored version, writing) is found by trying the batch's rows in halves, becomes a
+ * dead letter with the store's message, and the rest of the batch is stored.
  */
 
 export interface SourceBatch {
@@ -60,7 +70,10 @@ export interface IngestSource {
 
 export interface WorkerCounters {
   stored: number
+  /** Producer duplicates: a second entry of a stored transaction, identical to it. */
   duplicates: number
+  /** Entries read again that were stored already (after a crash, a failed acknowledgement, a takeover). */
+  redelivered: number
   deadLetters: number
   alerts: number
   errors: number
@@ -80,7 +93,23 @@ export interface WorkerOptions {
    * next batch; without it (or while it is down) changes are seen at the next poll.
    */
   listen?: Store['listen']
+  /** The ts a transaction may carry (default: from 2000-01-01 to a day ahead of the clock). */
+  timeWindow?: TimeWindow
   log?: (line: string) => void
+}
+
+/** Why an entry is a dead letter, as a bounded set of names for metrics (PipelineStatus.deadLettersByReason). */
+export type DeadLetterKind = 'invalid' | 'wrong_partition' | 'conflicting_duplicate' | 'refused_by_store'
+
+interface Refusal {
+  letter: DeadLetter
+  kind: DeadLetterKind
+}
+
+/** An entry that is a valid transaction. */
+interface Accepted {
+  entry: StreamEntry
+  txn: Transaction
 }
 
 interface CachedState {
@@ -97,8 +126,11 @@ interface PreparedBatch {
   rowEntries: StreamEntry[]
   states: Map<string, string>
   acks: Map<number, string[]>
-  dead: DeadLetter[]
+  dead: Refusal[]
   duplicates: number
+  redelivered: number
+  /** Found stored from a commit of this worker whose outcome was unknown: stored by it after all. */
+  recovered: { stored: number; alerts: number }
   produced: number[]
   isolated: boolean
   /** Entries read for the batch, dead letters and duplicates included. */
@@ -121,18 +153,32 @@ class RedeliveredError extends Error {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
+const entryKey = (entry: StreamEntry) => `${entry.partition}/${entry.id}`
+
 export class PipelineWorker {
   readonly counters: WorkerCounters = {
     stored: 0,
     duplicates: 0,
+    redelivered: 0,
     deadLetters: 0,
     alerts: 0,
     errors: 0,
     batches: 0,
   }
+  readonly deadLettersByReason = new Map<DeadLetterKind, number>()
   readonly latency = new LatencyHistogram()
   private readonly rules: RulesSource
   private readonly cache = new Map<string, CachedState>()
+  /** Entries found refused (by the store, or the scorer): dead letters when they are read again. */
+  private readonly refused = new Map<string, { reason: string; kind: DeadLetterKind }>()
+  /**
+   * The last committed position of each partition, as far as this worker knows: a batch never moves it
+   * back (a re-read batch ends before it), and it tells a redelivery from a producer's duplicate.
+   * Forgotten after any failure, when a commit's outcome may be unknown, and read again.
+   */
+  private readonly positions = new Map<number, string | null>()
+  /** Transactions of commits whose outcome is unknown (the connection dropped): txn id → alerted. */
+  private readonly uncertain = new Map<string, boolean>()
   private inflight: Promise<void> | undefined
   private batchNumber = 0
   private committedBatch = 0
@@ -215,7 +261,7 @@ export class PipelineWorker {
     if (this.source.changeDue() || this.paused) {
       await this.drain()
       const left = await this.source.rebalance(this.store)
-      if (left.length > 0) this.cache.clear()
+      if (left.length > 0) this.forgetPartitions()
     }
     if (this.paused || this.finished) {
       await this.idle(500)
@@ -274,48 +320,100 @@ export class PipelineWorker {
 
   private async prepare(batch: SourceBatch, config: ScoringConfig): Promise<PreparedBatch> {
     const number = ++this.batchNumber
+    const window = this.options.timeWindow ?? DEFAULT_TIME_WINDOW
+    const now = Date.now()
     const acks = new Map<number, string[]>()
-    const positions = new Map<number, string>()
-    const dead: DeadLetter[] = []
-    const accepted: { entry: StreamEntry; txn: Transaction }[] = []
-    const seen = new Set<string>()
+    const lastIds = new Map<number, string>()
+    const dead: Refusal[] = []
+    const accepted: Accepted[] = []
+    const seen = new Map<string, Accepted>()
     let duplicates = 0
+    let redelivered = 0
+    const committed = await this.committedPositions(new Set(batch.entries.map((entry) => entry.partition)))
+    // At or before its partition's committed position, an entry was in a committed batch itself.
+    const handledBefore = (entry: StreamEntry) => {
+      const position = committed.get(entry.partition)
+      return batch.redelivered && position != null && compareIds(entry.id, position) <= 0
+    }
     for (const entry of batch.entries) {
       let ids = acks.get(entry.partition)
       if (ids === undefined) acks.set(entry.partition, (ids = []))
       ids.push(entry.id)
-      positions.set(entry.partition, entry.id)
+      lastIds.set(entry.partition, entry.id)
+      const refused = this.refused.size > 0 ? this.refused.get(entryKey(entry)) : undefined
+      if (refused !== undefined) {
+        this.refused.delete(entryKey(entry))
+        dead.push(refusal(entry, refused.reason, refused.kind))
+        continue
+      }
       const decoded =
         entry.rejected === undefined
-          ? decodeTransaction(entry.fields)
+          ? decodeTransaction(entry.fields, window, now)
           : { ok: false as const, reason: entry.rejected }
       if (!decoded.ok) {
-        dead.push({ partition: entry.partition, id: entry.id, fields: entry.fields, reason: decoded.reason })
+        dead.push(refusal(entry, decoded.reason, entry.rejectedKind ?? 'invalid'))
         continue
       }
       const txn = decoded.txn
       txn.txn_id = txn.txn_id.toLowerCase()
-      if (seen.has(txn.txn_id)) duplicates++
-      else {
-        seen.add(txn.txn_id)
+      const first = seen.get(txn.txn_id)
+      if (first === undefined) {
+        seen.set(txn.txn_id, { entry, txn })
         accepted.push({ entry, txn })
+        continue
       }
+      const differs = differingFields(first, { entry, txn })
+      if (differs.length === 0) {
+        if (handledBefore(entry)) redelivered++
+        else duplicates++
+      } else
+        dead.push(
+          conflicting(
+            entry,
+            txn,
+            differs,
+            `came first in entry ${first.entry.id} of partition ${first.entry.partition}`,
+            {
+              ...versionOf(first.txn),
+              partition: String(first.entry.partition),
+            },
+          ),
+        )
     }
 
     let fresh = accepted
+    const recovered = { stored: 0, alerts: 0 }
     if (batch.redelivered) {
-      const stored = await this.store.storedAmong(accepted.map(({ txn }) => txn.txn_id))
-      fresh = accepted.filter(({ txn }) => !stored.has(txn.txn_id))
-      duplicates += accepted.length - fresh.length
+      const versions = await this.readRefusing(batch, config, accepted, dead, (items) =>
+        this.store.storedVersions(items.map((item) => item.txn)),
+      )
+      fresh = []
+      versions.items.forEach((item, index) => {
+        const alerted = this.uncertain.get(item.txn.txn_id)
+        this.uncertain.delete(item.txn.txn_id)
+        const version = versions.result.get(index)
+        if (version === undefined) fresh.push(item)
+        else if (version.differs.length > 0)
+          dead.push(conflicting(item.entry, item.txn, version.differs, 'was stored already', version.stored))
+        else if (alerted !== undefined) {
+          recovered.stored++
+          if (alerted) recovered.alerts++
+        } else if (handledBefore(item.entry)) redelivered++
+        else duplicates++
+      })
     }
 
-    const missing = new Set<string>()
-    for (const { txn } of fresh) if (!this.cache.has(txn.user_id)) missing.add(txn.user_id)
-    if (missing.size > 0) {
-      const loaded = await this.store.loadStates([...missing])
-      for (const user of missing)
-        this.cache.set(user, { state: loaded.get(user) ?? emptyUserState(), batch: 0 })
+    const missing = (items: Accepted[]) => {
+      const users = new Set<string>()
+      for (const { txn } of items) if (!this.cache.has(txn.user_id)) users.add(txn.user_id)
+      return [...users]
     }
+    const loaded = await this.readRefusing(batch, config, fresh, dead, (items) =>
+      this.store.loadStates(missing(items)),
+    )
+    fresh = loaded.items
+    for (const user of missing(fresh))
+      this.cache.set(user, { state: loaded.result.get(user) ?? emptyUserState(), batch: 0 })
 
     const rows: ScoredRow[] = []
     const rowEntries: StreamEntry[] = []
@@ -323,7 +421,19 @@ export class PipelineWorker {
     const produced: number[] = []
     for (const { entry, txn } of fresh) {
       const cached = this.cache.get(txn.user_id) as CachedState
-      const result = scoreTransaction(txn, cached.state, config.rules, config.lists)
+      let result: ReturnType<typeof scoreTransaction>
+      try {
+        result = scoreTransaction(txn, cached.state, config.rules, config.lists)
+      } catch (error) {
+        // The state may be half advanced: the batch is read again from the store's states, without it.
+        this.refused.set(entryKey(entry), {
+          reason: `could not be scored: ${(error as Error).message}`,
+          kind: 'invalid',
+        })
+        const refused = new RowRejectedError(`could not be scored: ${(error as Error).message}`, error)
+        refused.entries = 0
+        throw refused
+      }
       // Re-inserting keeps the map in least-recently-used order for eviction.
       this.cache.delete(txn.user_id)
       this.cache.set(txn.user_id, { state: result.state, batch: number })
@@ -336,10 +446,15 @@ export class PipelineWorker {
     const states = new Map<string, string>()
     for (const [user, state] of touched) states.set(user, JSON.stringify(state))
     const fences: PartitionFence[] = []
-    for (const [partition, position] of positions) {
+    for (const [partition, last] of lastIds) {
       const epoch = this.source.epochOf(partition)
       if (epoch === undefined) throw new FencedError()
-      fences.push({ partition, epoch, position })
+      const position = committed.get(partition)
+      fences.push({
+        partition,
+        epoch,
+        position: position != null && compareIds(position, last) > 0 ? position : last,
+      })
     }
     return {
       number,
@@ -350,9 +465,57 @@ export class PipelineWorker {
       acks,
       dead,
       duplicates,
+      redelivered,
+      recovered,
       produced,
       isolated: batch.isolated,
       entries: batch.entries.length,
+    }
+  }
+
+  /** The committed positions of these partitions, read from the store for those not known yet. */
+  private async committedPositions(partitions: Iterable<number>): Promise<Map<number, string | null>> {
+    const unknown = [...partitions].filter((partition) => !this.positions.has(partition))
+    if (unknown.length > 0)
+      for (const [partition, position] of await this.store.positions(unknown))
+        this.positions.set(partition, position)
+    return this.positions
+  }
+
+  /**
+   * A store read over the batch's transactions. When the store refuses an entry's data, the entries it
+   * refuses are found, become dead letters, and the read runs again without them. When none can be
+   * found alone, the source re-reads the batch in smaller parts (or this is the one entry such a part
+   * holds, and it is the dead letter).
+   */
+  private async readRefusing<T>(
+    batch: SourceBatch,
+    config: ScoringConfig,
+    items: Accepted[],
+    dead: Refusal[],
+    read: (items: Accepted[]) => Promise<T>,
+  ): Promise<{ items: Accepted[]; result: T }> {
+    for (;;) {
+      try {
+        return { items, result: await read(items) }
+      } catch (error) {
+        if (!(error instanceof RowRejectedError)) throw error
+        const refused = await this.store.refusedRows(
+          items.map((item) => probeRow(item.txn, config)),
+          MODEL_VERSION,
+        )
+        if (refused.size === 0 && !(batch.isolated && items.length === 1)) {
+          error.entries = batch.entries.length
+          throw error
+        }
+        if (refused.size === 0) refused.set(0, error.message)
+        for (const [index, reason] of refused)
+          dead.push(refusal((items[index] as Accepted).entry, reason, 'refused_by_store'))
+        this.options.log?.(
+          `the store refused ${refused.size} of a batch's entries; they go to the dead-letter stream (${[...refused.values()][0]})`,
+        )
+        items = items.filter((_, index) => !refused.has(index))
+      }
     }
   }
 
@@ -362,27 +525,69 @@ export class PipelineWorker {
     try {
       await this.write(batch.fences, rows, states)
     } catch (error) {
+      if (!(error instanceof RowRejectedError)) {
+        // The connection may have dropped after the commit went through: a re-read tells.
+        if (!(error instanceof FencedError || error instanceof RedeliveredError))
+          for (const row of rows) this.uncertain.set(row.txn.txn_id, row.score.decision !== 'approve')
+        throw error
+      }
+      error.entries = batch.entries
       // One entry, read on its own, that the store refuses: it is the bad one and becomes a dead letter.
-      if (error instanceof RowRejectedError) error.entries = batch.entries
-      if (!(error instanceof RowRejectedError && batch.isolated && rows.length === 1)) throw error
+      if (!(batch.isolated && rows.length === 1)) await this.findRefusedRows(batch, error)
       const [row] = rows as [ScoredRow]
       const entry = batch.rowEntries[0] as StreamEntry
       this.cache.delete(row.txn.user_id)
-      dead.push({ partition: entry.partition, id: entry.id, fields: entry.fields, reason: error.message })
+      dead.push(refusal(entry, error.message, 'refused_by_store'))
       rows = []
       states = new Map()
       await this.write(batch.fences, rows, states)
     }
-    await this.source.settle(batch.acks, dead)
+    // Counted once committed: a failure to acknowledge (Redis down) must not lose the count, and the
+    // re-read that follows finds these stored and counts them as redelivered.
     this.committedBatch = batch.number
+    for (const fence of batch.fences) this.positions.set(fence.partition, fence.position)
     const now = Date.now()
     for (const produced of batch.produced) this.latency.record(now - produced)
     this.counters.batches++
-    this.counters.stored += rows.length
+    this.counters.stored += rows.length + batch.recovered.stored
     this.counters.duplicates += batch.duplicates
-    this.counters.deadLetters += dead.length
+    this.counters.redelivered += batch.redelivered
+    this.counters.alerts += batch.recovered.alerts
     for (const row of rows) if (row.score.decision !== 'approve') this.counters.alerts++
     this.evict()
+    await this.source.settle(
+      batch.acks,
+      dead.map((refused) => refused.letter),
+    )
+    this.counters.deadLetters += dead.length
+    for (const { kind } of dead)
+      this.deadLettersByReason.set(kind, (this.deadLettersByReason.get(kind) ?? 0) + 1)
+  }
+
+  /**
+   * The store refused the batch: finds the rows it refuses, which become dead letters when the batch
+   * is read again (their users' states counted them here, so the batch is scored again). Always throws.
+   */
+  private async findRefusedRows(batch: PreparedBatch, error: RowRejectedError): Promise<never> {
+    const refused = await this.store.refusedRows(
+      batch.rows.map((row) => ({
+        ...row,
+        state: batch.states.get(row.txn.user_id) ?? '{}',
+      })),
+      MODEL_VERSION,
+    )
+    if (refused.size > 0) {
+      for (const [index, reason] of refused)
+        this.refused.set(entryKey(batch.rowEntries[index] as StreamEntry), {
+          reason,
+          kind: 'refused_by_store',
+        })
+      this.options.log?.(
+        `the store refused ${refused.size} of a batch's ${batch.rows.length} transactions; they go to the dead-letter stream and the rest is stored (${[...refused.values()][0]})`,
+      )
+      error.entries = 0
+    }
+    throw error
   }
 
   private async write(fences: PartitionFence[], rows: ScoredRow[], states: Map<string, string>) {
@@ -402,19 +607,41 @@ export class PipelineWorker {
   }
 
   private async recover(error: unknown): Promise<void> {
-    await this.settleInFlight()
+    // The batch in flight may have failed too: a refusal there counts as much as one here.
+    const inflight = await this.drain().then(
+      () => [],
+      (failure: unknown) => [failure],
+    )
+    const failures = [error, ...inflight]
     this.cache.clear()
-    this.source.rewind(error instanceof RowRejectedError ? (error.entries ?? 1) : 0)
-    if (error instanceof RedeliveredError || error instanceof RowRejectedError) return
-    this.fail(error)
-    if (error instanceof FencedError) {
+    this.positions.clear()
+    this.source.rewind(
+      Math.max(
+        ...failures.map((failure) => (failure instanceof RowRejectedError ? (failure.entries ?? 1) : 0)),
+      ),
+    )
+    // A redelivery and a refused entry are handled by the re-read: neither is a failure.
+    const others = failures.filter(
+      (failure) => !(failure instanceof RedeliveredError || failure instanceof RowRejectedError),
+    )
+    for (const failure of others) this.fail(failure)
+    if (others.length === 0) return
+    if (others.every((failure) => failure instanceof FencedError)) {
       await sleep(200)
       return
     }
     // A service is down (or the schema is missing): wait, then try again, for as long as it takes.
-    this.waiting = describeFailure(error)
+    this.waiting = describeFailure(others.find((failure) => !(failure instanceof FencedError)))
     this.backoffMs = Math.min(Math.max(this.backoffMs * 2, 100), 5000)
     if (!this.stopping) await this.idle(this.backoffMs)
+  }
+
+  /** Partitions were left: what was known about them belongs to their next owner now. */
+  private forgetPartitions() {
+    this.cache.clear()
+    this.positions.clear()
+    this.refused.clear()
+    this.uncertain.clear()
   }
 
   private fail(error: unknown) {
@@ -461,10 +688,12 @@ export class PipelineWorker {
       counts: {
         stored: this.counters.stored,
         duplicates: this.counters.duplicates,
+        redelivered: this.counters.redelivered,
         deadLetters: this.counters.deadLetters,
         alerts: this.counters.alerts,
         errors: this.counters.errors,
       },
+      deadLettersByReason: Object.fromEntries(this.deadLettersByReason),
       deadLetterTotal: info.deadLetterTotal,
       rulesVersion: this.rules.version ?? null,
       progress: info.progress,
@@ -485,4 +714,86 @@ export function describeFailure(error: unknown): string {
   if (typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|57P0[1-3]|08\d\d\d)$/.test(code))
     return `A service is unavailable (${text}); retrying.`
   return text
+}
+
+const refusal = (entry: StreamEntry, reason: string, kind: DeadLetterKind): Refusal => ({
+  letter: { partition: entry.partition, id: entry.id, fields: entry.fields, reason },
+  kind,
+})
+
+/** What a transaction would write on its own, scored from an empty state: for finding a refused one. */
+function probeRow(txn: Transaction, config: ScoringConfig): ProbeRow {
+  const result = scoreTransaction(txn, emptyUserState(), config.rules, config.lists)
+  return { txn, score: result.score, state: JSON.stringify(result.state) }
+}
+
+/** The fields a producer sends, as compared between two versions of one transaction. */
+const COMPARED = [
+  'ts',
+  'user_id',
+  'counterparty_id',
+  'type',
+  'amount',
+  'currency',
+  'merchant_type',
+  'source_ip',
+  'device_id',
+  'balance_before',
+  'balance_after',
+  'cp_balance_before',
+  'cp_balance_after',
+  'label',
+] as const
+
+/** A decimal as a number means it: "181", "181.0" and "0181.00" are one amount. */
+const canonicalMoney = (value: string) => {
+  const [whole = '', fraction = ''] = value.replace(/^-/, '').split('.')
+  const digits = `${whole.replace(/^0+(?=\d)/, '')}.${fraction.replace(/0+$/, '')}`
+  return value.startsWith('-') && /[1-9]/.test(digits) ? `-${digits}` : digits
+}
+
+function sameValue(name: (typeof COMPARED)[number], a: unknown, b: unknown): boolean {
+  if (a === b) return true
+  if (typeof a !== 'string' || typeof b !== 'string') return false
+  if (name === 'ts') return Date.parse(a) === Date.parse(b)
+  if (name === 'source_ip') return a.toLowerCase() === b.toLowerCase()
+  if (name === 'amount' || name.includes('balance')) return canonicalMoney(a) === canonicalMoney(b)
+  return false
+}
+
+/** The fields in which two entries of one txn_id differ, the partition included. */
+function differingFields(first: Accepted, second: Accepted): string[] {
+  const differs: string[] = COMPARED.filter((name) => !sameValue(name, first.txn[name], second.txn[name]))
+  if (first.entry.partition !== second.entry.partition) differs.push('partition')
+  return differs
+}
+
+/** A transaction's compared fields as text, absent ones as null. */
+function versionOf(txn: Transaction): Record<string, string | boolean | null> {
+  const version: Record<string, string | boolean | null> = {}
+  for (const name of COMPARED) version[name] = txn[name] ?? null
+  return version
+}
+
+/**
+ * A second entry of a transaction with other content: neither version can be taken for the other, so it
+ * is a dead letter naming what differs and carrying the other version; the first one stays.
+ */
+function conflicting(
+  entry: StreamEntry,
+  txn: Transaction,
+  differs: string[],
+  other: string,
+  version: Record<string, unknown>,
+): Refusal {
+  const mine: Record<string, unknown> = { ...versionOf(txn), partition: String(entry.partition) }
+  const values = differs.map(
+    (name) =>
+      `${name}: ${JSON.stringify(mine[name] ?? null)} here, ${JSON.stringify(version[name] ?? null)} there`,
+  )
+  return refusal(
+    entry,
+    `conflicting duplicate: txn_id ${txn.txn_id} ${other} with other values (${values.join('; ')}); the other version: ${JSON.stringify(version)}`,
+    'conflicting_duplicate',
+  )
 }
