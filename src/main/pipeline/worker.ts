@@ -96,6 +96,11 @@ export interface WorkerOptions {
   /** The ts a transaction may carry (default: from 2000-01-01 to a day ahead of the clock). */
   timeWindow?: TimeWindow
   log?: (line: string) => void
+  /**
+   * Called after each commit, before the acknowledgement, with the rows the batch stored and each row's
+   * stream entry (parallel arrays): the gateway's reply channel hangs off this. It must not throw.
+   */
+  onStored?: (rows: readonly ScoredRow[], entries: readonly StreamEntry[]) => void
 }
 
 /** Why an entry is a dead letter, as a bounded set of names for metrics (PipelineStatus.deadLettersByReason). */
@@ -555,6 +560,13 @@ export class PipelineWorker {
     this.counters.alerts += batch.recovered.alerts
     for (const row of rows) if (row.score.decision !== 'approve') this.counters.alerts++
     this.evict()
+    if (rows.length > 0 && this.options.onStored !== undefined)
+      try {
+        this.options.onStored(rows, batch.rowEntries)
+      } catch (error) {
+        // A listener's failure (a reply channel down) never fails a committed batch.
+        this.options.log?.(`after storing a batch: ${describeFailure(error)}`)
+      }
     await this.source.settle(
       batch.acks,
       dead.map((refused) => refused.letter),
