@@ -12,7 +12,6 @@ import { sql } from 'kysely'
 import pg from 'pg'
 import { migrateToLatest } from '../src/main/store/migrate'
 import { openPostgresStore, type Store } from '../src/main/store/store'
-import { triageDb } from '../src/main/triage/db'
 import {
   reviewThresholdCeiling,
   transactionPage,
@@ -100,7 +99,7 @@ const quantile = (sorted: number[], q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
 
 async function measure(store: Store, label: string, request: TransactionPageRequest) {
-  const db = triageDb(store)
+  const db = store.db
   await transactionPage(db, request)
   const times: number[] = []
   for (let i = 0; i < REQUESTS; i++) {
@@ -162,7 +161,7 @@ async function main() {
     )
 
     const page = { offset: 0, limit: 100 } as const
-    const first = await transactionPage(triageDb(store), {
+    const first = await transactionPage(store.db, {
       filter: {},
       sort: { column: 'amount', direction: 'desc' },
       ...page,

@@ -9,7 +9,6 @@ import {
   nextCase,
   transitionCase,
 } from '../../src/main/triage/cases'
-import { triageDb } from '../../src/main/triage/db'
 import { TriageConflictError, TriageForbiddenError } from '../../src/main/triage/errors'
 import { rulePrecision } from '../../src/main/triage/rules'
 import { uniqueName } from '../support/services'
@@ -33,8 +32,8 @@ afterAll(async () => {
   await team?.dispose()
 })
 
-const db = (who: SignedIn) => triageDb(who.store)
-const owner = () => triageDb(team.owner)
+const db = (who: SignedIn) => who.store.db
+const owner = () => team.owner.db
 
 async function openCaseOf(userId: string) {
   const row = await owner()

@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEFAULT_RULES, type RuleSet } from '../../src/shared/rules'
 import type { TransactionFilter, TransactionRow, TransactionSort } from '../../src/shared/triage-contract'
 import { dashboard } from '../../src/main/triage/dashboard'
-import { triageDb } from '../../src/main/triage/db'
 import { TriageConflictError, TriageForbiddenError, TriageInvalidError } from '../../src/main/triage/errors'
 import { addListEntry, listEntries, removeListEntry, updateListEntry } from '../../src/main/triage/lists'
 import { revertRules, ruleVersions, saveRules } from '../../src/main/triage/rules'
@@ -44,7 +43,7 @@ afterAll(async () => {
   await team?.dispose()
 })
 
-const db = () => triageDb(analyst.store)
+const db = () => analyst.store.db
 
 /** Walks every page the way the grid scrolls: each page starts where the previous one ended. */
 async function allPages(filter: TransactionFilter, sort: TransactionSort, limit = 17) {
@@ -164,7 +163,7 @@ describe('the Transactions grid', () => {
 
 describe('lists', () => {
   it('lets an admin add, renew and remove entries, and refuses an analyst', async () => {
-    const entry = await addListEntry(triageDb(admin.store), {
+    const entry = await addListEntry(admin.store.db, {
       kind: 'ip',
       value: '198.51.100.0/24',
       reason: 'botnet range',
@@ -172,23 +171,23 @@ describe('lists', () => {
     })
     expect(entry).toMatchObject({ kind: 'ip', createdBy: admin.analyst.login, expired: false })
     await expect(
-      addListEntry(triageDb(admin.store), { kind: 'ip', value: '198.51.100.0/24', reason: 'again' }),
+      addListEntry(admin.store.db, { kind: 'ip', value: '198.51.100.0/24', reason: 'again' }),
     ).rejects.toBeInstanceOf(TriageConflictError)
     await expect(
-      addListEntry(triageDb(admin.store), { kind: 'ip', value: 'not-an-ip', reason: 'typo' }),
+      addListEntry(admin.store.db, { kind: 'ip', value: 'not-an-ip', reason: 'typo' }),
     ).rejects.toBeInstanceOf(TriageInvalidError)
     await expect(
       addListEntry(db(), { kind: 'user', value: 'C1', reason: 'suspicious' }),
     ).rejects.toBeInstanceOf(TriageForbiddenError)
 
-    const expired = await updateListEntry(triageDb(admin.store), {
+    const expired = await updateListEntry(admin.store.db, {
       id: entry.id,
       reason: 'botnet range, cleaned',
       expiresAt: new Date(Date.now() - 1000).toISOString(),
     })
     expect(expired).toMatchObject({ reason: 'botnet range, cleaned', expired: true })
     expect((await listEntries(db(), { search: 'botnet' })).map((e) => e.id)).toEqual([entry.id])
-    await removeListEntry(triageDb(admin.store), entry.id)
+    await removeListEntry(admin.store.db, entry.id)
     expect(await listEntries(db(), { kind: 'ip' })).toEqual([])
   })
 })
@@ -200,7 +199,7 @@ describe('rule versions', () => {
   })
 
   it('saves each change as a new version with its author and diff, and reverts by saving the old one again', async () => {
-    const adminDb = triageDb(admin.store)
+    const adminDb = admin.store.db
     expect((await ruleVersions(adminDb)).map((v) => v.version)).toEqual([DEFAULT_RULES.version])
     const saved = await saveRules(adminDb, {
       baseVersion: null,

@@ -5,7 +5,6 @@ import { userInfo } from 'node:os'
 import { createRouterClient } from '@orpc/server'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createRouter } from '../../src/main/core/router'
-import { triageDb } from '../../src/main/triage/db'
 import { liveFeed } from '../../src/main/triage/live'
 import { setWebhook } from '../../src/main/triage/webhook'
 import type { LiveEvent } from '../../src/shared/triage-contract'
@@ -64,7 +63,7 @@ describe('live alerts on a team database', () => {
 
   it('tells every open workstation of new alerts, and posts each block once to the team webhook', async () => {
     const { port } = receiver.address() as AddressInfo
-    await setWebhook(triageDb(team.owner), { url: `http://127.0.0.1:${port}/hook` })
+    await setWebhook(team.owner.db, { url: `http://127.0.0.1:${port}/hook` })
 
     const abort = new AbortController()
     const feeds = await Promise.all(
@@ -91,7 +90,7 @@ describe('live alerts on a team database', () => {
       expect(alerts[1]?.reasons[0]?.text).toBe('empties the account')
     }
     const delivered = () =>
-      triageDb(team.owner).selectFrom('webhook_deliveries').select(['status', 'error']).execute()
+      team.owner.db.selectFrom('webhook_deliveries').select(['status', 'error']).execute()
     await expect.poll(delivered).toEqual([{ status: 200, error: null }])
     expect(posts).toEqual([
       {

@@ -5,7 +5,6 @@ import { scramVerifier } from '../../src/main/security/scram'
 import { migrateToLatest } from '../../src/main/store/migrate'
 import { openPostgresStore, type Store } from '../../src/main/store/store'
 import { currentAnalyst } from '../../src/main/triage/analysts'
-import { triageDb } from '../../src/main/triage/db'
 import type { Analyst } from '../../src/shared/triage-contract'
 import type { Decision, Reason, TransactionType } from '../../src/shared/transaction'
 import { createTestDatabase, uniqueName, type TestDatabase } from './services'
@@ -47,7 +46,7 @@ export async function openTeamDatabase(): Promise<TeamDatabase> {
       url.username = login
       const store = openPostgresStore({ connectionString: url.toString(), max: 4 })
       stores.push(store)
-      return { store, analyst: await currentAnalyst(triageDb(store), 'team') }
+      return { store, analyst: await currentAnalyst(store.db, 'team') }
     },
     async dispose() {
       for (const store of stores) await store.close()

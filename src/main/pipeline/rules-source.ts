@@ -1,17 +1,22 @@
-import { DEFAULT_RULES, RuleSet } from '../../shared/rules'
-import { createListMatcher, type ListMatcher } from '../scoring'
-import type { PipelineStore } from './sink'
+import { DEFAULT_RULES, type RuleSet } from '../../shared/rules'
+import { createListMatcher } from '../scoring'
+import type { StoreDb } from '../store/schema'
+import {
+  activeListEntries,
+  latestRulesVersion,
+  listsToken,
+  readRuleSet,
+  type ScoringConfig,
+} from '../store/scoring-config'
 
-export interface ScoringConfig {
-  rules: RuleSet
-  lists: ListMatcher
-}
+export type { ScoringConfig }
 
 /**
  * The rule set and lists the worker scores with: the newest saved rule set version (DEFAULT_RULES while
  * none is saved) and the unexpired list entries, re-read when they change, without a restart: at once
  * when the store announces a change (`invalidate`), otherwise at the next poll, which also catches an
- * entry's expiry and a notification lost with its connection.
+ * entry's expiry and a notification lost with its connection. It reads with store/scoring-config.ts, as
+ * everything else that decides as scoring does.
  */
 export class RulesSource {
   private config: ScoringConfig | undefined
@@ -23,7 +28,8 @@ export class RulesSource {
   problem: string | undefined
 
   constructor(
-    private readonly store: PipelineStore,
+    /** Where scoring's configuration is read (a PipelineStore passes its store's). */
+    private readonly store: { readonly db: StoreDb },
     private readonly pollMs = 3000,
   ) {}
 
@@ -50,12 +56,13 @@ export class RulesSource {
 
   private async refresh() {
     const invalidations = this.invalidations
-    const [version, token] = await Promise.all([this.store.latestRulesVersion(), this.store.listsToken()])
+    const db = this.store.db
+    const [version, token] = await Promise.all([latestRulesVersion(db), listsToken(db)])
     let rules = this.config?.rules
     if (version !== this.rulesVersion || rules === undefined) rules = await this.loadRules(version, rules)
     let lists = this.config?.lists
     if (token !== this.listsToken || lists === undefined)
-      lists = createListMatcher(await this.store.activeListEntries(), new Date())
+      lists = createListMatcher(await activeListEntries(db), new Date())
     this.config = { rules, lists }
     // A change announced while this read ran may not be in it: the next check reads everything again.
     if (invalidations === this.invalidations) {
@@ -65,18 +72,9 @@ export class RulesSource {
   }
 
   private async loadRules(version: number | null, previous: RuleSet | undefined): Promise<RuleSet> {
-    if (version === null) {
-      this.problem = undefined
-      return DEFAULT_RULES
-    }
-    const definition = await this.store.rulesDefinition(version)
-    const parsed = RuleSet.safeParse({ ...(definition as object), version })
-    if (parsed.success) {
-      this.problem = undefined
-      return parsed.data
-    }
-    this.problem = `Rule set version ${version} is not valid (${parsed.error.issues[0]?.message ?? 'unknown'}); scoring goes on with version ${previous?.version ?? DEFAULT_RULES.version}.`
-    return previous ?? DEFAULT_RULES
+    const { rules, problem } = await readRuleSet(this.store.db, version, previous ?? DEFAULT_RULES)
+    this.problem = problem
+    return rules
   }
 
   get version(): number | undefined {

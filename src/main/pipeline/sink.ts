@@ -1,10 +1,20 @@
 import { finished } from 'node:stream/promises'
-import { CompiledQuery, type Kysely } from 'kysely'
+import { CompiledQuery } from 'kysely'
 import type pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 import type { Score, Transaction } from '../../shared/transaction'
 import type { UserState } from '../scoring'
+import type { StoreDb } from '../store/schema'
 import type { Store } from '../store/store'
+import {
+  ALERT_COLUMNS,
+  arrayParameters,
+  columnArrays,
+  columnNames,
+  copyText,
+  SCORE_COLUMNS,
+  TRANSACTION_COLUMNS,
+} from './sink-columns'
 
 /**
  * The pipeline's side of the store. A batch goes in ONE transaction: the partition fences, the
@@ -71,61 +81,53 @@ export class RowRejectedError extends Error {
   }
 }
 
-const run = async <R>(db: Kysely<unknown>, text: string, params: readonly unknown[] = []): Promise<R[]> =>
+const run = async <R>(db: StoreDb, text: string, params: readonly unknown[] = []): Promise<R[]> =>
   (await db.executeQuery<R>(CompiledQuery.raw(text, params as unknown[]))).rows
 
-const TRANSACTION_COLUMNS = `txn_id, ts, user_id, counterparty_id, type, amount, currency, merchant_type,
-  source_ip, device_id, balance_before, balance_after, cp_balance_before, cp_balance_after, label`
-
-/** The transactions as arrays, in TRANSACTION_COLUMNS' order (transactionColumns builds them). */
-const TRANSACTION_ARRAYS = `$1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::numeric[],
-  $7::text[], $8::text[], $9::inet[], $10::text[], $11::numeric[], $12::numeric[], $13::numeric[],
-  $14::numeric[], $15::boolean[]`
+const TRANSACTIONS = columnNames(TRANSACTION_COLUMNS)
+/** The transactions as unnest()'s arrays from $1 (columnArrays builds them). */
+const TRANSACTION_ARRAYS = arrayParameters(TRANSACTION_COLUMNS, 1)
 
 const LOAD_STATES = 'SELECT user_id, state FROM user_features WHERE user_id = ANY($1::text[])'
 
 /** Compared as stored: an identical redelivery is a duplicate, anything else a conflicting one. */
-const COMPARED = [
-  'ts',
-  'user_id',
-  'counterparty_id',
-  'type',
-  'amount',
-  'currency',
-  'merchant_type',
-  'source_ip',
-  'device_id',
-  'balance_before',
-  'balance_after',
-  'cp_balance_before',
-  'cp_balance_after',
-  'label',
-] as const
+const COMPARED = TRANSACTION_COLUMNS.filter((column) => column.name !== 'txn_id')
 
 const differsWhen = COMPARED.map(
-  (name) => `CASE WHEN t.${name} IS DISTINCT FROM e.${name} THEN '${name}' END`,
+  ({ name }) => `CASE WHEN t.${name} IS DISTINCT FROM e.${name} THEN '${name}' END`,
 )
-const storedAsText = COMPARED.map((name) => `'${name}', t.${name}${name === 'label' ? '' : '::text'}`)
+// A boolean stays one in the JSON; everything else is compared as the store writes it out.
+const storedAsText = COMPARED.map(
+  ({ name, type }) => `'${name}', t.${name}${type === 'boolean' ? '' : '::text'}`,
+)
 
 const STORED_VERSIONS = `
 SELECT e.i, array_remove(ARRAY[${differsWhen.join(', ')}], NULL) AS differs,
        json_build_object(${storedAsText.join(', ')}) AS stored
-  FROM unnest(${TRANSACTION_ARRAYS}) WITH ORDINALITY AS e(txn_id, ${COMPARED.join(', ')}, i)
+  FROM unnest(${TRANSACTION_ARRAYS}) WITH ORDINALITY AS e(${TRANSACTIONS}, i)
   JOIN transactions t ON t.txn_id = e.txn_id`
 
+/** Moves the fenced partitions' positions, only where the epoch is still the batch's: $1 to $4. */
+const FENCE = `
+UPDATE pipeline_partitions p SET position = f.position, updated_at = now()
+  FROM unnest($1::int[], $2::bigint[], $3::text[]) AS f(partition, epoch, position)
+ WHERE p.source = $4 AND p.partition = f.partition AND p.epoch = f.epoch`
+
+/** FENCE's parameters. */
+const fenceParameters = (fences: readonly PartitionFence[], source: string): unknown[] => [
+  fences.map((fence) => fence.partition),
+  fences.map((fence) => fence.epoch),
+  fences.map((fence) => fence.position),
+  source,
+]
+
 const INSERT_TRANSACTIONS = `
-WITH fence AS (
-  UPDATE pipeline_partitions p SET position = f.position, updated_at = now()
-    FROM unnest($1::int[], $2::bigint[], $3::text[]) AS f(partition, epoch, position)
-   WHERE p.source = $4 AND p.partition = f.partition AND p.epoch = f.epoch
+WITH fence AS (${FENCE}
   RETURNING 1
 ), stored AS (
-  INSERT INTO transactions (txn_id, ts, user_id, counterparty_id, type, amount, currency, merchant_type,
-    source_ip, device_id, balance_before, balance_after, cp_balance_before, cp_balance_after, label)
-  SELECT * FROM unnest($5::uuid[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::numeric[],
-    $11::text[], $12::text[], $13::inet[], $14::text[], $15::numeric[], $16::numeric[], $17::numeric[],
-    $18::numeric[], $19::boolean[])
-   WHERE (SELECT count(*) FROM fence) = $20
+  INSERT INTO transactions (${TRANSACTIONS})
+  SELECT * FROM unnest(${arrayParameters(TRANSACTION_COLUMNS, 5)})
+   WHERE (SELECT count(*) FROM fence) = $${5 + TRANSACTION_COLUMNS.length}
   ON CONFLICT (txn_id) DO NOTHING
   RETURNING 1
 )
@@ -138,41 +140,34 @@ const statesDocument = (states: Map<string, string>): string => {
   return `{${members.join(',')}}`
 }
 
-const UPSERT_STATES = `
+/** Writes the users' states from the JSON object (statesDocument) in `$document`, with `$model`. */
+const upsertStates = (document: number, model: number) => `
 INSERT INTO user_features (user_id, state, model_version)
-SELECT key, value, $2 FROM json_each($1::json)
+SELECT key, value, $${model} FROM json_each($${document}::json)
 ON CONFLICT (user_id) DO UPDATE
   SET state = EXCLUDED.state, model_version = EXCLUDED.model_version, updated_at = now()`
 
-const FENCE = `
-UPDATE pipeline_partitions p SET position = f.position, updated_at = now()
-  FROM unnest($1::int[], $2::bigint[], $3::text[]) AS f(partition, epoch, position)
- WHERE p.source = $4 AND p.partition = f.partition AND p.epoch = f.epoch`
+const UPSERT_STATES = upsertStates(1, 2)
 
-const COPY_TRANSACTIONS = `COPY transactions (txn_id, ts, user_id, counterparty_id, type, amount, currency,
-  merchant_type, source_ip, device_id, balance_before, balance_after, cp_balance_before, cp_balance_after, label)
-  FROM STDIN`
+const COPY_TRANSACTIONS = `COPY transactions (${TRANSACTIONS}) FROM STDIN`
 
-const COPY_SCORES = `COPY scores (txn_id, score, decision, reasons, model_version, rules_version) FROM STDIN`
+const COPY_SCORES = `COPY scores (${columnNames(SCORE_COLUMNS)}) FROM STDIN`
 
 const INSERT_ALERTS = `
-INSERT INTO alerts (txn_id, score, decision, reasons)
-SELECT * FROM unnest($1::uuid[], $2::smallint[], $3::text[], $4::jsonb[])`
+INSERT INTO alerts (${columnNames(ALERT_COLUMNS)})
+SELECT * FROM unnest(${arrayParameters(ALERT_COLUMNS, 1)})`
 
+/** The scores ($1 to $6), the alerts among them and the users' states ($7, $8) in one statement. */
 const INSERT_SCORES_AND_STATES = `
 WITH scored AS (
-  INSERT INTO scores (txn_id, score, decision, reasons, model_version, rules_version)
-  SELECT * FROM unnest($1::uuid[], $2::smallint[], $3::text[], $4::jsonb[], $5::text[], $6::int[])
+  INSERT INTO scores (${columnNames(SCORE_COLUMNS)})
+  SELECT * FROM unnest(${arrayParameters(SCORE_COLUMNS, 1)})
 ), alerted AS (
-  INSERT INTO alerts (txn_id, score, decision, reasons)
-  SELECT txn_id, score, decision, reasons
-    FROM unnest($1::uuid[], $2::smallint[], $3::text[], $4::jsonb[]) AS a(txn_id, score, decision, reasons)
+  INSERT INTO alerts (${columnNames(ALERT_COLUMNS)})
+  SELECT ${columnNames(ALERT_COLUMNS)}
+    FROM unnest(${arrayParameters(ALERT_COLUMNS, 1)}) AS a(${columnNames(ALERT_COLUMNS)})
    WHERE decision <> 'approve'
-)
-INSERT INTO user_features (user_id, state, model_version)
-SELECT key, value, $8 FROM json_each($7::json)
-ON CONFLICT (user_id) DO UPDATE
-  SET state = EXCLUDED.state, model_version = EXCLUDED.model_version, updated_at = now()`
+)${upsertStates(SCORE_COLUMNS.length + 1, SCORE_COLUMNS.length + 2)}`
 
 /**
  * SQLSTATE classes of a value the database refuses: data exceptions (22), integrity violations (23) but
@@ -218,6 +213,11 @@ export class PipelineStore {
 
   get engine() {
     return this.store.engine
+  }
+
+  /** The store's database, for what reads alongside the writes (RulesSource). */
+  get db(): StoreDb {
+    return this.store.db
   }
 
   /** Takes a partition over: its epoch goes up, so its previous owner can no longer commit. */
@@ -267,7 +267,7 @@ export class PipelineStore {
     const rows = await run<{ i: number; differs: string[]; stored: Record<string, string | boolean | null> }>(
       this.store.db,
       STORED_VERSIONS,
-      transactionColumns(txns),
+      columnArrays(TRANSACTION_COLUMNS, txns),
     ).catch((error: unknown) => {
       throw rejecting(error)
     })
@@ -296,7 +296,7 @@ export class PipelineStore {
    */
   async refusedRows(rows: readonly ProbeRow[], modelVersion: string): Promise<Map<number, string>> {
     const refused = new Map<number, string>()
-    const tryRows = async (trx: Kysely<unknown>, indexes: number[]): Promise<void> => {
+    const tryRows = async (trx: StoreDb, indexes: number[]): Promise<void> => {
       await run(trx, 'SAVEPOINT aether_probe')
       let failure: unknown
       try {
@@ -335,17 +335,17 @@ export class PipelineStore {
   }
 
   /** What a batch's commit does with the rows' data, without the fences: loads, then every write. */
-  private async probe(trx: Kysely<unknown>, rows: readonly ProbeRow[], modelVersion: string) {
+  private async probe(trx: StoreDb, rows: readonly ProbeRow[], modelVersion: string) {
     const txns = rows.map((row) => row.txn)
     await run(trx, LOAD_STATES, [[...new Set(txns.map((txn) => txn.user_id))]])
-    await run(trx, STORED_VERSIONS, transactionColumns(txns))
+    await run(trx, STORED_VERSIONS, columnArrays(TRANSACTION_COLUMNS, txns))
     const inserted = new Set(
       (
         await run<{ txn_id: string }>(
           trx,
-          `INSERT INTO transactions (${TRANSACTION_COLUMNS})
+          `INSERT INTO transactions (${TRANSACTIONS})
            SELECT * FROM unnest(${TRANSACTION_ARRAYS}) ON CONFLICT (txn_id) DO NOTHING RETURNING txn_id::text`,
-          transactionColumns(txns),
+          columnArrays(TRANSACTION_COLUMNS, txns),
         )
       ).map((row) => row.txn_id),
     )
@@ -353,12 +353,7 @@ export class PipelineStore {
     const fresh = rows.filter((row) => inserted.has(row.txn.txn_id))
     const states = new Map(fresh.map((row) => [row.txn.user_id, row.state]))
     await run(trx, INSERT_SCORES_AND_STATES, [
-      fresh.map((row) => row.txn.txn_id),
-      fresh.map((row) => row.score.score),
-      fresh.map((row) => row.score.decision),
-      fresh.map((row) => JSON.stringify(row.score.reasons)),
-      fresh.map((row) => row.score.model_version),
-      fresh.map((row) => row.score.rules_version),
+      ...columnArrays(SCORE_COLUMNS, fresh),
       statesDocument(states),
       modelVersion,
     ])
@@ -390,26 +385,18 @@ export class PipelineStore {
     try {
       await client.query('BEGIN')
       try {
-        const fenced = await client.query(FENCE, [
-          fences.map((fence) => fence.partition),
-          fences.map((fence) => fence.epoch),
-          fences.map((fence) => fence.position),
-          this.source,
-        ])
+        const fenced = await client.query(FENCE, fenceParameters(fences, this.source))
         if (fenced.rowCount !== fences.length) throw new Outcome('fenced')
         if (rows.length > 0) {
-          await copyIn(client, COPY_TRANSACTIONS, transactionsText(rows)).catch((error: unknown) => {
-            throw isDuplicateTransaction(error) ? new Outcome('redelivered') : error
-          })
-          await copyIn(client, COPY_SCORES, scoresText(rows))
+          const txns = rows.map((row) => row.txn)
+          await copyIn(client, COPY_TRANSACTIONS, copyText(TRANSACTION_COLUMNS, txns)).catch(
+            (error: unknown) => {
+              throw isDuplicateTransaction(error) ? new Outcome('redelivered') : error
+            },
+          )
+          await copyIn(client, COPY_SCORES, copyText(SCORE_COLUMNS, rows))
           const alerted = rows.filter((row) => row.score.decision !== 'approve')
-          if (alerted.length > 0)
-            await client.query(INSERT_ALERTS, [
-              alerted.map((row) => row.txn.txn_id),
-              alerted.map((row) => row.score.score),
-              alerted.map((row) => row.score.decision),
-              alerted.map((row) => JSON.stringify(row.score.reasons)),
-            ])
+          if (alerted.length > 0) await client.query(INSERT_ALERTS, columnArrays(ALERT_COLUMNS, alerted))
         }
         if (states.size > 0) await client.query(UPSERT_STATES, [statesDocument(states), batch.modelVersion])
         await client.query('COMMIT')
@@ -426,13 +413,13 @@ export class PipelineStore {
 
   private async commitByUnnest(batch: BatchWrite): Promise<CommitOutcome> {
     const { fences, rows, states } = batch
-    const columns = transactionColumns(rows.map((row) => row.txn))
+    const columns = columnArrays(
+      TRANSACTION_COLUMNS,
+      rows.map((row) => row.txn),
+    )
     return this.store.db.transaction().execute(async (trx) => {
       const [result] = await run<{ fenced: number; stored: number }>(trx, INSERT_TRANSACTIONS, [
-        fences.map((fence) => fence.partition),
-        fences.map((fence) => fence.epoch),
-        fences.map((fence) => fence.position),
-        this.source,
+        ...fenceParameters(fences, this.source),
         ...columns,
         fences.length,
       ])
@@ -440,53 +427,12 @@ export class PipelineStore {
       if (result.stored !== rows.length) throw new Outcome('redelivered')
       if (rows.length === 0 && states.size === 0) return 'committed' as const
       await run(trx, INSERT_SCORES_AND_STATES, [
-        columns[0],
-        rows.map((row) => row.score.score),
-        rows.map((row) => row.score.decision),
-        rows.map((row) => JSON.stringify(row.score.reasons)),
-        rows.map((row) => row.score.model_version),
-        rows.map((row) => row.score.rules_version),
+        ...columnArrays(SCORE_COLUMNS, rows),
         statesDocument(states),
         batch.modelVersion,
       ])
       return 'committed' as const
     })
-  }
-
-  /** The newest rule set version stored, or null when none has been saved yet. */
-  async latestRulesVersion(): Promise<number | null> {
-    const [row] = await run<{ version: number | null }>(
-      this.store.db,
-      'SELECT max(version) AS version FROM rules',
-    )
-    return row?.version ?? null
-  }
-
-  async rulesDefinition(version: number): Promise<unknown> {
-    const [row] = await run<{ definition: unknown }>(
-      this.store.db,
-      'SELECT definition FROM rules WHERE version = $1',
-      [version],
-    )
-    return row?.definition
-  }
-
-  /** A token that changes whenever the lists change (an expiry set, moved or lifted too) or an entry expires. */
-  async listsToken(): Promise<string> {
-    const [row] = await run<{ token: string }>(
-      this.store.db,
-      `SELECT concat_ws('/', count(*), max(id), max(created_at),
-                min(expires_at) FILTER (WHERE expires_at > now()),
-                count(expires_at), sum(extract(epoch FROM expires_at))) AS token FROM lists`,
-    )
-    return row?.token ?? ''
-  }
-
-  async activeListEntries(): Promise<{ kind: 'user' | 'counterparty' | 'ip' | 'device'; value: string }[]> {
-    return run(
-      this.store.db,
-      'SELECT kind, value FROM lists WHERE expires_at IS NULL OR expires_at > now() ORDER BY id',
-    )
   }
 }
 
@@ -499,106 +445,9 @@ class Outcome extends Error {
 /** Ends a probe's transaction: everything it wrote is rolled back. */
 class ProbeDone extends Error {}
 
-/** The transactions as one array per column, in the INSERT's column order. */
-function transactionColumns(txns: readonly Transaction[]): unknown[][] {
-  const n = txns.length
-  const ids = new Array<string>(n)
-  const ts = new Array<string>(n)
-  const users = new Array<string>(n)
-  const counterparties = new Array<string>(n)
-  const types = new Array<string>(n)
-  const amounts = new Array<string>(n)
-  const currencies = new Array<string>(n)
-  const merchantTypes = new Array<string | null>(n)
-  const ips = new Array<string | null>(n)
-  const devices = new Array<string | null>(n)
-  const before = new Array<string | null>(n)
-  const after = new Array<string | null>(n)
-  const cpBefore = new Array<string | null>(n)
-  const cpAfter = new Array<string | null>(n)
-  const labels = new Array<boolean | null>(n)
-  for (let i = 0; i < n; i++) {
-    const txn = txns[i] as Transaction
-    ids[i] = txn.txn_id
-    ts[i] = txn.ts
-    users[i] = txn.user_id
-    counterparties[i] = txn.counterparty_id
-    types[i] = txn.type
-    amounts[i] = txn.amount
-    currencies[i] = txn.currency
-    merchantTypes[i] = txn.merchant_type ?? null
-    ips[i] = txn.source_ip ?? null
-    devices[i] = txn.device_id ?? null
-    before[i] = txn.balance_before ?? null
-    after[i] = txn.balance_after ?? null
-    cpBefore[i] = txn.cp_balance_before ?? null
-    cpAfter[i] = txn.cp_balance_after ?? null
-    labels[i] = txn.label ?? null
-  }
-  return [
-    ids,
-    ts,
-    users,
-    counterparties,
-    types,
-    amounts,
-    currencies,
-    merchantTypes,
-    ips,
-    devices,
-    before,
-    after,
-    cpBefore,
-    cpAfter,
-    labels,
-  ]
-}
-
 /** Runs one COPY … FROM STDIN with the whole text at once; resolves when the server has taken it. */
 async function copyIn(client: pg.PoolClient, statement: string, text: string): Promise<void> {
   const stream = client.query(copyFrom(statement))
   stream.end(text)
   await finished(stream)
-}
-
-const SPECIAL = /[\\\t\n\r]/
-const SPECIALS = /[\\\t\n\r]/g
-const ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' }
-
-/** A value in COPY's text format: backslash, tab, newline and carriage return escaped; \N is NULL. */
-const copyText = (value: string | null | undefined): string =>
-  value === undefined || value === null
-    ? '\\N'
-    : SPECIAL.test(value)
-      ? value.replace(SPECIALS, (c) => ESCAPES[c] as string)
-      : value
-
-/** The transactions as COPY text, in COPY_TRANSACTIONS' column order (numbers and enums need no escaping). */
-function transactionsText(rows: readonly ScoredRow[]): string {
-  const lines = new Array<string>(rows.length + 1)
-  for (let i = 0; i < rows.length; i++) {
-    const txn = (rows[i] as ScoredRow).txn
-    lines[i] =
-      `${copyText(txn.txn_id)}\t${copyText(txn.ts)}\t${copyText(txn.user_id)}\t` +
-      `${copyText(txn.counterparty_id)}\t${copyText(txn.type)}\t${copyText(txn.amount)}\t` +
-      `${copyText(txn.currency)}\t${copyText(txn.merchant_type)}\t${copyText(txn.source_ip)}\t` +
-      `${copyText(txn.device_id)}\t${copyText(txn.balance_before)}\t${copyText(txn.balance_after)}\t` +
-      `${copyText(txn.cp_balance_before)}\t${copyText(txn.cp_balance_after)}\t` +
-      (txn.label === undefined || txn.label === null ? '\\N' : txn.label ? 't' : 'f')
-  }
-  lines[rows.length] = ''
-  return lines.join('\n')
-}
-
-/** The scores as COPY text, in COPY_SCORES' column order. */
-function scoresText(rows: readonly ScoredRow[]): string {
-  const lines = new Array<string>(rows.length + 1)
-  for (let i = 0; i < rows.length; i++) {
-    const { txn, score } = rows[i] as ScoredRow
-    lines[i] =
-      `${copyText(txn.txn_id)}\t${score.score}\t${copyText(score.decision)}\t` +
-      `${copyText(JSON.stringify(score.reasons))}\t${copyText(score.model_version)}\t${score.rules_version}`
-  }
-  lines[rows.length] = ''
-  return lines.join('\n')
 }

@@ -2,7 +2,7 @@ import { userInfo } from 'node:os'
 import { sql } from 'kysely'
 import type { AppMode } from '../../shared/contract'
 import { AnalystRole, type Analyst } from '../../shared/triage-contract'
-import type { TriageDb } from './db'
+import type { StoreDb } from '../store/schema'
 import { TriageForbiddenError } from './errors'
 
 /**
@@ -28,7 +28,7 @@ const localDisplayName = (): string => {
   }
 }
 
-export async function currentAnalyst(db: TriageDb, mode: AppMode): Promise<Analyst> {
+export async function currentAnalyst(db: StoreDb, mode: AppMode): Promise<Analyst> {
   const { rows } = await sql<{ login: string }>`SELECT session_user AS login`.execute(db)
   const login = rows[0]?.login ?? ''
   const found = await db
@@ -55,7 +55,7 @@ export async function currentAnalyst(db: TriageDb, mode: AppMode): Promise<Analy
 }
 
 /** The schema's owner (an operator's login in Team mode) triages as an admin without being registered. */
-async function ownsSchema(db: TriageDb): Promise<boolean> {
+async function ownsSchema(db: StoreDb): Promise<boolean> {
   const { rows } = await sql<{ owner: boolean }>`
     SELECT pg_has_role(session_user, (SELECT relowner FROM pg_class WHERE oid = 'public.cases'::regclass), 'USAGE') AS owner`.execute(
     db,
@@ -63,7 +63,7 @@ async function ownsSchema(db: TriageDb): Promise<boolean> {
   return rows[0]?.owner === true
 }
 
-export async function listAnalysts(db: TriageDb): Promise<Analyst[]> {
+export async function listAnalysts(db: StoreDb): Promise<Analyst[]> {
   const rows = await db
     .selectFrom('analysts')
     .select(['id', 'login', 'display_name', 'role'])
@@ -74,7 +74,7 @@ export async function listAnalysts(db: TriageDb): Promise<Analyst[]> {
 }
 
 /** Display names by login, for audit rows and "changed by" messages; unknown logins show as themselves. */
-export async function displayNames(db: TriageDb, logins: Iterable<string>): Promise<Map<string, string>> {
+export async function displayNames(db: StoreDb, logins: Iterable<string>): Promise<Map<string, string>> {
   const wanted = [...new Set(logins)]
   const names = new Map(wanted.map((login) => [login, login]))
   if (wanted.length === 0) return names

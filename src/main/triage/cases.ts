@@ -17,7 +17,8 @@ import {
 } from '../../shared/triage-contract'
 import { Reason, TransactionType } from '../../shared/transaction'
 import { displayNames } from './analysts'
-import { iso, isoOrNull, type CasesTable, type TriageDatabase, type TriageDb } from './db'
+import type { CasesTable, Database, StoreDb } from '../store/schema'
+import { iso, isoOrNull } from './db'
 import {
   judged,
   TriageConflictError,
@@ -36,11 +37,11 @@ import { userHistory } from './transactions'
  */
 
 type CaseRow = Selectable<CasesTable>
-type Trx = Transaction<TriageDatabase>
+type Trx = Transaction<Database>
 
 const timeOfDay = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
 
-async function summaries(db: TriageDb | Trx, rows: CaseRow[]): Promise<CaseSummary[]> {
+async function summaries(db: StoreDb | Trx, rows: CaseRow[]): Promise<CaseSummary[]> {
   const assigneeIds = [...new Set(rows.flatMap((row) => (row.assignee_id === null ? [] : [row.assignee_id])))]
   const assignees =
     assigneeIds.length === 0
@@ -79,13 +80,13 @@ async function summaries(db: TriageDb | Trx, rows: CaseRow[]): Promise<CaseSumma
   }))
 }
 
-async function summary(db: TriageDb | Trx, row: CaseRow): Promise<CaseSummary> {
+async function summary(db: StoreDb | Trx, row: CaseRow): Promise<CaseSummary> {
   const [one] = await summaries(db, [row])
   if (one === undefined) throw new Error('summaries() lost a row')
   return one
 }
 
-export async function caseQueue(db: TriageDb, me: Analyst, input: CaseQueueRequest): Promise<CaseSummary[]> {
+export async function caseQueue(db: StoreDb, me: Analyst, input: CaseQueueRequest): Promise<CaseSummary[]> {
   const request = CaseQueueRequest.parse(input)
   let query = db.selectFrom('cases').selectAll()
   query = query.where('status', 'in', request.statuses ?? ['open', 'in_review', 'escalated'])
@@ -129,7 +130,7 @@ const recordEvent = (
  * concurrent callers pass over a row another is taking, and the outer WHERE re-checks it is still
  * unassigned, so no case is ever handed to two analysts.
  */
-export async function nextCase(db: TriageDb, me: Analyst): Promise<CaseSummary | null> {
+export async function nextCase(db: StoreDb, me: Analyst): Promise<CaseSummary | null> {
   return judged('take a case from the queue', () =>
     db.transaction().execute(async (trx) => {
       const candidate = trx
@@ -248,14 +249,14 @@ async function assignWithin(trx: Trx, me: Analyst, input: CaseAssignment): Promi
   return after
 }
 
-export async function assignCase(db: TriageDb, me: Analyst, input: CaseAssignment): Promise<CaseSummary> {
+export async function assignCase(db: StoreDb, me: Analyst, input: CaseAssignment): Promise<CaseSummary> {
   return judged('assign this case', () =>
     db.transaction().execute(async (trx) => summary(trx, await assignWithin(trx, me, input))),
   )
 }
 
 /** The identities of a case's alerts that may go on a blocklist. */
-async function caseIdentities(trx: Trx | TriageDb, caseId: number) {
+async function caseIdentities(trx: Trx | StoreDb, caseId: number) {
   const rows = await trx
     .selectFrom('alerts as a')
     .innerJoin('transactions as t', 't.txn_id', 'a.txn_id')
@@ -304,7 +305,7 @@ async function blocklistFromCase(trx: Trx, me: Analyst, row: CaseRow, input: Blo
   return listEntriesById(trx, ids)
 }
 
-export async function transitionCase(db: TriageDb, me: Analyst, input: CaseTransition): Promise<CaseSummary> {
+export async function transitionCase(db: StoreDb, me: Analyst, input: CaseTransition): Promise<CaseSummary> {
   const request = CaseTransition.parse(input)
   return judged('change this case', () =>
     db.transaction().execute(async (trx) => {
@@ -372,7 +373,7 @@ async function labelCase(trx: Trx, caseId: number, outcome: CaseOutcome) {
     .execute()
 }
 
-export async function addNote(db: TriageDb, caseId: number, text: string): Promise<CaseEvent> {
+export async function addNote(db: StoreDb, caseId: number, text: string): Promise<CaseEvent> {
   return judged('add a note to this case', () =>
     db.transaction().execute(async (trx) => {
       await currentCase(trx, { id: caseId })
@@ -391,7 +392,7 @@ const asRecord = (value: unknown): Record<string, unknown> | null =>
 
 /** Audit rows with names: the actor's, and those of analysts an assignment moved the case between. */
 async function toEvents(
-  db: TriageDb | Trx,
+  db: StoreDb | Trx,
   rows: {
     id: number
     action: string
@@ -426,7 +427,7 @@ async function toEvents(
 
 const TIMELINE_ROWS = 50
 
-export async function caseDetail(db: TriageDb, caseId: number): Promise<CaseDetail> {
+export async function caseDetail(db: StoreDb, caseId: number): Promise<CaseDetail> {
   const row = await db.selectFrom('cases').selectAll().where('id', '=', caseId).executeTakeFirst()
   if (row === undefined)
     throw new TriageNotFoundError(`Case ${caseId} does not exist or is not visible to you.`)
@@ -506,7 +507,7 @@ export async function caseDetail(db: TriageDb, caseId: number): Promise<CaseDeta
  * Applies one action to many cases, each in its own transaction, so one refusal (a stale version, another
  * analyst's case) is reported without undoing the others.
  */
-export async function bulkCases(db: TriageDb, me: Analyst, input: BulkCaseAction): Promise<BulkResult> {
+export async function bulkCases(db: StoreDb, me: Analyst, input: BulkCaseAction): Promise<BulkResult> {
   const request = BulkCaseAction.parse(input)
   if (request.action.kind === 'close' && me.role === 'analyst' && request.cases.length > 1)
     throw new TriageForbiddenError('Closing several cases at once is for supervisors.')

@@ -1,7 +1,7 @@
 import { sql } from 'kysely'
 import type { Dashboard, DashboardRange } from '../../shared/triage-contract'
 import { TransactionType } from '../../shared/transaction'
-import type { TriageDb } from './db'
+import type { StoreDb } from '../store/schema'
 import { forecastOffThread } from './forecast-runner'
 
 /**
@@ -34,7 +34,7 @@ const emptyDashboard = (bucketSeconds: number): Dashboard => ({
   topRules: [],
 })
 
-export async function dashboard(db: TriageDb, range: DashboardRange): Promise<Dashboard> {
+export async function dashboard(db: StoreDb, range: DashboardRange): Promise<Dashboard> {
   const { seconds, bucket } = RANGES[range]
   const newest = await db
     .selectFrom('transactions')

@@ -1,6 +1,7 @@
 import { sql, type Selectable, type Transaction } from 'kysely'
 import { ListEntryDraft, ListKind, type ListEntry } from '../../shared/triage-contract'
-import { iso, isoOrNull, type ListsTable, type TriageDatabase, type TriageDb } from './db'
+import type { Database, ListsTable, StoreDb } from '../store/schema'
+import { iso, isoOrNull } from './db'
 import { judged, TriageNotFoundError } from './errors'
 
 /**
@@ -24,7 +25,7 @@ const toEntry = (row: ListRow): ListEntry => ({
 const networkOf = (kind: ListKind, value: string) => (kind === 'ip' ? sql<string>`${value}::cidr` : null)
 
 export async function listEntriesById(
-  db: TriageDb | Transaction<TriageDatabase>,
+  db: StoreDb | Transaction<Database>,
   ids: number[],
 ): Promise<ListEntry[]> {
   if (ids.length === 0) return []
@@ -33,7 +34,7 @@ export async function listEntriesById(
 }
 
 export async function listEntries(
-  db: TriageDb,
+  db: StoreDb,
   filter: { kind?: ListKind | undefined; search?: string | undefined },
 ): Promise<ListEntry[]> {
   let query = db.selectFrom('lists').selectAll()
@@ -47,7 +48,7 @@ export async function listEntries(
   return rows.map(toEntry)
 }
 
-export async function addListEntry(db: TriageDb, input: ListEntryDraft): Promise<ListEntry> {
+export async function addListEntry(db: StoreDb, input: ListEntryDraft): Promise<ListEntry> {
   const draft = ListEntryDraft.parse(input)
   return judged(`add ${draft.value} to the ${draft.kind} list`, async () => {
     const row = await db
@@ -66,7 +67,7 @@ export async function addListEntry(db: TriageDb, input: ListEntryDraft): Promise
 }
 
 export async function updateListEntry(
-  db: TriageDb,
+  db: StoreDb,
   input: { id: number; reason: string; expiresAt: string | null },
 ): Promise<ListEntry> {
   return judged('change this list entry', async () => {
@@ -81,7 +82,7 @@ export async function updateListEntry(
   })
 }
 
-export async function removeListEntry(db: TriageDb, id: number): Promise<{ id: number }> {
+export async function removeListEntry(db: StoreDb, id: number): Promise<{ id: number }> {
   return judged('remove this list entry', async () => {
     const row = await db.deleteFrom('lists').where('id', '=', id).returning('id').executeTakeFirst()
     if (row === undefined) throw new TriageNotFoundError(`List entry ${id} does not exist.`)

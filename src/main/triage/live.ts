@@ -2,7 +2,8 @@ import { EventEmitter, on } from 'node:events'
 import type { LiveAlert, LiveEvent } from '../../shared/triage-contract'
 import { Reason } from '../../shared/transaction'
 import type { Store } from '../store/store'
-import { iso, triageDb, type TriageDb } from './db'
+import type { StoreDb } from '../store/schema'
+import { iso } from './db'
 import { deliverWebhooks } from './webhook'
 
 /**
@@ -57,7 +58,7 @@ export class NewAlertIds {
   }
 }
 
-export async function alertsByIds(db: TriageDb, ids: number[]): Promise<LiveAlert[]> {
+export async function alertsByIds(db: StoreDb, ids: number[]): Promise<LiveAlert[]> {
   if (ids.length === 0) return []
   const rows = await db
     .selectFrom('alerts')
@@ -109,7 +110,7 @@ class LiveFeed {
     const fresh = this.fresh
     if (fresh === undefined) return
     try {
-      const db = triageDb(this.store)
+      const db = this.store.db
       const alerts = (await alertsByIds(db, fresh.candidates(payload))).filter((alert) =>
         fresh.claim(alert.id),
       )
@@ -128,7 +129,7 @@ class LiveFeed {
 
   /** The floor is read before LISTEN, so an alert committed in between is above it and still shown. */
   private async startListening() {
-    const { max } = await triageDb(this.store)
+    const { max } = await this.store.db
       .selectFrom('alerts')
       .select((eb) => eb.fn.max('id').as('max'))
       .executeTakeFirstOrThrow()

@@ -6,7 +6,6 @@ import type { StoreScope } from '../store/scope'
 import { currentAnalyst, listAnalysts } from './analysts'
 import { addNote, assignCase, bulkCases, caseDetail, caseQueue, nextCase, transitionCase } from './cases'
 import { dashboard } from './dashboard'
-import { triageDb } from './db'
 import { addListEntry, listEntries, removeListEntry, updateListEntry } from './lists'
 import { liveFeed } from './live'
 import { revertRules, rulePrecision, ruleVersions, saveRules } from './rules'
@@ -21,7 +20,7 @@ const os = implement(triageContract)
  * model (core/contract-errors.ts): the refusals of ./errors as typed errors, anything else as a sentence.
  */
 export function createTriageRouter(scope: SubmitScope) {
-  const db = () => triageDb(scope.requireStore())
+  const db = () => scope.requireStore().db
 
   // The signed-in analyst, looked up once per store: a switch forgets them.
   let analyst: Promise<Analyst> | undefined
@@ -99,7 +98,7 @@ export function createTriageRouter(scope: SubmitScope) {
 export const rulePublisher =
   (scope: StoreScope) =>
   async (ruleSet: RuleSet, comment: string): Promise<{ version: number }> => {
-    const db = triageDb(scope.requireStore())
+    const db = scope.requireStore().db
     const [latest] = await ruleVersions(db)
     const saved = await saveRules(db, {
       baseVersion: latest?.version ?? null,

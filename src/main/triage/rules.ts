@@ -1,7 +1,9 @@
 import { sql } from 'kysely'
 import { DEFAULT_RULES, describeRuleChange, RuleSet } from '../../shared/rules'
 import type { RulePrecision, RuleVersion } from '../../shared/triage-contract'
-import { iso, type TriageDb } from './db'
+import type { StoreDb } from '../store/schema'
+import { parseStoredRules } from '../store/scoring-config'
+import { iso } from './db'
 import { judged, TriageConflictError, TriageInvalidError, TriageNotFoundError } from './errors'
 
 /**
@@ -20,7 +22,14 @@ interface StoredVersion {
 
 const BUILT_IN_AUTHOR = 'built-in'
 
-async function storedVersions(db: TriageDb): Promise<StoredVersion[]> {
+/** A saved rule set, read as scoring reads it; history cannot show one that is not valid. */
+const storedRules = (definition: unknown, version: number): RuleSet => {
+  const parsed = parseStoredRules(definition, version)
+  if (!parsed.success) throw parsed.error
+  return parsed.data
+}
+
+async function storedVersions(db: StoreDb): Promise<StoredVersion[]> {
   const rows = await db
     .selectFrom('rules')
     .select(['version', 'definition', 'author', 'comment', 'created_at'])
@@ -28,7 +37,7 @@ async function storedVersions(db: TriageDb): Promise<StoredVersion[]> {
     .execute()
   return rows.map((row) => ({
     version: row.version,
-    definition: RuleSet.parse({ ...(row.definition as object), version: row.version }),
+    definition: storedRules(row.definition, row.version),
     author: row.author,
     comment: row.comment,
     createdAt: iso(row.created_at),
@@ -44,7 +53,7 @@ const builtIn = (): StoredVersion => ({
 })
 
 /** Every version, newest first, each with what changed from the one before it. */
-export async function ruleVersions(db: TriageDb): Promise<RuleVersion[]> {
+export async function ruleVersions(db: StoreDb): Promise<RuleVersion[]> {
   const stored = await storedVersions(db)
   const history = stored.length === 0 ? [builtIn()] : stored
   return history
@@ -63,7 +72,7 @@ export async function ruleVersions(db: TriageDb): Promise<RuleVersion[]> {
 }
 
 export async function saveRules(
-  db: TriageDb,
+  db: StoreDb,
   input: { baseVersion: number | null; definition: unknown; comment: string },
 ): Promise<RuleVersion> {
   const parsed = RuleSet.safeParse({ ...(input.definition as object), version: 1 })
@@ -121,7 +130,7 @@ export async function saveRules(
 
 /** Reverting saves a new version equal to an old one, so history only ever grows. */
 export async function revertRules(
-  db: TriageDb,
+  db: StoreDb,
   input: { version: number; baseVersion: number | null },
 ): Promise<RuleVersion> {
   const stored = await storedVersions(db)
@@ -135,7 +144,7 @@ export async function revertRules(
 }
 
 /** Each rule's precision from analysts' outcomes on the alerts it took part in. */
-export async function rulePrecision(db: TriageDb): Promise<RulePrecision[]> {
+export async function rulePrecision(db: StoreDb): Promise<RulePrecision[]> {
   const { rows } = await sql<{ rule: string; fired: number; confirmed: number; false_positive: number }>`
     SELECT reason ->> 'rule' AS rule,
            count(*)::int AS fired,

@@ -12,7 +12,8 @@ import type {
 } from '../../shared/triage-contract'
 import { DEFAULT_RULES } from '../../shared/rules'
 import { Reason, TransactionType, type Decision } from '../../shared/transaction'
-import { iso, type TriageDb } from './db'
+import type { StoreDb } from '../store/schema'
+import { iso } from './db'
 import { TriageNotFoundError } from './errors'
 
 /**
@@ -73,14 +74,14 @@ interface PageQuery {
 }
 
 /** The highest review threshold of the built-in rules and of every saved version. */
-export async function reviewThresholdCeiling(db: TriageDb): Promise<number> {
+export async function reviewThresholdCeiling(db: StoreDb): Promise<number> {
   const { rows } = await sql<{ ceiling: number | null }>`
     SELECT max((definition -> 'thresholds' ->> 'review')::int) AS ceiling FROM rules`.execute(db)
   return Math.max(DEFAULT_RULES.thresholds.review, rows[0]?.ceiling ?? 0)
 }
 
 /** A transaction with its score and the case its alert joined: the row every grid and history shows. */
-const scoredTransactions = (db: TriageDb) =>
+const scoredTransactions = (db: StoreDb) =>
   db
     .selectFrom('transactions as t')
     .leftJoin('scores as s', 's.txn_id', 't.txn_id')
@@ -103,7 +104,7 @@ const scoredTransactions = (db: TriageDb) =>
     ])
 
 /** Builds the grid's SELECT; exported so the benchmark can EXPLAIN exactly what the grid runs. */
-export function transactionPageQuery(db: TriageDb, query: PageQuery) {
+export function transactionPageQuery(db: StoreDb, query: PageQuery) {
   const { filter, sort } = query
   const plan = planFor(filter, sort, query.alertsFromScore)
   const key = sortKey(plan, sort.column)
@@ -186,7 +187,7 @@ export function toTransactionRow(row: {
 const cursorOf = (row: PageRow): TransactionCursor => ({ value: row.cursor_value, txnId: row.txn_id })
 
 export async function transactionPage(
-  db: TriageDb,
+  db: StoreDb,
   request: TransactionPageRequest,
 ): Promise<TransactionPage> {
   const alertsFromScore = request.filter.scoreMin === undefined ? 101 : await reviewThresholdCeiling(db)
@@ -200,7 +201,7 @@ export async function transactionPage(
 
 const HISTORY_ROWS = 30
 
-export async function transactionDetail(db: TriageDb, txnId: string): Promise<TransactionDetail> {
+export async function transactionDetail(db: StoreDb, txnId: string): Promise<TransactionDetail> {
   const row = await scoredTransactions(db)
     .select([
       't.balance_before',
@@ -232,7 +233,7 @@ export async function transactionDetail(db: TriageDb, txnId: string): Promise<Tr
 
 /** A user's transactions up to a moment, newest first (the index on user_id, ts answers it). */
 export async function userHistory(
-  db: TriageDb,
+  db: StoreDb,
   userId: string,
   until: Date | string | null,
   limit: number,
@@ -289,7 +290,7 @@ const EXPORT_PAGE = 2000
 
 /** Streams the filtered rows as CSV pages until maxRows or the end; the consumer's abort stops it. */
 export async function* exportCsv(
-  db: TriageDb,
+  db: StoreDb,
   request: CsvExportRequest,
   signal?: AbortSignal,
 ): AsyncGenerator<CsvChunk> {

@@ -1,5 +1,5 @@
 import type { LiveAlert, WebhookSetting } from '../../shared/triage-contract'
-import type { TriageDb } from './db'
+import type { StoreDb } from '../store/schema'
 import { judged } from './errors'
 
 /**
@@ -11,7 +11,7 @@ import { judged } from './errors'
 const WEBHOOK_KEY = 'webhook_url'
 const POST_TIMEOUT_MS = 5000
 
-export async function webhookSetting(db: TriageDb): Promise<WebhookSetting> {
+export async function webhookSetting(db: StoreDb): Promise<WebhookSetting> {
   const row = await db
     .selectFrom('triage_settings')
     .select('value')
@@ -20,7 +20,7 @@ export async function webhookSetting(db: TriageDb): Promise<WebhookSetting> {
   return { url: row?.value ?? null }
 }
 
-export async function setWebhook(db: TriageDb, setting: WebhookSetting): Promise<WebhookSetting> {
+export async function setWebhook(db: StoreDb, setting: WebhookSetting): Promise<WebhookSetting> {
   return judged('change the team webhook', async () => {
     if (setting.url === null) await db.deleteFrom('triage_settings').where('key', '=', WEBHOOK_KEY).execute()
     else
@@ -43,7 +43,7 @@ export function webhookText(alert: LiveAlert): string {
 }
 
 /** Posts each block-level alert this workstation is first to claim; failures are recorded, never thrown. */
-export async function deliverWebhooks(db: TriageDb, alerts: LiveAlert[]): Promise<void> {
+export async function deliverWebhooks(db: StoreDb, alerts: LiveAlert[]): Promise<void> {
   const blocks = alerts.filter((alert) => alert.decision === 'block')
   if (blocks.length === 0) return
   const { url } = await webhookSetting(db)

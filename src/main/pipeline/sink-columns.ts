@@ -1,0 +1,92 @@
+import type { Transaction } from '../../shared/transaction'
+import type { ScoredRow } from './sink'
+
+/**
+ * The columns the pipeline writes, each listed once: the INSERT and COPY statements, the unnest()
+ * arrays and the COPY text all follow these lists, so they cannot fall out of step.
+ * test/integration/store-schema.test.ts holds them to the migrated tables.
+ */
+
+export interface Column<R> {
+  readonly name: string
+  /** The SQL type the values are sent as (an unnest() array of it); the table may convert on insert. */
+  readonly type: string
+  readonly value: (row: R) => string | number | boolean | null
+}
+
+/** Every column of `transactions` but ingested_at (its default), in the table's order. */
+export const TRANSACTION_COLUMNS: readonly Column<Transaction>[] = [
+  { name: 'txn_id', type: 'uuid', value: (txn) => txn.txn_id },
+  { name: 'ts', type: 'timestamptz', value: (txn) => txn.ts },
+  { name: 'user_id', type: 'text', value: (txn) => txn.user_id },
+  { name: 'counterparty_id', type: 'text', value: (txn) => txn.counterparty_id },
+  { name: 'type', type: 'text', value: (txn) => txn.type },
+  { name: 'amount', type: 'numeric', value: (txn) => txn.amount },
+  // char(3) in the table; sent as text as the schema has already checked it is three letters.
+  { name: 'currency', type: 'text', value: (txn) => txn.currency },
+  { name: 'merchant_type', type: 'text', value: (txn) => txn.merchant_type ?? null },
+  { name: 'source_ip', type: 'inet', value: (txn) => txn.source_ip ?? null },
+  { name: 'device_id', type: 'text', value: (txn) => txn.device_id ?? null },
+  { name: 'balance_before', type: 'numeric', value: (txn) => txn.balance_before ?? null },
+  { name: 'balance_after', type: 'numeric', value: (txn) => txn.balance_after ?? null },
+  { name: 'cp_balance_before', type: 'numeric', value: (txn) => txn.cp_balance_before ?? null },
+  { name: 'cp_balance_after', type: 'numeric', value: (txn) => txn.cp_balance_after ?? null },
+  { name: 'label', type: 'boolean', value: (txn) => txn.label ?? null },
+]
+
+/** Every column of `scores` but scored_at (its default), in the table's order. */
+export const SCORE_COLUMNS: readonly Column<ScoredRow>[] = [
+  { name: 'txn_id', type: 'uuid', value: (row) => row.txn.txn_id },
+  { name: 'score', type: 'smallint', value: (row) => row.score.score },
+  { name: 'decision', type: 'text', value: (row) => row.score.decision },
+  { name: 'reasons', type: 'jsonb', value: (row) => JSON.stringify(row.score.reasons) },
+  { name: 'model_version', type: 'text', value: (row) => row.score.model_version },
+  { name: 'rules_version', type: 'int', value: (row) => row.score.rules_version },
+]
+
+/** An alert is written with its score's first four columns (the rest come from its case's trigger). */
+export const ALERT_COLUMNS: readonly Column<ScoredRow>[] = SCORE_COLUMNS.slice(0, 4)
+
+/** The column names, for an INSERT's or a COPY's column list. */
+export const columnNames = (columns: readonly Column<never>[]): string =>
+  columns.map((column) => column.name).join(', ')
+
+/** `$first::type[], …`: one array parameter per column, for unnest(). */
+export const arrayParameters = (columns: readonly Column<never>[], first: number): string =>
+  columns.map((column, index) => `$${first + index}::${column.type}[]`).join(', ')
+
+/** The rows as one array per column, in the columns' order: the parameters arrayParameters names. */
+export function columnArrays<R>(columns: readonly Column<R>[], rows: readonly R[]): unknown[][] {
+  return columns.map((column) => rows.map(column.value))
+}
+
+const SPECIAL = /[\\\t\n\r]/
+const SPECIALS = /[\\\t\n\r]/g
+const ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' }
+
+/** A value in COPY's text format: backslash, tab, newline and carriage return escaped; \N is NULL. */
+const copyValue = (value: string | number | boolean | null): string =>
+  value === null
+    ? '\\N'
+    : typeof value === 'string'
+      ? SPECIAL.test(value)
+        ? value.replace(SPECIALS, (c) => ESCAPES[c] as string)
+        : value
+      : typeof value === 'boolean'
+        ? value
+          ? 't'
+          : 'f'
+        : String(value)
+
+/** The rows in COPY's text format (a line each, tab between values), in the columns' order. */
+export function copyText<R>(columns: readonly Column<R>[], rows: readonly R[]): string {
+  const lines = new Array<string>(rows.length + 1)
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i] as R
+    let line = copyValue((columns[0] as Column<R>).value(row))
+    for (let c = 1; c < columns.length; c++) line += `\t${copyValue((columns[c] as Column<R>).value(row))}`
+    lines[i] = line
+  }
+  lines[rows.length] = ''
+  return lines.join('\n')
+}

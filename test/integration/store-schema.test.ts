@@ -1,0 +1,175 @@
+import { sql } from 'kysely'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  ALERT_COLUMNS,
+  SCORE_COLUMNS,
+  TRANSACTION_COLUMNS,
+  type Column,
+} from '../../src/main/pipeline/sink-columns'
+import { migrateToLatest } from '../../src/main/store/migrate'
+import type { Database } from '../../src/main/store/schema'
+import { openPostgresStore, type Store } from '../../src/main/store/store'
+import { createTestDatabase, type TestDatabase } from '../support/services'
+
+/**
+ * The store's types against the migrated database: the Database type names every table and column the
+ * migrations create, and the pipeline's column lists (sink-columns.ts) are the tables' columns, in
+ * their order, sent as their types.
+ */
+
+/** Every table's columns as the Database type has them: `satisfies` refuses an unknown table or column. */
+const TYPED_COLUMNS = {
+  transactions: [
+    'txn_id',
+    'ts',
+    'user_id',
+    'counterparty_id',
+    'type',
+    'amount',
+    'currency',
+    'merchant_type',
+    'source_ip',
+    'device_id',
+    'balance_before',
+    'balance_after',
+    'cp_balance_before',
+    'cp_balance_after',
+    'label',
+    'ingested_at',
+  ],
+  scores: ['txn_id', 'score', 'decision', 'reasons', 'model_version', 'rules_version', 'scored_at'],
+  alerts: [
+    'id',
+    'txn_id',
+    'case_id',
+    'score',
+    'decision',
+    'reasons',
+    'created_at',
+    'ts',
+    'user_id',
+    'amount',
+  ],
+  cases: [
+    'id',
+    'user_id',
+    'status',
+    'outcome',
+    'priority',
+    'assignee_id',
+    'due_at',
+    'version',
+    'opened_at',
+    'updated_at',
+    'closed_at',
+    'max_score',
+    'amount_at_risk',
+    'alert_count',
+    'last_alert_at',
+    'updated_by',
+  ],
+  case_events: ['id', 'case_id', 'actor', 'action', 'before', 'after', 'note', 'at'],
+  analysts: ['id', 'login', 'display_name', 'role', 'disabled_at', 'created_at', 'ingests'],
+  rules: ['version', 'definition', 'author', 'comment', 'created_at'],
+  lists: ['id', 'kind', 'value', 'network', 'reason', 'created_by', 'created_at', 'expires_at'],
+  labels: ['txn_id', 'case_id', 'outcome', 'labelled_by', 'labelled_at'],
+  triage_settings: ['key', 'value', 'updated_by', 'updated_at'],
+  webhook_deliveries: ['alert_id', 'claimed_by', 'claimed_at', 'status', 'error'],
+  audit_log: ['id', 'at', 'actor', 'entity', 'entity_id', 'case_id', 'action', 'before', 'after'],
+  user_features: ['user_id', 'state', 'model_version', 'updated_at'],
+  pipeline_partitions: ['source', 'partition', 'epoch', 'owner', 'position', 'updated_at'],
+  api_keys: ['id', 'name', 'hash', 'scopes', 'created_by', 'created_at', 'revoked_at', 'last_used_at'],
+} as const satisfies { [T in keyof Database]: readonly (keyof Database[T])[] }
+
+// And a column the Database type has but the list above lacks fails the typecheck here.
+type Unlisted = {
+  [T in keyof Database]: Exclude<keyof Database[T], (typeof TYPED_COLUMNS)[T][number]>
+}[keyof Database]
+const everyTypedColumnListed: [Unlisted] extends [never] ? true : Unlisted = true
+
+interface ColumnInfo {
+  table_name: string
+  column_name: string
+  udt_name: string
+}
+
+let database: TestDatabase
+let store: Store
+let columns: ColumnInfo[]
+
+beforeAll(async () => {
+  database = await createTestDatabase()
+  store = openPostgresStore({ connectionString: database.url })
+  await migrateToLatest(store)
+  columns = (
+    await sql<ColumnInfo>`
+      SELECT table_name, column_name, udt_name FROM information_schema.columns
+       WHERE table_schema = 'public' AND table_name NOT LIKE 'kysely_%'
+       ORDER BY table_name, ordinal_position`.execute(store.db)
+  ).rows
+})
+
+afterAll(async () => {
+  await store?.close()
+  await database?.drop()
+})
+
+const columnsOf = (table: string) => columns.filter((column) => column.table_name === table)
+
+/** The name PostgreSQL gives a type as the sink writes it (int → int4, boolean → bool, …). */
+const typeName = async (type: string) =>
+  (await sql<{ typname: string }>`SELECT typname FROM pg_type WHERE oid = ${type}::regtype`.execute(store.db))
+    .rows[0]?.typname
+
+/** Each column of the list with the type its values are sent as, and the table's column of that name. */
+const sentAndStored = async (table: string, list: readonly Column<never>[]) =>
+  Promise.all(
+    list.map(async ({ name, type }) => {
+      const stored = columnsOf(table).find((column) => column.column_name === name)
+      // char(n) columns are sent as text: the store pads it.
+      const sent = await typeName(type)
+      return {
+        name,
+        sent: stored?.udt_name === 'bpchar' && sent === 'text' ? 'bpchar' : sent,
+        stored: stored?.udt_name,
+      }
+    }),
+  )
+
+describe('the store schema', () => {
+  it('the Database type has every table and column the migrations create, and no other', () => {
+    expect(everyTypedColumnListed).toBe(true)
+    const migrated = Object.fromEntries(
+      [...new Set(columns.map((column) => column.table_name))].map((table) => [
+        table,
+        columnsOf(table)
+          .map((column) => column.column_name)
+          .sort(),
+      ]),
+    )
+    const typed = Object.fromEntries(
+      Object.entries(TYPED_COLUMNS).map(([table, names]) => [table, [...names].sort()]),
+    )
+    expect(typed).toEqual(migrated)
+  })
+
+  it.each([
+    { table: 'transactions', list: TRANSACTION_COLUMNS, defaulted: 'ingested_at' },
+    { table: 'scores', list: SCORE_COLUMNS, defaulted: 'scored_at' },
+  ])(
+    'the pipeline writes every column of $table but $defaulted, in the table’s order, as its type',
+    async ({ table, list, defaulted }) => {
+      expect(list.map(({ name }) => name)).toEqual(
+        columnsOf(table)
+          .map((column) => column.column_name)
+          .filter((name) => name !== defaulted),
+      )
+      for (const { name, sent, stored } of await sentAndStored(table, list)) expect(sent, name).toBe(stored)
+    },
+  )
+
+  it('the alert columns the pipeline writes are alerts’ columns, as their types', async () => {
+    for (const { name, sent, stored } of await sentAndStored('alerts', ALERT_COLUMNS))
+      expect(sent, name).toBe(stored)
+  })
+})
