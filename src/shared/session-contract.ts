@@ -72,7 +72,8 @@ export const sessionContract = {
           login: AnalystLogin,
           displayName: z.string().trim().min(1, 'Give the analyst a name').max(120),
           role: AnalystRole,
-          password: AnalystPassword,
+          /** A new login's first password; none for a login the server already has (it keeps its own). */
+          password: AnalystPassword.optional(),
         }),
       )
       .output(Analyst),

@@ -714,7 +714,8 @@ describe('disabling an analyst', () => {
         ? { refused: true, detail: `57P01 ${error.message}` }
         : { refused: false, detail: `session error ${error.code}, next query ${next}` }
     })
-    await attempt('a disabled analyst signs in again', () => failsWith(['28000'], () => team.connect(leaver)))
+    // Disabled in this database only (migration 0007): its CONNECT is gone, the login is left alone.
+    await attempt('a disabled analyst signs in again', () => failsWith(['42501'], () => team.connect(leaver)))
     await attempt('a disabled analyst keeps the rights of a group', async () => {
       const { rows } = await clients.admin.query<{ groups: number }>(
         `SELECT count(*)::int AS groups FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member WHERE r.rolname = $1`,

@@ -1,14 +1,18 @@
+import { execFile } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
 import { Migrator, sql } from 'kysely'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { checkPostgres } from '../../src/main/core/connection-check'
+import { SessionSentinel, type SessionEnd } from '../../src/main/core/session-sentinel'
 import { AnalystAdminError, AnalystDirectory } from '../../src/main/security/analysts'
 import { scramVerifier } from '../../src/main/security/scram'
 import { migrateToLatest } from '../../src/main/store/migrate'
 import { migrations } from '../../src/main/store/migrations'
 import { openPostgresStore, type Store } from '../../src/main/store/store'
 import { liveFeed } from '../../src/main/triage/live'
+import { ACCOUNT_DISABLED_MESSAGE } from '../../src/shared/session-contract'
 import type { LiveEvent } from '../../src/shared/triage-contract'
 import { createTestDatabase, SHARED_POSTGRES_URL, type TestDatabase } from '../support/services'
 import { attempt, failsWith, type Outcome } from './support/attempts'
@@ -36,6 +40,17 @@ async function storeAlert(owner: pg.Client, userId: string): Promise<{ alertId: 
     [txn],
   )
   return { alertId: Number(rows[0]?.id), caseId: Number(rows[0]?.case_id) }
+}
+
+/** `aether` from source as an operator runs it: a real process. */
+const CLI = fileURLToPath(new URL('../support/aether-cli.ts', import.meta.url))
+function aether(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, ['--import', 'tsx', CLI, ...args], (error, stdout, stderr) =>
+      resolve({ code: error === null ? 0 : Number(error.code ?? 1), stdout, stderr }),
+    )
+    child.stdin?.end(stdin ?? '')
+  })
 }
 
 const ownerOf = (team: TeamDatabase) => team.connect(new URL(team.database.url).username || 'postgres')
@@ -84,7 +99,7 @@ describe('a login of one team database and another database on the same server',
       )
     })
 
-  it('"Test connection" says the login is not an analyst of that database', async () => {
+  it('"Test connection" says the login may not use that database, and why it may be', async () => {
     const check = await checkPostgres({
       postgresUrl: urlAs(teamB.database.url, teamA.logins.analyst),
       postgresPassword: undefined,
@@ -93,7 +108,7 @@ describe('a login of one team database and another database on the same server',
     })
     expect(check).toMatchObject({ ok: false, problem: 'other' })
     expect(check.message).toBe(
-      `"${teamA.logins.analyst}" is not an analyst of the database "${teamB.database.name}": ask one of its admins to add you.`,
+      `"${teamA.logins.analyst}" may not use the database "${teamB.database.name}": not one of its analysts, or disabled there by an administrator. Ask one of its admins.`,
     )
   })
 
@@ -110,6 +125,11 @@ describe('a login of one team database and another database on the same server',
 
     afterAll(async () => {
       await Promise.all(Object.values(clients).map((client) => client.end().catch(() => {})))
+      // Put the door back, so what follows meets the databases as 0007 leaves them.
+      for (const team of [teamA, teamB]) {
+        const owner = await ownerOf(team)
+        await owner.query(`REVOKE CONNECT ON DATABASE ${team.database.name} FROM PUBLIC`)
+      }
     })
 
     const acrossActions: [string, string, () => unknown[]][] = [
@@ -210,6 +230,244 @@ describe('a login of one team database and another database on the same server',
         await adminStore.close()
       }
     })
+  })
+})
+
+describe('one login, an analyst of several team databases on the same server', () => {
+  const suffix = randomBytes(4).toString('hex')
+  let shared: string
+  let adminA: Store
+  let adminB: Store
+  const sentinels: SessionSentinel[] = []
+
+  const directory = (store: Store) => new AnalystDirectory(store.db)
+  const refusal = (run: () => Promise<unknown>) =>
+    run().then(
+      () => undefined,
+      (error: unknown) => error,
+    )
+  const passwordOf = async (login: string) => {
+    const { rows } = await sql<{ rolpassword: string | null }>`
+      SELECT rolpassword FROM pg_authid WHERE rolname = ${login}`.execute(teamA.owner.db)
+    return rows[0]?.rolpassword
+  }
+  const groupsIn = async (team: TeamDatabase, login: string) => {
+    const { rows } = await sql<{ rolname: string }>`
+      SELECT g.rolname FROM pg_auth_members m
+        JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles r ON r.oid = m.member
+       WHERE r.rolname = ${login} AND g.rolname = ANY (${Object.values(team.groups)})`.execute(team.owner.db)
+    return rows.map((row) => row.rolname)
+  }
+  const transactionsAs = async (client: pg.Client) =>
+    Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM transactions')).rows[0]?.n)
+  const credentials = (team: TeamDatabase, login: string) => ({
+    postgresUrl: urlAs(team.database.url, login),
+    postgresPassword: undefined,
+  })
+
+  beforeAll(async () => {
+    adminA = openPostgresStore({ connectionString: urlAs(teamA.database.url, teamA.logins.admin), max: 1 })
+    adminB = openPostgresStore({ connectionString: urlAs(teamB.database.url, teamB.logins.admin), max: 1 })
+    shared = teamA.track(`sec_shared_${suffix}`)
+    await directory(adminA).add({
+      login: shared,
+      displayName: 'Shared analyst',
+      role: 'analyst',
+      password: 'her own passphrase, set in A',
+    })
+  })
+
+  afterAll(async () => {
+    await Promise.all(sentinels.map((sentinel) => sentinel.close()))
+    await adminA?.close()
+    await adminB?.close()
+  })
+
+  it('refuses to add an existing login with a password, and changes nothing', async () => {
+    const other = teamA.logins.analyst2
+    const before = await passwordOf(other)
+    const refused = await refusal(() =>
+      directory(adminB).add({
+        login: other,
+        displayName: 'Taken over',
+        role: 'admin',
+        password: 'a password of my choosing',
+      }),
+    )
+    expect(refused).toBeInstanceOf(AnalystAdminError)
+    expect((refused as Error).message).toBe(
+      `The login "${other}" already exists on this server: add it without a password. Its password is ` +
+        'the same for every database it may use, so it is not changed here.',
+    )
+    const adminOfB = await teamB.connect(teamB.logins.admin)
+    await attempt("an admin of one team database sets the password of another's analyst by adding them", () =>
+      failsWith(['42710'], () =>
+        adminOfB.query(`SELECT aether_add_analyst($1, 'Taken over', 'admin', $2)`, [
+          other,
+          scramVerifier('a password of my choosing'),
+        ]),
+      ),
+    )
+    expect(await passwordOf(other)).toBe(before)
+    expect(await groupsIn(teamB, other)).toEqual([])
+    expect((await directory(adminB).list()).map((each) => each.login)).not.toContain(other)
+  })
+
+  it('refuses a role that cannot log in or has members: adding it would make others analysts', async () => {
+    const group = teamB.track(`sec_group_${suffix}`)
+    const member = teamB.track(`sec_group_member_${suffix}`)
+    await sql.raw(`CREATE ROLE ${group} NOLOGIN`).execute(teamB.owner.db)
+    await sql.raw(`CREATE ROLE ${member} LOGIN IN ROLE ${group}`).execute(teamB.owner.db)
+    const adminOfB = await teamB.connect(teamB.logins.admin)
+    await attempt('an admin makes every member of a group role an analyst by adding the group', () =>
+      failsWith(['22023'], () =>
+        adminOfB.query(`SELECT aether_add_analyst($1, 'A group', 'analyst', NULL)`, [group]),
+      ),
+    )
+    await sql.raw(`ALTER ROLE ${group} LOGIN`).execute(teamB.owner.db)
+    await attempt('an admin makes every member of a login role an analyst by adding it', () =>
+      failsWith(['22023'], () =>
+        adminOfB.query(`SELECT aether_add_analyst($1, 'A group', 'analyst', NULL)`, [group]),
+      ),
+    )
+    expect(await groupsIn(teamB, group)).toEqual([])
+  })
+
+  it('a new login still needs a first password', async () => {
+    const refused = await refusal(() =>
+      directory(adminB).add({ login: `sec_nopass_${suffix}`, displayName: 'No password', role: 'analyst' }),
+    )
+    expect(refused).toMatchObject({ failure: 'invalid', message: expect.stringMatching(/first password/) })
+  })
+
+  it("an admin of B adds an analyst of A without a password: they work in both, each database's role its own", async () => {
+    const before = await passwordOf(shared)
+    const added = await directory(adminB).add({
+      login: shared,
+      displayName: 'Shared in B',
+      role: 'supervisor',
+    })
+    expect(added).toMatchObject({ login: shared, role: 'supervisor', disabledAt: null })
+    expect(await passwordOf(shared)).toBe(before)
+
+    const inA = await teamA.connect(shared)
+    const inBToo = await teamB.connect(shared)
+    expect(await transactionsAs(inA)).toBeGreaterThanOrEqual(0)
+    expect(await transactionsAs(inBToo)).toBeGreaterThanOrEqual(1)
+    const supervises = async (client: pg.Client) =>
+      (
+        await client.query<{ yes: boolean }>(
+          `SELECT pg_has_role(current_user, aether_team_role('supervisor'), 'USAGE') AS yes`,
+        )
+      ).rows[0]?.yes
+    expect(await supervises(inA)).toBe(false)
+    expect(await supervises(inBToo)).toBe(true)
+    expect((await directory(adminA).list()).find((each) => each.login === shared)).toMatchObject({
+      role: 'analyst',
+      displayName: 'Shared analyst',
+    })
+    expect((await directory(adminB).list()).find((each) => each.login === shared)).toMatchObject({
+      role: 'supervisor',
+      displayName: 'Shared in B',
+    })
+  })
+
+  it('disabled in B: refused in B with a clear message, its sessions on B ended, still working in A', async () => {
+    const inA = await teamA.connect(shared)
+    const inBToo = await teamB.connect(shared)
+    const endedInB = new Promise<{ code?: string }>((resolve) => inBToo.once('error', resolve))
+    const sentinelEnds: Record<'A' | 'B', SessionEnd[]> = { A: [], B: [] }
+    let endOfB: (end: SessionEnd) => void = () => {}
+    const sentinelB = new Promise<SessionEnd>((resolve) => (endOfB = resolve))
+    // Both workstations' sentinels are connected before the disabling begins.
+    sentinels.push(
+      await SessionSentinel.watch(credentials(teamB, shared), (end) => {
+        sentinelEnds.B.push(end)
+        endOfB(end)
+      }),
+      await SessionSentinel.watch(credentials(teamA, shared), (end) => sentinelEnds.A.push(end)),
+    )
+
+    const disabled = await directory(adminB).disable(shared)
+    expect(disabled.disabledAt).not.toBeNull()
+
+    await attempt('an analyst disabled in one team database keeps their open session there', async () => {
+      const error = await endedInB
+      return error.code === '57P01'
+        ? { refused: true, detail: '57P01: the session on that database was terminated' }
+        : { refused: false, detail: `session error ${error.code}` }
+    })
+    await attempt('an analyst disabled in one team database connects to it again', () =>
+      failsWith(['42501'], () => teamB.connect(shared)),
+    )
+    expect(await groupsIn(teamB, shared)).toEqual([])
+    // The workstation signed in to B says why it stopped; "Test connection" says it may not connect.
+    expect(await sentinelB).toEqual({ problem: 'account_disabled', message: ACCOUNT_DISABLED_MESSAGE })
+    const check = await checkPostgres({
+      ...credentials(teamB, shared),
+      redisUrl: 'redis://127.0.0.1:6379',
+      redisPassword: undefined,
+    })
+    expect(check).toMatchObject({ ok: false })
+    expect(check.message).toMatch(/disabled/)
+
+    // A is untouched: the open session answers, a new one is let in, nothing ended its workstation.
+    expect(await transactionsAs(inA)).toBeGreaterThanOrEqual(0)
+    expect(await transactionsAs(await teamA.connect(shared))).toBeGreaterThanOrEqual(0)
+    expect(await groupsIn(teamA, shared)).toEqual([teamA.groups.analyst])
+    expect(sentinelEnds.A).toEqual([])
+    expect((await directory(adminA).list()).find((each) => each.login === shared)?.disabledAt).toBeNull()
+    expect((await directory(adminB).list()).find((each) => each.login === shared)?.disabledAt).not.toBeNull()
+  })
+
+  it('enabled in B again, works in B again with its role there', async () => {
+    const enabled = await directory(adminB).enable(shared)
+    expect(enabled).toMatchObject({ disabledAt: null, role: 'supervisor' })
+    expect(await transactionsAs(await teamB.connect(shared))).toBeGreaterThanOrEqual(1)
+    expect(await groupsIn(teamB, shared)).toEqual([teamB.groups.supervisor])
+  })
+
+  it("a role change in B leaves the login's groups elsewhere, the cluster-wide ones of 0002 included", async () => {
+    // A database on the server not migrated to 0007 yet still gives its rights to 0002's groups.
+    await sql.raw(`GRANT aether_analyst TO ${shared}`).execute(teamA.owner.db)
+    const changed = await directory(adminB).setRole(shared, 'admin')
+    expect(changed.role).toBe('admin')
+    expect(await groupsIn(teamB, shared)).toEqual([teamB.groups.admin])
+    expect(await groupsIn(teamA, shared)).toEqual([teamA.groups.analyst])
+    const { rows } = await sql<{ member: boolean }>`
+      SELECT pg_has_role(${shared}, 'aether_analyst', 'MEMBER') AS member`.execute(teamA.owner.db)
+    expect(rows[0]?.member).toBe(true)
+    await directory(adminB).setRole(shared, 'supervisor')
+  })
+
+  it('`aether analyst add` adds an existing login without a password, and refuses to set one', async () => {
+    const other = teamA.logins.analyst2
+    const before = await passwordOf(other)
+    const asAdminOfB = urlAs(teamB.database.url, teamB.logins.admin)
+    const withPassword = await aether(
+      ['analyst', 'add', '--url', asAdminOfB, '--password-stdin', other],
+      'a password of my choosing\n',
+    )
+    await attempt(
+      "an admin of one team database sets another's password with `aether analyst add`",
+      async () =>
+        withPassword.code !== 0 &&
+        /already exists on this server: add it without a password/.test(withPassword.stderr)
+          ? { refused: true, detail: withPassword.stderr.trim() }
+          : {
+              refused: false,
+              detail: `exit ${withPassword.code}: ${withPassword.stdout}${withPassword.stderr}`,
+            },
+    )
+    const added = await aether(['analyst', 'add', '--url', asAdminOfB, '--name', 'Second in B', other])
+    expect(added.stderr).toBe('')
+    expect(added.stdout).toContain(`Added ${other} (Second in B), analyst, enabled`)
+    expect(added.stdout).toMatch(/already had a login on this server; their password is unchanged/)
+    expect(added.stdout).not.toMatch(/shown once/)
+    expect(await passwordOf(other)).toBe(before)
+    expect(await transactionsAs(await teamB.connect(other))).toBeGreaterThanOrEqual(1)
+    const listed = await aether(['analyst', 'list', '--url', asAdminOfB])
+    expect(listed.stdout).toContain(`${other} (Second in B), analyst, enabled`)
   })
 })
 

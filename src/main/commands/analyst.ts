@@ -77,48 +77,66 @@ export function registerAnalyst(program: Command) {
 
   analyst
     .command('add')
-    .description('Create an analyst: a PostgreSQL login in the group of their role')
+    .description(
+      'Add an analyst to this database: a new PostgreSQL login in the group of their role, or a login the ' +
+        'server already has (an analyst of another team database), whose password stays as it is',
+    )
     .argument('<login>', 'their PostgreSQL user name', login)
     .requiredOption(...urlOption)
     .option('--role <role>', 'analyst, supervisor or admin', role, 'analyst')
     .option('--name <display-name>', 'the name shown in the app (default: the login)')
-    .option('--password-stdin', 'read their first password from standard input instead of generating one')
+    .option(
+      '--password-stdin',
+      "read a new login's first password from standard input instead of generating one",
+    )
     .option('--ingest', 'let their workstation run a pipeline worker with their login')
     .action(
       async (
         who: string,
         options: Connection & { role: AnalystRole; name?: string; passwordStdin?: boolean; ingest?: boolean },
       ) => {
-        const generated = options.passwordStdin !== true
-        const password = generated ? randomBytes(18).toString('base64url') : await passwordFromStdin()
-        const added = await withDirectory(options, async (directory) => {
+        const given = options.passwordStdin === true ? await passwordFromStdin() : undefined
+        let generated: string | undefined
+        const { added, existed } = await withDirectory(options, async (directory) => {
+          // A login the server already has joins without a password, and keeps its own; the database
+          // refuses one given for it rather than change it for every database.
+          const existed = given === undefined && (await directory.loginExists(who))
+          if (given === undefined && !existed) generated = randomBytes(18).toString('base64url')
+          const password = given ?? generated
           const analyst = await directory.add({
             login: who,
             displayName: options.name ?? who,
             role: options.role,
-            password,
+            ...(password !== undefined ? { password } : {}),
           })
-          return options.ingest === true ? directory.setIngest(who, true) : analyst
+          return {
+            added: options.ingest === true ? await directory.setIngest(who, true) : analyst,
+            existed,
+          }
         })
         console.log(`Added ${describe(added)}.`)
-        if (generated)
-          console.log(`Their password, shown once (they can change it with \\password in psql): ${password}`)
+        if (existed) console.log(`${who} already had a login on this server; their password is unchanged.`)
+        if (generated !== undefined)
+          console.log(`Their password, shown once (they can change it with \\password in psql): ${generated}`)
       },
     )
 
   analyst
     .command('disable')
-    .description('Refuse their logins and end their open sessions at once')
+    .description(
+      'Take away their rights in this database and end their open sessions on it at once ' +
+        '(their login and other databases are left as they are)',
+    )
     .argument('<login>', 'the analyst', login)
     .requiredOption(...urlOption)
     .action(async (who: string, options: Connection) => {
       const disabled = await withDirectory(options, (directory) => directory.disable(who))
-      console.log(`Disabled ${describe(disabled)}; their open sessions were ended.`)
+      console.log(`Disabled ${describe(disabled)}; their open sessions on this database were ended.`)
     })
 
   analyst
     .command('enable')
-    .description('Let a disabled analyst sign in again')
+    .description('Let a disabled analyst use this database again')
     .argument('<login>', 'the analyst', login)
     .requiredOption(...urlOption)
     .action(async (who: string, options: Connection) => {

@@ -43,11 +43,12 @@ export function diagnosePostgres(error: unknown, url: string): Diagnosis {
     return { problem: 'unknown_user', message: `PostgreSQL has no user "${user}".` }
   if (code === '3D000')
     return { problem: 'unknown_database', message: `PostgreSQL has no database "${database}".` }
-  // Since migration 0007 only the analysts and workers of a team database may connect to it.
+  // Since migration 0007 only the enabled analysts and workers of a team database may connect to it;
+  // from outside, one never added and one disabled there look alike.
   if (code === '42501' && /permission denied for database/.test(text))
     return {
       problem: 'other',
-      message: `"${user}" is not an analyst of the database "${database}": ask one of its admins to add you.`,
+      message: `"${user}" may not use the database "${database}": not one of its analysts, or disabled there by an administrator. Ask one of its admins.`,
     }
   if (UNREACHABLE.has(code ?? ''))
     return {

@@ -1,5 +1,6 @@
 import pg from 'pg'
 import type { ConnectionProblem } from '../../shared/profile'
+import { ACCOUNT_DISABLED_MESSAGE } from '../../shared/session-contract'
 import { postgresUrlWithPassword } from '../store/store'
 import { diagnosePostgres } from './connection-check'
 
@@ -16,6 +17,14 @@ const SESSION_OVER = new Set<ConnectionProblem>([
   'unknown_user',
 ])
 
+/**
+ * Disabling takes this database's CONNECT away, not the login (migration 0007: the login may be an
+ * analyst of other databases): a login this session was let in with and is now refused it was disabled.
+ */
+const disabledHere = (error: unknown) =>
+  (error as { code?: string }).code === '42501' &&
+  /permission denied for database/.test(error instanceof Error ? error.message : String(error))
+
 /** A terminated session is probed after this pause, so the disabling transaction has committed. */
 const FIRST_PROBE_MS = 250
 const LONGEST_PROBE_MS = 30_000
@@ -23,8 +32,9 @@ const LONGEST_PROBE_MS = 30_000
 /**
  * One idle connection of the analyst's own that notices when the session ends. Disabling an analyst
  * terminates all of their backends (57P01), this one included, even while the app sits idle with no
- * query failing. A fresh login then tells why: "not permitted to log in" means the account was
- * disabled, and the workstation says so; a server restart or network loss is only retried.
+ * query failing. A fresh login then tells why: "permission denied for database" (or, for an account
+ * disabled before 0007, "not permitted to log in") means the account was disabled, and the
+ * workstation says so; a server restart or network loss is only retried.
  */
 export class SessionSentinel {
   private client: pg.Client | undefined
@@ -81,7 +91,9 @@ export class SessionSentinel {
     try {
       await this.connect()
     } catch (error) {
-      const diagnosis = diagnosePostgres(error, this.url)
+      const diagnosis = disabledHere(error)
+        ? { problem: 'account_disabled' as const, message: ACCOUNT_DISABLED_MESSAGE }
+        : diagnosePostgres(error, this.url)
       if (SESSION_OVER.has(diagnosis.problem)) {
         this.closed = true
         this.onEnd(diagnosis)

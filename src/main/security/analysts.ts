@@ -1,7 +1,8 @@
-import { sql, type Kysely } from 'kysely'
+import { sql } from 'kysely'
 import type { Analyst, AnalystRole } from '../../shared/session-contract'
 import type { RefusalCode } from '../../shared/errors'
 import { Refusal } from '../errors'
+import type { StoreDb } from '../store/schema'
 import { scramVerifier } from './scram'
 
 export type AnalystAdminFailure = 'forbidden' | 'conflict' | 'not_found' | 'invalid' | 'outdated'
@@ -71,10 +72,11 @@ function translate(error: unknown): never {
 
 /**
  * Analyst administration over a connection of the administrator's own: it calls the SECURITY
- * DEFINER functions of migration 0002, so PostgreSQL decides who may, not this code.
+ * DEFINER functions of migrations 0002 and 0007, so PostgreSQL decides who may, not this code. Every
+ * call is about this database only: disabling or re-roling here leaves the login's other databases be.
  */
 export class AnalystDirectory {
-  constructor(private readonly db: Kysely<unknown>) {}
+  constructor(private readonly db: StoreDb) {}
 
   async list(): Promise<Analyst[]> {
     const { rows } = await sql<AnalystRow>`SELECT ${COLUMNS} FROM analysts ORDER BY login`
@@ -95,8 +97,21 @@ export class AnalystDirectory {
     return row
   }
 
-  add(input: { login: string; displayName: string; role: AnalystRole; password: string }): Promise<Analyst> {
-    const verifier = scramVerifier(input.password)
+  /** Whether the server already has this login (an analyst of another team database, say). */
+  async loginExists(login: string): Promise<boolean> {
+    const { rows } = await sql<{ found: boolean }>`
+      SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${login}) AS found`
+      .execute(this.db)
+      .catch(translate)
+    return rows[0]?.found === true
+  }
+
+  /**
+   * Adds an analyst to this database: a new login needs its first password; a login the server already
+   * has joins without one (its password is the same for every database, so it is never set here).
+   */
+  add(input: { login: string; displayName: string; role: AnalystRole; password?: string }): Promise<Analyst> {
+    const verifier = input.password === undefined ? null : scramVerifier(input.password)
     return this.one(
       sql<AnalystRow>`SELECT ${COLUMNS}
         FROM aether_add_analyst(${input.login}, ${input.displayName}, ${input.role}, ${verifier})`,

@@ -23,6 +23,15 @@ import { sql, type Kysely } from 'kysely'
  * the same server is kept too; each is named in a NOTICE, and `REVOKE <ingest group> FROM worker` undoes
  * it). Members of the other cluster-wide groups who are not analysts here are not kept.
  *
+ * One login may be an analyst of several databases of the server, with a role of each one's own. An
+ * admin adds a login the server already has without a password (it keeps its own: a password is the
+ * same for every database, so a password given for an existing login is refused rather than changed);
+ * only a login of one person (LOGIN, no members, not a superuser or BYPASSRLS) can be added. Disabling,
+ * enabling and role changes are of this database only: disabling takes this database's groups (and with
+ * them its CONNECT) and ends the analyst's sessions on this database, never NOLOGIN, which would lock
+ * them out of every other database too. Enabling lifts a NOLOGIN left by a disable from before this
+ * migration.
+ *
  * Also: audit_log rows are written only by the audit triggers, case_events only by the database and by
  * an analyst's own change of the case in the same transaction (or a note), never by a pipeline worker.
  * Each statement is a string of its own: PGlite takes one statement per query. On PGlite the single user
@@ -30,7 +39,6 @@ import { sql, type Kysely } from 'kysely'
  */
 
 const SAFE_PATH = 'SET search_path = pg_catalog, public, pg_temp'
-const GLOBAL_GROUPS = `ARRAY['aether_analyst', 'aether_supervisor', 'aether_admin', 'aether_ingest']`
 
 const groups = [
   // The database's own groups, and the function that names them (written with the names as constants).
@@ -264,11 +272,15 @@ const functions = [
      RETURN entry;
    END
    $$`,
+  // Adds a login to this database: a new one with its first password, or one the server already has (an
+  // analyst of another team database, say) without one. A login's password is the same for every
+  // database, so an admin of this one never sets it for an existing login, nor its rights elsewhere.
   `CREATE OR REPLACE FUNCTION aether_add_analyst(p_login text, p_display_name text, p_role text, p_password_verifier text)
    RETURNS public.analysts
    LANGUAGE plpgsql SECURITY DEFINER ${SAFE_PATH} AS $$
    DECLARE
      added public.analysts;
+     existing pg_roles;
    BEGIN
      IF p_login IS NULL OR p_login !~ '^[a-z][a-z0-9_.-]{0,62}$' OR p_login ~ '^(pg_|aether_)' THEN
        RAISE EXCEPTION 'A login is 1 to 63 lower-case letters, digits, _ . or -, starting with a letter (not pg_ or aether_)'
@@ -280,23 +292,49 @@ const functions = [
      IF p_display_name IS NULL OR length(btrim(p_display_name)) NOT BETWEEN 1 AND 120 THEN
        RAISE EXCEPTION 'A display name has 1 to 120 characters' USING ERRCODE = 'invalid_parameter_value';
      END IF;
-     IF p_password_verifier IS NULL
-        OR p_password_verifier !~ '^SCRAM-SHA-256\\$[0-9]+:[A-Za-z0-9+/=]+\\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$' THEN
+     IF p_password_verifier IS NOT NULL
+        AND p_password_verifier !~ '^SCRAM-SHA-256\\$[0-9]+:[A-Za-z0-9+/=]+\\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$' THEN
        RAISE EXCEPTION 'The password must arrive as a SCRAM-SHA-256 verifier, never in plain text'
          USING ERRCODE = 'invalid_password';
      END IF;
-     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = p_login) THEN
-       RAISE EXCEPTION 'A database role named "%" already exists', p_login USING ERRCODE = 'duplicate_object';
+     IF EXISTS (SELECT 1 FROM public.analysts WHERE login = p_login) THEN
+       RAISE EXCEPTION '"%" is already an analyst of this database', p_login USING ERRCODE = 'duplicate_object';
      END IF;
-     EXECUTE format('CREATE ROLE %I LOGIN INHERIT PASSWORD %L IN ROLE %I', p_login, p_password_verifier,
-                    public.aether_team_role(p_role));
+     SELECT * INTO existing FROM pg_roles WHERE rolname = p_login;
+     IF NOT FOUND THEN
+       IF p_password_verifier IS NULL THEN
+         RAISE EXCEPTION 'The login "%" is new on this server: give it a first password', p_login
+           USING ERRCODE = 'invalid_password';
+       END IF;
+       EXECUTE format('CREATE ROLE %I LOGIN INHERIT PASSWORD %L IN ROLE %I', p_login, p_password_verifier,
+                      public.aether_team_role(p_role));
+     ELSE
+       IF p_password_verifier IS NOT NULL THEN
+         RAISE EXCEPTION 'The login "%" already exists on this server: add it without a password. %', p_login,
+           'Its password is the same for every database it may use, so it is not changed here.'
+           USING ERRCODE = 'duplicate_object';
+       END IF;
+       -- Its members would become analysts too; a role that cannot log in is a group, not an analyst.
+       IF NOT existing.rolcanlogin OR EXISTS (SELECT 1 FROM pg_auth_members WHERE roleid = existing.oid) THEN
+         RAISE EXCEPTION 'The role "%" is a group (it %): only a login of one person can be an analyst', p_login,
+           CASE WHEN existing.rolcanlogin THEN 'has members' ELSE 'cannot log in' END
+           USING ERRCODE = 'invalid_parameter_value';
+       END IF;
+       IF existing.rolsuper OR existing.rolbypassrls THEN
+         RAISE EXCEPTION 'The login "%" is a superuser or bypasses row-level security: it cannot be an analyst', p_login
+           USING ERRCODE = 'invalid_parameter_value';
+       END IF;
+       -- The group brings this database's CONNECT and rights; nothing else about the login changes.
+       EXECUTE format('GRANT %I TO %I', public.aether_team_role(p_role), p_login);
+     END IF;
      INSERT INTO public.analysts (login, display_name, role) VALUES (p_login, btrim(p_display_name), p_role)
      RETURNING * INTO added;
      RETURN added;
    END
    $$`,
-  // Leaves the login in none of this database's groups, nor in 0002's cluster-wide ones (which carry no
-  // rights in a migrated database; an owner who may not revoke them on PostgreSQL 16 leaves them be).
+  // Leaves the login in none of this database's groups. Its groups of other databases, and 0002's
+  // cluster-wide ones (which carry no rights in a migrated database but may in one not migrated yet),
+  // are other databases' business: a change of role here must not take them away.
   `CREATE OR REPLACE FUNCTION aether_staff_groups_revoke(p_login text) RETURNS void
    LANGUAGE plpgsql ${SAFE_PATH} AS $$
    DECLARE
@@ -312,18 +350,6 @@ const functions = [
      LOOP
        EXECUTE format('REVOKE %I FROM %I', grp, p_login);
      END LOOP;
-     FOR grp IN
-       SELECT g.rolname FROM pg_auth_members m
-         JOIN pg_roles g ON g.oid = m.roleid
-         JOIN pg_roles r ON r.oid = m.member
-        WHERE r.rolname = p_login AND g.rolname = ANY (${GLOBAL_GROUPS})
-     LOOP
-       BEGIN
-         EXECUTE format('REVOKE %I FROM %I', grp, p_login);
-       EXCEPTION WHEN insufficient_privilege THEN
-         NULL;
-       END;
-     END LOOP;
    END
    $$`,
   `CREATE OR REPLACE FUNCTION aether_staff_groups_grant(p_analyst public.analysts) RETURNS void
@@ -334,6 +360,37 @@ const functions = [
      IF p_analyst.ingests THEN
        EXECUTE format('GRANT %I TO %I', public.aether_team_role('ingest'), p_analyst.login);
      END IF;
+   END
+   $$`,
+  // Disabling is of this database only: its groups (and with them its CONNECT) are taken, the analysts
+  // row says since when, and the analyst's sessions on this database end (last, so the commit follows at
+  // once). The login itself is left alone (never NOLOGIN): it may be an analyst of other databases of the
+  // server, whose admins decide there. A fresh login here is refused "permission denied for database".
+  `CREATE OR REPLACE FUNCTION aether_disable_analyst(p_login text) RETURNS public.analysts
+   LANGUAGE plpgsql SECURITY DEFINER ${SAFE_PATH} AS $$
+   DECLARE
+     target public.analysts := public.aether_analyst_for_change(p_login);
+   BEGIN
+     PERFORM public.aether_staff_groups_revoke(p_login);
+     UPDATE public.analysts SET disabled_at = coalesce(disabled_at, now()) WHERE id = target.id
+     RETURNING * INTO target;
+     PERFORM pg_terminate_backend(pid) FROM pg_stat_activity
+      WHERE usename = p_login AND datname = current_database() AND pid <> pg_backend_pid();
+     RETURN target;
+   END
+   $$`,
+  // Before this migration disabling set NOLOGIN; an analyst disabled then may log in again once enabled.
+  `CREATE OR REPLACE FUNCTION aether_enable_analyst(p_login text) RETURNS public.analysts
+   LANGUAGE plpgsql SECURITY DEFINER ${SAFE_PATH} AS $$
+   DECLARE
+     target public.analysts := public.aether_analyst_for_change(p_login);
+   BEGIN
+     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = p_login AND NOT rolcanlogin) THEN
+       EXECUTE format('ALTER ROLE %I LOGIN', p_login);
+     END IF;
+     UPDATE public.analysts SET disabled_at = NULL WHERE id = target.id RETURNING * INTO target;
+     PERFORM public.aether_staff_groups_grant(target);
+     RETURN target;
    END
    $$`,
 ]
