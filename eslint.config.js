@@ -1,4 +1,5 @@
 import js from '@eslint/js'
+import { readdirSync } from 'node:fs'
 import prettier from 'eslint-config-prettier'
 import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript'
 import importX from 'eslint-plugin-import-x'
@@ -11,6 +12,13 @@ import tseslint from 'typescript-eslint'
  * the contract, main/core and below never touch Electron, features never import main/core (the
  * composition root). `--max-warnings 0` keeps it so.
  */
+/** The renderer's feature folders (one per page); each stands alone, sharing only through ui/ and app/. */
+const rendererFeatures = readdirSync(new URL('./src/renderer/src/features', import.meta.url), {
+  withFileTypes: true,
+})
+  .filter((entry) => entry.isDirectory())
+  .map((entry) => entry.name)
+
 const nodeBuiltins = [
   'node:*',
   'fs',
@@ -101,6 +109,18 @@ export default tseslint.config(
               from: './src/main/triage',
               message:
                 'Analysis never imports triage: what it needs of triage (publishing rules) is handed in by core/router.ts.',
+            },
+            ...rendererFeatures.map((feature) => ({
+              target: `./src/renderer/src/features/${feature}`,
+              from: './src/renderer/src/features',
+              except: [`./${feature}`],
+              message:
+                'A renderer feature never imports another: what pages share lives in ui/ (badges, splitter, grid theme, chart, formatters) or app/ (navigation, the live feed).',
+            })),
+            {
+              target: './src/renderer/src/ui',
+              from: ['./src/renderer/src/features', './src/renderer/src/app'],
+              message: 'ui/ holds shared pieces only: it imports no feature and no app state.',
             },
           ],
         },

@@ -65,6 +65,28 @@ describe('import boundaries', () => {
     }
   })
 
+  it('refuses one renderer feature importing another: shared pieces live in ui/ and app/', async () => {
+    const messages = await lintAs(
+      'src/renderer/src/features/cases/NewView.tsx',
+      "import { formatBytes } from '../datasets/format'\nexport const f = formatBytes\n",
+    )
+    expect(messages.join('\n')).toMatch(/no-restricted-paths: .*A renderer feature never imports another/)
+    expect(
+      await lintAs(
+        'src/renderer/src/features/cases/NewView.tsx',
+        "import { formatMoney } from '../../ui/format'\nimport { CasesPage } from './CasesPage'\nexport const f = [formatMoney, CasesPage]\n",
+      ),
+    ).toEqual([])
+  })
+
+  it('keeps ui/ free of features and app state', async () => {
+    const messages = await lintAs(
+      'src/renderer/src/ui/NewPiece.tsx',
+      "import { openCase } from '../app/selection'\nexport const o = openCase\n",
+    )
+    expect(messages.join('\n')).toMatch(/no-restricted-paths: .*ui\/ holds shared pieces only/)
+  })
+
   it('allows the composition root to import the features it composes', async () => {
     expect(
       await lintAs(

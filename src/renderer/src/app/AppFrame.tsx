@@ -1,17 +1,28 @@
-import { useEffect, type ReactElement } from 'react'
+import { lazy, Suspense, useEffect, type ReactElement } from 'react'
 import type { AppStatus } from '../../../shared/contract'
 import { AlertNotifier } from '../features/cases/AlertNotifier'
-import { CasesPage } from '../features/cases/CasesPage'
-import { DashboardPage } from '../features/dashboard/DashboardPage'
-import { DatasetsPage } from '../features/datasets/DatasetsPage'
-import { ListsPage } from '../features/lists/ListsPage'
-import { RulesPage } from '../features/rules/RulesPage'
-import { SettingsPage } from '../features/settings/SettingsPage'
-import { TransactionsPage } from '../features/transactions/TransactionsPage'
 import { findArea, type AreaId } from './areas'
+import { LoadingSkeleton } from './LoadingSkeleton'
 import { Rail } from './Rail'
 import type { ThemePreference } from './theme'
 import { TopBar } from './TopBar'
+
+// Each page loads with its first visit, so the first paint does not carry every page's grid and charts.
+const TransactionsPage = lazy(() =>
+  import('../features/transactions/TransactionsPage').then((m) => ({ default: m.TransactionsPage })),
+)
+const CasesPage = lazy(() => import('../features/cases/CasesPage').then((m) => ({ default: m.CasesPage })))
+const DashboardPage = lazy(() =>
+  import('../features/dashboard/DashboardPage').then((m) => ({ default: m.DashboardPage })),
+)
+const DatasetsPage = lazy(() =>
+  import('../features/datasets/DatasetsPage').then((m) => ({ default: m.DatasetsPage })),
+)
+const RulesPage = lazy(() => import('../features/rules/RulesPage').then((m) => ({ default: m.RulesPage })))
+const ListsPage = lazy(() => import('../features/lists/ListsPage').then((m) => ({ default: m.ListsPage })))
+const SettingsPage = lazy(() =>
+  import('../features/settings/SettingsPage').then((m) => ({ default: m.SettingsPage })),
+)
 
 const AREA_PAGES: Record<AreaId, ReactElement> = {
   transactions: <TransactionsPage />,
@@ -49,7 +60,11 @@ export function AppFrame({ area, onOpenArea, status, problem, theme, onThemeChan
             {problem}
           </p>
         )}
-        {AREA_PAGES[area]}
+        <Suspense
+          fallback={<LoadingSkeleton label={`Loading ${findArea(area)?.label ?? 'the page'}`} rows={6} />}
+        >
+          {AREA_PAGES[area]}
+        </Suspense>
       </main>
       <AlertNotifier />
     </div>

@@ -1,8 +1,9 @@
-import { useQuery, useQueryClient } from '@tanstack/react-query'
+import { useQuery } from '@tanstack/react-query'
 import { useCallback, useEffect, useState } from 'react'
 import type { AppStatus } from '../../../shared/contract'
 import { describeError } from '../api/errors'
 import { client, connectionLost, orpc } from '../api/client'
+import { liveQueryOptions } from '../api/live'
 
 export type AppState = 'loading' | 'ready' | 'error'
 
@@ -17,17 +18,7 @@ export interface AppStatusView {
 }
 
 const HOST_LOST_MESSAGE = 'The Aether host has stopped. Restart `aether serve` and reload.'
-const POLL_MILLIS = 3000
-
-async function followStatus(signal: AbortSignal, onStatus: (status: AppStatus) => void, onStop: () => void) {
-  try {
-    const updates = await client.app.watchStatus(undefined, { signal })
-    for await (const status of updates) onStatus(status)
-  } catch {
-    // The stream failing is not fatal: polling app.status takes over and surfaces any real error.
-  }
-  if (!signal.aborted) onStop()
-}
+const RECONNECT_MILLIS = 3000
 
 function useHostLost(): boolean {
   const [lost, setLost] = useState(false)
@@ -45,28 +36,19 @@ function useHostLost(): boolean {
 
 /**
  * The workstation's status, pushed by app.watchStatus into the app.status query cache so every
- * useQuery(orpc.app.status) reader shares it; polls only while the stream is down.
+ * useQuery(orpc.app.status) reader shares it. While the stream is down, app.status is read instead (a
+ * failure there is the app's error), and the stream is followed again every few seconds.
  */
 export function useAppStatus(): AppStatusView {
-  const queryClient = useQueryClient()
   const hostLost = useHostLost()
-  const [streamDown, setStreamDown] = useState(false)
-  const [streamAttempt, setStreamAttempt] = useState(0)
-  const query = useQuery({
-    ...orpc.app.status.queryOptions(),
-    staleTime: streamDown ? 0 : Infinity,
-    refetchInterval: streamDown ? POLL_MILLIS : false,
-  })
-
-  useEffect(() => {
-    const abort = new AbortController()
-    void followStatus(
-      abort.signal,
-      (status) => queryClient.setQueryData(orpc.app.status.queryKey(), status),
-      () => setStreamDown(true),
-    )
-    return () => abort.abort()
-  }, [queryClient, streamAttempt])
+  const query = useQuery(
+    liveQueryOptions({
+      queryKey: orpc.app.status.queryKey(),
+      stream: (signal) => client.app.watchStatus(undefined, { signal }),
+      read: (signal) => client.app.status(undefined, { signal }),
+      reconnectMs: RECONNECT_MILLIS,
+    }),
+  )
 
   const { refetch } = query
   const retry = useCallback(() => {
@@ -74,8 +56,6 @@ export function useAppStatus(): AppStatusView {
       window.location.reload()
       return
     }
-    setStreamDown(false)
-    setStreamAttempt((attempt) => attempt + 1)
     void refetch()
   }, [hostLost, refetch])
 

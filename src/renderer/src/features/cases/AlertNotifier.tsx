@@ -1,10 +1,11 @@
-import { useQueryClient } from '@tanstack/react-query'
-import { useEffect } from 'react'
-import type { LiveAlert } from '../../../../shared/triage-contract'
+import { useQuery, useQueryClient } from '@tanstack/react-query'
+import { useEffect, useMemo } from 'react'
+import type { LiveAlert, LiveEvent } from '../../../../shared/triage-contract'
 import { client, orpc } from '../../api/client'
-import { formatMoney } from '../transactions/format'
-import { publishLiveEvent, setLiveConnected, throttle } from './liveEvents'
-import { openCase } from './selection'
+import { liveQueryOptions } from '../../api/live'
+import { formatMoney } from '../../ui/format'
+import { publishLiveEvent, setLiveConnected, throttle } from '../../app/liveEvents'
+import { openCase } from '../../app/selection'
 
 const RECONNECT_MILLIS = 3000
 
@@ -29,43 +30,32 @@ function notifyBlock(alert: LiveAlert) {
  */
 export function AlertNotifier() {
   const queryClient = useQueryClient()
+  const refetchCases = useMemo(
+    () =>
+      throttle(() => void queryClient.invalidateQueries({ queryKey: orpc.triage.cases.queue.key() }), 1000),
+    [queryClient],
+  )
 
   useEffect(() => {
     if ('Notification' in window && Notification.permission === 'default')
       void Notification.requestPermission()
   }, [])
 
-  useEffect(() => {
-    const abort = new AbortController()
-    const refetchCases = throttle(
-      () => void queryClient.invalidateQueries({ queryKey: orpc.triage.cases.queue.key() }),
-      1000,
-    )
-    let retry: ReturnType<typeof setTimeout> | undefined
-    async function follow() {
-      let wait = 0
-      try {
-        const events = await client.triage.live(undefined, { signal: abort.signal })
-        for await (const event of events) {
-          if (event.kind === 'listening') setLiveConnected(true)
-          if (event.kind === 'alert' && event.decision === 'block') notifyBlock(event)
-          if (event.kind !== 'listening') refetchCases()
-          publishLiveEvent(event)
-        }
-      } catch {
-        // The stream broke (host restart, store error): follow again shortly.
-        wait = RECONNECT_MILLIS
-      }
-      // A stream that ended cleanly belonged to a store the workstation left: follow the new one now.
-      setLiveConnected(false)
-      if (!abort.signal.aborted) retry = setTimeout(() => void follow(), wait)
-    }
-    void follow()
-    return () => {
-      abort.abort()
-      clearTimeout(retry)
-    }
-  }, [queryClient])
+  useQuery(
+    liveQueryOptions({
+      queryKey: orpc.triage.live.experimental_liveKey(),
+      stream: (signal) => client.triage.live(undefined, { signal }),
+      onValue: (event: LiveEvent) => {
+        if (event.kind === 'listening') setLiveConnected(true)
+        if (event.kind === 'alert' && event.decision === 'block') notifyBlock(event)
+        if (event.kind !== 'listening') refetchCases()
+        publishLiveEvent(event)
+      },
+      onClose: () => setLiveConnected(false),
+      // A broken stream (host restart, store error) is followed again shortly.
+      reconnectMs: RECONNECT_MILLIS,
+    }),
+  )
 
   return null
 }

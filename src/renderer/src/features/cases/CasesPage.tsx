@@ -8,21 +8,19 @@ import {
   type CaseStatus,
   type CaseSummary,
 } from '../../../../shared/triage-contract'
-import { client, orpc } from '../../api/client'
+import { orpc } from '../../api/client'
 import { describeError } from '../../api/errors'
 import { EmptyState } from '../../app/EmptyState'
 import { ErrorState } from '../../app/ErrorState'
 import { LoadingSkeleton } from '../../app/LoadingSkeleton'
 import { Page } from '../../app/Page'
-import { Splitter, useSplitWidth } from '../transactions/Splitter'
-import { formatAge, formatMoney, formatTime, timeTitle } from '../transactions/format'
-import { ScoreBadge } from '../transactions/ScoreBadge'
-import '../transactions/transactions.css'
-import './cases.css'
+import { Splitter, useSplitWidth } from '../../ui/Splitter'
+import { formatAge, formatMoney, formatTime, timeTitle } from '../../ui/format'
+import { ScoreBadge } from '../../ui/ScoreBadge'
 import { CaseView, STATUS_LABELS } from './CaseView'
-import { useLiveConnected } from './liveEvents'
+import { useLiveConnected } from '../../app/liveEvents'
 import { OUTCOME_LABELS } from './ResolveDialog'
-import { selectCase, useSelectedCase } from './selection'
+import { selectCase, useSelectedCase } from '../../app/selection'
 import { useCaseActions } from './useCaseActions'
 
 const QUEUES = {
@@ -40,15 +38,13 @@ const isTyping = (target: EventTarget | null) =>
 
 function BulkBar({ selected, onDone }: { selected: CaseSummary[]; onDone: (result: BulkResult) => void }) {
   const [outcome, setOutcome] = useState<(typeof CASE_OUTCOMES)[number]>('false_positive')
-  const bulk = useMutation({
-    mutationFn: (action: BulkCaseAction['action']) =>
-      client.triage.cases.bulk({ cases: selected.map((c) => ({ id: c.id, version: c.version })), action }),
-    onSuccess: onDone,
-  })
+  const bulk = useMutation(orpc.triage.cases.bulk.mutationOptions({ onSuccess: onDone }))
+  const act = (action: BulkCaseAction['action']) =>
+    bulk.mutate({ cases: selected.map((c) => ({ id: c.id, version: c.version })), action })
   return (
     <div className="bulk-bar" role="toolbar" aria-label="Bulk actions" data-testid="bulk-bar">
       <span>{selected.length} selected</span>
-      <button type="button" className="button" onClick={() => bulk.mutate({ kind: 'escalate' })}>
+      <button type="button" className="button" onClick={() => act({ kind: 'escalate' })}>
         Escalate
       </button>
       <select
@@ -62,7 +58,7 @@ function BulkBar({ selected, onDone }: { selected: CaseSummary[]; onDone: (resul
           </option>
         ))}
       </select>
-      <button type="button" className="button" onClick={() => bulk.mutate({ kind: 'close', outcome })}>
+      <button type="button" className="button" onClick={() => act({ kind: 'close', outcome })}>
         Close all
       </button>
       {bulk.isError && <span className="inline-error">{describeError(bulk.error)}</span>}

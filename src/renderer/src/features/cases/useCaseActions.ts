@@ -1,7 +1,7 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query'
 import { useState } from 'react'
-import type { CaseAssignment, CaseSummary, CaseTransition } from '../../../../shared/triage-contract'
-import { client, orpc } from '../../api/client'
+import type { CaseSummary, CaseTransition } from '../../../../shared/triage-contract'
+import { orpc } from '../../api/client'
 import { describeError } from '../../api/errors'
 
 /**
@@ -16,19 +16,10 @@ export function useCaseActions() {
     onError: (error: unknown) => setProblem(describeError(error)),
     onSettled: () => queryClient.invalidateQueries({ queryKey: orpc.triage.cases.key() }),
   }
-  const next = useMutation({ mutationFn: () => client.triage.cases.next(), ...settle })
-  const assign = useMutation({
-    mutationFn: (input: CaseAssignment) => client.triage.cases.assign(input),
-    ...settle,
-  })
-  const transition = useMutation({
-    mutationFn: (input: CaseTransition) => client.triage.cases.transition(input),
-    ...settle,
-  })
-  const note = useMutation({
-    mutationFn: (input: { id: number; text: string }) => client.triage.cases.note(input),
-    ...settle,
-  })
+  const next = useMutation(orpc.triage.cases.next.mutationOptions(settle))
+  const assign = useMutation(orpc.triage.cases.assign.mutationOptions(settle))
+  const transition = useMutation(orpc.triage.cases.transition.mutationOptions(settle))
+  const note = useMutation(orpc.triage.cases.note.mutationOptions(settle))
   const pending = next.isPending || assign.isPending || transition.isPending || note.isPending
 
   return {

@@ -7,11 +7,10 @@ import { EmptyState } from '../../app/EmptyState'
 import { ErrorState } from '../../app/ErrorState'
 import { LoadingSkeleton } from '../../app/LoadingSkeleton'
 import { Page } from '../../app/Page'
-import { drillInto } from '../transactions/drill'
-import { formatAge, formatClock, formatCount, formatTime, timeTitle } from '../transactions/format'
-import { EChart, type ChartOption } from './EChart'
+import { drillInto } from '../../app/drill'
+import { formatAge, formatClock, formatCount, formatTime, timeTitle } from '../../ui/format'
+import { EChart, type ChartOption } from '../../ui/EChart'
 import { PipelineHealth } from './PipelineHealth'
-import './dashboard.css'
 
 const RANGE_LABELS: Record<DashboardRange, string> = {
   '15m': '15 min',

@@ -1,15 +1,26 @@
 import { useQuery } from '@tanstack/react-query'
 import { useState } from 'react'
-import { orpc } from '../../api/client'
+import { client, orpc } from '../../api/client'
 import { describeError } from '../../api/errors'
+import { liveQueryOptions } from '../../api/live'
 import type { PipelineStatus } from '../../../../shared/pipeline-contract'
-import { formatCount } from '../transactions/format'
+import { formatCount } from '../../ui/format'
 
 const REFRESH_MS = 2000
 
-/** Is the pipeline keeping up? Rate, lag, pending and dead letters, from the pipeline's own status. */
+/**
+ * Is the pipeline keeping up? Rate, lag, pending and dead letters, from the pipeline's own status as
+ * pipeline.watchPipeline pushes it (about once a second while it changes).
+ */
 export function PipelineHealth() {
-  const status = useQuery({ ...orpc.pipeline.status.queryOptions(), refetchInterval: REFRESH_MS })
+  const status = useQuery(
+    liveQueryOptions({
+      queryKey: orpc.pipeline.status.queryKey(),
+      stream: (signal) => client.pipeline.watchPipeline(undefined, { signal }),
+      read: (signal) => client.pipeline.status(undefined, { signal }),
+      reconnectMs: REFRESH_MS,
+    }),
+  )
   const [showLetters, setShowLetters] = useState(false)
   if (status.isPending) return null
   if (status.isError)

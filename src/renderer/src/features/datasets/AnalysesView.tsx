@@ -5,7 +5,7 @@ import { orpc } from '../../api/client'
 import { describeError } from '../../api/errors'
 import { ErrorState } from '../../app/ErrorState'
 import { LoadingSkeleton } from '../../app/LoadingSkeleton'
-import { EChart, type ChartOption } from '../dashboard/EChart'
+import { EChart, type ChartOption } from '../../ui/EChart'
 import { formatCount, formatMoney } from './format'
 
 /** Filters a chart's click applies to the grid (AG Grid's filter model). */

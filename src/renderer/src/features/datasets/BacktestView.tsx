@@ -4,7 +4,7 @@ import type { BacktestEvent, BacktestResult, Dataset } from '../../../../shared/
 import { DEFAULT_RULES, describeRule, describeRuleChange, type RuleSet } from '../../../../shared/rules'
 import { client, orpc } from '../../api/client'
 import { describeError } from '../../api/errors'
-import { EChart, type ChartOption } from '../dashboard/EChart'
+import { EChart, type ChartOption } from '../../ui/EChart'
 import { formatCount, formatMoney, formatPercent, formatSeconds } from './format'
 import { RunStatus, useLongRun } from './longRun'
 
@@ -240,9 +240,7 @@ export function BacktestView({ dataset }: { dataset: Dataset }) {
   const backtest = useLongRun<BacktestEvent>()
   const running = backtest.state.status === 'running'
   const results = backtest.state.status === 'done' ? backtest.state.final.results : undefined
-  const publish = useMutation({
-    mutationFn: () => client.datasets.publishRules({ ruleSet: edited, comment }),
-  })
+  const publish = useMutation(orpc.datasets.publishRules.mutationOptions())
   const changes = describeRuleChange(DEFAULT_RULES, edited)
 
   return (
@@ -296,7 +294,7 @@ export function BacktestView({ dataset }: { dataset: Dataset }) {
           <button
             type="button"
             className="button"
-            onClick={() => publish.mutate()}
+            onClick={() => publish.mutate({ ruleSet: edited, comment })}
             disabled={publish.isPending || changes.length === 0}
             data-testid="publish-rules"
           >

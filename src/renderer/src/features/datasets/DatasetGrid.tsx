@@ -24,7 +24,7 @@ import type {
 } from '../../../../shared/datasets-contract'
 import { client } from '../../api/client'
 import { describeError } from '../../api/errors'
-import { useGridTheme } from '../transactions/gridTheme'
+import { useGridTheme } from '../../ui/gridTheme'
 import {
   formatCount,
   formatMoney,

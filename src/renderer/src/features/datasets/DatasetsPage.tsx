@@ -15,7 +15,6 @@ import { OpenDatasetPanel } from './OpenDatasetPanel'
 import { QualityReportView } from './QualityReportView'
 import { RowsView } from './RowsView'
 import { SqlConsole } from './SqlConsole'
-import './datasets.css'
 
 const TABS = [
   { id: 'quality', label: 'Quality', paysim: false },

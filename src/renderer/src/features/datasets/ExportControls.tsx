@@ -2,7 +2,7 @@ import { ORPCError } from '@orpc/client'
 import { useMutation } from '@tanstack/react-query'
 import { useState, type FormEvent } from 'react'
 import type { ExportResult, FilterModel, GridSource, SortItem } from '../../../../shared/datasets-contract'
-import { client } from '../../api/client'
+import { orpc } from '../../api/client'
 import { describeError } from '../../api/errors'
 import { formatBytes, formatCount, formatSeconds } from './format'
 
@@ -19,23 +19,18 @@ export function ExportControls({ datasetId, source, query, defaultName }: Export
   const [format, setFormat] = useState<'csv' | 'parquet'>('csv')
   const [fileName, setFileName] = useState(defaultName)
   const [replacing, setReplacing] = useState(false)
-  const exporting = useMutation({
-    mutationFn: (overwrite: boolean) =>
-      client.datasets.export({
-        datasetId,
-        source,
-        ...query,
-        format,
-        fileName,
-        ...(overwrite ? { overwrite } : {}),
-      }),
-    onSuccess: () => setReplacing(false),
-    onError: (error) => setReplacing(error instanceof ORPCError && error.code === 'CONFLICT'),
-  })
+  const exporting = useMutation(
+    orpc.datasets.export.mutationOptions({
+      onSuccess: () => setReplacing(false),
+      onError: (error) => setReplacing(error instanceof ORPCError && error.code === 'CONFLICT'),
+    }),
+  )
+  const exportTo = (overwrite: boolean) =>
+    exporting.mutate({ datasetId, source, ...query, format, fileName, ...(overwrite ? { overwrite } : {}) })
 
   function submit(event: FormEvent) {
     event.preventDefault()
-    exporting.mutate(false)
+    exportTo(false)
   }
 
   const done: ExportResult | undefined = exporting.data
@@ -76,7 +71,7 @@ export function ExportControls({ datasetId, source, query, defaultName }: Export
           <button
             type="button"
             className="button danger"
-            onClick={() => exporting.mutate(true)}
+            onClick={() => exportTo(true)}
             data-testid="export-replace"
           >
             Replace it

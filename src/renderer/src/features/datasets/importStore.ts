@@ -1,7 +1,7 @@
 import { useSyncExternalStore } from 'react'
 import type { Dataset, ImportEvent } from '../../../../shared/datasets-contract'
 import { client } from '../../api/client'
-import { describeError } from '../../api/errors'
+import { followRun } from '../../api/run'
 
 /**
  * The import under way, kept outside any component: the analyst may leave the Datasets page while a large
@@ -64,12 +64,12 @@ export async function openDataset(source: OpenSource): Promise<void> {
   set({ status: 'running', name, importId, sourceBytes, progress: null })
   const started = performance.now()
   let progress: Extract<ImportEvent, { type: 'progress' }> | null = null
-  try {
-    const events =
+  await followRun(
+    () =>
       source.kind === 'sample'
-        ? await client.datasets.openSample()
-        : await client.datasets.open({ path: source.path, ...(source.reimport ? { reimport: true } : {}) })
-    for await (const event of events) {
+        ? client.datasets.openSample()
+        : client.datasets.open({ path: source.path, ...(source.reimport ? { reimport: true } : {}) }),
+    (event) => {
       if (event.type === 'started') {
         ;({ name, importId, sourceBytes } = event)
         set({ status: 'running', name, importId, sourceBytes, progress })
@@ -95,10 +95,9 @@ export async function openDataset(source: OpenSource): Promise<void> {
         })
       else if (event.type === 'cancelled') set({ status: 'cancelled', name })
       else set({ status: 'failed', name, message: event.message })
-    }
-  } catch (error) {
-    set({ status: 'failed', name, message: describeError(error) })
-  }
+    },
+    (message) => set({ status: 'failed', name, message }),
+  )
 }
 
 export async function cancelImport(): Promise<void> {

@@ -1,3 +1,4 @@
+import { useMutation } from '@tanstack/react-query'
 import { useCallback, useEffect, useRef, useState } from 'react'
 import {
   ALL_ROWS_READ_PERCENT,
@@ -5,8 +6,9 @@ import {
   type RunProgress,
   type SqlEvent,
 } from '../../../../shared/datasets-contract'
-import { client } from '../../api/client'
+import { orpc } from '../../api/client'
 import { describeError } from '../../api/errors'
+import { followRun } from '../../api/run'
 import { formatCount, formatSeconds } from './format'
 
 /**
@@ -43,41 +45,43 @@ export function useLongRun<E extends RunEvent>(): LongRun<E> {
     current.current = run
     const started = performance.now()
     setState({ status: 'running', runId: null, progress: null, cancelling: false })
-    void (async () => {
-      try {
-        for await (const received of await open(run.controller.signal)) {
-          const event: RunEvent = received
-          if (event.type === 'started') {
-            run.runId = event.runId
-            setState({ status: 'running', runId: event.runId, progress: null, cancelling: false })
-          } else if (event.type === 'progress') {
-            setState((previous) => ({
-              status: 'running',
-              runId: run.runId,
-              progress: event,
-              cancelling: previous.status === 'running' && previous.cancelling,
-            }))
-          } else if (event.type === 'cancelled')
-            setState({ status: 'cancelled', seconds: (performance.now() - started) / 1000 })
-          else setState({ status: 'done', final: received as Final<E> })
-        }
-      } catch (error) {
-        if (!run.controller.signal.aborted) setState({ status: 'failed', message: describeError(error) })
-      } finally {
-        if (current.current === run) current.current = null
-      }
-    })()
+    void followRun(
+      () => open(run.controller.signal),
+      (received) => {
+        const event: RunEvent = received
+        if (event.type === 'started') {
+          run.runId = event.runId
+          setState({ status: 'running', runId: event.runId, progress: null, cancelling: false })
+        } else if (event.type === 'progress') {
+          setState((previous) => ({
+            status: 'running',
+            runId: run.runId,
+            progress: event,
+            cancelling: previous.status === 'running' && previous.cancelling,
+          }))
+        } else if (event.type === 'cancelled')
+          setState({ status: 'cancelled', seconds: (performance.now() - started) / 1000 })
+        else setState({ status: 'done', final: received as Final<E> })
+      },
+      (message) => setState({ status: 'failed', message }),
+      run.controller.signal,
+    ).finally(() => {
+      if (current.current === run) current.current = null
+    })
     return true
   }, [])
 
+  const { mutate: cancelRun } = useMutation(
+    orpc.datasets.cancelRun.mutationOptions({
+      onError: (error) => setState({ status: 'failed', message: describeError(error) }),
+    }),
+  )
   const cancel = useCallback(() => {
     const runId = current.current?.runId
     if (runId === null || runId === undefined) return
     setState((previous) => (previous.status === 'running' ? { ...previous, cancelling: true } : previous))
-    client.datasets.cancelRun({ runId }).catch((error: unknown) => {
-      setState({ status: 'failed', message: describeError(error) })
-    })
-  }, [])
+    cancelRun({ runId })
+  }, [cancelRun])
 
   return { state, start, cancel }
 }

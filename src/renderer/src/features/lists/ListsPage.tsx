@@ -1,15 +1,13 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { useId, useState, type FormEvent, type ReactNode } from 'react'
 import { ListEntryDraft, ListKind, type ListEntry } from '../../../../shared/triage-contract'
-import { client, orpc } from '../../api/client'
+import { orpc } from '../../api/client'
 import { describeError, validationIssues } from '../../api/errors'
 import { EmptyState } from '../../app/EmptyState'
 import { ErrorState } from '../../app/ErrorState'
 import { LoadingSkeleton } from '../../app/LoadingSkeleton'
 import { Page } from '../../app/Page'
-import { formatTime, timeTitle } from '../transactions/format'
-import '../transactions/transactions.css'
-import './lists.css'
+import { formatTime, timeTitle } from '../../ui/format'
 
 const KIND_LABELS: Record<ListKind, string> = {
   user: 'User',
@@ -28,19 +26,22 @@ function AddEntry({ onAdded }: { onAdded: () => void }) {
   const [reason, setReason] = useState('')
   const [expires, setExpires] = useState('')
   const [errors, setErrors] = useState<Record<string, string>>({})
-  const add = useMutation({
-    mutationFn: (draft: ListEntryDraft) => client.triage.lists.add(draft),
-    onSuccess: () => {
-      setValue('')
-      setReason('')
-      setExpires('')
-      onAdded()
-    },
-    onError: (error) =>
-      setErrors(
-        Object.fromEntries(validationIssues(error).map((issue) => [String(issue.path?.[0]), issue.message])),
-      ),
-  })
+  const add = useMutation(
+    orpc.triage.lists.add.mutationOptions({
+      onSuccess: () => {
+        setValue('')
+        setReason('')
+        setExpires('')
+        onAdded()
+      },
+      onError: (error) =>
+        setErrors(
+          Object.fromEntries(
+            validationIssues(error).map((issue) => [String(issue.path?.[0]), issue.message]),
+          ),
+        ),
+    }),
+  )
   function submit(event: FormEvent) {
     event.preventDefault()
     const parsed = ListEntryDraft.safeParse({ kind, value, reason, expiresAt: instantOf(expires) })
@@ -130,15 +131,8 @@ function AddEntry({ onAdded }: { onAdded: () => void }) {
 
 function EntryRow({ entry, onChanged }: { entry: ListEntry; onChanged: () => void }) {
   const [confirming, setConfirming] = useState(false)
-  const remove = useMutation({
-    mutationFn: () => client.triage.lists.remove({ id: entry.id }),
-    onSuccess: onChanged,
-  })
-  const expireNow = useMutation({
-    mutationFn: () =>
-      client.triage.lists.update({ id: entry.id, reason: entry.reason, expiresAt: new Date().toISOString() }),
-    onSuccess: onChanged,
-  })
+  const remove = useMutation(orpc.triage.lists.remove.mutationOptions({ onSuccess: onChanged }))
+  const expireNow = useMutation(orpc.triage.lists.update.mutationOptions({ onSuccess: onChanged }))
   const failure = remove.error ?? expireNow.error
   return (
     <tr data-testid="list-entry" data-kind={entry.kind} data-value={entry.value} data-expired={entry.expired}>
@@ -154,7 +148,7 @@ function EntryRow({ entry, onChanged }: { entry: ListEntry; onChanged: () => voi
         {confirming ? (
           <span className="confirm">
             Remove?
-            <button type="button" className="button danger" onClick={() => remove.mutate()}>
+            <button type="button" className="button danger" onClick={() => remove.mutate({ id: entry.id })}>
               Remove
             </button>
             <button type="button" className="button" onClick={() => setConfirming(false)}>
@@ -167,7 +161,13 @@ function EntryRow({ entry, onChanged }: { entry: ListEntry; onChanged: () => voi
               <button
                 type="button"
                 className="button"
-                onClick={() => expireNow.mutate()}
+                onClick={() =>
+                  expireNow.mutate({
+                    id: entry.id,
+                    reason: entry.reason,
+                    expiresAt: new Date().toISOString(),
+                  })
+                }
                 title="Stop blocking, keep the record"
               >
                 Expire now

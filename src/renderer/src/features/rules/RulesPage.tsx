@@ -2,15 +2,13 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { useState } from 'react'
 import { describeRule, type RuleSet } from '../../../../shared/rules'
 import type { RulePrecision, RuleVersion } from '../../../../shared/triage-contract'
-import { client, orpc } from '../../api/client'
+import { orpc } from '../../api/client'
 import { describeError } from '../../api/errors'
 import { EmptyState } from '../../app/EmptyState'
 import { ErrorState } from '../../app/ErrorState'
 import { LoadingSkeleton } from '../../app/LoadingSkeleton'
 import { Page } from '../../app/Page'
-import { formatTime, timeTitle } from '../transactions/format'
-import '../transactions/transactions.css'
-import './rules.css'
+import { formatTime, timeTitle } from '../../ui/format'
 
 const percent = (value: number | null) => (value === null ? '–' : `${Math.round(value * 100)} %`)
 
@@ -25,13 +23,14 @@ function Editor({
 }) {
   const [draft, setDraft] = useState<RuleSet>(current.definition)
   const [comment, setComment] = useState('')
-  const save = useMutation({
-    mutationFn: () => client.triage.rules.save({ baseVersion: current.version, definition: draft, comment }),
-    onSuccess: () => {
-      setComment('')
-      onSaved()
-    },
-  })
+  const save = useMutation(
+    orpc.triage.rules.save.mutationOptions({
+      onSuccess: () => {
+        setComment('')
+        onSaved()
+      },
+    }),
+  )
   const byRule = new Map(precision.map((p) => [p.rule, p]))
   const threshold = (level: 'review' | 'block', value: string) =>
     setDraft({ ...draft, thresholds: { ...draft.thresholds, [level]: Math.round(Number(value)) } })
@@ -43,7 +42,7 @@ function Editor({
       className="rules-editor"
       onSubmit={(event) => {
         event.preventDefault()
-        save.mutate()
+        save.mutate({ baseVersion: current.version, definition: draft, comment })
       }}
       data-testid="rules-editor"
     >
@@ -146,14 +145,14 @@ function Editor({
 function History({ versions, onReverted }: { versions: RuleVersion[]; onReverted: () => void }) {
   const [confirming, setConfirming] = useState<number>()
   const latest = versions[0]
-  const revert = useMutation({
-    mutationFn: (version: number) =>
-      client.triage.rules.revert({ version, baseVersion: latest?.version ?? null }),
-    onSuccess: () => {
-      setConfirming(undefined)
-      onReverted()
-    },
-  })
+  const revert = useMutation(
+    orpc.triage.rules.revert.mutationOptions({
+      onSuccess: () => {
+        setConfirming(undefined)
+        onReverted()
+      },
+    }),
+  )
   return (
     <ol className="versions" data-testid="rule-versions">
       {revert.isError && <li className="inline-error">{describeError(revert.error)}</li>}
@@ -170,7 +169,13 @@ function History({ versions, onReverted }: { versions: RuleVersion[]; onReverted
               (confirming === v.version ? (
                 <span className="confirm">
                   Save a new version equal to v{v.version}?
-                  <button type="button" className="button primary" onClick={() => revert.mutate(v.version)}>
+                  <button
+                    type="button"
+                    className="button primary"
+                    onClick={() =>
+                      revert.mutate({ version: v.version, baseVersion: latest?.version ?? null })
+                    }
+                  >
                     Revert
                   </button>
                   <button type="button" className="button" onClick={() => setConfirming(undefined)}>

@@ -253,10 +253,12 @@ function AddAnalystForm() {
   function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault()
     const login = AnalystLogin.safeParse(draft.login)
-    const password = AnalystPassword.safeParse(draft.password)
+    // No password adds a login the server already has (an analyst of another team database).
+    const password = AnalystPassword.optional().safeParse(draft.password || undefined)
     const firstIssue = [login, password].find((parsed) => !parsed.success)?.error?.issues[0]?.message
     setProblem(firstIssue ?? (draft.displayName.trim() === '' ? 'Give the analyst a name' : undefined))
-    if (firstIssue === undefined && draft.displayName.trim() !== '') add.mutate(draft)
+    if (firstIssue === undefined && draft.displayName.trim() !== '')
+      add.mutate({ ...draft, password: draft.password || undefined })
   }
 
   const field = (name: 'login' | 'displayName' | 'password', label: string, type = 'text') => (
@@ -302,7 +304,7 @@ function AddAnalystForm() {
             ))}
           </select>
         </div>
-        {field('password', 'First password (12 characters or more)', 'password')}
+        {field('password', 'First password (12 or more characters; none for an existing login)', 'password')}
       </div>
       {(problem ?? add.error) && (
         <p className="inline-error" role="alert">

@@ -1,7 +1,7 @@
 import { useMutation } from '@tanstack/react-query'
 import { useId, useState, type FormEvent } from 'react'
 import type { Profile, TeamProfile, TeamProfileDraft } from '../../../../shared/profile'
-import { client, orpc } from '../../api/client'
+import { orpc } from '../../api/client'
 import { describeError, validationIssues } from '../../api/errors'
 import { ConnectionReportView } from './ConnectionReportView'
 import { ProfileField } from './ProfileField'
@@ -39,16 +39,17 @@ export function ProfileForm({ editing, onSaved, onCancel }: ProfileFormProps) {
     setFormError(describeError(error))
   }
   const test = useMutation(orpc.profiles.test.mutationOptions({ onError: showServerError }))
-  const save = useMutation({
-    mutationFn: (draft: TeamProfileDraft) =>
-      editing ? client.profiles.update({ id: editing.id, draft }) : client.profiles.create(draft),
-    onSuccess: async (profile) => {
+  const saved = {
+    onSuccess: async (profile: Profile) => {
       await refresh()
       onSaved(profile)
     },
     onError: showServerError,
-  })
-  const busy = test.isPending || save.isPending
+  }
+  const create = useMutation(orpc.profiles.create.mutationOptions(saved))
+  const update = useMutation(orpc.profiles.update.mutationOptions(saved))
+  const saving = create.isPending || update.isPending
+  const busy = test.isPending || saving
 
   const fieldId = (field: Field) => `${formId}-${field}`
 
@@ -73,7 +74,7 @@ export function ProfileForm({ editing, onSaved, onCancel }: ProfileFormProps) {
 
   function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault()
-    withValidDraft((draft) => save.mutate(draft))
+    withValidDraft((draft) => (editing ? update.mutate({ id: editing.id, draft }) : create.mutate(draft)))
   }
 
   const fieldProps = (field: Field) => ({
@@ -142,7 +143,7 @@ export function ProfileForm({ editing, onSaved, onCancel }: ProfileFormProps) {
           </button>
         )}
         <span className="subtle" role="status">
-          {test.isPending ? 'Testing the connection…' : save.isPending ? 'Saving…' : ''}
+          {test.isPending ? 'Testing the connection…' : saving ? 'Saving…' : ''}
         </span>
       </div>
       <div aria-live="polite">

@@ -1,8 +1,8 @@
 import { useRef, useState } from 'react'
 import type { TransactionFilter, TransactionSort } from '../../../../shared/triage-contract'
 import { client } from '../../api/client'
-import { describeError } from '../../api/errors'
-import { formatCount } from './format'
+import { followRun } from '../../api/run'
+import { formatCount } from '../../ui/format'
 
 const MAX_EXPORT_ROWS = 1_000_000
 
@@ -25,18 +25,23 @@ export function ExportButton({ filter, sort }: { filter: TransactionFilter; sort
     setProgress({ rows: 0, startedAt, at: startedAt })
     setMessage('')
     const parts: string[] = []
-    try {
-      const chunks = await client.triage.transactions.exportCsv(
-        { filter, sort, maxRows: MAX_EXPORT_ROWS },
-        { signal: controller.signal },
-      )
-      let rows = 0
-      for await (const chunk of chunks) {
+    let rows = 0
+    const completed = await followRun(
+      () =>
+        client.triage.transactions.exportCsv(
+          { filter, sort, maxRows: MAX_EXPORT_ROWS },
+          { signal: controller.signal },
+        ),
+      (chunk) => {
         parts.push(chunk.csv)
         rows = chunk.rows
         setProgress({ rows, startedAt, at: Date.now() })
-        if (chunk.done) break
-      }
+        return chunk.done ? 'stop' : undefined
+      },
+      setMessage,
+      controller.signal,
+    )
+    if (completed) {
       const url = URL.createObjectURL(new Blob(parts, { type: 'text/csv;charset=utf-8' }))
       const link = document.createElement('a')
       link.href = url
@@ -44,12 +49,9 @@ export function ExportButton({ filter, sort }: { filter: TransactionFilter; sort
       link.click()
       URL.revokeObjectURL(url)
       setMessage(`Exported ${formatCount(rows)} rows.`)
-    } catch (error) {
-      setMessage(controller.signal.aborted ? 'Export cancelled.' : describeError(error))
-    } finally {
-      setProgress(undefined)
-      abort.current = null
-    }
+    } else if (controller.signal.aborted) setMessage('Export cancelled.')
+    setProgress(undefined)
+    abort.current = null
   }
 
   if (progress) {

@@ -1,7 +1,7 @@
 import { useMutation } from '@tanstack/react-query'
 import { useEffect, useId, useRef, useState, type FormEvent } from 'react'
 import { Transaction, TRANSACTION_TYPES } from '../../../../shared/transaction'
-import { client } from '../../api/client'
+import { orpc } from '../../api/client'
 import { describeError, validationIssues } from '../../api/errors'
 
 /** What the analyst types; every field is text until the shared Transaction schema accepts it. */
@@ -77,14 +77,15 @@ export function SubmitTransactionForm({ onClose }: { onClose: () => void }) {
   const [values, setValues] = useState(initial)
   const [errors, setErrors] = useState<Errors>({})
   const [txnId, setTxnId] = useState(() => crypto.randomUUID())
-  const submit = useMutation({
-    mutationFn: (txn: Transaction) => client.triage.transactions.submit(txn),
-    onSuccess: () => {
-      setValues(initial())
-      setTxnId(crypto.randomUUID())
-    },
-    onError: (error) => setErrors(errorsOf(validationIssues(error))),
-  })
+  const submit = useMutation(
+    orpc.triage.transactions.submit.mutationOptions({
+      onSuccess: () => {
+        setValues(initial())
+        setTxnId(crypto.randomUUID())
+      },
+      onError: (error) => setErrors(errorsOf(validationIssues(error))),
+    }),
+  )
 
   useEffect(() => {
     dialog.current?.showModal()

@@ -4,10 +4,10 @@ import { orpc } from '../../api/client'
 import { describeError } from '../../api/errors'
 import { ErrorState } from '../../app/ErrorState'
 import { LoadingSkeleton } from '../../app/LoadingSkeleton'
-import { openCase } from '../cases/selection'
-import { formatMoney, formatTime, timeTitle } from './format'
-import { ReasonList } from './ReasonList'
-import { DecisionChip, ScoreBadge } from './ScoreBadge'
+import { openCase } from '../../app/selection'
+import { formatMoney, formatTime, timeTitle } from '../../ui/format'
+import { ReasonList } from '../../ui/ReasonList'
+import { DecisionChip, ScoreBadge } from '../../ui/ScoreBadge'
 
 /** Why a transaction scored as it did, then who the user is from their recent history. */
 export function TransactionDetail({ txnId, onClose }: { txnId: string; onClose: () => void }) {

@@ -1,7 +1,7 @@
 import { useId, type RefObject } from 'react'
 import { TRANSACTION_TYPES, type Decision, type TransactionType } from '../../../../shared/transaction'
 import type { TransactionFilter } from '../../../../shared/triage-contract'
-import { DECISION_LABELS, formatClock, formatTime } from './format'
+import { DECISION_LABELS, formatClock, formatTime } from '../../ui/format'
 
 /** The quick filters as the analyst types them; toFilter() turns them into the contract's filter. */
 export interface FilterDraft {

@@ -1,6 +1,12 @@
 import {
-  AllCommunityModule,
+  CellStyleModule,
+  ColumnApiModule,
+  InfiniteRowModelModule,
   ModuleRegistry,
+  RowSelectionModule,
+  ScrollApiModule,
+  TooltipModule,
+  ValidationModule,
   type ColDef,
   type GridApi,
   type IDatasource,
@@ -18,12 +24,21 @@ import {
 } from '../../../../shared/triage-contract'
 import { client } from '../../api/client'
 import { describeError } from '../../api/errors'
-import { openCase } from '../cases/selection'
-import { formatMoney, formatTime, timeTitle } from './format'
-import { useGridTheme } from './gridTheme'
-import { DecisionChip, ScoreBadge } from './ScoreBadge'
+import { openCase } from '../../app/selection'
+import { formatMoney, formatTime, timeTitle } from '../../ui/format'
+import { useGridTheme } from '../../ui/gridTheme'
+import { DecisionChip, ScoreBadge } from '../../ui/ScoreBadge'
 
-ModuleRegistry.registerModules([AllCommunityModule])
+// What this grid uses beyond the core (sorting, resizing, overlays, keyboard): the rest of AG Grid stays out.
+ModuleRegistry.registerModules([
+  InfiniteRowModelModule,
+  RowSelectionModule,
+  TooltipModule,
+  CellStyleModule,
+  ScrollApiModule, // ensureIndexVisible, for j and k
+  ColumnApiModule, // getColumnState, for the sort
+  ...(import.meta.env.DEV ? [ValidationModule] : []),
+])
 
 /** Rows per request: one block of the Infinite Row Model, about three screens. */
 export const BLOCK_SIZE = 100

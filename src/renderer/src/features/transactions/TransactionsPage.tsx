@@ -1,16 +1,15 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
 import type { TransactionRow, TransactionSort } from '../../../../shared/triage-contract'
 import { Page } from '../../app/Page'
-import { isAlert, throttle, useLiveEvents } from '../cases/liveEvents'
-import { clearDrill, pendingDrill } from './drill'
+import { isAlert, throttle, useLiveEvents } from '../../app/liveEvents'
+import { clearDrill, pendingDrill } from '../../app/drill'
 import { ExportButton } from './ExportButton'
-import { formatCount } from './format'
+import { formatCount } from '../../ui/format'
 import { SubmitTransactionForm } from './SubmitTransactionForm'
-import { Splitter, useSplitWidth } from './Splitter'
+import { Splitter, useSplitWidth } from '../../ui/Splitter'
 import { TransactionDetail } from './TransactionDetail'
 import { EMPTY_FILTER, toFilter, TransactionFilters, type FilterDraft } from './TransactionFilters'
 import { DEFAULT_SORT, TransactionGrid } from './TransactionGrid'
-import './transactions.css'
 
 const FILTER_DELAY_MS = 300
 

@@ -1,4 +1,4 @@
-import type { Reason } from '../../../../shared/transaction'
+import type { Reason } from '../../../shared/transaction'
 
 /** Each rule that fired, in plain words, with the values that made it fire. */
 export function ReasonList({ reasons }: { reasons: Reason[] }) {

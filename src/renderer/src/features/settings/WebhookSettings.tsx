@@ -1,7 +1,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { useId, useState, type FormEvent } from 'react'
 import { WebhookSetting } from '../../../../shared/triage-contract'
-import { client, orpc } from '../../api/client'
+import { orpc } from '../../api/client'
 import { describeError } from '../../api/errors'
 
 /** The team's Slack-compatible webhook for block-level alerts (one message per alert, whoever is on shift). */
@@ -11,14 +11,15 @@ export function WebhookSettings() {
   const current = useQuery(orpc.triage.settings.webhook.queryOptions())
   const [draft, setDraft] = useState<string>()
   const [error, setError] = useState<string>()
-  const save = useMutation({
-    mutationFn: (setting: WebhookSetting) => client.triage.settings.setWebhook(setting),
-    onSuccess: (saved) => {
-      queryClient.setQueryData(orpc.triage.settings.webhook.queryKey(), saved)
-      setDraft(undefined)
-    },
-    onError: (failure) => setError(describeError(failure)),
-  })
+  const save = useMutation(
+    orpc.triage.settings.setWebhook.mutationOptions({
+      onSuccess: (saved) => {
+        queryClient.setQueryData(orpc.triage.settings.webhook.queryKey(), saved)
+        setDraft(undefined)
+      },
+      onError: (failure) => setError(describeError(failure)),
+    }),
+  )
   const value = draft ?? current.data?.url ?? ''
   // Without an open store (the profile failed to open) there is no team setting to show.
   if (current.isError) return null

@@ -1,5 +1,5 @@
-import { openArea } from '../../app/useArea'
-import type { Decision } from '../../../../shared/transaction'
+import { openArea } from './useArea'
+import type { Decision } from '../../../shared/transaction'
 
 /** A chart click opens the Transactions grid with that slice as its filter. */
 export interface Drill {

@@ -1,4 +1,4 @@
-import type { Decision } from '../../../../shared/transaction'
+import type { Decision } from '../../../shared/transaction'
 import { DECISION_LABELS } from './format'
 
 /** A score as a badge coloured by its decision, so block, review and approve read at a glance. */

@@ -1,5 +1,5 @@
 import { useSyncExternalStore } from 'react'
-import { openArea } from '../../app/useArea'
+import { openArea } from './useArea'
 
 /** The case the analyst has open, shared by the Cases page, notifications and the Transactions grid. */
 let selected: number | null = null

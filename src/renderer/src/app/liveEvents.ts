@@ -1,5 +1,5 @@
 import { useEffect, useRef, useSyncExternalStore } from 'react'
-import type { LiveAlert, LiveEvent } from '../../../../shared/triage-contract'
+import type { LiveAlert, LiveEvent } from '../../../shared/triage-contract'
 
 /**
  * One live subscription per window (AlertNotifier) fans events out here, so pages react to new alerts

@@ -1,4 +1,4 @@
-import type { Decision } from '../../../../shared/transaction'
+import type { Decision } from '../../../shared/transaction'
 
 /** How figures and times read everywhere in triage: the analyst's locale and time zone, zone on hover. */
 
