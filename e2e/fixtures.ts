@@ -20,8 +20,9 @@ export async function serveApp(): Promise<ServedApp> {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''
+  // Generous: a busy 2-core machine starting two servers at once (Local mode opens PGlite) needs it.
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`aether serve did not start:\n${output}`)), 30_000)
+    const timer = setTimeout(() => reject(new Error(`aether serve did not start:\n${output}`)), 90_000)
     const read = (chunk: Buffer) => {
       output += chunk.toString()
       const match = /(http:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]+)/.exec(output)
@@ -33,6 +34,11 @@ export async function serveApp(): Promise<ServedApp> {
     child.stdout.on('data', read)
     child.stderr.on('data', read)
     child.once('exit', (code) => reject(new Error(`aether serve exited with ${code}:\n${output}`)))
+  }).catch(async (error: unknown) => {
+    // A server that never said its URL is not left running, nor its folder behind.
+    if (child.exitCode === null) child.kill('SIGKILL')
+    await rm(dataDir, { recursive: true, force: true })
+    throw error
   })
   return { url, dataDir, process: child }
 }
@@ -47,11 +53,15 @@ export async function stopApp(app: ServedApp) {
 }
 
 export const test = base.extend<{ app: ServedApp; shell: AppShell; settings: SettingsPage }>({
-  app: async ({}, use) => {
-    const app = await serveApp()
-    await use(app)
-    await stopApp(app)
-  },
+  // Its own timeout, so a slow start does not eat the test's.
+  app: [
+    async ({}, use) => {
+      const app = await serveApp()
+      await use(app)
+      await stopApp(app)
+    },
+    { timeout: 120_000 },
+  ],
   shell: async ({ page, app }, use) => {
     await page.goto(app.url)
     await use(new AppShell(page))
