@@ -18,7 +18,7 @@ import { CompiledQuery } from 'kysely'
 import { finished } from 'node:stream/promises'
 import pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
-import { latencyQuantile, LATENCY_BUCKETS_MS } from '../src/main/pipeline/metrics'
+import { latencyQuantile, LATENCY_BUCKETS_MS } from '../src/main/ops/latency'
 import {
   CONSUMER_GROUP,
   partitionLease,

@@ -204,7 +204,7 @@ describe('duplicates', () => {
       deadLetters: 0,
     })
     expect(await storedCount(db.url)).toBe(txns.length)
-    const metrics = renderMetrics([{ status, batches: 0, latency: worker.worker.latency.snapshot() }])
+    const metrics = await renderMetrics([{ status, batches: 0, latency: worker.worker.latency.snapshot() }])
     const series = (outcome: string) =>
       `aether_ingest_transactions_total{worker="${status.workerId}",outcome="${outcome}"}`
     expect(metrics).toContain(`\n${series('stored')} ${txns.length}\n`)

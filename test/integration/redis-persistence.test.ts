@@ -91,7 +91,8 @@ describe('Redis persistence check', () => {
       await waitFor(
         'the persistence warning',
         async () => worker.output(),
-        (output) => /warning: .*no persistence/.test(output),
+        // A JSON log line at level warn.
+        (output) => /"level":"warn".*no persistence/.test(output),
         30_000,
       )
     } finally {

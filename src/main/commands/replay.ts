@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
 import { defaultDataDir } from '../core/paths'
+import { withoutPassword } from '../core/profiles'
+import { addSecret, createLogger, logLevelOption, type LogLevel } from '../ops/log'
 import { generateTraffic } from '../scoring/generator'
 import { formatCount, formatDuration, redisUrl, wholeNumber } from '../pipeline/cli-options'
 import { countDataLines, paysimDatasetKey, readPaysimFile } from '../pipeline/file-replay'
@@ -25,6 +27,7 @@ interface ReplayCommandOptions {
   resume?: boolean
   progress: string
   retryFor: number
+  logLevel: LogLevel
 }
 
 /** The generator's transactions numbered 1, 2, …; those up to `after` are generated but not sent. */
@@ -98,6 +101,7 @@ export function registerReplay(program: Command) {
       wholeNumber('--retry-for', 1),
       DEFAULT_RETRY_FOR_MS / 1000,
     )
+    .addOption(logLevelOption())
     .addHelpText(
       'after',
       `
@@ -108,6 +112,10 @@ rows were sent, confirmed by Redis and retried. Ctrl-C stops after the replies i
 file then holds what Redis confirmed, and --resume sends the rest.`,
     )
     .action(async (file: string | undefined, options: ReplayCommandOptions) => {
+      // The summary is for the person at the terminal (stdout); events go to the log (stderr).
+      const logger = createLogger({ role: 'replay', level: options.logLevel })
+      const redisUrl = withoutPassword(options.redisUrl)
+      addSecret(redisUrl.password)
       if ((file === undefined) === (options.generate === undefined))
         throw new Error('Give either a PaySim CSV file or --generate <n>, not both.')
       const layout = { prefix: options.prefix, partitions: options.partitions }
@@ -153,7 +161,7 @@ file then holds what Redis confirmed, and --resume sends the rest.`,
           ? readPaysimFile(file, datasetKey, Math.max(1, from.through))
           : generated(total, options.seed, from.through)
       console.log(
-        `Replaying ${what} to ${streamSource(layout)} (${layout.partitions} partitions) at ${options.redisUrl}${options.tps === undefined ? '' : `, ${formatCount(options.tps)} tx/s`}${alreadyDone > 0 ? `, after the ${formatCount(alreadyDone)} rows an earlier run completed` : ''}. Ctrl-C stops.`,
+        `Replaying ${what} to ${streamSource(layout)} (${layout.partitions} partitions) at ${redisUrl.url}${options.tps === undefined ? '' : `, ${formatCount(options.tps)} tx/s`}${alreadyDone > 0 ? `, after the ${formatCount(alreadyDone)} rows an earlier run completed` : ''}. Ctrl-C stops.`,
       )
       let saveFailed = false
       const save = (checkpoint: ReplayCheckpoint, complete: boolean) => {
@@ -161,7 +169,8 @@ file then holds what Redis confirmed, and --resume sends the rest.`,
           writeProgress(progressPath, key, checkpoint, complete)
         } catch (error) {
           if (!saveFailed)
-            console.error(
+            logger.error(
+              { progress: progressPath, problem: (error as Error).message },
               `Could not record progress in ${progressPath} (${(error as Error).message}); --resume will not be able to continue this run. Give --progress <file> elsewhere.`,
             )
           saveFailed = true
@@ -173,6 +182,7 @@ file then holds what Redis confirmed, and --resume sends the rest.`,
       process.once('SIGTERM', cancel)
       const tty = process.stdout.isTTY
       let lastRetryNote = 0
+      logger.info({ source, total, alreadyDone, tps: options.tps ?? null }, 'replay started')
       try {
         const summary = await replay({
           redis: { url: options.redisUrl },
@@ -193,13 +203,26 @@ file then holds what Redis confirmed, and --resume sends the rest.`,
             if (Date.now() - lastRetryNote < 5000) return
             lastRetryNote = Date.now()
             if (tty) process.stdout.write('\r\x1b[K')
-            console.log(
+            logger.warn(
+              { problem: error, waiting, failingForMs },
               `Redis is not taking entries (${error}); retrying${waiting > 0 ? ` ${formatCount(waiting)} entries` : ''} for up to ${formatDuration(options.retryFor * 1000 - failingForMs)} more.`,
             )
           },
         })
         const complete = !summary.cancelled && summary.failure === undefined
         save(summary.checkpoint, complete)
+        logger.info(
+          {
+            complete,
+            cancelled: summary.cancelled,
+            sent: summary.sent,
+            confirmed: summary.confirmed,
+            retried: summary.retried,
+            rejected: summary.rejected,
+            elapsedMs: summary.elapsedMs,
+          },
+          'replay ended',
+        )
         if (tty) process.stdout.write('\r\x1b[K')
         console.log(
           `${complete ? 'Done' : summary.cancelled ? 'Cancelled' : 'Stopped'}: ${formatCount(summary.sent)} transactions sent, ${formatCount(summary.confirmed)} confirmed by Redis, ${formatCount(summary.retried)} retried, in ${formatDuration(summary.elapsedMs)} (${formatCount((summary.confirmed * 1000) / Math.max(summary.elapsedMs, 1))}/s); per partition ${summary.perPartition.map(formatCount).join(' / ')}.`,

@@ -1,10 +1,12 @@
 import type { Command } from 'commander'
 import { withoutPassword } from '../core/profiles'
 import { formatCount, isoDate, postgresUrl, redisUrl, wholeNumber } from '../pipeline/cli-options'
-import { serveMetrics, type WorkerMetrics } from '../pipeline/metrics'
+import { addSecret, createLogger, lineLogger, logLevelOption, type Logger, type LogLevel } from '../ops/log'
+import { watchServices } from '../ops/probes'
+import { serveMetrics, workerFigures, type WorkerMetrics } from '../pipeline/metrics'
 import { DEFAULT_PARTITIONS, DEFAULT_PREFIX, streamSource, validateLayout } from '../pipeline/partitioning'
 import { redisPersistenceWarning } from '../pipeline/redis-persistence'
-import { createTeamWorker, type TeamWorkerConfig } from '../pipeline/team'
+import { createTeamWorker, newWorkerId, type TeamWorkerConfig } from '../pipeline/team'
 import { WorkerThread } from '../pipeline/threads'
 
 interface WorkerCommandOptions {
@@ -17,15 +19,16 @@ interface WorkerCommandOptions {
   leaseMs: number
   earliestTs: string
   aheadHours: number
+  logLevel: LogLevel
 }
 
 /** One worker of this process: on the main thread when alone, each on a thread of its own otherwise. */
 interface ProcessWorker {
   metrics(): Promise<WorkerMetrics | undefined>
+  /** An operator's pause: the worker consumes nothing and gives its partitions to the team. */
+  setPaused(paused: boolean): void
   stop(): Promise<void>
 }
-
-const log = (line: string) => console.error(`${new Date().toISOString()} ${line}`)
 
 /** Names the stray keys and their lengths (the first ten), for the log. */
 export function describeStrays(strays: { key: string; length: number }[]): string {
@@ -38,22 +41,30 @@ export function describeStrays(strays: { key: string; length: number }[]): strin
   return `stray stream keys no worker reads, a producer writes to a wrong key: ${named}${more}`
 }
 
-function inProcess(config: TeamWorkerConfig): ProcessWorker {
-  const team = createTeamWorker(config, log)
+function inProcess(config: TeamWorkerConfig, logger: Logger): ProcessWorker {
+  const workerId = config.workerId ?? newWorkerId()
+  const team = createTeamWorker({ ...config, workerId }, lineLogger(logger.child({ worker: workerId })))
   team.worker.start()
   return {
-    metrics: async () => ({
-      status: await team.worker.status(),
-      batches: team.worker.counters.batches,
-      latency: team.worker.latency.snapshot(),
-    }),
+    metrics: () => workerFigures(team.worker),
+    setPaused: (paused) => (paused ? team.worker.pause() : team.worker.resume()),
     stop: () => team.close(),
   }
 }
 
-async function onThread(config: TeamWorkerConfig): Promise<ProcessWorker> {
-  const thread = await WorkerThread.start(config, log)
-  return { metrics: async () => thread.latest, stop: () => thread.stop() }
+async function onThread(config: TeamWorkerConfig, logger: Logger): Promise<ProcessWorker> {
+  const children = new Map<string, Logger>()
+  const thread = await WorkerThread.start(config, (line, workerId) => {
+    const key = workerId ?? ''
+    let child = children.get(key)
+    if (child === undefined) children.set(key, (child = logger.child({ worker: workerId ?? null })))
+    child.warn(line)
+  })
+  return {
+    metrics: async () => thread.latest,
+    setPaused: (paused) => (paused ? thread.pause() : thread.resume()),
+    stop: () => thread.stop(),
+  }
 }
 
 export function registerWorker(program: Command) {
@@ -105,11 +116,24 @@ export function registerWorker(program: Command) {
       wholeNumber('--ahead-hours', 0, 87_600),
       24,
     )
+    .addOption(logLevelOption())
+    .addHelpText(
+      'after',
+      `
+Logs: JSON lines on stderr (readable when stderr is a terminal), passwords and keys redacted.
+Pause: \`kill -USR2 <pid>\` stops consuming (the partitions go to the rest of the team); again resumes.`,
+    )
     .action(async (options: WorkerCommandOptions) => {
+      const logger = createLogger({ role: 'worker', level: options.logLevel })
+      const log = (line: string) => logger.info(line)
       const layout = validateLayout({ prefix: options.prefix, partitions: options.partitions })
       const postgres = withoutPassword(options.postgresUrl)
+      const redis = withoutPassword(options.redisUrl)
+      const postgresPassword = postgres.password ?? process.env.PGPASSWORD
+      addSecret(postgresPassword)
+      addSecret(redis.password)
       const config: TeamWorkerConfig = {
-        postgres: { url: postgres.url, password: postgres.password ?? process.env.PGPASSWORD },
+        postgres: { url: postgres.url, password: postgresPassword },
         redis: { url: options.redisUrl },
         layout,
         timing: { leaseMs: options.leaseMs, heartbeatMs: Math.max(200, Math.round(options.leaseMs / 5)) },
@@ -117,18 +141,45 @@ export function registerWorker(program: Command) {
       }
       const workers: ProcessWorker[] =
         options.concurrency === 1
-          ? [inProcess(config)]
-          : await Promise.all(Array.from({ length: options.concurrency }, () => onThread(config)))
+          ? [inProcess(config, logger)]
+          : await Promise.all(Array.from({ length: options.concurrency }, () => onThread(config, logger)))
       const collect = async () =>
         (await Promise.all(workers.map((worker) => worker.metrics()))).filter((m) => m !== undefined)
       const metrics = await serveMetrics(options.metricsPort, collect)
+      const services = watchServices({
+        registry: metrics.registry,
+        postgres: config.postgres,
+        redis: config.redis,
+        onChange: (service, up, problem) => {
+          if (up) logger.info({ service }, `the ${service === 'store' ? 'store' : 'Redis'} answers`)
+          else
+            logger.error(
+              { service, problem },
+              `the ${service === 'store' ? 'store' : 'Redis'} does not answer`,
+            )
+        },
+      })
       console.log(
-        `${options.concurrency} worker${options.concurrency === 1 ? '' : 's'} consuming ${streamSource(layout)} (${layout.partitions} partitions) from ${options.redisUrl} into ${postgres.url}; metrics at http://127.0.0.1:${metrics.port}/metrics. Ctrl-C stops gracefully.`,
+        `${options.concurrency} worker${options.concurrency === 1 ? '' : 's'} consuming ${streamSource(layout)} (${layout.partitions} partitions) from ${redis.url} into ${postgres.url}; metrics at http://127.0.0.1:${metrics.port}/metrics. Ctrl-C stops gracefully.`,
+      )
+      logger.info(
+        { metricsPort: metrics.port, workers: options.concurrency, partitions: layout.partitions },
+        'started',
       )
       // What "accepted" means depends on the Redis persistence: say so when a restart would lose entries.
       void redisPersistenceWarning({ url: options.redisUrl }).then((warning) => {
-        if (warning !== undefined) log(`warning: ${warning}`)
+        if (warning !== undefined) logger.warn(warning)
       })
+      // An operator's pause without the app: the worker stays up, scraped, and consumes nothing.
+      let paused = false
+      const togglePause = () => {
+        paused = !paused
+        for (const worker of workers) worker.setPaused(paused)
+        logger.warn(
+          paused ? 'paused by SIGUSR2: consuming nothing until the next SIGUSR2' : 'resumed by SIGUSR2',
+        )
+      }
+      process.on('SIGUSR2', togglePause)
       // Said once when the set of stray keys changes, not at every report.
       let loggedStrays = ''
       const report = setInterval(() => {
@@ -148,7 +199,8 @@ export function registerWorker(program: Command) {
           const lag = all[0]?.status.partitions.reduce((sum, p) => sum + (p.lag ?? 0), 0) ?? 0
           const states = [...new Set(all.map((m) => m.status.state))].join('/')
           const message = all.find((m) => m.status.message !== undefined)?.status.message
-          log(
+          logger.info(
+            { states, stored, ratePerSecond: rate, lag },
             `${states}: ${formatCount(stored)} stored, ${formatCount(rate)}/s, lag ${formatCount(lag)}${wrongPartition > 0 ? `, ${formatCount(wrongPartition)} dead letter${wrongPartition === 1 ? '' : 's'} on a wrong partition` : ''}${message ? ` (${message})` : ''}`,
           )
         })
@@ -158,10 +210,12 @@ export function registerWorker(program: Command) {
         process.once('SIGTERM', resolve)
       })
       clearInterval(report)
+      process.off('SIGUSR2', togglePause)
+      services.stop()
       log('stopping: finishing the batch in flight, then giving the partitions back')
       await Promise.all(workers.map((worker) => worker.stop()))
       const final = await collect()
-      metrics.server.close()
+      await metrics.close()
       const stored = final.reduce((sum, m) => sum + m.status.counts.stored, 0)
       console.log(`Stopped; ${formatCount(stored)} transactions stored by this process.`)
     })

@@ -1,182 +1,287 @@
-import { createServer, type Server } from 'node:http'
+import { Counter, Gauge, Registry } from 'prom-client'
 import type { PipelineStatus } from '../../shared/pipeline-contract'
+import {
+  BATCH_SIZE_BUCKETS,
+  LATENCY_BUCKETS_MS,
+  LatencyHistogram,
+  type HistogramSnapshot,
+} from '../ops/latency'
+import {
+  createRegistry,
+  serveMetrics as serveRegistry,
+  SnapshotHistogram,
+  type MetricsServer,
+} from '../ops/metrics'
+import { MODEL_VERSION } from '../scoring'
+import type { PipelineWorker } from './worker'
 
-/** Upper bounds (ms) of the XADD → commit latency buckets: 1 ms apart where the goal (25 ms) lies. */
-export const LATENCY_BUCKETS_MS = [
-  1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 18, 20, 25, 30, 40, 50, 75, 100, 150, 200, 300, 500, 1000, 2000,
-  5000, 10000,
-]
-
-export class LatencyHistogram {
-  /** Per bucket, not cumulative; the last one is +Inf. */
-  readonly counts = new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0)
-  sum = 0
-  count = 0
-
-  record(ms: number) {
-    let index = 0
-    while (index < LATENCY_BUCKETS_MS.length && ms > (LATENCY_BUCKETS_MS[index] as number)) index++
-    this.counts[index] = (this.counts[index] ?? 0) + 1
-    this.sum += ms
-    this.count++
-  }
-
-  merge(other: { counts: number[]; sum: number; count: number }) {
-    other.counts.forEach((value, index) => (this.counts[index] = (this.counts[index] ?? 0) + value))
-    this.sum += other.sum
-    this.count += other.count
-  }
-
-  snapshot() {
-    return { counts: [...this.counts], sum: this.sum, count: this.count }
-  }
-}
+// The bucket counter moved to ops/latency.ts; these names stay for the modules that import them here.
+export { LATENCY_BUCKETS_MS, LatencyHistogram, latencyQuantile } from '../ops/latency'
 
 /** Label values per series kept small: at most this many reasons per worker, stray keys named. */
 const MAX_REASONS = 10
 const MAX_STRAY_KEYS = 20
 
-/** A worker's figures as one thread reports them to the process that serves /metrics. */
+/**
+ * A worker's figures as one thread reports them to the process that serves /metrics: plain data, the
+ * same PipelineStatus the app's Pipeline health shows, so the two never disagree.
+ */
 export interface WorkerMetrics {
   status: PipelineStatus
-  batches: number
-  latency: { counts: number[]; sum: number; count: number }
+  /** Batches committed. */
+  batches?: number
+  /** XADD → commit, in ms. */
+  latency?: HistogramSnapshot
+  /** Entries per committed batch (buckets BATCH_SIZE_BUCKETS). */
+  batchSize?: HistogramSnapshot
+  /** Time of each store commit, in ms (buckets LATENCY_BUCKETS_MS). */
+  commitMs?: HistogramSnapshot
+}
+
+const merged = (snapshots: (HistogramSnapshot | undefined)[], bounds: readonly number[]) => {
+  const histogram = new LatencyHistogram(bounds)
+  for (const snapshot of snapshots) if (snapshot !== undefined) histogram.merge(snapshot)
+  return histogram.snapshot()
 }
 
 /**
- * The Prometheus text exposition format (0.0.4), written by hand: a dozen series do not need a
- * client library.
+ * The pipeline's families on a registry, read from the workers' latest figures at each scrape. The
+ * totals are counters: each worker's own, never going back while it runs, so rate() holds. Labels are
+ * bounded: the worker id (one per worker of the process), the partition, a fixed set of reasons and
+ * outcomes, at most 20 stray keys.
  */
-export function renderMetrics(workers: WorkerMetrics[]): string {
-  const lines: string[] = []
-  const family = (name: string, type: string, help: string) =>
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`)
-  const label = (value: string) => value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
+export function registerPipelineMetrics(registry: Registry, collect: () => Promise<WorkerMetrics[]>): void {
+  // One read per scrape: prom-client asks every family at once, each through its collect().
+  let reading: Promise<WorkerMetrics[]> | undefined
+  const read = () =>
+    (reading ??= collect().finally(() => {
+      reading = undefined
+    }))
+  const registers = [registry]
+  const worker = (status: PipelineStatus) => ({ worker: status.workerId ?? '' })
 
-  family('aether_ingest_transactions_total', 'counter', 'Stream entries handled, by outcome.')
-  for (const { status } of workers) {
-    const worker = label(status.workerId ?? '')
-    const { stored, duplicates, deadLetters } = status.counts
-    lines.push(`aether_ingest_transactions_total{worker="${worker}",outcome="stored"} ${stored}`)
-    lines.push(`aether_ingest_transactions_total{worker="${worker}",outcome="duplicate"} ${duplicates}`)
-    // Read again after a failure and found stored: not a producer's duplicate, and not stored twice.
-    lines.push(
-      `aether_ingest_transactions_total{worker="${worker}",outcome="redelivered"} ${status.counts.redelivered ?? 0}`,
-    )
-    lines.push(`aether_ingest_transactions_total{worker="${worker}",outcome="dead_letter"} ${deadLetters}`)
-  }
-  family('aether_ingest_dead_letters_total', 'counter', 'Entries sent to the dead-letter stream, by reason.')
-  for (const { status } of workers) {
-    const worker = label(status.workerId ?? '')
-    // The reasons are a small fixed set of names (PipelineStatus); anything else is cut to stay bounded.
-    const reasons = Object.entries(status.deadLettersByReason ?? {})
-      .filter(([reason]) => /^[a-z_]{1,40}$/.test(reason))
-      .slice(0, MAX_REASONS)
-    for (const [reason, count] of reasons)
-      lines.push(`aether_ingest_dead_letters_total{worker="${worker}",reason="${reason}"} ${count}`)
-  }
-  family('aether_ingest_alerts_total', 'counter', 'Transactions scored review or block.')
-  for (const { status } of workers)
-    lines.push(`aether_ingest_alerts_total{worker="${label(status.workerId ?? '')}"} ${status.counts.alerts}`)
-  family(
+  new Counter({
+    name: 'aether_ingest_transactions_total',
+    help: 'Stream entries handled, by outcome (stored, duplicate, redelivered, dead_letter).',
+    labelNames: ['worker', 'outcome'],
+    registers,
+    async collect() {
+      const workers = await read()
+      this.reset()
+      for (const { status } of workers) {
+        const { stored, duplicates, deadLetters, redelivered } = status.counts
+        this.inc({ ...worker(status), outcome: 'stored' }, stored)
+        this.inc({ ...worker(status), outcome: 'duplicate' }, duplicates)
+        // Read again after a failure and found stored: not a producer's duplicate, and not stored twice.
+        this.inc({ ...worker(status), outcome: 'redelivered' }, redelivered ?? 0)
+        this.inc({ ...worker(status), outcome: 'dead_letter' }, deadLetters)
+      }
+    },
+  })
+  new Counter({
+    name: 'aether_ingest_dead_letters_total',
+    help: 'Entries sent to the dead-letter stream, by reason.',
+    labelNames: ['worker', 'reason'],
+    registers,
+    async collect() {
+      const workers = await read()
+      this.reset()
+      for (const { status } of workers) {
+        // The reasons are a small fixed set of names (PipelineStatus); anything else is cut to stay bounded.
+        const reasons = Object.entries(status.deadLettersByReason ?? {})
+          .filter(([reason]) => /^[a-z_]{1,40}$/.test(reason))
+          .slice(0, MAX_REASONS)
+        for (const [reason, count] of reasons) this.inc({ ...worker(status), reason }, count)
+      }
+    },
+  })
+  const counter = (name: string, help: string, value: (figures: WorkerMetrics) => number) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['worker'],
+      registers,
+      async collect() {
+        const workers = await read()
+        this.reset()
+        for (const figures of workers) this.inc(worker(figures.status), value(figures))
+      },
+    })
+  const gauge = (name: string, help: string, value: (figures: WorkerMetrics) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['worker'],
+      registers,
+      async collect() {
+        const workers = await read()
+        this.reset()
+        for (const figures of workers) this.set(worker(figures.status), value(figures))
+      },
+    })
+  counter('aether_ingest_alerts_total', 'Transactions scored review or block.', (m) => m.status.counts.alerts)
+  counter(
     'aether_ingest_errors_total',
-    'counter',
     'Failures the worker recovered from (store, Redis, fencing).',
+    (m) => m.status.counts.errors,
   )
-  for (const { status } of workers)
-    lines.push(`aether_ingest_errors_total{worker="${label(status.workerId ?? '')}"} ${status.counts.errors}`)
-  family('aether_ingest_batches_total', 'counter', 'Batches committed.')
-  for (const { status, batches } of workers)
-    lines.push(`aether_ingest_batches_total{worker="${label(status.workerId ?? '')}"} ${batches}`)
-  family('aether_ingest_up', 'gauge', '1 while the worker runs, 0 while it waits for a service or is paused.')
-  for (const { status } of workers)
-    lines.push(
-      `aether_ingest_up{worker="${label(status.workerId ?? '')}"} ${status.state === 'running' ? 1 : 0}`,
-    )
+  counter('aether_ingest_batches_total', 'Batches committed.', (m) => m.batches ?? 0)
+  gauge('aether_ingest_up', '1 while the worker runs, 0 while it waits for a service or is paused.', (m) =>
+    m.status.state === 'running' ? 1 : 0,
+  )
+  gauge('aether_ingest_paused', '1 while an operator has paused the worker (it consumes nothing).', (m) =>
+    m.status.state === 'paused' ? 1 : 0,
+  )
+  gauge(
+    'aether_ingest_partitions_owned',
+    'Partitions this worker holds the lease of.',
+    (m) => m.status.partitions.filter((partition) => partition.mine).length,
+  )
+  gauge(
+    'aether_ingest_rules_version',
+    'The rules version the worker scores with (-1 before it has read one).',
+    (m) => m.status.rulesVersion ?? -1,
+  )
+  new Gauge({
+    name: 'aether_ingest_model_info',
+    help: 'Always 1: the scoring model version in force.',
+    labelNames: ['model'],
+    registers,
+  }).set({ model: MODEL_VERSION }, 1)
 
   // The team-wide view is the same from every worker: the first one's is enough.
-  const view = workers[0]?.status
-  family('aether_ingest_partition_lag', 'gauge', 'Entries of a partition not yet delivered to the group.')
-  family('aether_ingest_partition_pending', 'gauge', 'Entries delivered but not yet acknowledged.')
-  for (const partition of view?.partitions ?? []) {
-    if (partition.lag !== null)
-      lines.push(`aether_ingest_partition_lag{partition="${partition.partition}"} ${partition.lag}`)
-    lines.push(`aether_ingest_partition_pending{partition="${partition.partition}"} ${partition.pending}`)
-  }
-  family('aether_ingest_dead_letter_stream_length', 'gauge', 'Entries in the dead-letter stream.')
-  lines.push(`aether_ingest_dead_letter_stream_length ${view?.deadLetterTotal ?? 0}`)
-  // Every worker looks on its own timer: the first that has looked speaks for the team.
-  const strays = workers.find((worker) => worker.status.strayStreams !== undefined)?.status.strayStreams ?? []
-  family(
-    'aether_ingest_stray_streams',
-    'gauge',
-    'Stream keys under the prefix that no worker reads (a producer writes to a wrong key); 100 at most.',
+  const partitionGauge = (
+    name: string,
+    help: string,
+    value: (p: PipelineStatus['partitions'][0]) => number | null,
+  ) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['partition'],
+      registers,
+      async collect() {
+        const view = (await read())[0]?.status
+        this.reset()
+        for (const partition of view?.partitions ?? []) {
+          const figure = value(partition)
+          if (figure !== null) this.set({ partition: String(partition.partition) }, figure)
+        }
+      },
+    })
+  partitionGauge(
+    'aether_ingest_partition_lag',
+    'Entries of a partition not yet delivered to the group.',
+    (p) => p.lag,
   )
-  lines.push(`aether_ingest_stray_streams ${strays.length}`)
-  family('aether_ingest_stray_stream_entries', 'gauge', 'Entries in a stray stream key (the largest ones).')
-  for (const stray of [...strays].sort((a, b) => b.length - a.length).slice(0, MAX_STRAY_KEYS))
-    lines.push(`aether_ingest_stray_stream_entries{key="${label(stray.key)}"} ${stray.length}`)
-
-  const latency = new LatencyHistogram()
-  for (const worker of workers) latency.merge(worker.latency)
-  family('aether_ingest_latency_seconds', 'histogram', 'From XADD to commit of a transaction.')
-  let cumulative = 0
-  LATENCY_BUCKETS_MS.forEach((bound, index) => {
-    cumulative += latency.counts[index] ?? 0
-    lines.push(`aether_ingest_latency_seconds_bucket{le="${bound / 1000}"} ${cumulative}`)
+  partitionGauge(
+    'aether_ingest_partition_pending',
+    'Entries delivered but not yet acknowledged.',
+    (p) => p.pending,
+  )
+  partitionGauge(
+    'aether_ingest_partition_owned',
+    '1 while some worker of the team holds the partition’s lease, 0 while none does.',
+    (p) => (p.owner === null ? 0 : 1),
+  )
+  new Gauge({
+    name: 'aether_ingest_dead_letter_stream_length',
+    help: 'Entries in the dead-letter stream.',
+    registers,
+    async collect() {
+      this.set((await read())[0]?.status.deadLetterTotal ?? 0)
+    },
   })
-  lines.push(`aether_ingest_latency_seconds_bucket{le="+Inf"} ${latency.count}`)
-  lines.push(`aether_ingest_latency_seconds_sum ${latency.sum / 1000}`)
-  lines.push(`aether_ingest_latency_seconds_count ${latency.count}`)
+  // Every worker looks on its own timer: the first that has looked speaks for the team.
+  const strays = async () =>
+    (await read()).find((figures) => figures.status.strayStreams !== undefined)?.status.strayStreams ?? []
+  new Gauge({
+    name: 'aether_ingest_stray_streams',
+    help: 'Stream keys under the prefix that no worker reads (a producer writes to a wrong key); 100 at most.',
+    registers,
+    async collect() {
+      this.set((await strays()).length)
+    },
+  })
+  new Gauge({
+    name: 'aether_ingest_stray_stream_entries',
+    help: 'Entries in a stray stream key (the largest ones).',
+    labelNames: ['key'],
+    registers,
+    async collect() {
+      const found = await strays()
+      this.reset()
+      for (const stray of [...found].sort((a, b) => b.length - a.length).slice(0, MAX_STRAY_KEYS))
+        this.set({ key: stray.key }, stray.length)
+    },
+  })
 
-  const cpu = process.cpuUsage()
-  family('process_cpu_seconds_total', 'counter', 'User and system CPU time of this process.')
-  lines.push(`process_cpu_seconds_total ${(cpu.user + cpu.system) / 1e6}`)
-  family('process_resident_memory_bytes', 'gauge', 'Resident memory of this process.')
-  lines.push(`process_resident_memory_bytes ${process.memoryUsage.rss()}`)
-  return `${lines.join('\n')}\n`
+  const histogram = (
+    name: string,
+    help: string,
+    bounds: readonly number[],
+    divisor: number,
+    pick: (figures: WorkerMetrics) => HistogramSnapshot | undefined,
+  ) =>
+    new SnapshotHistogram(
+      name,
+      help,
+      bounds,
+      divisor,
+      async () => merged((await read()).map(pick), bounds),
+      registry,
+    )
+  histogram(
+    'aether_ingest_latency_seconds',
+    'From XADD to commit of a transaction.',
+    LATENCY_BUCKETS_MS,
+    1000,
+    (m) => m.latency,
+  )
+  histogram(
+    'aether_ingest_commit_seconds',
+    'Time of a batch’s store commit.',
+    LATENCY_BUCKETS_MS,
+    1000,
+    (m) => m.commitMs,
+  )
+  histogram(
+    'aether_ingest_batch_size',
+    'Entries per committed batch.',
+    BATCH_SIZE_BUCKETS,
+    1,
+    (m) => m.batchSize,
+  )
 }
 
-/** Serves /metrics on 127.0.0.1 only: figures about the team's traffic are not for the network. */
+/** The pipeline's families alone, as text: for tests that look at what one status exports. */
+export async function renderMetrics(workers: WorkerMetrics[]): Promise<string> {
+  const registry = new Registry()
+  registerPipelineMetrics(registry, async () => workers)
+  return registry.metrics()
+}
+
+/** A worker process's /metrics: process metrics and the pipeline's, on 127.0.0.1. */
 export async function serveMetrics(
   port: number,
   collect: () => Promise<WorkerMetrics[]>,
-): Promise<{ server: Server; port: number }> {
-  const server = createServer((request, response) => {
-    if (request.url !== '/metrics') {
-      response.writeHead(404, { 'content-type': 'text/plain' }).end('Only /metrics is here.\n')
-      return
-    }
-    collect().then(
-      (workers) =>
-        response
-          .writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })
-          .end(renderMetrics(workers)),
-      (error: unknown) =>
-        response.writeHead(500, { 'content-type': 'text/plain' }).end(`${(error as Error).message}\n`),
-    )
-  })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, '127.0.0.1', resolve)
-  })
-  const address = server.address()
-  return { server, port: typeof address === 'object' && address !== null ? address.port : port }
+  registry: Registry = createRegistry('worker'),
+): Promise<MetricsServer & { registry: Registry }> {
+  registerPipelineMetrics(registry, collect)
+  return { ...(await serveRegistry(port, registry)), registry }
 }
 
-/** The latency at a quantile, interpolated within its bucket as Prometheus' histogram_quantile does. */
-export function latencyQuantile(histogram: { counts: number[]; count: number }, quantile: number): number {
-  if (histogram.count === 0) return Number.NaN
-  const rank = quantile * histogram.count
-  let cumulative = 0
-  for (let index = 0; index < histogram.counts.length; index++) {
-    const inBucket = histogram.counts[index] ?? 0
-    if (cumulative + inBucket >= rank) {
-      const lower = index === 0 ? 0 : (LATENCY_BUCKETS_MS[index - 1] as number)
-      const upper = LATENCY_BUCKETS_MS[index] ?? lower
-      return inBucket === 0 ? upper : lower + ((upper - lower) * (rank - cumulative)) / inBucket
-    }
-    cumulative += inBucket
+/**
+ * A worker's figures now, as its thread or process reports them. Batch sizes and commit times are read
+ * when the worker keeps them (`batchSizes`, `commitTimes`: LatencyHistograms it records into per commit).
+ */
+export async function workerFigures(worker: PipelineWorker): Promise<WorkerMetrics> {
+  const kept = worker as Partial<Record<'batchSizes' | 'commitTimes', LatencyHistogram>>
+  return {
+    status: await worker.status(),
+    batches: worker.counters.batches,
+    latency: worker.latency.snapshot(),
+    ...(kept.batchSizes !== undefined ? { batchSize: kept.batchSizes.snapshot() } : {}),
+    ...(kept.commitTimes !== undefined ? { commitMs: kept.commitTimes.snapshot() } : {}),
   }
-  return LATENCY_BUCKETS_MS.at(-1) as number
 }

@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads'
-import type { WorkerMetrics } from './metrics'
-import { createTeamWorker, type TeamWorkerConfig } from './team'
+import { workerFigures, type WorkerMetrics } from './metrics'
+import { createTeamWorker, newWorkerId, type TeamWorkerConfig } from './team'
 
 /**
  * A Team-mode pipeline worker on a thread of its own, off the main event loop: the app's embedded
@@ -9,25 +9,23 @@ import { createTeamWorker, type TeamWorkerConfig } from './team'
 
 export type ToWorkerThread = { type: 'pause' } | { type: 'resume' } | { type: 'stop' }
 export type FromWorkerThread =
-  { type: 'metrics'; metrics: WorkerMetrics } | { type: 'log'; line: string } | { type: 'stopped' }
+  | { type: 'metrics'; metrics: WorkerMetrics }
+  | { type: 'log'; line: string; workerId: string }
+  | { type: 'stopped' }
 
 const port = parentPort
 if (port === null) throw new Error('thread.ts runs as a worker thread')
 const post = (message: FromWorkerThread) => port.postMessage(message)
 
-const team = createTeamWorker(workerData as TeamWorkerConfig, (line) => post({ type: 'log', line }))
+const config = workerData as TeamWorkerConfig
+// Named here, so every line it logs says which worker it is.
+const workerId = config.workerId ?? newWorkerId()
+const team = createTeamWorker({ ...config, workerId }, (line) => post({ type: 'log', line, workerId }))
 const { worker } = team
 worker.start()
 
 const report = async () => {
-  post({
-    type: 'metrics',
-    metrics: {
-      status: await worker.status(),
-      batches: worker.counters.batches,
-      latency: worker.latency.snapshot(),
-    },
-  })
+  post({ type: 'metrics', metrics: await workerFigures(worker) })
 }
 let reporting = Promise.resolve()
 const timer = setInterval(() => {

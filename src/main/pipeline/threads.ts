@@ -14,13 +14,13 @@ export class WorkerThread {
 
   private constructor(
     private readonly thread: Worker,
-    onLog: (line: string) => void,
+    onLog: (line: string, workerId?: string) => void,
   ) {
     thread.on('message', (message: FromWorkerThread) => {
       if (message.type === 'metrics') {
         this.latest = message.metrics
         this.onMetrics?.(message.metrics)
-      } else if (message.type === 'log') onLog(message.line)
+      } else if (message.type === 'log') onLog(message.line, message.workerId)
     })
     this.exited = new Promise((resolve) => {
       thread.once('exit', (code) => {
@@ -31,7 +31,11 @@ export class WorkerThread {
     })
   }
 
-  static async start(config: TeamWorkerConfig, onLog: (line: string) => void): Promise<WorkerThread> {
+  /** `onLog` is told each line the worker logs, with the worker's id. */
+  static async start(
+    config: TeamWorkerConfig,
+    onLog: (line: string, workerId?: string) => void,
+  ): Promise<WorkerThread> {
     return new WorkerThread(
       new Worker(
         await workerEntry(new URL('./thread.ts', import.meta.url), () => import('./thread?modulePath')),
