@@ -2,7 +2,7 @@ import type { PipelinePartition, PipelineStatus } from '../../shared/pipeline-co
 import type { Transaction } from '../../shared/transaction'
 import { emptyUserState, MODEL_VERSION, scoreTransaction, type UserState } from '../scoring'
 import type { Store } from '../store/store'
-import { LatencyHistogram } from './metrics'
+import { BATCH_SIZE_BUCKETS, LatencyHistogram } from '../ops/latency'
 import { compareIds, type DeadLetter, type StreamEntry } from './redis-stream'
 import { RulesSource, type ScoringConfig } from './rules-source'
 import { watchScoringChanges } from './scoring-changes'
@@ -172,6 +172,9 @@ export class PipelineWorker {
   }
   readonly deadLettersByReason = new Map<DeadLetterKind, number>()
   readonly latency = new LatencyHistogram()
+  /** Entries per committed batch, and how long its store transaction took (ms), for /metrics. */
+  readonly batchSizes = new LatencyHistogram(BATCH_SIZE_BUCKETS)
+  readonly commitTimes = new LatencyHistogram()
   private readonly rules: RulesSource
   private readonly cache = new Map<string, CachedState>()
   /** Entries found refused (by the store, or the scorer): dead letters when they are read again. */
@@ -527,6 +530,7 @@ export class PipelineWorker {
   private async commit(batch: PreparedBatch): Promise<void> {
     let { rows, states } = batch
     const dead = batch.dead
+    const started = performance.now()
     try {
       await this.write(batch.fences, rows, states)
     } catch (error) {
@@ -550,6 +554,8 @@ export class PipelineWorker {
     // Counted once committed: a failure to acknowledge (Redis down) must not lose the count, and the
     // re-read that follows finds these stored and counts them as redelivered.
     this.committedBatch = batch.number
+    this.commitTimes.record(performance.now() - started)
+    this.batchSizes.record(batch.entries)
     for (const fence of batch.fences) this.positions.set(fence.partition, fence.position)
     const now = Date.now()
     for (const produced of batch.produced) this.latency.record(now - produced)
