@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander'
 import { registerAnalyst } from './commands/analyst'
+import { registerApiKey } from './commands/apikey'
 import { registerBacktest } from './commands/backtest'
+import { registerGateway } from './commands/gateway'
 import { registerMigrate } from './commands/migrate'
 import { registerReplay } from './commands/replay'
 import { registerServe } from './commands/serve'
@@ -19,6 +21,8 @@ export function buildCli(): Command {
   registerReplay(program)
   registerWorker(program)
   registerBacktest(program)
+  registerGateway(program)
+  registerApiKey(program)
   return program
 }
 

@@ -4,6 +4,7 @@ import { threadId } from 'node:worker_threads'
 import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
 import { listenPostgres, postgresPoolConfig } from '../store/store'
+import { DecisionPublisher } from './decision-replies'
 import { DEFAULT_TIMING, PartitionOwnership, type OwnershipTiming } from './ownership'
 import { streamSource, validateLayout, type StreamLayout } from './partitioning'
 import { RedisStreams, type RedisConnection } from './redis-stream'
@@ -65,9 +66,12 @@ export function createTeamWorker(config: TeamWorkerConfig, log?: (line: string) 
     layout,
     config.strayScanMs !== undefined ? { strayScanMs: config.strayScanMs } : {},
   )
+  // Stored decisions go back to the gateway waiting for them (the entry's reply field).
+  const replies = new DecisionPublisher(config.redis, log)
   const worker = new PipelineWorker(source, new PipelineStore(store, streamSource(layout), pool), {
     workerId,
     mode: 'team',
+    onStored: replies.onStored,
     listen: (channels, onNotify, onReconnect) => listenPostgres(poolConfig, channels, onNotify, onReconnect),
     ...(config.maxBatch !== undefined ? { maxBatch: config.maxBatch } : {}),
     ...(config.timeWindow !== undefined ? { timeWindow: config.timeWindow } : {}),
@@ -78,6 +82,7 @@ export function createTeamWorker(config: TeamWorkerConfig, log?: (line: string) 
     worker,
     close: async () => {
       await worker.stop()
+      replies.close()
       await store.db.destroy()
     },
   }

@@ -6,6 +6,7 @@ import * as triage from './0004_triage'
 import * as ingestWritePath from './0005_ingest_write_path'
 import * as scoringNotify from './0006_scoring_notify'
 import * as teamDatabaseRoles from './0007_team_database_roles'
+import * as apiKeys from './0008_api_keys'
 
 /**
  * Every migration, in order. Imported statically so the bundle carries them; names sort in
@@ -19,6 +20,7 @@ export const migrations: Record<string, Migration> = {
   '0005_ingest_write_path': ingestWritePath,
   '0006_scoring_notify': scoringNotify,
   '0007_team_database_roles': teamDatabaseRoles,
+  '0008_api_keys': apiKeys,
 }
 
 export const latestMigration = Object.keys(migrations).sort().at(-1) ?? ''

@@ -1,0 +1,127 @@
+import { readFileSync } from 'node:fs'
+import { InvalidArgumentError, type Command } from 'commander'
+import { withoutPassword } from '../core/profiles'
+import { APP_VERSION } from '../core/version'
+import { startGateway } from '../gateway/start'
+import { postgresUrl, redisUrl, wholeNumber } from '../pipeline/cli-options'
+import { DEFAULT_PARTITIONS, DEFAULT_PREFIX, validateLayout } from '../pipeline/partitioning'
+
+interface GatewayCommandOptions {
+  postgresUrl: string
+  redisUrl: string
+  host: string
+  port: number
+  tlsCert?: string
+  tlsKey?: string
+  budgetMs: number
+  metricsPort?: number
+  prefix: string
+  partitions: number
+  rateLimit: { max: number; windowMs: number }
+  maxBacklog: number
+}
+
+const log = (line: string) => console.error(`${new Date().toISOString()} ${line}`)
+
+const WINDOWS: Record<string, number> = { s: 1000, min: 60_000, h: 3_600_000 }
+
+/** "1000/s", "600/min", "10000/h": requests per window. */
+const rateLimit = (value: string) => {
+  const match = /^(\d{1,9})\/(s|min|h)$/.exec(value.trim())
+  if (match === null || Number(match[1]) < 1)
+    throw new InvalidArgumentError('a rate such as 1000/s, 600/min or 10000/h')
+  return { max: Number(match[1]), windowMs: WINDOWS[match[2] as string] as number }
+}
+
+const readPem = (what: string, path: string): Buffer => {
+  try {
+    return readFileSync(path)
+  } catch (error) {
+    throw new InvalidArgumentError(`${what} ${path} cannot be read: ${(error as Error).message}`)
+  }
+}
+
+export function registerGateway(program: Command) {
+  program
+    .command('gateway')
+    .description(
+      'Serve the Decision API: producers POST transactions with an API key and get the stored decision',
+    )
+    .requiredOption(
+      '--postgres-url <url>',
+      'the team PostgreSQL, as a login of the ingest group (password from the URL or PGPASSWORD)',
+      postgresUrl,
+    )
+    .option('--redis-url <url>', 'the team Redis', redisUrl, 'redis://127.0.0.1:6379')
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on (0 picks a free one)', wholeNumber('--port', 0, 65535), 8080)
+    .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM), with --tls-key')
+    .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
+    .option(
+      '--budget-ms <ms>',
+      'how long a request waits for the stored decision before answering with a provisional one',
+      wholeNumber('--budget-ms', 1, 60_000),
+      100,
+    )
+    .option(
+      '--metrics-port <port>',
+      'also serve Prometheus /metrics on 127.0.0.1 at this port (0 picks a free one)',
+      wholeNumber('--metrics-port', 0, 65535),
+    )
+    .option('--prefix <prefix>', 'key prefix of the streams', DEFAULT_PREFIX)
+    .option(
+      '--partitions <n>',
+      'number of partition streams',
+      wholeNumber('--partitions', 1, 1024),
+      DEFAULT_PARTITIONS,
+    )
+    .option(
+      '--rate-limit <n/unit>',
+      'requests per API key, over every gateway sharing the Redis: 1000/s, 600/min',
+      rateLimit,
+      { max: 1000, windowMs: 1000 },
+    )
+    .option(
+      '--max-backlog <n>',
+      'entries waiting on the streams beyond which new transactions get 503 Retry-After',
+      wholeNumber('--max-backlog', 1, 100_000_000),
+      100_000,
+    )
+    .action(async (options: GatewayCommandOptions) => {
+      if ((options.tlsCert === undefined) !== (options.tlsKey === undefined))
+        throw new InvalidArgumentError('--tls-cert and --tls-key go together')
+      const layout = validateLayout({ prefix: options.prefix, partitions: options.partitions })
+      const postgres = withoutPassword(options.postgresUrl)
+      const gateway = await startGateway({
+        postgres: { url: postgres.url, password: postgres.password ?? process.env.PGPASSWORD },
+        redis: { url: options.redisUrl },
+        layout,
+        host: options.host,
+        port: options.port,
+        budgetMs: options.budgetMs,
+        rateLimit: options.rateLimit,
+        maxBacklog: options.maxBacklog,
+        metricsPort: options.metricsPort,
+        ...(options.tlsCert !== undefined && options.tlsKey !== undefined
+          ? {
+              tls: {
+                cert: readPem('--tls-cert', options.tlsCert),
+                key: readPem('--tls-key', options.tlsKey),
+              },
+            }
+          : {}),
+        version: APP_VERSION,
+        log,
+      })
+      console.log(
+        `Decision API at ${gateway.url} (OpenAPI at ${gateway.url}/openapi.json${gateway.metricsUrl !== undefined ? `, metrics at ${gateway.metricsUrl}` : ''}); streams ${layout.prefix}tx:{p0…p${layout.partitions - 1}} on ${options.redisUrl}, store ${postgres.url}. Ctrl-C stops gracefully.`,
+      )
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve)
+        process.once('SIGTERM', resolve)
+      })
+      log('stopping: answering the requests in flight')
+      await gateway.close()
+      console.log('Stopped.')
+    })
+}

@@ -1,0 +1,329 @@
+import fastifyRateLimit from '@fastify/rate-limit'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { Redis } from 'ioredis'
+import type { DecisionFeed } from '../pipeline/decision-feed'
+import type { DecisionService } from '../pipeline/decision-service'
+import type { ApiKeyIdentity, ApiKeyScope } from '../security/api-keys'
+import type { GatewayMetrics } from './metrics'
+import { BatchRequest, openApiDocument } from './schemas'
+
+/**
+ * The Decision API's HTTP surface: routes, authentication, limits. What a route does is the
+ * DecisionService's (pipeline/decision-service.ts); the handlers only translate between it and HTTP.
+ */
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    apiKey?: ApiKeyIdentity
+    startedAt: number
+  }
+  interface FastifyContextConfig {
+    /** The scope a key needs for this route; routes without one are open (health, metrics, openapi). */
+    scope?: ApiKeyScope
+  }
+}
+
+export interface GatewayLimits {
+  /** Bytes of a single transaction's body. */
+  bodyBytes: number
+  /** Bytes of a batch's body. */
+  batchBodyBytes: number
+  /** Bytes of all request headers together. */
+  headerBytes: number
+  /** Time to receive the headers, then the whole request. */
+  headersTimeoutMs: number
+  requestTimeoutMs: number
+}
+
+export const DEFAULT_LIMITS: GatewayLimits = {
+  bodyBytes: 16 * 1024,
+  batchBodyBytes: 2 * 1024 * 1024,
+  headerBytes: 16 * 1024,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+}
+
+export interface GatewayDeps {
+  service: DecisionService
+  feed: Pick<DecisionFeed, 'finalId' | 'subscribe' | 'read'>
+  keys: { verify(presented: string): Promise<ApiKeyIdentity | undefined> }
+  metrics: GatewayMetrics
+  /** Whether the store and Redis answer, and how many partitions a worker owns. */
+  ready(): Promise<{ store: boolean; redis: boolean; partitions: { owned: number; total: number } }>
+  /** The streams' backlog is past its bound: refuse new transactions for now. */
+  overloaded(): boolean
+  rateLimit: { redis: Redis; max: number; windowMs: number; nameSpace: string }
+  limits?: GatewayLimits
+  tls?: { cert: Buffer; key: Buffer }
+  version: string
+  log?: (line: string) => void
+}
+
+const RETRY_AFTER_S = '1'
+
+/** A key from `Authorization: Bearer <key>` (or `X-API-Key`). */
+function presentedKey(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization
+  if (typeof header === 'string') {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
+    return match?.[1]
+  }
+  const alternative = request.headers['x-api-key']
+  return typeof alternative === 'string' ? alternative : undefined
+}
+
+const unavailable = (reply: FastifyReply, error: string) =>
+  reply.code(503).header('retry-after', RETRY_AFTER_S).send({ error })
+
+export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstance> {
+  const limits = deps.limits ?? DEFAULT_LIMITS
+  const serverOptions = {
+    maxHeaderSize: limits.headerBytes,
+    headersTimeout: limits.headersTimeoutMs,
+  }
+  const app = Fastify({
+    logger: false,
+    bodyLimit: limits.bodyBytes,
+    requestTimeout: limits.requestTimeoutMs,
+    connectionTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: 5000,
+    // A closing gateway answers what is in flight, and 503 to anything new on a kept-alive connection.
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { maxParamLength: 100 },
+    ...(deps.tls !== undefined
+      ? { https: { ...serverOptions, cert: deps.tls.cert, key: deps.tls.key } }
+      : { http: serverOptions }),
+  } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance
+
+  app.addHook('onRequest', async (request, reply) => {
+    request.startedAt = performance.now()
+    const scope = request.routeOptions.config.scope
+    if (scope === undefined) return
+    const presented = presentedKey(request)
+    if (presented === undefined)
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Bearer')
+        .send({ error: 'An API key is required: Authorization: Bearer <key>' })
+    let key: ApiKeyIdentity | undefined
+    try {
+      key = await deps.keys.verify(presented)
+    } catch (error) {
+      deps.log?.(`could not check an API key: ${String(error)}`)
+      return unavailable(reply, 'The key store is unavailable; try again')
+    }
+    if (key === undefined)
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Bearer error="invalid_token"')
+        .send({ error: 'This API key is not valid (unknown, revoked or mistyped)' })
+    request.apiKey = key
+    if (!key.scopes.has(scope))
+      return reply.code(403).send({ error: `This API key lacks the "${scope}" scope` })
+  })
+
+  // Closing: the answers in flight end their connections, so no kept-alive socket holds the close up.
+  let closing = false
+  const streams = new Set<() => void>()
+  app.addHook('preClose', async () => {
+    closing = true
+    // Event streams never end by themselves: a client reconnects with Last-Event-ID elsewhere.
+    for (const end of [...streams]) end()
+  })
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('connection', 'close')
+    return payload
+  })
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched'
+    deps.metrics.requests.inc({ route, status: String(reply.statusCode), key: request.apiKey?.name ?? '-' })
+    deps.metrics.latency.observe({ route }, (performance.now() - request.startedAt) / 1000)
+  })
+
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {
+    const status = error.statusCode ?? 500
+    // The rate limit's refusal is the object errorResponseBuilder made, its words in `error`.
+    if (status === 429)
+      return reply.code(429).send({ error: (error as { error?: string }).error ?? error.message })
+    if (status >= 400 && status < 500) return reply.code(status).send({ error: error.message })
+    const code = error.code ?? ''
+    if (
+      /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|57P0[1-3]|08\d\d\d)$/.test(code) ||
+      /Connection is closed|max retries/i.test(error.message)
+    )
+      return unavailable(reply, 'A service behind the gateway is unavailable; try again')
+    deps.log?.(`error: ${error.stack ?? error.message}`)
+    return reply.code(500).send({ error: 'Internal error; it is logged' })
+  })
+
+  // One budget per key per window, counted in Redis so every gateway shares it.
+  await app.register(fastifyRateLimit, {
+    global: false,
+    redis: deps.rateLimit.redis,
+    nameSpace: deps.rateLimit.nameSpace,
+    hook: 'preParsing',
+    skipOnError: false,
+    errorResponseBuilder: (_request, context) => ({
+      statusCode: 429,
+      error: `Rate limit of ${context.max} requests per ${context.after} for this key reached`,
+    }),
+  })
+  const rateLimit = {
+    max: deps.rateLimit.max,
+    timeWindow: deps.rateLimit.windowMs,
+    keyGenerator: (request: FastifyRequest) => request.apiKey?.id ?? request.ip,
+  }
+
+  const refuseWhenOverloaded = async (_request: FastifyRequest, reply: FastifyReply) => {
+    if (deps.overloaded())
+      return unavailable(
+        reply,
+        'The pipeline is behind: too many transactions wait to be decided; retry later',
+      )
+  }
+
+  app.post(
+    '/v1/transactions',
+    { config: { scope: 'submit', rateLimit }, preHandler: refuseWhenOverloaded },
+    async (request, reply) => {
+      const checked = deps.service.validate(request.body)
+      if (!checked.ok)
+        return reply.code(400).send({
+          error: `Invalid transaction: ${checked.errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`,
+          errors: checked.errors,
+        })
+      const outcome = await deps.service.submit(checked.txn, request.apiKey?.id ?? '', request.startedAt)
+      if (outcome.kind === 'conflict')
+        return reply.code(409).send({
+          error: `txn_id ${outcome.txnId} was sent before with other values (${outcome.fields.join(', ')})`,
+          fields: outcome.fields,
+        })
+      deps.metrics.decisions.inc({ final: String(outcome.result.final) })
+      return reply.send(outcome.result)
+    },
+  )
+
+  app.post(
+    '/v1/transactions/batch',
+    {
+      config: { scope: 'submit', rateLimit },
+      bodyLimit: limits.batchBodyBytes,
+      preHandler: refuseWhenOverloaded,
+    },
+    async (request, reply) => {
+      const parsed = BatchRequest.safeParse(request.body)
+      if (!parsed.success)
+        return reply.code(400).send({
+          error: `Invalid batch: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`,
+        })
+      const items = await deps.service.submitBatch(parsed.data.transactions, request.apiKey?.id ?? '')
+      const count = (status: string) => items.filter((item) => item.status === status).length
+      return reply.code(202).send({
+        items,
+        accepted: count('accepted'),
+        duplicates: count('duplicate'),
+        conflicts: count('conflict'),
+        invalid: count('invalid'),
+      })
+    },
+  )
+
+  app.get<{ Params: { txn_id: string } }>(
+    '/v1/transactions/:txn_id',
+    { config: { scope: 'read', rateLimit } },
+    async (request, reply) => {
+      const txnId = request.params.txn_id
+      if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(txnId))
+        return reply.code(400).send({ error: 'txn_id: must be a UUID' })
+      const found = await deps.service.lookup(txnId)
+      if (found.status === 'not_found')
+        return reply
+          .code(404)
+          .send({ error: `No transaction ${txnId.toLowerCase()} is stored or on its way` })
+      if (found.status === 'pending') return reply.send({ txn_id: found.txn_id, status: 'pending' })
+      return reply.send({ txn_id: found.decision.txn_id, status: 'stored', decision: found.decision })
+    },
+  )
+
+  // Server-Sent Events of review/block decisions; Last-Event-ID (or ?after=) resumes after that alert.
+  app.get<{ Querystring: { after?: string } }>(
+    '/v1/decisions',
+    { config: { scope: 'read', rateLimit } },
+    async (request, reply) => {
+      const resume = request.headers['last-event-id'] ?? request.query.after
+      if (resume !== undefined && !/^\d{1,15}$/.test(String(resume)))
+        return reply.code(400).send({ error: 'Last-Event-ID: must be an event id the stream sent' })
+      let last = resume === undefined ? deps.feed.finalId : Number(resume)
+      reply.hijack()
+      const raw = reply.raw
+      raw.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        'x-accel-buffering': 'no',
+      })
+      raw.write('retry: 1000\n\n')
+      let pumping = false
+      let again = false
+      let ended = false
+      const pump = async () => {
+        if (pumping) {
+          again = true
+          return
+        }
+        pumping = true
+        try {
+          do {
+            again = false
+            for (;;) {
+              const events = await deps.feed.read(last)
+              if (events.length === 0 || ended) break
+              for (const event of events) {
+                raw.write(`id: ${event.id}\nevent: decision\ndata: ${JSON.stringify(event)}\n\n`)
+                last = event.id
+              }
+            }
+          } while (again && !ended)
+        } catch (error) {
+          deps.log?.(`decisions feed: ${String(error)}`)
+        } finally {
+          pumping = false
+        }
+      }
+      const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), 15_000)
+      const unsubscribe = deps.feed.subscribe(() => void pump())
+      const end = () => {
+        if (ended) return
+        ended = true
+        clearInterval(heartbeat)
+        unsubscribe()
+        streams.delete(end)
+        raw.end()
+      }
+      streams.add(end)
+      request.raw.on('close', end)
+      void pump()
+    },
+  )
+
+  app.get('/healthz', async () => ({ status: 'ok' }))
+
+  app.get('/readyz', async (_request, reply) => {
+    const ready = await deps.ready()
+    // Without a worker on every partition some decisions can only be provisional: not ready.
+    const ok = ready.store && ready.redis && ready.partitions.owned === ready.partitions.total
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', ...ready })
+  })
+
+  app.get('/metrics', async (_request, reply) =>
+    reply
+      .header('content-type', deps.metrics.registry.contentType)
+      .send(await deps.metrics.registry.metrics()),
+  )
+
+  const document = openApiDocument(deps.version)
+  app.get('/openapi.json', async () => document)
+
+  return app
+}

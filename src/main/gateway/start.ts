@@ -1,0 +1,194 @@
+import { randomBytes } from 'node:crypto'
+import { hostname } from 'node:os'
+import type { FastifyInstance } from 'fastify'
+import { sql, type Kysely } from 'kysely'
+import { DecisionFeed } from '../pipeline/decision-feed'
+import { ReplyListener, replyChannel } from '../pipeline/decision-replies'
+import { DecisionService } from '../pipeline/decision-service'
+import { streamSource, validateLayout, type StreamLayout } from '../pipeline/partitioning'
+import { connectRedis } from '../pipeline/redis-stream'
+import { RulesSource } from '../pipeline/rules-source'
+import { watchScoringChanges } from '../pipeline/scoring-changes'
+import { PipelineStore } from '../pipeline/sink'
+import type { TimeWindow } from '../pipeline/wire'
+import { ApiKeyVerifier } from '../security/api-keys'
+import { openPostgresStore } from '../store/store'
+import { buildGatewayApp, type GatewayLimits } from './app'
+import { GatewayMetrics } from './metrics'
+
+/** Composes a gateway from its configuration: the store, Redis, the reply channel, keys and the app. */
+
+export interface GatewayConfig {
+  postgres: { url: string; password?: string | undefined }
+  redis: { url: string }
+  layout: StreamLayout
+  host: string
+  port: number
+  budgetMs: number
+  /** Requests per API key per window, over every gateway. */
+  rateLimit: { max: number; windowMs: number }
+  /** Entries waiting on the streams beyond which new transactions get 503. */
+  maxBacklog: number
+  /** Prometheus /metrics on 127.0.0.1 too, on a port of its own (undefined: only the main port). */
+  metricsPort?: number | undefined
+  tls?: { cert: Buffer; key: Buffer } | undefined
+  limits?: GatewayLimits
+  timeWindow?: TimeWindow
+  /** How long a key check is cached: the bound on how long a revoked key still works. */
+  keyCacheMs?: number
+  /** How often the streams' backlog is measured. */
+  backlogEveryMs?: number
+  version: string
+  log?: (line: string) => void
+}
+
+export interface RunningGateway {
+  url: string
+  metricsUrl?: string
+  app: FastifyInstance
+  /** Stops taking requests, answers every request in flight, then closes its connections. */
+  close(): Promise<void>
+}
+
+export async function startGateway(config: GatewayConfig): Promise<RunningGateway> {
+  const layout = validateLayout(config.layout)
+  const gatewayId = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`
+  const store = openPostgresStore({
+    connectionString: config.postgres.url,
+    password: config.postgres.password,
+    max: 8,
+    applicationName: `aether-gateway ${gatewayId}`,
+  })
+  const db = store.db as unknown as Kysely<unknown>
+  const pipelineStore = new PipelineStore({ engine: 'postgresql', db }, streamSource(layout))
+  const rules = new RulesSource(pipelineStore)
+  const scoringChanges = watchScoringChanges(store.listen, () => rules.invalidate(), config.log)
+  const redis = connectRedis(config.redis, { name: `aether-gateway-${gatewayId}`, maxRetriesPerRequest: 1 })
+  const rateRedis = connectRedis(config.redis, {
+    name: `aether-gateway-limits-${gatewayId}`,
+    maxRetriesPerRequest: 1,
+  })
+  const replies = new ReplyListener(config.redis, replyChannel(layout, gatewayId))
+  const keys = new ApiKeyVerifier(db, config.keyCacheMs ?? 500)
+  const metrics = new GatewayMetrics()
+  const feed = new DecisionFeed(db)
+  const service = new DecisionService({
+    redis,
+    layout,
+    db,
+    pipelineStore,
+    rules,
+    replies,
+    budgetMs: config.budgetMs,
+    ...(config.timeWindow !== undefined ? { timeWindow: config.timeWindow } : {}),
+  })
+  const cleanups: (() => Promise<unknown> | unknown)[] = [
+    () => scoringChanges.stop(),
+    () => keys.stop(),
+    () => feed.stop(),
+    () => replies.stop(),
+    () => redis.disconnect(),
+    () => rateRedis.disconnect(),
+    () => store.close(),
+  ]
+  const cleanUp = async () => {
+    for (const cleanup of cleanups) await Promise.resolve(cleanup()).catch(() => {})
+  }
+
+  try {
+    await replies.start()
+    await keys.start(store.listen)
+    await feed.start(store.listen)
+  } catch (error) {
+    await cleanUp()
+    throw error
+  }
+
+  // The backlog is measured in the background: a request only reads the last measure.
+  let overloaded = false
+  let measuring = false
+  const measure = async () => {
+    if (measuring) return
+    measuring = true
+    try {
+      const backlog = await service.backlog()
+      metrics.backlog.set(backlog)
+      overloaded = backlog > config.maxBacklog
+    } catch {
+      // Redis is down: submissions fail on their own with 503.
+    } finally {
+      measuring = false
+    }
+  }
+  await measure()
+  const backlogTimer = setInterval(() => void measure(), config.backlogEveryMs ?? 250)
+  backlogTimer.unref()
+
+  const app = await buildGatewayApp({
+    service,
+    feed,
+    keys,
+    metrics,
+    overloaded: () => overloaded,
+    ready: async () => {
+      const [storeOk, redisOk, partitions] = await Promise.all([
+        sql`SELECT 1`.execute(db).then(
+          () => true,
+          () => false,
+        ),
+        redis.ping().then(
+          (pong) => pong === 'PONG',
+          () => false,
+        ),
+        service.ownedPartitions().catch(() => ({ owned: 0, total: layout.partitions })),
+      ])
+      return { store: storeOk, redis: redisOk, partitions }
+    },
+    rateLimit: {
+      redis: rateRedis,
+      max: config.rateLimit.max,
+      windowMs: config.rateLimit.windowMs,
+      nameSpace: `${layout.prefix}gw:rate:`,
+    },
+    ...(config.limits !== undefined ? { limits: config.limits } : {}),
+    ...(config.tls !== undefined ? { tls: config.tls } : {}),
+    version: config.version,
+    ...(config.log !== undefined ? { log: config.log } : {}),
+  })
+  let metricsApp: FastifyInstance | undefined
+  try {
+    await app.listen({ host: config.host, port: config.port })
+    if (config.metricsPort !== undefined) {
+      const { default: Fastify } = await import('fastify')
+      metricsApp = Fastify({ logger: false })
+      const registry = metrics.registry
+      metricsApp.get('/metrics', async (_request, reply) =>
+        reply.header('content-type', registry.contentType).send(await registry.metrics()),
+      )
+      await metricsApp.listen({ host: '127.0.0.1', port: config.metricsPort })
+    }
+  } catch (error) {
+    clearInterval(backlogTimer)
+    await app.close().catch(() => {})
+    await cleanUp()
+    throw error
+  }
+  const address = app.server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : config.port
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host
+  const metricsAddress = metricsApp?.server.address()
+  return {
+    url: `${config.tls !== undefined ? 'https' : 'http'}://${host}:${port}`,
+    ...(typeof metricsAddress === 'object' && metricsAddress !== null
+      ? { metricsUrl: `http://127.0.0.1:${metricsAddress.port}/metrics` }
+      : {}),
+    app,
+    close: async () => {
+      clearInterval(backlogTimer)
+      // Fastify's close waits for the requests in flight; they still need Redis and the store.
+      await app.close()
+      await metricsApp?.close()
+      await cleanUp()
+    },
+  }
+}

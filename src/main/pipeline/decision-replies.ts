@@ -1,0 +1,149 @@
+import type { Redis } from 'ioredis'
+import type { Score } from '../../shared/transaction'
+import { connectRedis, type RedisConnection, type StreamEntry } from './redis-stream'
+import type { ScoredRow } from './sink'
+import type { StreamLayout } from './partitioning'
+
+/**
+ * Decisions back to the gateway that is waiting for them. A gateway writes its transactions with an
+ * extra `reply` field naming a Redis pub/sub channel of its own; after a batch is committed, the worker
+ * publishes each stored decision to the channel its entry names, one PUBLISH per channel per batch.
+ * Pub/sub is fire-and-forget: a decision nobody hears is still stored, and the gateway answers with a
+ * provisional one when its budget runs out, so a lost reply costs latency, never a transaction.
+ */
+
+/** The stream entry field naming the reply channel (reserved: docs/producer-contract.md). */
+export const REPLY_FIELD = 'reply'
+/** The stream entry field naming the API key that sent the transaction (for a later audit column). */
+export const API_KEY_FIELD = 'api_key'
+
+/** A gateway's reply channel: under the prefix, so teams sharing a Redis never hear each other. */
+export const replyChannel = (layout: StreamLayout, gatewayId: string) =>
+  `${layout.prefix}replies:${gatewayId}`
+
+/** One stored decision as a reply carries it: exactly the stored score. */
+export interface DecisionReply extends Score {
+  txn_id: string
+}
+
+function fieldOf(entry: StreamEntry, name: string): string | undefined {
+  let value: string | undefined
+  // A field given twice counts with its last value, as the decoder reads it.
+  for (let i = 0; i + 1 < entry.fields.length; i += 2)
+    if (entry.fields[i] === name) value = entry.fields[i + 1]
+  return value
+}
+
+/**
+ * Groups the batch's stored rows by the reply channel their entries name and publishes each group as
+ * one JSON array. Never throws: the batch is committed whatever happens to the replies.
+ */
+export async function publishDecisions(
+  redis: Pick<Redis, 'publish'>,
+  rows: readonly ScoredRow[],
+  entries: readonly StreamEntry[],
+  log?: (line: string) => void,
+): Promise<void> {
+  try {
+    const byChannel = new Map<string, DecisionReply[]>()
+    rows.forEach((row, index) => {
+      const entry = entries[index]
+      const channel = entry === undefined ? undefined : fieldOf(entry, REPLY_FIELD)
+      if (channel === undefined || channel === '') return
+      let replies = byChannel.get(channel)
+      if (replies === undefined) byChannel.set(channel, (replies = []))
+      replies.push({ txn_id: row.txn.txn_id, ...row.score })
+    })
+    await Promise.all(
+      [...byChannel].map(([channel, replies]) => redis.publish(channel, JSON.stringify(replies))),
+    )
+  } catch (error) {
+    log?.(`could not publish decisions to the waiting gateways (they answer provisionally): ${String(error)}`)
+  }
+}
+
+/**
+ * The worker's publisher: a Redis connection of its own, opened at the first batch that has replies to
+ * send, so a worker no gateway writes to opens none.
+ */
+export class DecisionPublisher {
+  private redis: Redis | undefined
+
+  constructor(
+    private readonly connection: RedisConnection,
+    private readonly log?: (line: string) => void,
+  ) {}
+
+  /** For WorkerOptions.onStored: returns at once, the PUBLISH goes on in the background. */
+  readonly onStored = (rows: readonly ScoredRow[], entries: readonly StreamEntry[]): void => {
+    if (!entries.some((entry) => fieldOf(entry, REPLY_FIELD) !== undefined)) return
+    this.redis ??= connectRedis(this.connection, { name: 'aether-decision-replies', maxRetriesPerRequest: 1 })
+    void publishDecisions(this.redis, rows, entries, this.log)
+  }
+
+  close(): void {
+    this.redis?.disconnect()
+    this.redis = undefined
+  }
+}
+
+/**
+ * The gateway's side: one subscription to its reply channel, and the transactions waiting for their
+ * decision. A waiter is registered before the XADD, so a reply can never arrive before it.
+ */
+export class ReplyListener {
+  private readonly waiting = new Map<string, Set<(reply: DecisionReply | undefined) => void>>()
+  private subscriber: Redis | undefined
+
+  constructor(
+    private readonly connection: RedisConnection,
+    readonly channel: string,
+  ) {}
+
+  async start(): Promise<void> {
+    const subscriber = connectRedis(this.connection, {
+      name: 'aether-gateway-replies',
+      // ioredis subscribes again by itself after a reconnect.
+      autoResubscribe: true,
+    })
+    this.subscriber = subscriber
+    subscriber.on('message', (_channel: string, message: string) => this.deliver(message))
+    await subscriber.subscribe(this.channel)
+  }
+
+  /** Resolves with the stored decision, or undefined when none came within `ms` (or it was cancelled). */
+  wait(txnId: string, ms: number): { promise: Promise<DecisionReply | undefined>; cancel: () => void } {
+    let cancel = () => {}
+    const promise = new Promise<DecisionReply | undefined>((resolve) => {
+      // Two requests of one txn_id may wait at once (a client's retry): each has its own waiter.
+      let waiters = this.waiting.get(txnId)
+      if (waiters === undefined) this.waiting.set(txnId, (waiters = new Set()))
+      const done = (reply: DecisionReply | undefined) => {
+        clearTimeout(timer)
+        waiters.delete(done)
+        if (waiters.size === 0 && this.waiting.get(txnId) === waiters) this.waiting.delete(txnId)
+        resolve(reply)
+      }
+      const timer = setTimeout(() => done(undefined), ms)
+      waiters.add(done)
+      cancel = () => done(undefined)
+    })
+    return { promise, cancel }
+  }
+
+  private deliver(message: string) {
+    let replies: DecisionReply[]
+    try {
+      replies = JSON.parse(message) as DecisionReply[]
+    } catch {
+      return
+    }
+    if (!Array.isArray(replies)) return
+    for (const reply of replies) for (const done of [...(this.waiting.get(reply.txn_id) ?? [])]) done(reply)
+  }
+
+  async stop(): Promise<void> {
+    this.subscriber?.disconnect()
+    this.subscriber = undefined
+  }
+}

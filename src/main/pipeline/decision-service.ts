@@ -1,0 +1,394 @@
+import type { Redis } from 'ioredis'
+import { sql, type Kysely } from 'kysely'
+import { Transaction, type Reason, type Score } from '../../shared/transaction'
+import { emptyUserState, scoreTransaction } from '../scoring'
+import { API_KEY_FIELD, REPLY_FIELD, type DecisionReply, type ReplyListener } from './decision-replies'
+import {
+  CONSUMER_GROUP,
+  partitionLease,
+  partitionOf,
+  partitionStream,
+  type StreamLayout,
+} from './partitioning'
+import type { RulesSource } from './rules-source'
+import type { PipelineStore } from './sink'
+import { decodeTransaction, DEFAULT_TIME_WINDOW, encodeTransaction, type TimeWindow } from './wire'
+
+/**
+ * What the Decision API does, apart from HTTP: validate a transaction as the worker will, write it to
+ * its user's partition stream once per txn_id, and answer with the decision the worker stored, or past
+ * the budget with a provisional one from the same scorer over the latest stored user state.
+ *
+ * Once per txn_id across any number of gateways: a claim key (`<prefix>gw:txn:{pN}:<txn_id>`, holding
+ * the content's fingerprint) is set and the entry added in one Redis script, so a retry, a second gateway
+ * or a crash between the two can neither add a second entry nor lose the first. The claim lives until
+ * the worker has surely stored it (CLAIM_TTL_MS); after that the store itself tells a duplicate.
+ */
+
+export interface FieldError {
+  field: string
+  message: string
+}
+
+export type Validated = { ok: true; txn: Transaction } | { ok: false; errors: FieldError[] }
+
+export interface DecisionResult {
+  txn_id: string
+  decision: Score['decision']
+  score: number
+  reasons: Reason[]
+  rules_version: number
+  final: boolean
+  latency_ms: number
+  duplicate?: true
+}
+
+export type SubmitOutcome =
+  { kind: 'decided'; result: DecisionResult } | { kind: 'conflict'; txnId: string; fields: string[] }
+
+export type BatchItemStatus =
+  | { index: number; txn_id: string; status: 'accepted' | 'duplicate' }
+  | { index: number; txn_id: string; status: 'conflict'; fields: string[] }
+  | { index: number; txn_id?: string; status: 'invalid'; errors: FieldError[] }
+
+export type LookupResult =
+  | { status: 'stored'; decision: Omit<DecisionResult, 'latency_ms'> }
+  | { status: 'pending'; txn_id: string }
+  | { status: 'not_found' }
+
+/** How long a claim outlives its XADD: far beyond any lag the backpressure bound lets build up. */
+export const CLAIM_TTL_MS = 10 * 60 * 1000
+
+const CLAIM_AND_ADD = `
+local existing = redis.call('GET', KEYS[1])
+if existing then return {0, existing} end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return {1, redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))}
+`
+
+interface ClaimingRedis extends Redis {
+  claimAndAdd(claim: string, stream: string, ...args: string[]): Promise<[0 | 1, string]>
+}
+
+/** A decimal as a number means it: "181", "181.0" and "0181.00" are one amount (as the worker compares). */
+const canonicalMoney = (value: string | undefined) => {
+  if (value === undefined) return null
+  const [whole = '', fraction = ''] = value.replace(/^-/, '').split('.')
+  const digits = `${whole.replace(/^0+(?=\d)/, '')}.${fraction.replace(/0+$/, '')}`
+  return value.startsWith('-') && /[1-9]/.test(digits) ? `-${digits}` : digits
+}
+
+const FINGERPRINTED = [
+  'ts',
+  'user_id',
+  'counterparty_id',
+  'type',
+  'amount',
+  'currency',
+  'merchant_type',
+  'source_ip',
+  'device_id',
+  'balance_before',
+  'balance_after',
+  'cp_balance_before',
+  'cp_balance_after',
+  'label',
+] as const
+
+/** The content as compared between two versions of one txn_id, in the worker's sense of "the same". */
+function fingerprint(txn: Transaction): string {
+  return JSON.stringify(
+    FINGERPRINTED.map((name) => {
+      const value = txn[name]
+      if (name === 'ts') return Date.parse(txn.ts)
+      if (name === 'source_ip') return txn.source_ip?.toLowerCase() ?? null
+      if (name === 'amount' || name.includes('balance')) return canonicalMoney(value as string | undefined)
+      return value ?? null
+    }),
+  )
+}
+
+function differingFields(a: string, b: string): string[] {
+  const left = JSON.parse(a) as unknown[]
+  const right = JSON.parse(b) as unknown[]
+  return FINGERPRINTED.filter((_, index) => left[index] !== right[index])
+}
+
+/** "amount: must be greater than 0" → the field and its message. */
+function splitReason(reason: string): FieldError {
+  const match = /^([a-z_]+): (.*)$/s.exec(reason)
+  return match === null
+    ? { field: '(entry)', message: reason }
+    : { field: match[1] as string, message: match[2] as string }
+}
+
+export interface DecisionServiceOptions {
+  redis: Redis
+  layout: StreamLayout
+  /** The store as the gateway's login sees it (reads transactions, scores, user states). */
+  db: Kysely<unknown>
+  pipelineStore: PipelineStore
+  rules: RulesSource
+  replies: ReplyListener
+  budgetMs: number
+  timeWindow?: TimeWindow
+}
+
+export class DecisionService {
+  private readonly redis: ClaimingRedis
+  readonly layout: StreamLayout
+
+  constructor(private readonly options: DecisionServiceOptions) {
+    options.redis.defineCommand('claimAndAdd', { numberOfKeys: 2, lua: CLAIM_AND_ADD })
+    this.redis = options.redis as ClaimingRedis
+    this.layout = options.layout
+  }
+
+  /** The stream's own rules (zod, then the worker's decoder with its time window): never a disagreement. */
+  validate(body: unknown): Validated {
+    const parsed = Transaction.safeParse(body)
+    if (!parsed.success)
+      return {
+        ok: false,
+        errors: parsed.error.issues.slice(0, 20).map((issue) => ({
+          field: issue.path.map(String).join('.') || '(body)',
+          message: issue.message,
+        })),
+      }
+    const decoded = decodeTransaction(
+      encodeTransaction(parsed.data),
+      this.options.timeWindow ?? DEFAULT_TIME_WINDOW,
+    )
+    if (!decoded.ok) return { ok: false, errors: [splitReason(decoded.reason)] }
+    const txn = decoded.txn
+    txn.txn_id = txn.txn_id.toLowerCase()
+    return { ok: true, txn }
+  }
+
+  private claimKey(partition: number, txnId: string) {
+    return `${this.layout.prefix}gw:txn:{p${partition}}:${txnId}`
+  }
+
+  private claimArgs(
+    txn: Transaction,
+    apiKeyId: string,
+    reply: string | undefined,
+  ): [string, string, ...string[]] {
+    const partition = partitionOf(txn.user_id, this.layout.partitions)
+    const fields = encodeTransaction(txn)
+    fields.push(API_KEY_FIELD, apiKeyId)
+    if (reply !== undefined) fields.push(REPLY_FIELD, reply)
+    return [
+      this.claimKey(partition, txn.txn_id),
+      partitionStream(this.layout, partition),
+      fingerprint(txn),
+      String(CLAIM_TTL_MS),
+      ...fields,
+    ]
+  }
+
+  /** One transaction: written once, answered with the stored decision or, past the budget, a provisional one. */
+  async submit(txn: Transaction, apiKeyId: string, startedAt = performance.now()): Promise<SubmitOutcome> {
+    const [version] = await this.options.pipelineStore
+      .storedVersions([txn])
+      .then((found) => [...found.values()])
+    if (version !== undefined) return this.storedDuplicate(txn, version.differs, startedAt)
+    const waiter = this.options.replies.wait(
+      txn.txn_id,
+      Math.max(0, this.options.budgetMs - (performance.now() - startedAt)),
+    )
+    let claimed: [0 | 1, string]
+    try {
+      claimed = await this.redis.claimAndAdd(...this.claimArgs(txn, apiKeyId, this.options.replies.channel))
+    } catch (error) {
+      waiter.cancel()
+      throw error
+    }
+    if (claimed[0] === 0) {
+      waiter.cancel()
+      const fields = differingFields(fingerprint(txn), claimed[1])
+      if (fields.length > 0) return { kind: 'conflict', txnId: txn.txn_id, fields }
+      return { kind: 'decided', result: await this.inFlightDuplicate(txn, startedAt) }
+    }
+    const reply = await waiter.promise
+    if (reply !== undefined) return { kind: 'decided', result: this.result(reply, true, startedAt) }
+    return { kind: 'decided', result: await this.provisional(txn, startedAt) }
+  }
+
+  /** Many transactions, no waiting: each written once, with a status per item. */
+  async submitBatch(bodies: readonly unknown[], apiKeyId: string): Promise<BatchItemStatus[]> {
+    const statuses: BatchItemStatus[] = []
+    const valid: { index: number; txn: Transaction }[] = []
+    bodies.forEach((body, index) => {
+      const checked = this.validate(body)
+      if (checked.ok) valid.push({ index, txn: checked.txn })
+      else {
+        const txnId = (body as { txn_id?: unknown } | null)?.txn_id
+        statuses[index] = {
+          index,
+          ...(typeof txnId === 'string' && txnId.length <= 64 ? { txn_id: txnId } : {}),
+          status: 'invalid',
+          errors: checked.errors,
+        }
+      }
+    })
+    const stored = await this.options.pipelineStore.storedVersions(valid.map((item) => item.txn))
+    const fresh: { index: number; txn: Transaction }[] = []
+    valid.forEach((item, position) => {
+      const version = stored.get(position)
+      if (version === undefined) fresh.push(item)
+      else
+        statuses[item.index] =
+          version.differs.length > 0
+            ? { index: item.index, txn_id: item.txn.txn_id, status: 'conflict', fields: version.differs }
+            : { index: item.index, txn_id: item.txn.txn_id, status: 'duplicate' }
+    })
+    if (fresh.length > 0) {
+      const pipeline = this.redis.pipeline() as unknown as {
+        claimAndAdd(...args: string[]): void
+        exec(): Promise<[Error | null, [0 | 1, string]][] | null>
+      }
+      for (const { txn } of fresh) pipeline.claimAndAdd(...this.claimArgs(txn, apiKeyId, undefined))
+      const results = (await pipeline.exec()) ?? []
+      fresh.forEach(({ index, txn }, position) => {
+        const [error, claimed] = results[position] ?? [new Error('no reply from Redis'), [0, '']]
+        if (error !== null) throw error
+        const fields = claimed[0] === 1 ? [] : differingFields(fingerprint(txn), claimed[1])
+        statuses[index] =
+          claimed[0] === 1
+            ? { index, txn_id: txn.txn_id, status: 'accepted' }
+            : fields.length > 0
+              ? { index, txn_id: txn.txn_id, status: 'conflict', fields }
+              : { index, txn_id: txn.txn_id, status: 'duplicate' }
+      })
+    }
+    return statuses
+  }
+
+  /** The stored decision, or pending while a gateway's claim says it is on its way. */
+  async lookup(txnId: string): Promise<LookupResult> {
+    const id = txnId.toLowerCase()
+    const stored = await this.storedDecision(id)
+    if (stored !== undefined) return { status: 'stored', decision: stored }
+    const pipeline = this.redis.pipeline()
+    for (let partition = 0; partition < this.layout.partitions; partition++)
+      pipeline.exists(this.claimKey(partition, id))
+    const found = ((await pipeline.exec()) ?? []).some(([, count]) => Number(count) > 0)
+    return found ? { status: 'pending', txn_id: id } : { status: 'not_found' }
+  }
+
+  /**
+   * Entries not stored yet over every partition: never delivered to the workers (lag) plus delivered
+   * and not acknowledged (pending). A stream without the group yet counts whole.
+   */
+  async backlog(): Promise<number> {
+    const pipeline = this.redis.pipeline()
+    for (let partition = 0; partition < this.layout.partitions; partition++) {
+      pipeline.xlen(partitionStream(this.layout, partition))
+      pipeline.xinfo('GROUPS', partitionStream(this.layout, partition))
+    }
+    const results = (await pipeline.exec()) ?? []
+    let total = 0
+    for (let i = 0; i < results.length; i += 2) {
+      const length = Number(results[i]?.[1] ?? 0)
+      const [groupsError, groups] = results[i + 1] ?? [null, []]
+      if (groupsError !== null) continue // no such stream: nothing waiting there
+      const group = (groups as unknown[][]).map(toRecord).find((info) => info.name === CONSUMER_GROUP)
+      if (group === undefined) total += length
+      else total += Number(group.lag ?? 0) + Number(group.pending ?? 0)
+    }
+    return total
+  }
+
+  /** How many partitions a worker holds the lease of: decisions come back final only from those. */
+  async ownedPartitions(): Promise<{ owned: number; total: number }> {
+    const pipeline = this.redis.pipeline()
+    for (let partition = 0; partition < this.layout.partitions; partition++)
+      pipeline.exists(partitionLease(this.layout, partition))
+    const results = (await pipeline.exec()) ?? []
+    const owned = results.filter(([error, count]) => error === null && Number(count) > 0).length
+    return { owned, total: this.layout.partitions }
+  }
+
+  private async storedDecision(txnId: string): Promise<Omit<DecisionResult, 'latency_ms'> | undefined> {
+    const { rows } = await sql<{
+      score: number | null
+      decision: Score['decision'] | null
+      reasons: Reason[] | null
+      rules_version: number | null
+    }>`SELECT s.score, s.decision, s.reasons, s.rules_version
+         FROM transactions t LEFT JOIN scores s ON s.txn_id = t.txn_id
+        WHERE t.txn_id = ${txnId}::uuid`.execute(this.options.db)
+    const row = rows[0]
+    if (row === undefined || row.decision === null) return undefined
+    return {
+      txn_id: txnId,
+      decision: row.decision,
+      score: Number(row.score),
+      reasons: row.reasons ?? [],
+      rules_version: Number(row.rules_version),
+      final: true,
+    }
+  }
+
+  private async storedDuplicate(
+    txn: Transaction,
+    differs: string[],
+    startedAt: number,
+  ): Promise<SubmitOutcome> {
+    if (differs.length > 0) return { kind: 'conflict', txnId: txn.txn_id, fields: differs }
+    const stored = await this.storedDecision(txn.txn_id)
+    if (stored === undefined) return { kind: 'decided', result: await this.inFlightDuplicate(txn, startedAt) }
+    return { kind: 'decided', result: { ...stored, latency_ms: elapsed(startedAt), duplicate: true } }
+  }
+
+  /**
+   * A second request for a transaction on its way (claimed, not stored yet): its decision is read from
+   * the store until the budget runs out (the reply goes to the gateway that wrote it), then provisional.
+   */
+  private async inFlightDuplicate(txn: Transaction, startedAt: number): Promise<DecisionResult> {
+    for (;;) {
+      const stored = await this.storedDecision(txn.txn_id)
+      if (stored !== undefined) return { ...stored, latency_ms: elapsed(startedAt), duplicate: true }
+      if (performance.now() - startedAt >= this.options.budgetMs) break
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    return { ...(await this.provisional(txn, startedAt)), duplicate: true }
+  }
+
+  /** The same scorer over the latest stored user state and the rules and lists in force. */
+  private async provisional(txn: Transaction, startedAt: number): Promise<DecisionResult> {
+    const [states, config] = await Promise.all([
+      this.options.pipelineStore.loadStates([txn.user_id]),
+      this.options.rules.current(),
+    ])
+    const { score } = scoreTransaction(
+      txn,
+      states.get(txn.user_id) ?? emptyUserState(),
+      config.rules,
+      config.lists,
+    )
+    return this.result({ txn_id: txn.txn_id, ...score }, false, startedAt)
+  }
+
+  private result(score: DecisionReply, final: boolean, startedAt: number): DecisionResult {
+    return {
+      txn_id: score.txn_id,
+      decision: score.decision,
+      score: score.score,
+      reasons: score.reasons,
+      rules_version: score.rules_version,
+      final,
+      latency_ms: elapsed(startedAt),
+    }
+  }
+}
+
+const elapsed = (startedAt: number) => Math.round((performance.now() - startedAt) * 10) / 10
+
+/** XINFO's flat [name, value, name, value…] reply as an object. */
+function toRecord(flat: unknown[]): Record<string, unknown> {
+  const record: Record<string, unknown> = {}
+  for (let i = 0; i + 1 < flat.length; i += 2) record[String(flat[i])] = flat[i + 1]
+  return record
+}
