@@ -2,6 +2,7 @@ import { PGlite } from '@electric-sql/pglite'
 import { Kysely, PostgresDialect } from 'kysely'
 import { PGliteDialect } from 'kysely-pglite-dialect'
 import pg from 'pg'
+import type { Database } from './schema'
 
 /** int8 (counts, identities) as a JS number; numeric stays a string so money is never a float. */
 const INT8_OID = 20
@@ -11,7 +12,7 @@ export type StoreEngine = 'pglite' | 'postgresql'
 
 export interface Store {
   readonly engine: StoreEngine
-  readonly db: Kysely<unknown>
+  readonly db: Kysely<Database>
   /**
    * LISTENs on channels with a connection of its own (kept up across server restarts) and calls back
    * with each notification's payload, and `onReconnect` once listening again after the connection was
@@ -31,7 +32,7 @@ export async function openEmbeddedStore(dataDir: string | undefined): Promise<St
   const pglite = await PGlite.create(dataDir ?? 'memory://', {
     parsers: { [INT8_OID]: parseInt8 },
   })
-  const db = new Kysely<unknown>({ dialect: new PGliteDialect(pglite) })
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) })
   return {
     engine: 'pglite',
     db,
@@ -88,7 +89,7 @@ export function openPostgresStore(options: PostgresOptions): Store {
   const pool = new pg.Pool(postgresPoolConfig(options))
   // An idle client that loses its server must not crash the process; the next query reports it.
   pool.on('error', () => {})
-  const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) })
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
   return {
     engine: 'postgresql',
     db,
