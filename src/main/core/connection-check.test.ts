@@ -199,7 +199,7 @@ describe('checkPostgres schema states', () => {
   beforeAll(async () => {
     const { openEmbeddedStore } = await import('../store/store')
     fake.store = await openEmbeddedStore(undefined)
-  })
+  }, 60_000)
 
   afterAll(async () => {
     await fake.store?.close()
@@ -234,5 +234,5 @@ describe('checkPostgres schema states', () => {
     const current = await checkPostgres(credentials)
     expect(current).toMatchObject({ ok: true, detail: 'PostgreSQL 16.4' })
     expect(current.message).toContain(latestMigration)
-  })
+  }, 60_000)
 })

@@ -16,8 +16,9 @@ import { PipelineWorker } from './worker'
  * The app's own pipeline, started with the active profile:
  * - Team: a worker thread joins the team's consumer group on the profile's Redis and PostgreSQL.
  * - Local: the bundled PaySim sample replays into the embedded store, so a new user sees live scoring
- *   at once. PGlite lives on the main thread, so this replay runs there too, gently paced (a few small
- *   batches a second); it resumes after the last committed line when the app starts again.
+ *   at once. The replay runs on the main thread, gently paced (a few small batches a second), its writes
+ *   sent to PGlite on the store's own thread; it resumes after the last committed line when the app
+ *   starts again.
  */
 
 export type PipelineTarget =

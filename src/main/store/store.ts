@@ -1,12 +1,10 @@
-import { PGlite } from '@electric-sql/pglite'
+import type { PGlite } from '@electric-sql/pglite'
 import { Kysely, PostgresDialect } from 'kysely'
 import { PGliteDialect } from 'kysely-pglite-dialect'
 import pg from 'pg'
+import { INT8_OID, parseInt8 } from './pglite'
+import { openThreadStore } from './pglite-thread-store'
 import type { Database } from './schema'
-
-/** int8 (counts, identities) as a JS number; numeric stays a string so money is never a float. */
-const INT8_OID = 20
-const parseInt8 = (value: string): number => Number(value)
 
 export type StoreEngine = 'pglite' | 'postgresql'
 
@@ -27,11 +25,14 @@ export interface Store {
   close(): Promise<void>
 }
 
-/** The embedded store of Local mode: PostgreSQL compiled to WebAssembly, kept in a folder. */
-export async function openEmbeddedStore(dataDir: string | undefined): Promise<Store> {
-  const pglite = await PGlite.create(dataDir ?? 'memory://', {
-    parsers: { [INT8_OID]: parseInt8 },
-  })
+/**
+ * The embedded store of Local mode: PostgreSQL compiled to WebAssembly, kept in a folder (in memory
+ * without one), on a thread of its own (pglite-thread-store.ts) and its memory sized to the data.
+ */
+export const openEmbeddedStore = (dataDir: string | undefined): Promise<Store> => openThreadStore(dataDir)
+
+/** A PGlite on the calling thread as a store: `npm run bench:local`'s reference, the earlier build. */
+export function pgliteInPlace(pglite: PGlite): Store {
   const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) })
   return {
     engine: 'pglite',
