@@ -107,9 +107,12 @@ export async function startPrivatePostgres({ password }: { password: string }): 
     `-p ${port}`,
     '-c listen_addresses=127.0.0.1',
     `-c unix_socket_directories=${dir}`,
+    // A process crash (kill -9, immediate shutdown) keeps what reached the OS, so fsync can be off for
+    // speed; synchronous_commit stays on, as on any server a pipeline relies on: with it off a commit is
+    // answered before its WAL is written, and a crash then loses transactions the worker acknowledged.
     '-c fsync=off',
     '-c full_page_writes=off',
-    '-c synchronous_commit=off',
+    '-c synchronous_commit=on',
   ].join(' ')
   const pgCtl = (action: string, extra: string[] = []) =>
     pg('pg_ctl', [action, '-D', data, '-l', log, '-w', '-t', '60', ...extra])
