@@ -46,6 +46,7 @@ beforeAll(async () => {
     redisUrl: SHARED_REDIS_URL,
     layout,
     budgetMs: 5000,
+    metricsPort: 0,
   })
   cleanups.push(() => gateway.close())
 }, 60_000)
@@ -272,7 +273,7 @@ describe('limits', () => {
 })
 
 describe('operations', () => {
-  it('serves health, readiness, metrics by key, and an OpenAPI document generated from the schemas', async () => {
+  it('serves health, readiness and an OpenAPI document generated from the schemas', async () => {
     expect((await call(gateway.url, 'GET', '/healthz')).status).toBe(200)
     const ready = await call(gateway.url, 'GET', '/readyz')
     expect(ready.body).toMatchObject({
@@ -281,11 +282,6 @@ describe('operations', () => {
       redis: true,
       partitions: { owned: 4, total: 4 },
     })
-    const metrics = await call<string>(gateway.url, 'GET', '/metrics')
-    expect(metrics.body).toMatch(
-      /aether_gateway_requests_total\{route="\/v1\/transactions",status="200",key="payments"\} \d+/,
-    )
-    expect(metrics.body).toMatch(/aether_gateway_decisions_total\{final="true"\} \d+/)
     const openapi = await call<{
       openapi: string
       components: { schemas: { Transaction: { properties: Record<string, unknown>; required: string[] } } }
@@ -296,5 +292,51 @@ describe('operations', () => {
     expect(transaction.required).toEqual(
       expect.arrayContaining(['txn_id', 'ts', 'user_id', 'counterparty_id', 'type', 'amount', 'currency']),
     )
+  })
+
+  it('is ready on a fresh deployment before its first transaction', async () => {
+    const fresh = testLayout(3)
+    cleanups.push(() => deleteKeys(SHARED_REDIS_URL, fresh.prefix))
+    const second = startWorker({
+      postgres: { url: database.url },
+      redis: { url: SHARED_REDIS_URL },
+      layout: fresh,
+    })
+    cleanups.push(() => second.close())
+    const other = await startTestGateway({
+      postgresUrl: database.url,
+      redisUrl: SHARED_REDIS_URL,
+      layout: fresh,
+    })
+    cleanups.push(() => other.close())
+    // A load balancer routes nothing to a gateway that is not ready: it must not wait for traffic.
+    const ready = await waitFor(
+      'the fresh gateway to be ready',
+      () => call(other.url, 'GET', '/readyz'),
+      (response) => response.status === 200,
+      10_000,
+    )
+    expect(ready.body).toMatchObject({ partitions: { owned: 3, total: 3 } })
+  })
+
+  it('serves metrics by key and decision latency on the metrics port only, never on the API port', async () => {
+    const body = freshTransaction()
+    expect((await call(gateway.url, 'POST', '/v1/transactions', submitKey, body)).status).toBe(200)
+    // The API's callers must not learn the names of the other keys or the traffic.
+    const onApi = await call<string>(gateway.url, 'GET', '/metrics')
+    expect(onApi.status).toBe(404)
+    expect(String(onApi.body)).not.toContain('payments')
+
+    expect(gateway.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/)
+    const text = await (await fetch(gateway.metricsUrl as string)).text()
+    expect(text).toMatch(
+      /aether_gateway_requests_total\{route="\/v1\/transactions",status="200",key="payments"\} \d+/,
+    )
+    expect(text).toMatch(/aether_gateway_decisions_total\{final="true",decision="\w+"\} \d+/)
+    expect(text).toMatch(/aether_gateway_decision_seconds_count\{final="true"\} [1-9]\d*/)
+    expect(text).toMatch(/aether_gateway_decision_budget_seconds 5\b/)
+    // The standard process metrics come with them (CPU, memory, event-loop lag).
+    expect(text).toMatch(/process_cpu_user_seconds_total \d/)
+    expect(text).toMatch(/nodejs_eventloop_lag_seconds \d/)
   })
 })

@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises'
-import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { gatewayMetrics } from '../../src/main/ops/metrics'
+import { GatewayMetrics } from '../../src/main/gateway/metrics'
 import {
   deleteKeys,
   generated,
@@ -178,14 +177,12 @@ describe('a worker under a real Prometheus', () => {
       for (const [name] of expr.matchAll(/\b[a-z_]+:[a-z_:]+\b/g))
         expect(recorded, `${name} in the dashboard is no recording rule of ${ALERT_RULES}`).toContain(name)
     // The worker's names, from its own /metrics (a family with no series yet is still declared there);
-    // the gateway's, from the module that defines them.
+    // the gateway's, from the registry the gateway serves on its --metrics-port.
     const exported = new Set<string>()
     for (const [, name, type] of (await scrape()).matchAll(/^# TYPE (\S+) (\S+)$/gm))
       for (const suffix of type === 'histogram' ? ['_bucket', '_sum', '_count'] : [''])
         exported.add(`${name}${suffix}`)
-    const gateway = new Registry()
-    gatewayMetrics(gateway, 0.1)
-    for (const metric of await gateway.getMetricsAsJSON())
+    for (const metric of await new GatewayMetrics(100).registry.getMetricsAsJSON())
       for (const suffix of String(metric.type) === 'histogram' ? ['_bucket', '_sum', '_count'] : [''])
         exported.add(`${metric.name}${suffix}`)
     const missing = [...used].filter((name) => !exported.has(name))

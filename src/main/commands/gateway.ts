@@ -3,6 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander'
 import { withoutPassword } from '../core/profiles'
 import { APP_VERSION } from '../core/version'
 import { startGateway } from '../gateway/start'
+import { addSecret, createLogger, lineLogger, logLevelOption, type LogLevel } from '../ops/log'
 import { postgresUrl, redisUrl, wholeNumber } from '../pipeline/cli-options'
 import { DEFAULT_PARTITIONS, DEFAULT_PREFIX, validateLayout } from '../pipeline/partitioning'
 
@@ -19,9 +20,8 @@ interface GatewayCommandOptions {
   partitions: number
   rateLimit: { max: number; windowMs: number }
   maxBacklog: number
+  logLevel: LogLevel
 }
-
-const log = (line: string) => console.error(`${new Date().toISOString()} ${line}`)
 
 const WINDOWS: Record<string, number> = { s: 1000, min: 60_000, h: 3_600_000 }
 
@@ -65,7 +65,7 @@ export function registerGateway(program: Command) {
     )
     .option(
       '--metrics-port <port>',
-      'also serve Prometheus /metrics on 127.0.0.1 at this port (0 picks a free one)',
+      'serve Prometheus /metrics on 127.0.0.1 at this port (0 picks a free one); never on --port',
       wholeNumber('--metrics-port', 0, 65535),
     )
     .option('--prefix <prefix>', 'key prefix of the streams', DEFAULT_PREFIX)
@@ -87,11 +87,16 @@ export function registerGateway(program: Command) {
       wholeNumber('--max-backlog', 1, 100_000_000),
       100_000,
     )
+    .addOption(logLevelOption())
     .action(async (options: GatewayCommandOptions) => {
       if ((options.tlsCert === undefined) !== (options.tlsKey === undefined))
         throw new InvalidArgumentError('--tls-cert and --tls-key go together')
       const layout = validateLayout({ prefix: options.prefix, partitions: options.partitions })
       const postgres = withoutPassword(options.postgresUrl)
+      const logger = createLogger({ role: 'gateway', level: options.logLevel })
+      const log = lineLogger(logger)
+      addSecret(postgres.password ?? process.env.PGPASSWORD)
+      addSecret(withoutPassword(options.redisUrl).password)
       const gateway = await startGateway({
         postgres: { url: postgres.url, password: postgres.password ?? process.env.PGPASSWORD },
         redis: { url: options.redisUrl },
@@ -112,6 +117,7 @@ export function registerGateway(program: Command) {
           : {}),
         version: APP_VERSION,
         log,
+        logger,
       })
       console.log(
         `Decision API at ${gateway.url} (OpenAPI at ${gateway.url}/openapi.json${gateway.metricsUrl !== undefined ? `, metrics at ${gateway.metricsUrl}` : ''}); streams ${layout.prefix}tx:{p0…p${layout.partitions - 1}} on ${options.redisUrl}, store ${postgres.url}. Ctrl-C stops gracefully.`,
@@ -120,7 +126,7 @@ export function registerGateway(program: Command) {
         process.once('SIGINT', resolve)
         process.once('SIGTERM', resolve)
       })
-      log('stopping: answering the requests in flight')
+      logger.info('stopping: answering the requests in flight')
       await gateway.close()
       console.log('Stopped.')
     })

@@ -1,6 +1,7 @@
 import fastifyRateLimit from '@fastify/rate-limit'
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Redis } from 'ioredis'
+import { addSecret, type Logger } from '../ops/log'
 import type { DecisionFeed } from '../pipeline/decision-feed'
 import type { DecisionService } from '../pipeline/decision-service'
 import type { ApiKeyIdentity, ApiKeyScope } from '../security/api-keys'
@@ -18,7 +19,7 @@ declare module 'fastify' {
     startedAt: number
   }
   interface FastifyContextConfig {
-    /** The scope a key needs for this route; routes without one are open (health, metrics, openapi). */
+    /** The scope a key needs for this route; routes without one are open (health, openapi). */
     scope?: ApiKeyScope
   }
 }
@@ -57,6 +58,8 @@ export interface GatewayDeps {
   tls?: { cert: Buffer; key: Buffer }
   version: string
   log?: (line: string) => void
+  /** Fastify's logger: each request's lines carry its id (`reqId`). */
+  logger?: Logger
 }
 
 const RETRY_AFTER_S = '1'
@@ -82,7 +85,9 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
     headersTimeout: limits.headersTimeoutMs,
   }
   const app = Fastify({
-    logger: false,
+    ...(deps.logger !== undefined ? { loggerInstance: deps.logger } : { logger: false }),
+    // A line per request would cost the gateway more than the request at thousands per second.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: limits.bodyBytes,
     requestTimeout: limits.requestTimeoutMs,
     connectionTimeout: limits.requestTimeoutMs,
@@ -119,6 +124,8 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
         .header('www-authenticate', 'Bearer error="invalid_token"')
         .send({ error: 'This API key is not valid (unknown, revoked or mistyped)' })
     request.apiKey = key
+    // A valid key is a secret of this process from now on: never written to a log line.
+    addSecret(presented)
     if (!key.scopes.has(scope))
       return reply.code(403).send({ error: `This API key lacks the "${scope}" scope` })
   })
@@ -139,10 +146,10 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched'
     deps.metrics.requests.inc({ route, status: String(reply.statusCode), key: request.apiKey?.name ?? '-' })
-    deps.metrics.latency.observe({ route }, (performance.now() - request.startedAt) / 1000)
+    deps.metrics.requestSeconds.observe({ route }, (performance.now() - request.startedAt) / 1000)
   })
 
-  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
     const status = error.statusCode ?? 500
     // The rate limit's refusal is the object errorResponseBuilder made, its words in `error`.
     if (status === 429)
@@ -154,7 +161,8 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
       /Connection is closed|max retries/i.test(error.message)
     )
       return unavailable(reply, 'A service behind the gateway is unavailable; try again')
-    deps.log?.(`error: ${error.stack ?? error.message}`)
+    if (deps.logger !== undefined) request.log.error({ err: error }, 'request failed')
+    else deps.log?.(`error: ${error.stack ?? error.message}`)
     return reply.code(500).send({ error: 'Internal error; it is logged' })
   })
 
@@ -165,10 +173,13 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
     nameSpace: deps.rateLimit.nameSpace,
     hook: 'preParsing',
     skipOnError: false,
-    errorResponseBuilder: (_request, context) => ({
-      statusCode: 429,
-      error: `Rate limit of ${context.max} requests per ${context.after} for this key reached`,
-    }),
+    errorResponseBuilder: (_request, context) => {
+      deps.metrics.refused.inc({ reason: 'rate_limit' })
+      return {
+        statusCode: 429,
+        error: `Rate limit of ${context.max} requests per ${context.after} for this key reached`,
+      }
+    },
   })
   const rateLimit = {
     max: deps.rateLimit.max,
@@ -177,11 +188,13 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
   }
 
   const refuseWhenOverloaded = async (_request: FastifyRequest, reply: FastifyReply) => {
-    if (deps.overloaded())
+    if (deps.overloaded()) {
+      deps.metrics.refused.inc({ reason: 'backpressure' })
       return unavailable(
         reply,
         'The pipeline is behind: too many transactions wait to be decided; retry later',
       )
+    }
   }
 
   app.post(
@@ -200,7 +213,9 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
           error: `txn_id ${outcome.txnId} was sent before with other values (${outcome.fields.join(', ')})`,
           fields: outcome.fields,
         })
-      deps.metrics.decisions.inc({ final: String(outcome.result.final) })
+      const final = String(outcome.result.final)
+      deps.metrics.decisions.inc({ final, decision: outcome.result.decision })
+      deps.metrics.decisionSeconds.observe({ final }, (performance.now() - request.startedAt) / 1000)
       return reply.send(outcome.result)
     },
   )
@@ -316,11 +331,7 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', ...ready })
   })
 
-  app.get('/metrics', async (_request, reply) =>
-    reply
-      .header('content-type', deps.metrics.registry.contentType)
-      .send(await deps.metrics.registry.metrics()),
-  )
+  // No /metrics here: it names the API keys; it is served on --metrics-port, on 127.0.0.1 only.
 
   const document = openApiDocument(deps.version)
   app.get('/openapi.json', async () => document)

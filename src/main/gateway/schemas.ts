@@ -168,7 +168,6 @@ export function openApiDocument(version: string) {
           responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } },
         },
       },
-      '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text' } } } },
     },
   }
 }

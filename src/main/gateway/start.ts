@@ -2,10 +2,18 @@ import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { FastifyInstance } from 'fastify'
 import { sql, type Kysely } from 'kysely'
+import type { Logger } from '../ops/log'
+import { serveMetrics, type MetricsServer } from '../ops/metrics'
 import { DecisionFeed } from '../pipeline/decision-feed'
 import { ReplyListener, replyChannel } from '../pipeline/decision-replies'
 import { DecisionService } from '../pipeline/decision-service'
-import { streamSource, validateLayout, type StreamLayout } from '../pipeline/partitioning'
+import {
+  CONSUMER_GROUP,
+  partitionStream,
+  streamSource,
+  validateLayout,
+  type StreamLayout,
+} from '../pipeline/partitioning'
 import { connectRedis } from '../pipeline/redis-stream'
 import { RulesSource } from '../pipeline/rules-source'
 import { watchScoringChanges } from '../pipeline/scoring-changes'
@@ -29,7 +37,7 @@ export interface GatewayConfig {
   rateLimit: { max: number; windowMs: number }
   /** Entries waiting on the streams beyond which new transactions get 503. */
   maxBacklog: number
-  /** Prometheus /metrics on 127.0.0.1 too, on a port of its own (undefined: only the main port). */
+  /** Prometheus /metrics on 127.0.0.1, on a port of its own (undefined: not served; never on the API port). */
   metricsPort?: number | undefined
   tls?: { cert: Buffer; key: Buffer } | undefined
   limits?: GatewayLimits
@@ -40,6 +48,8 @@ export interface GatewayConfig {
   backlogEveryMs?: number
   version: string
   log?: (line: string) => void
+  /** Structured logs of the requests (ops/log createLogger), each line with its request id. */
+  logger?: Logger
 }
 
 export interface RunningGateway {
@@ -70,7 +80,7 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
   })
   const replies = new ReplyListener(config.redis, replyChannel(layout, gatewayId))
   const keys = new ApiKeyVerifier(db, config.keyCacheMs ?? 500)
-  const metrics = new GatewayMetrics()
+  const metrics = new GatewayMetrics(config.budgetMs)
   const feed = new DecisionFeed(db)
   const service = new DecisionService({
     redis,
@@ -96,6 +106,14 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
   }
 
   try {
+    // A worker takes only partitions whose stream exists; a fresh deployment has none until its first
+    // transaction, and would never be ready. Made here with the workers' group, as a worker makes it.
+    for (let partition = 0; partition < layout.partitions; partition++)
+      await redis
+        .call('XGROUP', 'CREATE', partitionStream(layout, partition), CONSUMER_GROUP, '0', 'MKSTREAM')
+        .catch((error: Error) => {
+          if (!error.message.startsWith('BUSYGROUP')) throw error
+        })
     await replies.start()
     await keys.start(store.listen)
     await feed.start(store.listen)
@@ -154,19 +172,13 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
     ...(config.tls !== undefined ? { tls: config.tls } : {}),
     version: config.version,
     ...(config.log !== undefined ? { log: config.log } : {}),
+    ...(config.logger !== undefined ? { logger: config.logger } : {}),
   })
-  let metricsApp: FastifyInstance | undefined
+  let metricsServer: MetricsServer | undefined
   try {
     await app.listen({ host: config.host, port: config.port })
-    if (config.metricsPort !== undefined) {
-      const { default: Fastify } = await import('fastify')
-      metricsApp = Fastify({ logger: false })
-      const registry = metrics.registry
-      metricsApp.get('/metrics', async (_request, reply) =>
-        reply.header('content-type', registry.contentType).send(await registry.metrics()),
-      )
-      await metricsApp.listen({ host: '127.0.0.1', port: config.metricsPort })
-    }
+    if (config.metricsPort !== undefined)
+      metricsServer = await serveMetrics(config.metricsPort, metrics.registry)
   } catch (error) {
     clearInterval(backlogTimer)
     await app.close().catch(() => {})
@@ -176,18 +188,15 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.port
   const host = config.host.includes(':') ? `[${config.host}]` : config.host
-  const metricsAddress = metricsApp?.server.address()
   return {
     url: `${config.tls !== undefined ? 'https' : 'http'}://${host}:${port}`,
-    ...(typeof metricsAddress === 'object' && metricsAddress !== null
-      ? { metricsUrl: `http://127.0.0.1:${metricsAddress.port}/metrics` }
-      : {}),
+    ...(metricsServer !== undefined ? { metricsUrl: `http://127.0.0.1:${metricsServer.port}/metrics` } : {}),
     app,
     close: async () => {
       clearInterval(backlogTimer)
       // Fastify's close waits for the requests in flight; they still need Redis and the store.
       await app.close()
-      await metricsApp?.close()
+      await metricsServer?.close()
       await cleanUp()
     },
   }
