@@ -13,6 +13,7 @@ import {
 import type { RulesSource } from './rules-source'
 import type { PipelineStore } from './sink'
 import { decodeTransaction, DEFAULT_TIME_WINDOW, encodeTransaction, type TimeWindow } from './wire'
+import { CONTENT_FIELDS, contentFingerprint } from './transaction-content'
 
 /**
  * What the Decision API does, apart from HTTP: validate a transaction as the worker will, write it to
@@ -70,48 +71,11 @@ interface ClaimingRedis extends Redis {
   claimAndAdd(claim: string, stream: string, ...args: string[]): Promise<[0 | 1, string]>
 }
 
-/** A decimal as a number means it: "181", "181.0" and "0181.00" are one amount (as the worker compares). */
-const canonicalMoney = (value: string | undefined) => {
-  if (value === undefined) return null
-  const [whole = '', fraction = ''] = value.replace(/^-/, '').split('.')
-  const digits = `${whole.replace(/^0+(?=\d)/, '')}.${fraction.replace(/0+$/, '')}`
-  return value.startsWith('-') && /[1-9]/.test(digits) ? `-${digits}` : digits
-}
-
-const FINGERPRINTED = [
-  'ts',
-  'user_id',
-  'counterparty_id',
-  'type',
-  'amount',
-  'currency',
-  'merchant_type',
-  'source_ip',
-  'device_id',
-  'balance_before',
-  'balance_after',
-  'cp_balance_before',
-  'cp_balance_after',
-  'label',
-] as const
-
-/** The content as compared between two versions of one txn_id, in the worker's sense of "the same". */
-function fingerprint(txn: Transaction): string {
-  return JSON.stringify(
-    FINGERPRINTED.map((name) => {
-      const value = txn[name]
-      if (name === 'ts') return Date.parse(txn.ts)
-      if (name === 'source_ip') return txn.source_ip?.toLowerCase() ?? null
-      if (name === 'amount' || name.includes('balance')) return canonicalMoney(value as string | undefined)
-      return value ?? null
-    }),
-  )
-}
-
+/** The fields in which two fingerprints (contentFingerprint) differ. */
 function differingFields(a: string, b: string): string[] {
   const left = JSON.parse(a) as unknown[]
   const right = JSON.parse(b) as unknown[]
-  return FINGERPRINTED.filter((_, index) => left[index] !== right[index])
+  return CONTENT_FIELDS.filter((_, index) => left[index] !== right[index])
 }
 
 /** "amount: must be greater than 0" → the field and its message. */
@@ -181,7 +145,7 @@ export class DecisionService {
     return [
       this.claimKey(partition, txn.txn_id),
       partitionStream(this.layout, partition),
-      fingerprint(txn),
+      contentFingerprint(txn),
       String(CLAIM_TTL_MS),
       ...fields,
     ]
@@ -206,7 +170,7 @@ export class DecisionService {
     }
     if (claimed[0] === 0) {
       waiter.cancel()
-      const fields = differingFields(fingerprint(txn), claimed[1])
+      const fields = differingFields(contentFingerprint(txn), claimed[1])
       if (fields.length > 0) return { kind: 'conflict', txnId: txn.txn_id, fields }
       return { kind: 'decided', result: await this.inFlightDuplicate(txn, startedAt) }
     }
@@ -253,7 +217,7 @@ export class DecisionService {
       fresh.forEach(({ index, txn }, position) => {
         const [error, claimed] = results[position] ?? [new Error('no reply from Redis'), [0, '']]
         if (error !== null) throw error
-        const fields = claimed[0] === 1 ? [] : differingFields(fingerprint(txn), claimed[1])
+        const fields = claimed[0] === 1 ? [] : differingFields(contentFingerprint(txn), claimed[1])
         statuses[index] =
           claimed[0] === 1
             ? { index, txn_id: txn.txn_id, status: 'accepted' }

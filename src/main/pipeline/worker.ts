@@ -13,6 +13,7 @@ import {
   type ProbeRow,
   type ScoredRow,
 } from './sink'
+import { CONTENT_FIELDS, differingContent } from './transaction-content'
 import { decodeTransaction, DEFAULT_TIME_WINDOW, type TimeWindow } from './wire'
 
 /**
@@ -745,43 +746,9 @@ function probeRow(txn: Transaction, config: ScoringConfig): ProbeRow {
   return { txn, score: result.score, state: JSON.stringify(result.state) }
 }
 
-/** The fields a producer sends, as compared between two versions of one transaction. */
-const COMPARED = [
-  'ts',
-  'user_id',
-  'counterparty_id',
-  'type',
-  'amount',
-  'currency',
-  'merchant_type',
-  'source_ip',
-  'device_id',
-  'balance_before',
-  'balance_after',
-  'cp_balance_before',
-  'cp_balance_after',
-  'label',
-] as const
-
-/** A decimal as a number means it: "181", "181.0" and "0181.00" are one amount. */
-const canonicalMoney = (value: string) => {
-  const [whole = '', fraction = ''] = value.replace(/^-/, '').split('.')
-  const digits = `${whole.replace(/^0+(?=\d)/, '')}.${fraction.replace(/0+$/, '')}`
-  return value.startsWith('-') && /[1-9]/.test(digits) ? `-${digits}` : digits
-}
-
-function sameValue(name: (typeof COMPARED)[number], a: unknown, b: unknown): boolean {
-  if (a === b) return true
-  if (typeof a !== 'string' || typeof b !== 'string') return false
-  if (name === 'ts') return Date.parse(a) === Date.parse(b)
-  if (name === 'source_ip') return a.toLowerCase() === b.toLowerCase()
-  if (name === 'amount' || name.includes('balance')) return canonicalMoney(a) === canonicalMoney(b)
-  return false
-}
-
 /** The fields in which two entries of one txn_id differ, the partition included. */
 function differingFields(first: Accepted, second: Accepted): string[] {
-  const differs: string[] = COMPARED.filter((name) => !sameValue(name, first.txn[name], second.txn[name]))
+  const differs: string[] = differingContent(first.txn, second.txn)
   if (first.entry.partition !== second.entry.partition) differs.push('partition')
   return differs
 }
@@ -789,7 +756,7 @@ function differingFields(first: Accepted, second: Accepted): string[] {
 /** A transaction's compared fields as text, absent ones as null. */
 function versionOf(txn: Transaction): Record<string, string | boolean | null> {
   const version: Record<string, string | boolean | null> = {}
-  for (const name of COMPARED) version[name] = txn[name] ?? null
+  for (const name of CONTENT_FIELDS) version[name] = txn[name] ?? null
   return version
 }
 
