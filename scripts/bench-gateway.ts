@@ -451,7 +451,7 @@ async function main() {
     )
     const at2000 = rows.find((row) => row.path === 'gateway' && row.result.offered === 2000)?.result
     console.log(
-      `bench:gateway: sync_p99_ms=${at2000 ? ms(at2000.p99) : 'n/a'} sync_final_pct=${at2000 ? pct(at2000.final, at2000.ok + at2000.errors).replace('%', '') : 'n/a'} batch_tx_s=${Math.round(batchTxS)} batch_ratio=${(batchTxS / replayTxS).toFixed(2)}`,
+      `bench:gateway: sync_p99_ms=${at2000 ? ms(at2000.p99) : 'n/a'} sync_final_pct=${at2000 ? pct(at2000.final, at2000.ok + at2000.errors).replace('%', '') : 'n/a'} batch_tx_s=${Math.round(batchTxS)} batch_ratio=${replayTxS > 0 ? (batchTxS / replayTxS).toFixed(2) : 'n/a'}`,
     )
   } finally {
     // Stopped gracefully first (a profile is written at exit), killed if they linger.

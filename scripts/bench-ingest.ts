@@ -335,7 +335,8 @@ async function main() {
     const worker = () =>
       start([new URL('../bin/aether.js', import.meta.url).pathname, 'worker', ...workerArgs])
 
-    const results = []
+    type Run = Awaited<ReturnType<typeof drain>>
+    const results: { rawRun: Run; unnestRun: Run | undefined; pipelineRun: Run; processes: number }[] = []
     for (const processes of [1, 2]) {
       let unnestRun: Awaited<ReturnType<typeof drain>> | undefined
       if (args['raw-unnest']) {
@@ -352,7 +353,7 @@ async function main() {
       const pipelineRun = await drain(`pipeline, ${processes} worker process(es)`, CONSUMER_GROUP, () =>
         Array.from({ length: processes }, () => worker()),
       )
-      results.push({ rawRun, unnestRun, pipelineRun })
+      results.push({ rawRun, unnestRun, pipelineRun, processes })
     }
 
     // Latency: 5,000 tx/s offered to one worker; the worker's histogram, before and after.
@@ -448,6 +449,18 @@ async function main() {
       "\nCPU µs per tx: the consumers' and their PostgreSQL backends' CPU time per transaction stored (less sensitive to other load on the machine than tx/s).",
     )
     console.log('\nGoals: ≥ 80,000 tx/s with 2 workers, ≥ 80% of the raw ceiling, p99 ≤ 25 ms at 5,000 tx/s.')
+    const cpuUs = (run: Run) =>
+      Math.round(((run.cpu.reduce((a, b) => a + b, 0) + run.postgresCpu) * 1e6) / run.rate)
+    const ofRaw = (runs: (typeof results)[number] | undefined) =>
+      runs === undefined ? 'n/a' : String(Math.round((runs.pipelineRun.rate / runs.rawRun.rate) * 100))
+    const [one, two] = [
+      results.find((r) => r.rawRun.processes === 1),
+      results.find((r) => r.rawRun.processes === 2),
+    ]
+    const last = two ?? one
+    console.log(
+      `bench:ingest: w1_pct=${ofRaw(one)} w2_pct=${ofRaw(two)} w2_tx_s=${two === undefined ? 'n/a' : Math.round(two.pipelineRun.rate)} cpu_us=${last === undefined ? 'n/a' : cpuUs(last.pipelineRun)} raw_cpu_us=${last === undefined ? 'n/a' : cpuUs(last.rawRun)} p99_ms_5000=${p99?.toFixed(1) ?? 'n/a'}`,
+    )
   } finally {
     for (const child of children) child.kill('SIGKILL')
     await db.end()

@@ -21,6 +21,7 @@ import {
   waitFor,
 } from '../support/pipeline'
 import { createTestDatabase, SHARED_REDIS_URL, type TestDatabase } from '../support/services'
+import { seeded } from '../support/seeded'
 
 /**
  * Entries no worker may choke on. A fuzz mixes random bytes into every field of otherwise valid
@@ -32,22 +33,7 @@ import { createTestDatabase, SHARED_REDIS_URL, type TestDatabase } from '../supp
 const SEED = Number(process.env.AETHER_FUZZ_SEED ?? randomBytes(4).readUInt32LE())
 const ENTRIES = 12_000
 
-/** mulberry32: small, seeded. */
-function generator(seed: number) {
-  let state = seed >>> 0
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  return {
-    below: (n: number) => Math.floor(next() * n),
-    pick: <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)] as T,
-  }
-}
-const random = generator(SEED)
+const random = seeded(SEED)
 
 type Fields = Record<string, Buffer>
 interface Sent {

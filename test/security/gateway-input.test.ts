@@ -9,6 +9,7 @@ import { createApiKey, freshTransaction, ingestLogin, startTestGateway } from '.
 import { deleteKeys, migratedDatabase, query, testLayout } from '../support/pipeline'
 import { createTestDatabase, SHARED_REDIS_URL, type TestDatabase } from '../support/services'
 import type { AttemptRecord } from './support/attempts'
+import { seeded } from '../support/seeded'
 
 /**
  * 10⁴ hostile requests to the Decision API with a valid key: random bytes and malformed JSON, deep
@@ -20,22 +21,7 @@ import type { AttemptRecord } from './support/attempts'
 const HOSTILE = 10_000
 const SEED = Number(process.env.AETHER_SECURITY_SEED ?? randomBytes(4).readUInt32LE())
 
-/** mulberry32, as stream-input.test.ts: a failing run replays with AETHER_SECURITY_SEED. */
-function generator(seed: number) {
-  let state = seed >>> 0
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  return {
-    below: (n: number) => Math.floor(next() * n),
-    pick: <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)] as T,
-  }
-}
-const random = generator(SEED)
+const random = seeded(SEED)
 
 const cleanups: (() => Promise<unknown>)[] = []
 let database: TestDatabase
@@ -169,11 +155,14 @@ async function send(hostile: Hostile): Promise<AttemptRecord> {
       detail: `${response.status} ${text.slice(0, 120)}`,
     }
   } catch (error) {
-    // The server ending the connection (an oversized header) is a refusal too.
+    // The server hanging up on a request it will not read (oversized headers) is a refusal; any other
+    // failure (no server, an answer that is not JSON) is not.
+    const code = (error as { cause?: { code?: string } }).cause?.code
+    const hungUp = code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE'
     return {
       attempt: `gateway: ${hostile.kind}`,
-      refused: true,
-      detail: `connection closed: ${String(error)}`,
+      refused: hungUp,
+      detail: `${hungUp ? 'connection closed' : 'failed'}: ${String(error)} (${code ?? 'no code'})`,
     }
   }
 }
@@ -186,7 +175,11 @@ function slowHeaders(): Promise<AttemptRecord> {
     const started = Date.now()
     let answer = ''
     socket.on('data', (chunk) => (answer += chunk.toString()))
-    socket.on('connect', () => socket.write('POST /v1/transactions HTTP/1.1\r\nHost: x\r\nX-Slow: '))
+    let connected = false
+    socket.on('connect', () => {
+      connected = true
+      socket.write('POST /v1/transactions HTTP/1.1\r\nHost: x\r\nX-Slow: ')
+    })
     const timer = setTimeout(() => {
       socket.destroy()
       resolve({ attempt: 'gateway: slow headers', refused: false, detail: 'still open after 10 s' })
@@ -195,8 +188,9 @@ function slowHeaders(): Promise<AttemptRecord> {
       clearTimeout(timer)
       resolve({
         attempt: 'gateway: slow headers',
-        refused: true,
-        detail: `closed after ${Date.now() - started} ms ${answer.split('\r\n')[0] ?? ''}`,
+        // Hung up by the server, not a connection that never opened.
+        refused: connected,
+        detail: `${connected ? '' : 'never connected; '}closed after ${Date.now() - started} ms ${answer.split('\r\n')[0] ?? ''}`,
       })
     })
     socket.on('error', () => {})

@@ -15,6 +15,7 @@ import { migrateToLatest } from '../../src/main/store/migrate'
 import { openPostgresStore } from '../../src/main/store/store'
 import { createTestDatabase, SHARED_REDIS_URL, type TestDatabase } from '../support/services'
 import type { AttemptRecord } from './support/attempts'
+import { seeded } from '../support/seeded'
 
 /**
  * 10⁵ randomly malformed transactions, mixed with valid ones, through the real pipeline (Redis
@@ -26,22 +27,7 @@ const MALFORMED = 100_000
 const VALID = 10_000
 const SEED = Number(process.env.AETHER_SECURITY_SEED ?? randomBytes(4).readUInt32LE())
 
-/** mulberry32: a small seeded generator, so a failing run can be replayed with AETHER_SECURITY_SEED. */
-function generator(seed: number) {
-  let state = seed >>> 0
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  return {
-    below: (n: number) => Math.floor(next() * n),
-    pick: <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)] as T,
-  }
-}
-const random = generator(SEED)
+const random = seeded(SEED)
 
 type Value = string | Buffer
 interface Message {

@@ -68,6 +68,7 @@ export function delimitedTextProblem(bytes: Buffer, truncated: boolean): string 
   const rows = lines.filter((line) => line.trim() !== '').slice(0, 50)
   if (rows.length === 0) return `it holds no text rows. ${expected}`
   const header = rows[0] as string
+  let ragged: string | undefined
   for (const delimiter of DELIMITERS) {
     const columns = fieldCount(header, delimiter)
     if (columns < 2) continue
@@ -76,9 +77,10 @@ export function delimitedTextProblem(bytes: Buffer, truncated: boolean): string 
     const body = rows.slice(1)
     const matching = body.filter((row) => fieldCount(row, delimiter) === columns).length
     if (matching >= Math.ceil(body.length * 0.8)) return undefined
-    return `its rows do not have the header's ${columns} ${DELIMITER_NAMES[delimiter]}-separated columns. ${expected}`
+    // A header may hold another separator inside a name (`name;amount, EUR`): try the next one.
+    ragged ??= `its rows do not have the header's ${columns} ${DELIMITER_NAMES[delimiter]}-separated columns. ${expected}`
   }
-  return `its first line has no comma, tab, semicolon or pipe between column names. ${expected}`
+  return ragged ?? `its first line has no comma, tab, semicolon or pipe between column names. ${expected}`
 }
 
 /** Fields of one line split by `delimiter`, ignoring delimiters inside double quotes. */

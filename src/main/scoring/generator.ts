@@ -51,8 +51,8 @@ export interface GeneratedTransaction {
   pattern: FraudPattern | null
 }
 
-/** mulberry32: small, fast, and good enough for synthetic traffic. */
-function random(seed: number): () => number {
+/** mulberry32: small, fast, and good enough for synthetic traffic (and for seeded test inputs). */
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6d2b79f5) >>> 0
@@ -80,7 +80,7 @@ interface Scheduled {
 }
 
 export function* generateTraffic(options: TrafficOptions): Generator<GeneratedTransaction, never> {
-  const next = random(options.seed)
+  const next = seededRandom(options.seed)
   const userCount = Math.max(2, options.users ?? 20_000)
   const meanGapMs = options.meanGapMs ?? 1_000
   const fraudRate = options.fraudRate ?? 0.003

@@ -1,4 +1,4 @@
-import type pg from 'pg'
+import pg from 'pg'
 
 /**
  * Drops a team database with the group roles migration 0007 made for it: roles are cluster-wide, so they
@@ -8,14 +8,12 @@ export async function dropTeamDatabase(client: pg.ClientBase, name: string): Pro
   const { rows } = await client.query<{ oid: string }>('SELECT oid FROM pg_database WHERE datname = $1', [
     name,
   ])
-  await client.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(name)} WITH (FORCE)`)
+  await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`)
   const oid = rows[0]?.oid
   if (oid === undefined) return
   const { rows: roles } = await client.query<{ rolname: string }>(
     `SELECT rolname FROM pg_roles WHERE rolname ~ ('^aether_.*_' || $1::text || '_(analyst|supervisor|admin|ingest)$')`,
     [oid],
   )
-  for (const { rolname } of roles) await client.query(`DROP ROLE IF EXISTS ${quoteIdentifier(rolname)}`)
+  for (const { rolname } of roles) await client.query(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(rolname)}`)
 }
-
-const quoteIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`
