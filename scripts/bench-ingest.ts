@@ -1,12 +1,16 @@
 /**
- * npm run bench:ingest [-- --n 200000 --postgres-url URL --redis-url URL --latency-seconds 10 --raw-unnest]
+ * npm run bench:ingest [-- --n 200000 --postgres-url URL --redis-url URL --latency-seconds 10 --raw-unnest
+ *                         --processes 1,2 --cpu-prof DIR --soak SECONDS]
  *
  * Prefills N generated transactions once, then drains the same entries again and again: with the bare
  * consumer (XREADGROUP → COPY into transactions → XACK, the next read overlapped with the commit; no
  * validation, features or rules: the ceiling, as the issue measured it) and with the real pipeline
  * (`aether worker`, built), each with 1 and 2 processes. --raw-unnest adds the earlier bare consumer
- * (INSERT … unnest … ON CONFLICT DO NOTHING instead of COPY). Then offers 5,000 tx/s to one worker and
- * reads the XADD → commit latency from its /metrics histogram. Prints one table. Not a test: figures
+ * (INSERT … unnest … ON CONFLICT DO NOTHING instead of COPY). Then offers 500, then 5,000 tx/s to one
+ * worker and reads the XADD → commit latency of each from its /metrics histogram. Prints one table and
+ * ends with the `bench:ingest:` line. --processes picks the drains (the summary needs 1 and 2);
+ * --cpu-prof writes each pipeline worker's CPU profile (node --cpu-prof) into DIR. --soak: Redis memory
+ * under 5,000 tx/s for that long (bench-ingest-soak.ts), soak_mem_pct in the summary. Not a test: figures
  * depend on the machine and on what else runs on it (the load average is printed with them).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -30,11 +34,13 @@ import { GENERATOR_BLOCKLIST, generateTraffic } from '../src/main/scoring/genera
 import { migrateToLatest } from '../src/main/store/migrate'
 import { openPostgresStore } from '../src/main/store/store'
 import { dropTeamDatabase } from '../src/main/store/drop-database'
+import { runSoak } from './bench-ingest-soak'
 
 const RAW_GROUP = 'bench-raw'
 const KEEP_GROUP = 'bench-keep'
+/** Every column the pipeline writes into transactions (sink-columns.ts), api_key_id from the entry's api_key. */
 const TX_COLUMNS =
-  'txn_id, ts, user_id, counterparty_id, type, amount, currency, merchant_type, source_ip, device_id, balance_before, balance_after, cp_balance_before, cp_balance_after, label'
+  'txn_id, ts, user_id, counterparty_id, type, amount, currency, merchant_type, source_ip, device_id, balance_before, balance_after, cp_balance_before, cp_balance_after, label, api_key_id'
 const TX_TYPES = [
   'uuid',
   'timestamptz',
@@ -51,8 +57,9 @@ const TX_TYPES = [
   'numeric',
   'numeric',
   'boolean',
+  'bigint',
 ]
-const FIELDS = TX_COLUMNS.split(', ')
+const FIELDS = TX_COLUMNS.split(', ').map((column) => (column === 'api_key_id' ? 'api_key' : column))
 
 const { values: args } = parseArgs({
   options: {
@@ -61,6 +68,12 @@ const { values: args } = parseArgs({
     'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379' },
     'latency-seconds': { type: 'string', default: '10' },
     'raw-unnest': { type: 'boolean', default: false },
+    // Seconds of 5,000 tx/s offered to 2 workers, Redis used_memory sampled (bench-ingest-soak.ts).
+    soak: { type: 'string' },
+    // The drains to run: with 1 worker, with 2, or both (the summary line needs both).
+    processes: { type: 'string', default: '1,2' },
+    // Writes a CPU profile of each pipeline worker (node --cpu-prof) into this folder.
+    'cpu-prof': { type: 'string' },
     // Internal: this script is also the bare consumer of the raw-ceiling runs.
     'raw-consumer': { type: 'string' },
     'raw-write': { type: 'string', default: 'copy' },
@@ -332,12 +345,18 @@ async function main() {
         '--redis-url',
         redisUrl,
       ])
+    const profile = args['cpu-prof']
     const worker = () =>
-      start([new URL('../bin/aether.js', import.meta.url).pathname, 'worker', ...workerArgs])
+      start([
+        ...(profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`]),
+        new URL('../bin/aether.js', import.meta.url).pathname,
+        'worker',
+        ...workerArgs,
+      ])
 
     type Run = Awaited<ReturnType<typeof drain>>
     const results: { rawRun: Run; unnestRun: Run | undefined; pipelineRun: Run; processes: number }[] = []
-    for (const processes of [1, 2]) {
+    for (const processes of (args.processes as string).split(',').map(Number)) {
       let unnestRun: Awaited<ReturnType<typeof drain>> | undefined
       if (args['raw-unnest']) {
         await reset(RAW_GROUP)
@@ -356,9 +375,9 @@ async function main() {
       results.push({ rawRun, unnestRun, pipelineRun, processes })
     }
 
-    // Latency: 5,000 tx/s offered to one worker; the worker's histogram, before and after.
+    // Latency: 500 tx/s, then 5,000 tx/s offered to one worker; the worker's histogram before and after each.
     const seconds = Number(args['latency-seconds'])
-    process.stdout.write(`latency at 5,000 tx/s for ${seconds} s… `)
+    process.stdout.write(`latency at 500 and 5,000 tx/s for ${seconds} s each… `)
     await reset(CONSUMER_GROUP)
     for (let p = 0; p < layout.partitions; p++) {
       const key = partitionStream(layout, p)
@@ -389,26 +408,40 @@ async function main() {
     }
     const warmTraffic = generateTraffic({ seed: 43 })
     // Generated before it is offered: the producer's CPU on this 2-core machine is the pipeline's to use,
-    // so while it runs the producer only sends (25 entries every 5 ms).
-    const offer = (count: number) => {
+    // so while it runs the producer only sends (tps / 200 entries every 5 ms).
+    let offeredTotal = 0
+    const offer = async (count: number, tps: number) => {
       const rows = Array.from({ length: count }, () => ({ txn: warmTraffic.next().value.txn }))
-      return replay({ redis: { url: redisUrl }, layout, tps: 5000, rows })
+      const offered = await replay({ redis: { url: redisUrl }, layout, tps, rows })
+      offeredTotal += offered.sent
+      while ((await stored()) < offeredTotal) await sleep(100)
+      return offered
     }
-    await offer(5000)
-    while ((await stored()) < 5000) await sleep(100)
-    await sleep(1500)
-    const before = await histogram()
-    const offered = await offer(seconds * 5000)
-    while ((await stored()) < 5000 + offered.sent) await sleep(100)
-    await sleep(1500)
-    const after = await histogram()
+    /** The XADD → commit quantiles of the transactions offered at `tps` for `seconds`. */
+    const latencyAt = async (tps: number) => {
+      await sleep(1500)
+      const before = await histogram()
+      await offer(seconds * tps, tps)
+      await sleep(1500)
+      const after = await histogram()
+      const counts = after.cumulative.map((value, i) => value - (before.cumulative[i] as number))
+      const perBucket = counts.map((value, i) => value - (i === 0 ? 0 : (counts[i - 1] as number)))
+      perBucket.push(after.count - before.count - (counts.at(-1) as number))
+      const window = { counts: perBucket, count: after.count - before.count }
+      const [p50, p95, p99] = [0.5, 0.95, 0.99].map((q) => latencyQuantile(window, q) ?? Number.NaN) as [
+        number,
+        number,
+        number,
+      ]
+      return { tps, p50, p95, p99, count: window.count }
+    }
+    await offer(5000, 5000)
+    const latencies = [await latencyAt(500), await latencyAt(5000)]
     await stop([latencyWorker])
-    const counts = after.cumulative.map((value, i) => value - (before.cumulative[i] as number))
-    const perBucket = counts.map((value, i) => value - (i === 0 ? 0 : (counts[i - 1] as number)))
-    perBucket.push(after.count - before.count - (counts.at(-1) as number))
-    const window = { counts: perBucket, count: after.count - before.count }
-    const [p50, p95, p99] = [0.5, 0.95, 0.99].map((q) => latencyQuantile(window, q))
-    console.log(`p99 ${p99?.toFixed(1)} ms`)
+    const [slow, fast] = latencies as [(typeof latencies)[0], (typeof latencies)[0]]
+    console.log(`p99 ${slow.p99.toFixed(1)} ms at 500 tx/s, ${fast.p99.toFixed(1)} ms at 5,000 tx/s`)
+    const soak =
+      args.soak === undefined ? undefined : await runSoak({ seconds: Number(args.soak), databaseUrl })
 
     const fmt = (value: number) => Math.round(value).toLocaleString('en-US')
     const pct = (value: number) => `${Math.round(value * 100)}%`
@@ -442,13 +475,19 @@ async function main() {
         row('raw: XREADGROUP → INSERT unnest → XACK', unnestRun, pct(unnestRun.rate / rawRun.rate))
       row('pipeline: validate, features, rules, state', pipelineRun, pct(pipelineRun.rate / rawRun.rate))
     }
-    console.log(
-      `| latency XADD → commit at 5,000 tx/s offered | 1         | p50 ${p50?.toFixed(1)} ms, p95 ${p95?.toFixed(1)} ms, p99 ${p99?.toFixed(1)} ms over ${fmt(window.count)} transactions (1 ms buckets to 10 ms, interpolated) |`,
-    )
+    for (const latency of latencies)
+      console.log(
+        `| ${`latency XADD → commit at ${fmt(latency.tps)} tx/s offered`.padEnd(43)} | 1         | p50 ${latency.p50.toFixed(1)} ms, p95 ${latency.p95.toFixed(1)} ms, p99 ${latency.p99.toFixed(1)} ms over ${fmt(latency.count)} transactions (1 ms buckets to 10 ms, interpolated) |`,
+      )
     console.log(
       "\nCPU µs per tx: the consumers' and their PostgreSQL backends' CPU time per transaction stored (less sensitive to other load on the machine than tx/s).",
     )
-    console.log('\nGoals: ≥ 80,000 tx/s with 2 workers, ≥ 80% of the raw ceiling, p99 ≤ 25 ms at 5,000 tx/s.')
+    console.log(
+      '\nThe raw ceiling writes every column the pipeline writes into transactions (api_key_id included, 0009) into the same table with the same indexes; a change to that table changes the ceiling with it.',
+    )
+    console.log(
+      '\nGoals: ≥ 80% of the raw ceiling with 1 and with 2 workers; CPU µs per tx ≤ 1.25× the raw consumer’s; p99 ≤ 25 ms at 5,000 tx/s and ≤ 10 ms at 500 tx/s.',
+    )
     const cpuUs = (run: Run) =>
       Math.round(((run.cpu.reduce((a, b) => a + b, 0) + run.postgresCpu) * 1e6) / run.rate)
     const ofRaw = (runs: (typeof results)[number] | undefined) =>
@@ -459,7 +498,7 @@ async function main() {
     ]
     const last = two ?? one
     console.log(
-      `bench:ingest: w1_pct=${ofRaw(one)} w2_pct=${ofRaw(two)} w2_tx_s=${two === undefined ? 'n/a' : Math.round(two.pipelineRun.rate)} cpu_us=${last === undefined ? 'n/a' : cpuUs(last.pipelineRun)} raw_cpu_us=${last === undefined ? 'n/a' : cpuUs(last.rawRun)} p99_ms_5000=${p99?.toFixed(1) ?? 'n/a'}`,
+      `bench:ingest: w1_pct=${ofRaw(one)} w2_pct=${ofRaw(two)} w2_tx_s=${two === undefined ? 'n/a' : Math.round(two.pipelineRun.rate)} cpu_us=${last === undefined ? 'n/a' : cpuUs(last.pipelineRun)} raw_cpu_us=${last === undefined ? 'n/a' : cpuUs(last.rawRun)} p99_ms_5000=${fast.p99.toFixed(1)} p99_ms_500=${slow.p99.toFixed(1)}${soak === undefined ? '' : ` soak_mem_pct=${soak.pct}`}`,
     )
   } finally {
     for (const child of children) child.kill('SIGKILL')

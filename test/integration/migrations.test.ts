@@ -10,6 +10,7 @@ const tablesOf = async (store: Store) =>
 const EXPECTED_TABLES = [
   'alerts',
   'analysts',
+  'api_key_names',
   'api_keys',
   'audit_log',
   'case_events',

@@ -263,7 +263,10 @@ describe(`poison entries (seed ${SEED})`, () => {
 
     // Both workers took part; neither failed, waited or retried: a refusal is not a failure.
     expect(statuses.map((status) => status.counts.stored).every((n) => n > 0)).toBe(true)
-    expect(statuses.map((status) => [status.state, status.counts.errors])).toEqual([
+    expect(
+      statuses.map((status) => [status.state, status.counts.errors]),
+      `last errors: ${JSON.stringify(statuses.map((status) => status.lastError ?? null))}`,
+    ).toEqual([
       ['running', 0],
       ['running', 0],
     ])

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   ALERT_COLUMNS,
   SCORE_COLUMNS,
-  TRANSACTION_COLUMNS,
+  STORED_TRANSACTION_COLUMNS,
   type Column,
 } from '../../src/main/pipeline/sink-columns'
 import { migrateToLatest } from '../../src/main/store/migrate'
@@ -36,6 +36,7 @@ const TYPED_COLUMNS = {
     'cp_balance_after',
     'label',
     'ingested_at',
+    'api_key_id',
   ],
   scores: ['txn_id', 'score', 'decision', 'reasons', 'model_version', 'rules_version', 'scored_at'],
   alerts: [
@@ -74,11 +75,23 @@ const TYPED_COLUMNS = {
   lists: ['id', 'kind', 'value', 'network', 'reason', 'created_by', 'created_at', 'expires_at'],
   labels: ['txn_id', 'case_id', 'outcome', 'labelled_by', 'labelled_at'],
   triage_settings: ['key', 'value', 'updated_by', 'updated_at'],
-  webhook_deliveries: ['alert_id', 'claimed_by', 'claimed_at', 'status', 'error'],
+  webhook_deliveries: [
+    'alert_id',
+    'claimed_by',
+    'claimed_at',
+    'status',
+    'error',
+    'attempts',
+    'next_attempt_at',
+    'lease_holder',
+    'lease_until',
+    'sent_at',
+  ],
   audit_log: ['id', 'at', 'actor', 'entity', 'entity_id', 'case_id', 'action', 'before', 'after'],
   user_features: ['user_id', 'state', 'model_version', 'updated_at'],
   pipeline_partitions: ['source', 'partition', 'epoch', 'owner', 'position', 'updated_at'],
   api_keys: ['id', 'name', 'hash', 'scopes', 'created_by', 'created_at', 'revoked_at', 'last_used_at'],
+  api_key_names: ['id', 'name', 'revoked'],
 } as const satisfies { [T in keyof Database]: readonly (keyof Database[T])[] }
 
 // And a column the Database type has but the list above lacks fails the typecheck here.
@@ -154,7 +167,7 @@ describe('the store schema', () => {
   })
 
   it.each([
-    { table: 'transactions', list: TRANSACTION_COLUMNS, defaulted: 'ingested_at' },
+    { table: 'transactions', list: STORED_TRANSACTION_COLUMNS, defaulted: 'ingested_at' },
     { table: 'scores', list: SCORE_COLUMNS, defaulted: 'scored_at' },
   ])(
     'the pipeline writes every column of $table but $defaulted, in the table’s order, as its type',

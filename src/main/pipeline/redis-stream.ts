@@ -17,8 +17,27 @@ import {
  * and decoding replies is most of a consumer's CPU.
  */
 
-/** The dead-letter stream keeps about this many of the newest letters (an operator reads the newest). */
+/** The dead-letter stream keeps this many of the newest letters by default (an operator reads the newest). */
 export const DEAD_LETTERS_KEPT = 100_000
+/** ... and drops letters older than this by default: a week covers a long weekend away. */
+export const DEAD_LETTERS_MAX_AGE_HOURS = 168
+
+/**
+ * How long the dead-letter stream keeps a letter: both limits apply, whichever drops it first. Exact,
+ * not by whole macro nodes: letters carry transaction data, so "7 days" must not mean "7 days and a bit".
+ * The count holds at every write; the age is applied at each trim (every few seconds, see trim()).
+ */
+export interface DeadLetterRetention {
+  /** The newest this many letters are kept. */
+  keep: number
+  /** Letters Redis added longer ago than this (by its own clock: the letter's id) are dropped. */
+  maxAgeMs: number
+}
+
+export const DEFAULT_DEAD_LETTER_RETENTION: DeadLetterRetention = {
+  keep: DEAD_LETTERS_KEPT,
+  maxAgeMs: DEAD_LETTERS_MAX_AGE_HOURS * 3_600_000,
+}
 
 export interface RedisConnection {
   url: string
@@ -64,6 +83,68 @@ end
 return {1, redis.call('XREADGROUP', 'GROUP', ARGV[2], ARGV[3], 'COUNT', ARGV[5], 'STREAMS', KEYS[2], '>')}
 `
 
+/**
+ * Trims one partition stream, atomically, to what some consumer group may still be given: for each group
+ * the bound is the lower of its oldest pending entry and the entry after its last-delivered-id (after an
+ * XGROUP SETID backwards that can be lower than what is pending: those entries are delivered again).
+ * Entries below every group's bound are dropped; '~' drops only whole macro nodes below it, at most
+ * ARGV[2] entries a call. A stream without the workers' own group (ARGV[1]) is left whole: a group
+ * created later from 0 would expect to read it all. Returns {dropped, bound}. Ids compare as decimal
+ * strings (a sequence can exceed what a Lua number holds exactly).
+ */
+const TRIM_ACKNOWLEDGED = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, ''} end
+local function less(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  if am ~= bm then
+    if #am ~= #bm then return #am < #bm end
+    return am < bm
+  end
+  if #as ~= #bs then return #as < #bs end
+  return as < bs
+end
+local function successor(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  if seq == '18446744073709551615' then return id end
+  local digits = {}
+  for c in string.gmatch(seq, '%d') do digits[#digits + 1] = tonumber(c) end
+  local i = #digits
+  while i >= 1 and digits[i] == 9 do
+    digits[i] = 0
+    i = i - 1
+  end
+  if i == 0 then table.insert(digits, 1, 1) else digits[i] = digits[i] + 1 end
+  return ms .. '-' .. table.concat(digits)
+end
+local ours = false
+local bound = nil
+for _, flat in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local info = {}
+  for i = 1, #flat - 1, 2 do info[flat[i]] = flat[i + 1] end
+  if info['name'] == ARGV[1] then ours = true end
+  local keep = successor(info['last-delivered-id'])
+  if tonumber(info['pending']) > 0 then
+    local oldest = redis.call('XPENDING', KEYS[1], info['name'], '-', '+', 1)[1]
+    if oldest ~= nil and less(oldest[1], keep) then keep = oldest[1] end
+  end
+  if bound == nil or less(keep, bound) then bound = keep end
+end
+if not ours then return {0, ''} end
+return {redis.call('XTRIM', KEYS[1], 'MINID', '~', bound, 'LIMIT', ARGV[2]), bound}
+`
+
+/** Drops dead letters past the count (ARGV[2]) and older than ARGV[1] ms on the server's clock. */
+const TRIM_DEAD_LETTERS = `
+local dropped = redis.call('XTRIM', KEYS[1], 'MAXLEN', '=', ARGV[2])
+local t = redis.call('TIME')
+local oldest = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[1])
+if oldest > 0 then
+  dropped = dropped + redis.call('XTRIM', KEYS[1], 'MINID', '=', string.format('%.0f', oldest))
+end
+return dropped
+`
+
 const RENEW_LEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
@@ -98,6 +179,8 @@ interface ScriptedRedis extends Redis {
   renewLease(lease: string, token: string, ttlMs: number): Promise<number>
   releaseLease(lease: string, token: string): Promise<number>
   heartbeat(members: string, member: string, ttlMs: number): Promise<string[]>
+  trimAcknowledged(stream: string, group: string, limit: number): Promise<[number, string]>
+  trimDeadLetters(stream: string, maxAgeMs: number, keep: number): Promise<number>
 }
 
 function withScripts(redis: Redis): ScriptedRedis {
@@ -105,6 +188,8 @@ function withScripts(redis: Redis): ScriptedRedis {
   redis.defineCommand('renewLease', { numberOfKeys: 1, lua: RENEW_LEASE })
   redis.defineCommand('releaseLease', { numberOfKeys: 1, lua: RELEASE_LEASE })
   redis.defineCommand('heartbeat', { numberOfKeys: 1, lua: HEARTBEAT })
+  redis.defineCommand('trimAcknowledged', { numberOfKeys: 1, lua: TRIM_ACKNOWLEDGED })
+  redis.defineCommand('trimDeadLetters', { numberOfKeys: 1, lua: TRIM_DEAD_LETTERS })
   return redis as ScriptedRedis
 }
 
@@ -151,6 +236,15 @@ const SCAN_COUNT = 1000
 const SCANS_PER_LOOK = 100
 
 /**
+ * Entries one trim call drops at most per partition (Redis's own default for '~'; without a loop a
+ * partition taking more than 2,000 entries/s would outgrow a trim every 5 s), and calls per trim: a
+ * backlog freed at once (a lagging group catching up) goes in calls that stay short, other clients
+ * served between them. A call that dropped less than half its limit reached the bound.
+ */
+const TRIM_LIMIT = 10_000
+const TRIM_ROUNDS = 20
+
+/**
  * SCAN's MATCH is a glob: the prefix's own * ? [ ] and backslash must match themselves (validateLayout
  * refuses them today; a looser prefix rule must not turn the scan into a wider one).
  */
@@ -168,7 +262,10 @@ export class RedisStreams {
     connection: RedisConnection,
     readonly layout: StreamLayout,
     readonly consumer: string,
+    readonly deadLetters: DeadLetterRetention = DEFAULT_DEAD_LETTER_RETENTION,
   ) {
+    if (!(Number.isInteger(deadLetters.keep) && deadLetters.keep >= 1 && deadLetters.maxAgeMs > 0))
+      throw new Error('Dead letters are kept by a count of at least 1 and an age above 0.')
     this.reader = withScripts(
       connectRedis(connection, { name: `aether-reader-${consumer}`, maxRetriesPerRequest: 1 }),
     )
@@ -311,8 +408,8 @@ export class RedisStreams {
         pipeline.xadd(
           deadLetterStream(this.layout),
           'MAXLEN',
-          '~',
-          DEAD_LETTERS_KEPT,
+          '=',
+          this.deadLetters.keep,
           '*',
           ...(originals[index] ?? letter.fields),
           'dead_reason',
@@ -344,32 +441,50 @@ export class RedisStreams {
   }
 
   /**
-   * Drops the entries of these partitions that every consumer group has read and acknowledged: Redis
-   * keeps streams in memory, and an untrimmed stream grows for ever. For each group the bound is its
-   * oldest pending entry or, with none pending, the last entry it was given; a stream no group reads
-   * yet is left whole. Approximate (whole macro nodes), as Redis trims cheapest. Returns the entries
-   * dropped.
+   * Drops the entries of these partitions that every consumer group has read and acknowledged (Redis
+   * keeps streams in memory: an untrimmed stream grows for ever), then the dead letters past their
+   * retention. Never an entry still pending in a group or still to be delivered to one: each partition
+   * is trimmed by one script (TRIM_ACKNOWLEDGED), so no group can be created or moved back between
+   * reading the groups and trimming. Entries before a group's start (a group created at `$`) count as
+   * given to it: Redis never delivers them. Approximate (whole macro nodes), as Redis trims cheapest;
+   * a backlog goes TRIM_LIMIT entries a call, the partitions together in one round trip. One
+   * partition's failure (a key of another type) does not stop the others; the first is thrown after.
+   * Returns the partition entries dropped.
    */
   async trim(partitions: Iterable<number>): Promise<number> {
     let dropped = 0
-    for (const partition of partitions) {
-      const key = this.stream(partition)
-      const groups = ((await this.control.call('XINFO', 'GROUPS', key)) as unknown[][]).map(pairs)
-      if (groups.length === 0) continue
-      const bounds = await Promise.all(
-        groups.map(async (group) => {
-          if (Number(group.get('pending') ?? 0) === 0) return String(group.get('last-delivered-id'))
-          const [oldest] = (await this.control.xpending(key, String(group.get('name')), '-', '+', 1)) as [
-            string,
-          ][]
-          return oldest?.[0] ?? '0-0'
-        }),
+    let failure: unknown
+    let due = [...partitions]
+    for (let round = 0; due.length > 0 && round < TRIM_ROUNDS; round++) {
+      const results = await Promise.allSettled(
+        due.map((partition) =>
+          this.control.trimAcknowledged(this.stream(partition), CONSUMER_GROUP, TRIM_LIMIT),
+        ),
       )
-      const bound = bounds.reduce((lowest, id) => (compareIds(id, lowest) < 0 ? id : lowest))
-      if (bound === '0-0') continue
-      dropped += Number(await this.control.xtrim(key, 'MINID', '~', bound))
+      const again: number[] = []
+      results.forEach((result, index) => {
+        if (result.status === 'rejected') failure ??= result.reason
+        else {
+          dropped += Number(result.value[0])
+          if (Number(result.value[0]) >= TRIM_LIMIT / 2) again.push(due[index] as number)
+        }
+      })
+      due = again
     }
+    await this.trimDeadLetters().catch((error: unknown) => (failure ??= error))
+    if (failure !== undefined) throw failure
     return dropped
+  }
+
+  /** Applies the dead-letter retention (its count and its age); returns the letters dropped. */
+  async trimDeadLetters(): Promise<number> {
+    return Number(
+      await this.control.trimDeadLetters(
+        deadLetterStream(this.layout),
+        this.deadLetters.maxAgeMs,
+        this.deadLetters.keep,
+      ),
+    )
   }
 
   /**

@@ -8,6 +8,7 @@ import {
   columnNames,
   copyText,
   SCORE_COLUMNS,
+  STORED_TRANSACTION_COLUMNS,
   TRANSACTION_COLUMNS,
 } from './sink-columns'
 
@@ -110,6 +111,24 @@ describe('the transaction columns', () => {
     expect(parameters).toHaveLength(TRANSACTION_COLUMNS.length)
     expect(parameters[0]).toBe('$5::uuid[]')
     expect(parameters.at(-1)).toBe(`$${4 + TRANSACTION_COLUMNS.length}::boolean[]`)
+  })
+})
+
+describe('the stored transaction columns', () => {
+  it('are the content, then the API key that sent it (NULL when none did)', () => {
+    const rows: ScoredRow[] = [
+      { txn: full, score: score('block'), apiKeyId: '9223372036854775807' },
+      { txn: bare, score: score('approve') },
+    ]
+    expect(STORED_TRANSACTION_COLUMNS.map(({ name }) => name)).toEqual([
+      ...TRANSACTION_COLUMNS.map(({ name }) => name),
+      'api_key_id',
+    ])
+    const lines = parseCopy(copyText(STORED_TRANSACTION_COLUMNS, rows))
+    expect(lines.map((line) => line.at(-1))).toEqual(['9223372036854775807', null])
+    expect(lines.map((line) => line.slice(0, -1))).toEqual(
+      parseCopy(copyText(TRANSACTION_COLUMNS, [full, bare])),
+    )
   })
 })
 

@@ -14,7 +14,10 @@ export interface Column<R> {
   readonly value: (row: R) => string | number | boolean | null
 }
 
-/** Every column of `transactions` but ingested_at (its default), in the table's order. */
+/**
+ * A transaction's content columns, in the table's order: what a producer sends, compared when one txn_id
+ * arrives twice (STORED_TRANSACTION_COLUMNS adds what the pipeline stores with it).
+ */
 export const TRANSACTION_COLUMNS: readonly Column<Transaction>[] = [
   { name: 'txn_id', type: 'uuid', value: (txn) => txn.txn_id },
   { name: 'ts', type: 'timestamptz', value: (txn) => txn.ts },
@@ -32,6 +35,19 @@ export const TRANSACTION_COLUMNS: readonly Column<Transaction>[] = [
   { name: 'cp_balance_before', type: 'numeric', value: (txn) => txn.cp_balance_before ?? null },
   { name: 'cp_balance_after', type: 'numeric', value: (txn) => txn.cp_balance_after ?? null },
   { name: 'label', type: 'boolean', value: (txn) => txn.label ?? null },
+]
+
+/**
+ * Every column of `transactions` but ingested_at (its default), in the table's order: the content, then
+ * the API key that sent it (0009).
+ */
+export const STORED_TRANSACTION_COLUMNS: readonly Column<ScoredRow>[] = [
+  ...TRANSACTION_COLUMNS.map(({ name, type, value }): Column<ScoredRow> => ({
+    name,
+    type,
+    value: (row) => value(row.txn),
+  })),
+  { name: 'api_key_id', type: 'bigint', value: (row) => row.apiKeyId ?? null },
 ]
 
 /** Every column of `scores` but scored_at (its default), in the table's order. */

@@ -13,6 +13,7 @@ import {
   columnNames,
   copyText,
   SCORE_COLUMNS,
+  STORED_TRANSACTION_COLUMNS,
   TRANSACTION_COLUMNS,
 } from './sink-columns'
 
@@ -35,6 +36,8 @@ export interface PartitionFence {
 export interface ScoredRow {
   txn: Transaction
   score: Score
+  /** The Decision API key that sent it (the entry's api_key field, canonical digits), if one did. */
+  apiKeyId?: string | undefined
 }
 
 export interface BatchWrite {
@@ -42,16 +45,21 @@ export interface BatchWrite {
   rows: ScoredRow[]
   /**
    * Each user's state after the batch, as JSON taken when the batch was scored: the scorer advances
-   * states in place, and the next batch is scored while this one commits.
+   * states in place, and the next batch is scored while this one commits. Either one JSON text per user,
+   * or the whole object at once (StatesDocument), which costs the worker one JSON.stringify per batch.
    */
-  states: Map<string, string>
+  states: Map<string, string> | StatesDocument
   modelVersion: string
 }
 
+/** The users' states as one JSON object, user id → state, and how many users it holds. */
+export interface StatesDocument {
+  json: string
+  users: number
+}
+
 /** A row to try on its own: the transaction, its score and its user's state after it (JSON). */
-export interface ProbeRow {
-  txn: Transaction
-  score: Score
+export interface ProbeRow extends ScoredRow {
   state: string
 }
 
@@ -85,8 +93,10 @@ const run = async <R>(db: StoreDb, text: string, params: readonly unknown[] = []
   (await db.executeQuery<R>(CompiledQuery.raw(text, params as unknown[]))).rows
 
 const TRANSACTIONS = columnNames(TRANSACTION_COLUMNS)
-/** The transactions as unnest()'s arrays from $1 (columnArrays builds them). */
+/** The transactions' content as unnest()'s arrays from $1 (columnArrays builds them). */
 const TRANSACTION_ARRAYS = arrayParameters(TRANSACTION_COLUMNS, 1)
+/** Every column a stored transaction is written with. */
+const STORED_TRANSACTIONS = columnNames(STORED_TRANSACTION_COLUMNS)
 
 const LOAD_STATES = 'SELECT user_id, state FROM user_features WHERE user_id = ANY($1::text[])'
 
@@ -125,20 +135,24 @@ const INSERT_TRANSACTIONS = `
 WITH fence AS (${FENCE}
   RETURNING 1
 ), stored AS (
-  INSERT INTO transactions (${TRANSACTIONS})
-  SELECT * FROM unnest(${arrayParameters(TRANSACTION_COLUMNS, 5)})
-   WHERE (SELECT count(*) FROM fence) = $${5 + TRANSACTION_COLUMNS.length}
+  INSERT INTO transactions (${STORED_TRANSACTIONS})
+  SELECT * FROM unnest(${arrayParameters(STORED_TRANSACTION_COLUMNS, 5)})
+   WHERE (SELECT count(*) FROM fence) = $${5 + STORED_TRANSACTION_COLUMNS.length}
   ON CONFLICT (txn_id) DO NOTHING
   RETURNING 1
 )
 SELECT (SELECT count(*) FROM fence)::int AS fenced, (SELECT count(*) FROM stored)::int AS stored`
 
-/** The feature states as one JSON object: user id → state, each state JSON already. */
-const statesDocument = (states: Map<string, string>): string => {
+/** The feature states as one JSON object: user id → state. */
+const statesDocument = (states: Map<string, string> | StatesDocument): string => {
+  if (!(states instanceof Map)) return states.json
   const members: string[] = []
   for (const [user, state] of states) members.push(`${JSON.stringify(user)}:${state}`)
   return `{${members.join(',')}}`
 }
+
+const stateCount = (states: Map<string, string> | StatesDocument) =>
+  states instanceof Map ? states.size : states.users
 
 /** Writes the users' states from the JSON object (statesDocument) in `$document`, with `$model`. */
 const upsertStates = (document: number, model: number) => `
@@ -149,7 +163,7 @@ ON CONFLICT (user_id) DO UPDATE
 
 const UPSERT_STATES = upsertStates(1, 2)
 
-const COPY_TRANSACTIONS = `COPY transactions (${TRANSACTIONS}) FROM STDIN`
+const COPY_TRANSACTIONS = `COPY transactions (${STORED_TRANSACTIONS}) FROM STDIN`
 
 const COPY_SCORES = `COPY scores (${columnNames(SCORE_COLUMNS)}) FROM STDIN`
 
@@ -343,9 +357,10 @@ export class PipelineStore {
       (
         await run<{ txn_id: string }>(
           trx,
-          `INSERT INTO transactions (${TRANSACTIONS})
-           SELECT * FROM unnest(${TRANSACTION_ARRAYS}) ON CONFLICT (txn_id) DO NOTHING RETURNING txn_id::text`,
-          columnArrays(TRANSACTION_COLUMNS, txns),
+          `INSERT INTO transactions (${STORED_TRANSACTIONS})
+           SELECT * FROM unnest(${arrayParameters(STORED_TRANSACTION_COLUMNS, 1)})
+           ON CONFLICT (txn_id) DO NOTHING RETURNING txn_id::text`,
+          columnArrays(STORED_TRANSACTION_COLUMNS, rows),
         )
       ).map((row) => row.txn_id),
     )
@@ -388,8 +403,7 @@ export class PipelineStore {
         const fenced = await client.query(FENCE, fenceParameters(fences, this.source))
         if (fenced.rowCount !== fences.length) throw new Outcome('fenced')
         if (rows.length > 0) {
-          const txns = rows.map((row) => row.txn)
-          await copyIn(client, COPY_TRANSACTIONS, copyText(TRANSACTION_COLUMNS, txns)).catch(
+          await copyIn(client, COPY_TRANSACTIONS, copyText(STORED_TRANSACTION_COLUMNS, rows)).catch(
             (error: unknown) => {
               throw isDuplicateTransaction(error) ? new Outcome('redelivered') : error
             },
@@ -398,7 +412,8 @@ export class PipelineStore {
           const alerted = rows.filter((row) => row.score.decision !== 'approve')
           if (alerted.length > 0) await client.query(INSERT_ALERTS, columnArrays(ALERT_COLUMNS, alerted))
         }
-        if (states.size > 0) await client.query(UPSERT_STATES, [statesDocument(states), batch.modelVersion])
+        if (stateCount(states) > 0)
+          await client.query(UPSERT_STATES, [statesDocument(states), batch.modelVersion])
         await client.query('COMMIT')
         return 'committed'
       } catch (error) {
@@ -413,10 +428,7 @@ export class PipelineStore {
 
   private async commitByUnnest(batch: BatchWrite): Promise<CommitOutcome> {
     const { fences, rows, states } = batch
-    const columns = columnArrays(
-      TRANSACTION_COLUMNS,
-      rows.map((row) => row.txn),
-    )
+    const columns = columnArrays(STORED_TRANSACTION_COLUMNS, rows)
     return this.store.db.transaction().execute(async (trx) => {
       const [result] = await run<{ fenced: number; stored: number }>(trx, INSERT_TRANSACTIONS, [
         ...fenceParameters(fences, this.source),
@@ -425,7 +437,7 @@ export class PipelineStore {
       ])
       if (result === undefined || result.fenced !== fences.length) throw new Outcome('fenced')
       if (result.stored !== rows.length) throw new Outcome('redelivered')
-      if (rows.length === 0 && states.size === 0) return 'committed' as const
+      if (rows.length === 0 && stateCount(states) === 0) return 'committed' as const
       await run(trx, INSERT_SCORES_AND_STATES, [
         ...columnArrays(SCORE_COLUMNS, rows),
         statesDocument(states),

@@ -53,6 +53,8 @@ export class RedisStreamSource implements IngestSource {
   private lastIsolated = false
   private lastEntries = 0
   private trimmedAt = performance.now()
+  /** The trim in progress, if one is. */
+  private trimming: Promise<void> | undefined
   private readonly blockMs: number
   private readonly strayScanMs: number
   /** The last complete look's stray keys; undefined until one finished. */
@@ -152,8 +154,11 @@ export class RedisStreamSource implements IngestSource {
     }
     const entries: StreamEntry[] = []
     let redelivered = false
+    // A partition that gave all it was asked for has more waiting: the worker reads more next time.
+    let full = false
     for (const reply of replies) {
       const held = this.held.get(reply.partition) as HeldPartition
+      full ||= reply.entries.length >= count
       if (held.mode === 'claim') {
         redelivered ||= reply.entries.length > 0
         if (reply.cursor === '0-0') held.mode = 'new'
@@ -172,21 +177,30 @@ export class RedisStreamSource implements IngestSource {
     if (entries.length === 0 && ![...this.held.values()].some((held) => held.mode === 'claim')) {
       const after = new Map([...this.held].map(([partition, held]) => [partition, held.lastSeen]))
       await this.streams.waitForEntries(after, this.blockMs)
-      await this.trimWhenDue()
+      this.trimWhenDue()
     }
-    return { entries, redelivered, isolated }
+    return { entries, redelivered, isolated, full }
   }
 
   async settle(acks: Map<number, string[]>, dead: DeadLetter[]): Promise<void> {
     await this.streams.settle(acks, dead)
-    await this.trimWhenDue()
+    this.trimWhenDue()
   }
 
-  /** Housekeeping, after a batch or while idle: a failure is retried next time and fails nothing. */
-  private async trimWhenDue(): Promise<void> {
-    if (performance.now() - this.trimmedAt < TRIM_EVERY_MS) return
+  /**
+   * Housekeeping, after a batch or while idle: a failure is retried next time and fails nothing. It runs
+   * on the control connection beside the batches, never in their way (a trim is a few round trips per
+   * partition, and a batch waiting for it waited that long for its commit), one at a time.
+   */
+  private trimWhenDue(): void {
+    if (this.trimming !== undefined || performance.now() - this.trimmedAt < TRIM_EVERY_MS) return
     this.trimmedAt = performance.now()
-    await this.streams.trim([...this.held.keys()]).catch(() => {})
+    this.trimming = this.streams
+      .trim([...this.held.keys()])
+      .catch(() => 0)
+      .then(() => {
+        this.trimming = undefined
+      })
   }
 
   /**
@@ -252,6 +266,7 @@ export class RedisStreamSource implements IngestSource {
     // A look in flight fails on the closed connection, quietly, and schedules nothing more.
     this.stopped = true
     clearTimeout(this.strayTimer)
+    await this.trimming
     for (const [partition, held] of this.held) await store.release(partition, held.epoch).catch(() => {})
     this.held.clear()
     await this.ownership.stop()

@@ -7,7 +7,7 @@ import { listenPostgres, postgresPoolConfig } from '../store/store'
 import { DecisionPublisher } from './decision-replies'
 import { DEFAULT_TIMING, PartitionOwnership, type OwnershipTiming } from './ownership'
 import { streamSource, validateLayout, type StreamLayout } from './partitioning'
-import { RedisStreams, type RedisConnection } from './redis-stream'
+import { RedisStreams, type DeadLetterRetention, type RedisConnection } from './redis-stream'
 import { PipelineStore } from './sink'
 import { RedisStreamSource } from './stream-source'
 import type { TimeWindow } from './wire'
@@ -27,6 +27,8 @@ export interface TeamWorkerConfig {
   rulesPollMs?: number
   /** How often the worker looks for stream keys under the prefix that no worker reads (default 30 s). */
   strayScanMs?: number
+  /** How many dead letters the team keeps, and for how long (default: 100,000 and 7 days). */
+  deadLetters?: DeadLetterRetention
 }
 
 /** Unique in the group, readable in the status: host, process, thread and a random part. */
@@ -58,7 +60,7 @@ export function createTeamWorker(config: TeamWorkerConfig, log?: (line: string) 
     engine: 'postgresql' as const,
     db: new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) }),
   }
-  const streams = new RedisStreams(config.redis, layout, workerId)
+  const streams = new RedisStreams(config.redis, layout, workerId, config.deadLetters)
   const ownership = new PartitionOwnership(streams, layout.partitions, config.timing ?? DEFAULT_TIMING)
   const source = new RedisStreamSource(
     streams,

@@ -156,4 +156,18 @@ describe('the stream wire format', () => {
       '1500 ms',
     ])
   })
+
+  it('reads the API key id an entry names, and refuses one that is not a key id', () => {
+    const withKey = (key: string) => decode([...encodeTransaction(valid), 'api_key', key])
+    expect(decode(encodeTransaction(valid))).toEqual({ ok: true, txn: valid })
+    expect(withKey('42')).toEqual({ ok: true, txn: valid, apiKeyId: '42' })
+    expect(withKey('0042')).toMatchObject({ ok: true, apiKeyId: '42' })
+    expect(withKey('9223372036854775807')).toMatchObject({ ok: true, apiKeyId: '9223372036854775807' })
+    for (const bad of ['', '4x2', '-1', '+1', '1.0', ' 1', '１２', '12345678901234567890'])
+      expect(withKey(bad), bad).toMatchObject({ ok: false, reason: expect.stringMatching(/^api_key: /) })
+    expect(withKey('9223372036854775808')).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('beyond the largest key id'),
+    })
+  })
 })

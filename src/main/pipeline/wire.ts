@@ -45,7 +45,26 @@ export function encodeTransaction(txn: Transaction): string[] {
   return fields
 }
 
-export type DecodeResult = { ok: true; txn: Transaction } | { ok: false; reason: string }
+/**
+ * The entry field naming the Decision API key that sent the transaction (decision-replies.ts's
+ * API_KEY_FIELD; repeated here so the decoder imports nothing of the gateway's side).
+ */
+const API_KEY = 'api_key'
+/** The largest bigint, the column api_key_id's type. */
+const MAX_BIGINT = 9_223_372_036_854_775_807n
+
+/** apiKeyId: the key's id in canonical digits, when the entry names one. */
+export type DecodeResult = { ok: true; txn: Transaction; apiKeyId?: string } | { ok: false; reason: string }
+
+/** The api_key field's value as the key id to store, or why it cannot be one. */
+function decodeApiKey(value: string): { ok: true; id: string } | { ok: false; reason: string } {
+  const shown = JSON.stringify(value.slice(0, 40))
+  if (!/^\d{1,19}$/.test(value))
+    return { ok: false, reason: `${API_KEY}: must be an API key id (digits only), not ${shown}` }
+  const id = BigInt(value)
+  if (id > MAX_BIGINT) return { ok: false, reason: `${API_KEY}: ${shown} is beyond the largest key id` }
+  return { ok: true, id: id.toString() }
+}
 
 // The same patterns the zod schema uses (a unit test holds them equal), checked without building zod issues.
 const uuidPattern = z.regexes.uuid()
@@ -159,7 +178,11 @@ export function decodeTransaction(
     txn = parsed.data
   }
   const outside = outsideWindow(txn.ts, window, now)
-  return outside === undefined ? { ok: true, txn } : { ok: false, reason: outside }
+  if (outside !== undefined) return { ok: false, reason: outside }
+  const apiKey = record[API_KEY]
+  if (apiKey === undefined) return { ok: true, txn }
+  const key = decodeApiKey(apiKey)
+  return key.ok ? { ok: true, txn, apiKeyId: key.id } : key
 }
 
 function passesFastChecks(r: Record<string, string | undefined>): boolean {

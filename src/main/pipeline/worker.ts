@@ -12,6 +12,7 @@ import {
   type PipelineStore,
   type ProbeRow,
   type ScoredRow,
+  type StatesDocument,
 } from './sink'
 import { CONTENT_FIELDS, differingContent } from './transaction-content'
 import { decodeTransaction, DEFAULT_TIME_WINDOW, type TimeWindow } from './wire'
@@ -34,6 +35,8 @@ export interface SourceBatch {
   isolated: boolean
   /** A file replay reached the end of its file. */
   finished?: boolean
+  /** Some partition gave as many entries as were asked of it: more are waiting (a backlog). */
+  full?: boolean
 }
 
 export interface SourceInfo {
@@ -86,6 +89,12 @@ export interface WorkerOptions {
   mode: 'local' | 'team'
   /** Entries per batch at most. */
   maxBatch?: number
+  /**
+   * How long a batch's scoring and commit should take while the stream keeps up (ms, default 8): reads
+   * ask for as many entries as fit in it, at the cost per entry measured so far. A read that comes back
+   * full (a backlog) doubles the size, up to maxBatch: behind, throughput counts; keeping up, latency.
+   */
+  batchDeadlineMs?: number
   /** Users whose state stays in memory between batches (beyond it, read back from the store). */
   maxCachedUsers?: number
   rulesPollMs?: number
@@ -99,9 +108,25 @@ export interface WorkerOptions {
   log?: (line: string) => void
   /**
    * Called after each commit, before the acknowledgement, with the rows the batch stored and each row's
-   * stream entry (parallel arrays): the gateway's reply channel hangs off this. It must not throw.
+   * stream entry (parallel arrays), and the entries that stored no row (duplicates, redeliveries,
+   * conflicting versions): the gateway's reply channel hangs off this. It must not throw.
    */
-  onStored?: (rows: readonly ScoredRow[], entries: readonly StreamEntry[]) => void
+  onStored?: (
+    rows: readonly ScoredRow[],
+    entries: readonly StreamEntry[],
+    seenBefore: readonly SeenBefore[],
+  ) => void
+}
+
+/**
+ * An entry of a committed batch that stored no row: a producer's duplicate of a stored transaction, a
+ * redelivery of one this worker stored, or a conflicting version (a dead letter). For the gateway's replies.
+ */
+export interface SeenBefore {
+  entry: StreamEntry
+  txnId: string
+  kind: 'duplicate' | 'redelivered' | 'conflict'
+  fields: string[]
 }
 
 /** Why an entry is a dead letter, as a bounded set of names for metrics (PipelineStatus.deadLettersByReason). */
@@ -116,6 +141,8 @@ interface Refusal {
 interface Accepted {
   entry: StreamEntry
   txn: Transaction
+  /** The Decision API key that sent it, from the entry. */
+  apiKeyId: string | undefined
 }
 
 interface CachedState {
@@ -130,11 +157,12 @@ interface PreparedBatch {
   rows: ScoredRow[]
   /** The entry of each row, for a dead letter if the store refuses the row. */
   rowEntries: StreamEntry[]
-  states: Map<string, string>
+  states: StatesDocument
   acks: Map<number, string[]>
   dead: Refusal[]
   duplicates: number
   redelivered: number
+  seenBefore: SeenBefore[]
   /** Found stored from a commit of this worker whose outcome was unknown: stored by it after all. */
   recovered: { stored: number; alerts: number }
   produced: number[]
@@ -158,6 +186,11 @@ class RedeliveredError extends Error {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/** Reads ask for at least this many entries (fewer when maxBatch is lower). */
+const MIN_READ = 256
+/** Batches of at least this many entries measure the cost per entry. */
+const MEASURED_BATCH = 32
 
 const entryKey = (entry: StreamEntry) => `${entry.partition}/${entry.id}`
 
@@ -200,6 +233,11 @@ export class PipelineWorker {
   private backoffMs = 0
   private readonly rateSamples: { at: number; stored: number }[] = []
   private wake: (() => void) | undefined
+  /** Entries the next read asks for (see readSize()), and whether the last read came back full. */
+  private readEntries = 0
+  private lastReadFull = false
+  /** Scoring and commit time per entry (ms), a moving average over batches big enough to tell. */
+  private msPerEntry = 0
 
   constructor(
     private readonly source: IngestSource,
@@ -276,7 +314,7 @@ export class PipelineWorker {
       await this.idle(500)
       return
     }
-    const batch = await this.source.read(this.options.maxBatch ?? 4000)
+    const batch = await this.source.read(this.readSize())
     if (batch.finished === true) {
       await this.drain()
       this.finished = true
@@ -290,15 +328,35 @@ export class PipelineWorker {
     }
     // A re-read may hold what the batch in flight is storing: its outcome must be known first.
     if (batch.redelivered || batch.isolated) await this.drain()
+    // A re-read (recovery, a takeover) drains what is pending as fast as it can.
+    this.lastReadFull = batch.full === true || batch.redelivered
     // Read after the entries: a change announced while the read waited applies to them.
     const config = await this.rules.current()
+    const started = performance.now()
     const prepared = await this.prepare(batch, config)
+    const preparedMs = performance.now() - started
     await this.drain()
-    const commit = this.commit(prepared)
+    const commit = this.commit(prepared, preparedMs)
     // Its failure is handled when the next step drains it; until then it must not count as unhandled.
     commit.catch(() => {})
     this.inflight = commit
     if (batch.redelivered || batch.isolated) await this.drain()
+  }
+
+  /**
+   * Latency-aware batching: keeping up, a read asks for what can be scored and committed within the
+   * batch deadline (light traffic gives small batches anyway); behind, each full read doubles it up to
+   * maxBatch, so a backlog drains in big batches and no entry waits behind one bigger than it must.
+   */
+  private readSize(): number {
+    const max = this.options.maxBatch ?? 4000
+    const least = Math.min(max, MIN_READ)
+    if (this.lastReadFull) this.readEntries = Math.max(this.readEntries * 2, least)
+    else if (this.msPerEntry > 0)
+      this.readEntries = Math.floor((this.options.batchDeadlineMs ?? 8) / this.msPerEntry)
+    else this.readEntries = max
+    this.readEntries = Math.min(max, Math.max(least, this.readEntries))
+    return this.readEntries
   }
 
   private async idle(ms: number) {
@@ -328,6 +386,8 @@ export class PipelineWorker {
   }
 
   private async prepare(batch: SourceBatch, config: ScoringConfig): Promise<PreparedBatch> {
+    // Here, never while this batch's states load: a state evicted then would be missing when it is scored.
+    this.evict()
     const number = ++this.batchNumber
     const window = this.options.timeWindow ?? DEFAULT_TIME_WINDOW
     const now = Date.now()
@@ -338,6 +398,7 @@ export class PipelineWorker {
     const seen = new Map<string, Accepted>()
     let duplicates = 0
     let redelivered = 0
+    const seenBefore: SeenBefore[] = []
     const committed = await this.committedPositions(new Set(batch.entries.map((entry) => entry.partition)))
     // At or before its partition's committed position, an entry was in a committed batch itself.
     const handledBefore = (entry: StreamEntry) => {
@@ -367,11 +428,14 @@ export class PipelineWorker {
       txn.txn_id = txn.txn_id.toLowerCase()
       const first = seen.get(txn.txn_id)
       if (first === undefined) {
-        seen.set(txn.txn_id, { entry, txn })
-        accepted.push({ entry, txn })
+        const item = { entry, txn, apiKeyId: decoded.apiKeyId }
+        seen.set(txn.txn_id, item)
+        accepted.push(item)
         continue
       }
-      const differs = differingFields(first, { entry, txn })
+      const differs = differingFields(first, { entry, txn, apiKeyId: decoded.apiKeyId })
+      const kind = differs.length > 0 ? 'conflict' : handledBefore(entry) ? 'redelivered' : 'duplicate'
+      seenBefore.push({ entry, txnId: txn.txn_id, kind, fields: differs })
       if (differs.length === 0) {
         if (handledBefore(entry)) redelivered++
         else duplicates++
@@ -401,6 +465,11 @@ export class PipelineWorker {
         const alerted = this.uncertain.get(item.txn.txn_id)
         this.uncertain.delete(item.txn.txn_id)
         const version = versions.result.get(index)
+        if (version !== undefined) {
+          const again = alerted !== undefined || handledBefore(item.entry) ? 'redelivered' : 'duplicate'
+          const kind = version.differs.length > 0 ? 'conflict' : again
+          seenBefore.push({ entry: item.entry, txnId: item.txn.txn_id, kind, fields: version.differs })
+        }
         if (version === undefined) fresh.push(item)
         else if (version.differs.length > 0)
           dead.push(conflicting(item.entry, item.txn, version.differs, 'was stored already', version.stored))
@@ -417,18 +486,20 @@ export class PipelineWorker {
       for (const { txn } of items) if (!this.cache.has(txn.user_id)) users.add(txn.user_id)
       return [...users]
     }
+    // The users the last (successful) load asked for: those of the items it returns.
+    let wanted: string[] = []
     const loaded = await this.readRefusing(batch, config, fresh, dead, (items) =>
-      this.store.loadStates(missing(items)),
+      this.store.loadStates((wanted = missing(items))),
     )
     fresh = loaded.items
-    for (const user of missing(fresh))
+    for (const user of wanted)
       this.cache.set(user, { state: loaded.result.get(user) ?? emptyUserState(), batch: 0 })
 
     const rows: ScoredRow[] = []
     const rowEntries: StreamEntry[] = []
     const touched = new Map<string, UserState>()
     const produced: number[] = []
-    for (const { entry, txn } of fresh) {
+    for (const { entry, txn, apiKeyId } of fresh) {
       const cached = this.cache.get(txn.user_id) as CachedState
       let result: ReturnType<typeof scoreTransaction>
       try {
@@ -447,13 +518,15 @@ export class PipelineWorker {
       this.cache.delete(txn.user_id)
       this.cache.set(txn.user_id, { state: result.state, batch: number })
       touched.set(txn.user_id, result.state)
-      rows.push({ txn, score: result.score })
+      rows.push({ txn, score: result.score, apiKeyId })
       rowEntries.push(entry)
       if (this.source.streamIds) produced.push(Number(entry.id.slice(0, entry.id.indexOf('-'))))
     }
 
-    const states = new Map<string, string>()
-    for (const [user, state] of touched) states.set(user, JSON.stringify(state))
+    // One JSON text for every state: per user, each text was made and then copied into the document.
+    const byUser: Record<string, UserState> = Object.create(null) as Record<string, UserState>
+    for (const [user, state] of touched) byUser[user] = state
+    const states: StatesDocument = { json: JSON.stringify(byUser), users: touched.size }
     const fences: PartitionFence[] = []
     for (const [partition, last] of lastIds) {
       const epoch = this.source.epochOf(partition)
@@ -475,6 +548,7 @@ export class PipelineWorker {
       dead,
       duplicates,
       redelivered,
+      seenBefore,
       recovered,
       produced,
       isolated: batch.isolated,
@@ -510,7 +584,7 @@ export class PipelineWorker {
       } catch (error) {
         if (!(error instanceof RowRejectedError)) throw error
         const refused = await this.store.refusedRows(
-          items.map((item) => probeRow(item.txn, config)),
+          items.map((item) => probeRow(item, config)),
           MODEL_VERSION,
         )
         if (refused.size === 0 && !(batch.isolated && items.length === 1)) {
@@ -528,7 +602,7 @@ export class PipelineWorker {
     }
   }
 
-  private async commit(batch: PreparedBatch): Promise<void> {
+  private async commit(batch: PreparedBatch, preparedMs = 0): Promise<void> {
     let { rows, states } = batch
     const dead = batch.dead
     const started = performance.now()
@@ -549,13 +623,19 @@ export class PipelineWorker {
       this.cache.delete(row.txn.user_id)
       dead.push(refusal(entry, error.message, 'refused_by_store'))
       rows = []
-      states = new Map()
+      states = { json: '{}', users: 0 }
       await this.write(batch.fences, rows, states)
     }
     // Counted once committed: a failure to acknowledge (Redis down) must not lose the count, and the
     // re-read that follows finds these stored and counts them as redelivered.
     this.committedBatch = batch.number
-    this.commitTimes.record(performance.now() - started)
+    const commitMs = performance.now() - started
+    this.commitTimes.record(commitMs)
+    // Small batches are mostly round trips: only those big enough to tell say what an entry costs.
+    if (batch.entries >= MEASURED_BATCH) {
+      const perEntry = (preparedMs + commitMs) / batch.entries
+      this.msPerEntry = this.msPerEntry === 0 ? perEntry : this.msPerEntry * 0.8 + perEntry * 0.2
+    }
     this.batchSizes.record(batch.entries)
     for (const fence of batch.fences) this.positions.set(fence.partition, fence.position)
     const now = Date.now()
@@ -566,10 +646,9 @@ export class PipelineWorker {
     this.counters.redelivered += batch.redelivered
     this.counters.alerts += batch.recovered.alerts
     for (const row of rows) if (row.score.decision !== 'approve') this.counters.alerts++
-    this.evict()
-    if (rows.length > 0 && this.options.onStored !== undefined)
+    if ((rows.length > 0 || batch.seenBefore.length > 0) && this.options.onStored !== undefined)
       try {
-        this.options.onStored(rows, batch.rowEntries)
+        this.options.onStored(rows, batch.rowEntries, batch.seenBefore)
       } catch (error) {
         // A listener's failure (a reply channel down) never fails a committed batch.
         this.options.log?.(`after storing a batch: ${describeFailure(error)}`)
@@ -588,10 +667,11 @@ export class PipelineWorker {
    * is read again (their users' states counted them here, so the batch is scored again). Always throws.
    */
   private async findRefusedRows(batch: PreparedBatch, error: RowRejectedError): Promise<never> {
+    const states = JSON.parse(batch.states.json) as Record<string, unknown>
     const refused = await this.store.refusedRows(
       batch.rows.map((row) => ({
         ...row,
-        state: batch.states.get(row.txn.user_id) ?? '{}',
+        state: JSON.stringify(Object.hasOwn(states, row.txn.user_id) ? states[row.txn.user_id] : {}),
       })),
       MODEL_VERSION,
     )
@@ -609,7 +689,7 @@ export class PipelineWorker {
     throw error
   }
 
-  private async write(fences: PartitionFence[], rows: ScoredRow[], states: Map<string, string>) {
+  private async write(fences: PartitionFence[], rows: ScoredRow[], states: StatesDocument) {
     const outcome = await this.store.commit({ fences, rows, states, modelVersion: MODEL_VERSION })
     if (outcome === 'fenced') throw new FencedError()
     if (outcome === 'redelivered') throw new RedeliveredError()
@@ -741,9 +821,9 @@ const refusal = (entry: StreamEntry, reason: string, kind: DeadLetterKind): Refu
 })
 
 /** What a transaction would write on its own, scored from an empty state: for finding a refused one. */
-function probeRow(txn: Transaction, config: ScoringConfig): ProbeRow {
+function probeRow({ txn, apiKeyId }: Accepted, config: ScoringConfig): ProbeRow {
   const result = scoreTransaction(txn, emptyUserState(), config.rules, config.lists)
-  return { txn, score: result.score, state: JSON.stringify(result.state) }
+  return { txn, score: result.score, apiKeyId, state: JSON.stringify(result.state) }
 }
 
 /** The fields in which two entries of one txn_id differ, the partition included. */

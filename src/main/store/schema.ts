@@ -28,6 +28,8 @@ export interface TransactionsTable {
   cp_balance_after: string | null
   label: boolean | null
   ingested_at: Generated<Date>
+  /** The Decision API key that sent it (0009), from the stream entry's `api_key` field; null otherwise. */
+  api_key_id: number | null
 }
 
 export interface ScoresTable {
@@ -134,6 +136,12 @@ export interface WebhookDeliveriesTable {
   claimed_at: Generated<Date>
   status: number | null
   error: string | null
+  /** 0011: the headless poster's retries, lease and sent mark. */
+  attempts: Generated<number>
+  next_attempt_at: Generated<Date>
+  lease_holder: string | null
+  lease_until: Date | null
+  sent_at: Date | null
 }
 
 /** Written by triggers (0002), read by supervisors. */
@@ -179,6 +187,13 @@ export interface ApiKeysTable {
   last_used_at: Date | null
 }
 
+/** What analysts may read of the keys (0012, a view): which key sent a transaction, by name. */
+export interface ApiKeyNamesView {
+  id: number
+  name: string
+  revoked: boolean
+}
+
 export interface Database {
   transactions: TransactionsTable
   scores: ScoresTable
@@ -195,6 +210,7 @@ export interface Database {
   user_features: UserFeaturesTable
   pipeline_partitions: PipelinePartitionsTable
   api_keys: ApiKeysTable
+  api_key_names: ApiKeyNamesView
 }
 
 export type StoreDb = Kysely<Database>

@@ -7,6 +7,11 @@ import * as ingestWritePath from './0005_ingest_write_path'
 import * as scoringNotify from './0006_scoring_notify'
 import * as teamDatabaseRoles from './0007_team_database_roles'
 import * as apiKeys from './0008_api_keys'
+import * as transactionApiKey from './0009_transaction_api_key'
+import * as ingestPath from './0010_ingest_path'
+import * as webhookDelivery from './0011_webhook_delivery'
+import * as apiKeyNames from './0012_api_key_names'
+import * as analystSearch from './0013_analyst_search'
 
 /**
  * Every migration, in order. Imported statically so the bundle carries them; names sort in
@@ -21,6 +26,11 @@ export const migrations: Record<string, Migration> = {
   '0006_scoring_notify': scoringNotify,
   '0007_team_database_roles': teamDatabaseRoles,
   '0008_api_keys': apiKeys,
+  '0009_transaction_api_key': transactionApiKey,
+  '0010_ingest_path': ingestPath,
+  '0011_webhook_delivery': webhookDelivery,
+  '0012_api_key_names': apiKeyNames,
+  '0013_analyst_search': analystSearch,
 }
 
 export const latestMigration = Object.keys(migrations).sort().at(-1) ?? ''
