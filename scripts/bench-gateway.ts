@@ -72,6 +72,8 @@ interface LoadSpec {
   connections: number
   /** Transactions per request: a batch body `{transactions: […]}` when set. */
   batch?: number
+  /** A decision counts as final only when answered final within this (the gateway's own latency_ms). */
+  budgetMs?: number
 }
 
 interface LoadResult {
@@ -115,7 +117,13 @@ async function runLoad(spec: LoadSpec): Promise<void> {
         },
         setupRequest: (request) => ({ ...request, body: body() }),
         onResponse: (status, text) => {
-          if (status === 200 && text.includes('"final":true')) final++
+          // Final within the budget: past it the gateway may still answer with the stored decision.
+          if (
+            status === 200 &&
+            text.includes('"final":true') &&
+            Number(/"latency_ms":([\d.]+)/.exec(text)?.[1] ?? Infinity) <= (spec.budgetMs ?? Infinity)
+          )
+            final++
           if (status === 202) accepted += Number(/"accepted":(\d+)/.exec(text)?.[1] ?? 0)
         },
       },
@@ -368,7 +376,15 @@ async function main() {
         result: await load({ url: bareUrl, path: '/bare', rate, seconds, connections }),
       })
       process.stdout.write('gateway… ')
-      const gw = await load({ url: gatewayUrl, path: '/v1/transactions', key, rate, seconds, connections })
+      const gw = await load({
+        url: gatewayUrl,
+        path: '/v1/transactions',
+        key,
+        rate,
+        seconds,
+        connections,
+        budgetMs,
+      })
       rows.push({ path: 'gateway', result: gw })
       await settle(gw.ok)
       process.stdout.write('direct… ')

@@ -26,3 +26,6 @@ export class ServiceUnavailableError extends Refusal {
     this.name = 'ServiceUnavailableError'
   }
 }
+
+/** An error's message, or the thrown value as text when it is not an Error. */
+export const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))

@@ -141,5 +141,10 @@ describe('aether apikey', () => {
     expect(refused.stderr).toMatch(/Only administrators manage API keys/)
     const revoked = await aether(['apikey', 'revoke', 'cli-made', '--url', database.url])
     expect(revoked.stdout).toMatch(/Revoked key cli-made/)
-  })
+    // --url is read by the same parser as every command's PostgreSQL URL.
+    const notPostgres = await aether(['apikey', 'list', '--url', 'http://db.example/aether'])
+    expect(notPostgres.code).not.toBe(0)
+    expect(notPostgres.stderr).toMatch(/a PostgreSQL URL such as postgres:\/\//)
+    // Six `aether` processes: each starts TypeScript from source, slow on a busy machine.
+  }, 240_000)
 })

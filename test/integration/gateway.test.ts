@@ -1,6 +1,7 @@
+import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningGateway } from '../../src/main/gateway/start'
-import type { StreamLayout } from '../../src/main/pipeline/partitioning'
+import { partitionOf, type StreamLayout } from '../../src/main/pipeline/partitioning'
 import type { TeamWorker } from '../../src/main/pipeline/team'
 import {
   call,
@@ -151,6 +152,36 @@ describe('decisions', () => {
     })
     expect(conflict.status).toBe(409)
     expect(conflict.body.fields).toEqual(['amount'])
+    const [count] = await query<{ n: number }>(
+      database.url,
+      'SELECT count(*)::int AS n FROM transactions WHERE txn_id = $1',
+      [body.txn_id],
+    )
+    expect(count?.n).toBe(1)
+  })
+
+  it('answers a repeat sent after the claim is gone from the worker: the original decision, 409 when it differs', async () => {
+    const body = freshTransaction({ amount: '9000.00', type: 'TRANSFER' })
+    const first = await call(gateway.url, 'POST', '/v1/transactions', submitKey, body)
+    expect(first.body.final).toBe(true)
+    // As after CLAIM_TTL_MS: the gateway writes the repeat; only the worker can tell it was stored.
+    const redis = new Redis(SHARED_REDIS_URL)
+    const claim = `${layout.prefix}gw:txn:{p${partitionOf(body.user_id, layout.partitions)}}:${body.txn_id}`
+    try {
+      expect(await redis.del(claim)).toBe(1)
+      const again = await call(gateway.url, 'POST', '/v1/transactions', submitKey, body)
+      expect(again.status).toBe(200)
+      expect({ ...again.body, latency_ms: 0 }).toEqual({ ...first.body, latency_ms: 0, duplicate: true })
+      expect(await redis.del(claim)).toBe(1)
+      const conflict = await call(gateway.url, 'POST', '/v1/transactions', submitKey, {
+        ...body,
+        counterparty_id: 'M-other',
+      })
+      expect(conflict.status).toBe(409)
+      expect(conflict.body.fields).toEqual(['counterparty_id'])
+    } finally {
+      redis.disconnect()
+    }
     const [count] = await query<{ n: number }>(
       database.url,
       'SELECT count(*)::int AS n FROM transactions WHERE txn_id = $1',

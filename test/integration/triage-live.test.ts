@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createRouter } from '../../src/main/core/router'
 import { liveFeed } from '../../src/main/triage/live'
 import { setWebhook } from '../../src/main/triage/webhook'
+import { WebhookPoster } from '../../src/main/triage/webhook-poster'
 import type { LiveEvent } from '../../src/shared/triage-contract'
 import { SHARED_REDIS_URL } from '../support/services'
 import { openTestWorkstation, type TestWorkstation } from '../support/workstation'
@@ -61,9 +62,12 @@ describe('live alerts on a team database', () => {
     await team?.dispose()
   })
 
-  it('tells every open workstation of new alerts, and posts each block once to the team webhook', async () => {
+  it('tells every open workstation of new alerts; the team webhook gets each block once, from the worker side', async () => {
     const { port } = receiver.address() as AddressInfo
     await setWebhook(team.owner.db, { url: `http://127.0.0.1:${port}/hook` })
+    // What every `aether worker` runs; the open workstations post nothing themselves.
+    const poster = new WebhookPoster({ db: team.owner.db, holder: 'worker', pollMs: 100 })
+    await poster.start()
 
     const abort = new AbortController()
     const feeds = await Promise.all(
@@ -92,6 +96,7 @@ describe('live alerts on a team database', () => {
     const delivered = () =>
       team.owner.db.selectFrom('webhook_deliveries').select(['status', 'error']).execute()
     await expect.poll(delivered).toEqual([{ status: 200, error: null }])
+    await poster.stop()
     expect(posts).toEqual([
       {
         text: expect.stringMatching(

@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander'
 import { diagnosePostgres } from '../core/connection-check'
 import { withoutPassword } from '../core/profiles'
+import { postgresUrl } from '../pipeline/cli-options'
 import { API_KEY_SCOPES, ApiKeyAdmin, type ApiKeyScope } from '../security/api-keys'
 import { openPostgresStore } from '../store/store'
 
@@ -24,12 +25,8 @@ const scopes = (value: string): ApiKeyScope[] => {
 
 /** Runs one call on the admin's own connection, so PostgreSQL decides who may. */
 async function withAdmin<T>(options: Connection, run: (admin: ApiKeyAdmin) => Promise<T>): Promise<T> {
-  let split: ReturnType<typeof withoutPassword>
-  try {
-    split = withoutPassword(options.url)
-  } catch {
-    throw new Error(`--url is not a PostgreSQL URL: ${options.url}`)
-  }
+  // --url was checked by postgresUrl, as every command's PostgreSQL URL is.
+  const split = withoutPassword(options.url)
   const store = openPostgresStore({
     connectionString: split.url,
     password: split.password ?? process.env.PGPASSWORD,
@@ -58,6 +55,7 @@ export function registerApiKey(program: Command) {
   const urlOption = [
     '--url <postgres-url>',
     'your own connection (password from the URL or PGPASSWORD)',
+    postgresUrl,
   ] as const
 
   apikey

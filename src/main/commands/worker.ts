@@ -6,8 +6,11 @@ import { watchServices } from '../ops/probes'
 import { serveMetrics, workerFigures, type WorkerMetrics } from '../pipeline/metrics'
 import { DEFAULT_PARTITIONS, DEFAULT_PREFIX, streamSource, validateLayout } from '../pipeline/partitioning'
 import { redisPersistenceWarning } from '../pipeline/redis-persistence'
+import { DEAD_LETTERS_KEPT, DEAD_LETTERS_MAX_AGE_HOURS } from '../pipeline/redis-stream'
 import { createTeamWorker, newWorkerId, type TeamWorkerConfig } from '../pipeline/team'
 import { WorkerThread } from '../pipeline/threads'
+import { openPostgresStore } from '../store/store'
+import { WebhookPoster } from '../triage/webhook-poster'
 
 interface WorkerCommandOptions {
   postgresUrl: string
@@ -19,6 +22,8 @@ interface WorkerCommandOptions {
   leaseMs: number
   earliestTs: string
   aheadHours: number
+  deadLettersKeep: number
+  deadLettersMaxAge: number
   logLevel: LogLevel
 }
 
@@ -116,12 +121,27 @@ export function registerWorker(program: Command) {
       wholeNumber('--ahead-hours', 0, 87_600),
       24,
     )
+    .option(
+      '--dead-letters-keep <n>',
+      'the dead-letter stream keeps this many of the newest letters',
+      wholeNumber('--dead-letters-keep', 1, 100_000_000),
+      DEAD_LETTERS_KEPT,
+    )
+    .option(
+      '--dead-letters-max-age <hours>',
+      'dead letters older than this are dropped (whichever limit comes first)',
+      wholeNumber('--dead-letters-max-age', 1, 87_600),
+      DEAD_LETTERS_MAX_AGE_HOURS,
+    )
     .addOption(logLevelOption())
     .addHelpText(
       'after',
       `
 Logs: JSON lines on stderr (readable when stderr is a terminal), passwords and keys redacted.
-Pause: \`kill -USR2 <pid>\` stops consuming (the partitions go to the rest of the team); again resumes.`,
+Pause: \`kill -USR2 <pid>\` stops consuming (the partitions go to the rest of the team); again resumes.
+Streams: every few seconds each worker drops the entries every consumer group has read and acknowledged
+(never one still pending or not yet read by a group: a group of your own that lags holds them back), and
+the dead letters beyond --dead-letters-keep or older than --dead-letters-max-age.`,
     )
     .action(async (options: WorkerCommandOptions) => {
       const logger = createLogger({ role: 'worker', level: options.logLevel })
@@ -138,6 +158,7 @@ Pause: \`kill -USR2 <pid>\` stops consuming (the partitions go to the rest of th
         layout,
         timing: { leaseMs: options.leaseMs, heartbeatMs: Math.max(200, Math.round(options.leaseMs / 5)) },
         timeWindow: { earliestMs: Date.parse(options.earliestTs), aheadMs: options.aheadHours * 3_600_000 },
+        deadLetters: { keep: options.deadLettersKeep, maxAgeMs: options.deadLettersMaxAge * 3_600_000 },
       }
       const workers: ProcessWorker[] =
         options.concurrency === 1
@@ -159,6 +180,20 @@ Pause: \`kill -USR2 <pid>\` stops consuming (the partitions go to the rest of th
             )
         },
       })
+      // The team webhook, posted from here: exactly once per block alert over all workers (webhook-poster.ts).
+      const webhookStore = openPostgresStore({
+        connectionString: config.postgres.url,
+        password: config.postgres.password,
+        max: 2,
+        applicationName: 'aether worker webhook',
+      })
+      const webhooks = new WebhookPoster({
+        db: webhookStore.db,
+        holder: newWorkerId(),
+        listen: webhookStore.listen,
+        log: (line) => logger.warn(line),
+      })
+      await webhooks.start()
       console.log(
         `${options.concurrency} worker${options.concurrency === 1 ? '' : 's'} consuming ${streamSource(layout)} (${layout.partitions} partitions) from ${redis.url} into ${postgres.url}; metrics at http://127.0.0.1:${metrics.port}/metrics. Ctrl-C stops gracefully.`,
       )
@@ -214,6 +249,8 @@ Pause: \`kill -USR2 <pid>\` stops consuming (the partitions go to the rest of th
       services.stop()
       log('stopping: finishing the batch in flight, then giving the partitions back')
       await Promise.all(workers.map((worker) => worker.stop()))
+      await webhooks.stop()
+      await webhookStore.close()
       const final = await collect()
       await metrics.close()
       const stored = final.reduce((sum, m) => sum + m.status.counts.stored, 0)

@@ -2,10 +2,11 @@ import fastifyRateLimit from '@fastify/rate-limit'
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Redis } from 'ioredis'
 import { addSecret, type Logger } from '../ops/log'
-import type { DecisionFeed } from '../pipeline/decision-feed'
+import { followFeed, type DecisionFeed } from '../pipeline/decision-feed'
 import type { DecisionService } from '../pipeline/decision-service'
 import type { ApiKeyIdentity, ApiKeyScope } from '../security/api-keys'
 import type { GatewayMetrics } from './metrics'
+import type { GatewayActivity } from './registry'
 import { BatchRequest, openApiDocument } from './schemas'
 
 /**
@@ -49,6 +50,8 @@ export interface GatewayDeps {
   feed: Pick<DecisionFeed, 'finalId' | 'subscribe' | 'read'>
   keys: { verify(presented: string): Promise<ApiKeyIdentity | undefined> }
   metrics: GatewayMetrics
+  /** This gateway's figures for the team's registry (registry.ts). */
+  activity?: GatewayActivity
   /** Whether the store and Redis answer, and how many partitions a worker owns. */
   ready(): Promise<{ store: boolean; redis: boolean; partitions: { owned: number; total: number } }>
   /** The streams' backlog is past its bound: refuse new transactions for now. */
@@ -147,6 +150,7 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
     const route = request.routeOptions.url ?? 'unmatched'
     deps.metrics.requests.inc({ route, status: String(reply.statusCode), key: request.apiKey?.name ?? '-' })
     deps.metrics.requestSeconds.observe({ route }, (performance.now() - request.startedAt) / 1000)
+    deps.activity?.request(reply.statusCode, request.apiKey?.name)
   })
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
@@ -214,8 +218,10 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
           fields: outcome.fields,
         })
       const final = String(outcome.result.final)
+      const seconds = (performance.now() - request.startedAt) / 1000
       deps.metrics.decisions.inc({ final, decision: outcome.result.decision })
-      deps.metrics.decisionSeconds.observe({ final }, (performance.now() - request.startedAt) / 1000)
+      deps.metrics.decisionSeconds.observe({ final }, seconds)
+      deps.activity?.decided(outcome.result.final, seconds * 1000)
       return reply.send(outcome.result)
     },
   )
@@ -233,15 +239,9 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
         return reply.code(400).send({
           error: `Invalid batch: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`,
         })
-      const items = await deps.service.submitBatch(parsed.data.transactions, request.apiKey?.id ?? '')
-      const count = (status: string) => items.filter((item) => item.status === status).length
-      return reply.code(202).send({
-        items,
-        accepted: count('accepted'),
-        duplicates: count('duplicate'),
-        conflicts: count('conflict'),
-        invalid: count('invalid'),
-      })
+      return reply
+        .code(202)
+        .send(await deps.service.submitBatch(parsed.data.transactions, request.apiKey?.id ?? ''))
     },
   )
 
@@ -270,7 +270,6 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
       const resume = request.headers['last-event-id'] ?? request.query.after
       if (resume !== undefined && !/^\d{1,15}$/.test(String(resume)))
         return reply.code(400).send({ error: 'Last-Event-ID: must be an event id the stream sent' })
-      let last = resume === undefined ? deps.feed.finalId : Number(resume)
       reply.hijack()
       const raw = reply.raw
       raw.writeHead(200, {
@@ -278,47 +277,19 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
         'cache-control': 'no-cache',
         'x-accel-buffering': 'no',
       })
-      raw.write('retry: 1000\n\n')
-      let pumping = false
-      let again = false
-      let ended = false
-      const pump = async () => {
-        if (pumping) {
-          again = true
-          return
-        }
-        pumping = true
-        try {
-          do {
-            again = false
-            for (;;) {
-              const events = await deps.feed.read(last)
-              if (events.length === 0 || ended) break
-              for (const event of events) {
-                raw.write(`id: ${event.id}\nevent: decision\ndata: ${JSON.stringify(event)}\n\n`)
-                last = event.id
-              }
-            }
-          } while (again && !ended)
-        } catch (error) {
-          deps.log?.(`decisions feed: ${String(error)}`)
-        } finally {
-          pumping = false
-        }
-      }
-      const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), 15_000)
-      const unsubscribe = deps.feed.subscribe(() => void pump())
+      const stop = followFeed(
+        deps.feed,
+        resume === undefined ? deps.feed.finalId : Number(resume),
+        (chunk) => raw.write(chunk),
+        deps.log,
+      )
       const end = () => {
-        if (ended) return
-        ended = true
-        clearInterval(heartbeat)
-        unsubscribe()
+        stop()
         streams.delete(end)
         raw.end()
       }
       streams.add(end)
       request.raw.on('close', end)
-      void pump()
     },
   )
 

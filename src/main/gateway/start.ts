@@ -7,14 +7,8 @@ import { serveMetrics, type MetricsServer } from '../ops/metrics'
 import { DecisionFeed } from '../pipeline/decision-feed'
 import { ReplyListener, replyChannel } from '../pipeline/decision-replies'
 import { DecisionService } from '../pipeline/decision-service'
-import {
-  CONSUMER_GROUP,
-  partitionStream,
-  streamSource,
-  validateLayout,
-  type StreamLayout,
-} from '../pipeline/partitioning'
-import { connectRedis } from '../pipeline/redis-stream'
+import { streamSource, validateLayout, type StreamLayout } from '../pipeline/partitioning'
+import { connectRedis, RedisStreams } from '../pipeline/redis-stream'
 import { RulesSource } from '../pipeline/rules-source'
 import { watchScoringChanges } from '../pipeline/scoring-changes'
 import { PipelineStore } from '../pipeline/sink'
@@ -23,6 +17,7 @@ import { ApiKeyVerifier } from '../security/api-keys'
 import { openPostgresStore } from '../store/store'
 import { buildGatewayApp, type GatewayLimits } from './app'
 import { GatewayMetrics } from './metrics'
+import { GatewayActivity, GatewayPublisher } from './registry'
 
 /** Composes a gateway from its configuration: the store, Redis, the reply channel, keys and the app. */
 
@@ -79,11 +74,23 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
     maxRetriesPerRequest: 1,
   })
   const replies = new ReplyListener(config.redis, replyChannel(layout, gatewayId))
-  const keys = new ApiKeyVerifier(db, config.keyCacheMs ?? 500)
+  // The stream layer's view: the layout check, the groups, the partitions' backlog and owners.
+  const streams = new RedisStreams(config.redis, layout, `gateway-${gatewayId}`)
+  // Keys are checked on connections of their own: a request never waits for one behind the slow
+  // paths' reads (provisional decisions, duplicates, lookups) in the main pool.
+  const keyStore = openPostgresStore({
+    connectionString: config.postgres.url,
+    password: config.postgres.password,
+    max: 2,
+    applicationName: `aether-gateway-keys ${gatewayId}`,
+  })
+  const keys = new ApiKeyVerifier(keyStore.db as unknown as Kysely<unknown>, config.keyCacheMs ?? 500)
   const metrics = new GatewayMetrics(config.budgetMs)
+  const activity = new GatewayActivity()
   const feed = new DecisionFeed(db)
   const service = new DecisionService({
     redis,
+    streams,
     layout,
     db,
     pipelineStore,
@@ -98,8 +105,10 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
     () => feed.stop(),
     () => replies.stop(),
     () => redis.disconnect(),
+    () => streams.close(),
     () => rateRedis.disconnect(),
     () => store.close(),
+    () => keyStore.close(),
   ]
   const cleanUp = async () => {
     for (const cleanup of cleanups) await Promise.resolve(cleanup()).catch(() => {})
@@ -107,15 +116,11 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
 
   try {
     // A worker takes only partitions whose stream exists; a fresh deployment has none until its first
-    // transaction, and would never be ready. Made here with the workers' group, as a worker makes it.
-    for (let partition = 0; partition < layout.partitions; partition++)
-      await redis
-        .call('XGROUP', 'CREATE', partitionStream(layout, partition), CONSUMER_GROUP, '0', 'MKSTREAM')
-        .catch((error: Error) => {
-          if (!error.message.startsWith('BUSYGROUP')) throw error
-        })
+    // transaction, and would never be ready. As every producer: the partition count recorded (a gateway
+    // started with another count refuses to run) and each stream made with the workers' group.
+    await streams.prepareForProducing()
     await replies.start()
-    await keys.start(store.listen)
+    await keys.start(keyStore.listen)
     await feed.start(store.listen)
   } catch (error) {
     await cleanUp()
@@ -147,6 +152,7 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
     feed,
     keys,
     metrics,
+    activity,
     overloaded: () => overloaded,
     ready: async () => {
       const [storeOk, redisOk, partitions] = await Promise.all([
@@ -188,12 +194,17 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.port
   const host = config.host.includes(':') ? `[${config.host}]` : config.host
+  const url = `${config.tls !== undefined ? 'https' : 'http'}://${host}:${port}`
+  // This gateway in the team's registry (the Dashboard's panel); a failed refresh only logs.
+  const publisher = new GatewayPublisher(redis, layout.prefix, gatewayId, url, activity, config.log)
+  await publisher.start()
   return {
-    url: `${config.tls !== undefined ? 'https' : 'http'}://${host}:${port}`,
+    url,
     ...(metricsServer !== undefined ? { metricsUrl: `http://127.0.0.1:${metricsServer.port}/metrics` } : {}),
     app,
     close: async () => {
       clearInterval(backlogTimer)
+      await publisher.stop()
       // Fastify's close waits for the requests in flight; they still need Redis and the store.
       await app.close()
       await metricsServer?.close()

@@ -3,6 +3,7 @@ import { Gauge, type Registry } from 'prom-client'
 import { checkPersistence, type PersistenceMode } from '../pipeline/redis-persistence'
 import { connectRedis, type RedisConnection } from '../pipeline/redis-stream'
 import { postgresPoolConfig } from '../store/store'
+import { messageOf } from '../errors'
 
 /**
  * The services a headless process depends on, looked at on a timer of its own: `aether_store_up`,
@@ -20,8 +21,6 @@ export interface ServiceProbeOptions {
 }
 
 const MODES: PersistenceMode[] = ['aof', 'rdb', 'none', 'unknown']
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
-
 export function watchServices(options: ServiceProbeOptions): { stop(): void; looked: Promise<void> } {
   const registers = [options.registry]
   const storeUp = new Gauge({

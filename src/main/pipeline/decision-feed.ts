@@ -143,3 +143,56 @@ export class DecisionFeed {
     }
   }
 }
+
+/**
+ * One client of the event stream: every final event after `afterId`, in id order, as Server-Sent Events
+ * (`id:` is the alert id a client resumes from with Last-Event-ID), then each new one as it becomes
+ * final; a comment line every `heartbeatMs` keeps proxies from closing an idle connection. Returns the
+ * stop, which the caller runs when the client goes away.
+ */
+export function followFeed(
+  feed: Pick<DecisionFeed, 'subscribe' | 'read'>,
+  afterId: number,
+  write: (chunk: string) => void,
+  log?: (line: string) => void,
+  heartbeatMs = 15_000,
+): () => void {
+  let last = afterId
+  let pumping = false
+  let again = false
+  let ended = false
+  const pump = async () => {
+    if (pumping) {
+      again = true
+      return
+    }
+    pumping = true
+    try {
+      do {
+        again = false
+        for (;;) {
+          const events = await feed.read(last)
+          if (events.length === 0 || ended) break
+          for (const event of events) {
+            write(`id: ${event.id}\nevent: decision\ndata: ${JSON.stringify(event)}\n\n`)
+            last = event.id
+          }
+        }
+      } while (again && !ended)
+    } catch (error) {
+      log?.(`decisions feed: ${String(error)}`)
+    } finally {
+      pumping = false
+    }
+  }
+  write('retry: 1000\n\n')
+  const heartbeat = setInterval(() => write(': keep-alive\n\n'), heartbeatMs)
+  const unsubscribe = feed.subscribe(() => void pump())
+  void pump()
+  return () => {
+    if (ended) return
+    ended = true
+    clearInterval(heartbeat)
+    unsubscribe()
+  }
+}

@@ -3,11 +3,15 @@ import type { Score } from '../../shared/transaction'
 import { connectRedis, type RedisConnection, type StreamEntry } from './redis-stream'
 import type { ScoredRow } from './sink'
 import type { StreamLayout } from './partitioning'
+import type { SeenBefore } from './worker'
 
 /**
  * Decisions back to the gateway that is waiting for them. A gateway writes its transactions with an
  * extra `reply` field naming a Redis pub/sub channel of its own; after a batch is committed, the worker
  * publishes each stored decision to the channel its entry names, one PUBLISH per channel per batch.
+ * An entry that stored no row is answered too: a duplicate of a stored transaction, a redelivery of one
+ * stored before, or a conflicting version; the gateway then reads the stored decision or answers 409, so
+ * it never reads the store before writing.
  * Pub/sub is fire-and-forget: a decision nobody hears is still stored, and the gateway answers with a
  * provisional one when its budget runs out, so a lost reply costs latency, never a transaction.
  */
@@ -26,6 +30,18 @@ export interface DecisionReply extends Score {
   txn_id: string
 }
 
+/** An entry that stored no row, and why (SeenBefore without the entry). */
+export interface SeenReply {
+  txn_id: string
+  seen: SeenBefore['kind']
+  /** The fields in which a conflicting version differs from the stored one. */
+  fields: string[]
+}
+
+export type WorkerReply = DecisionReply | SeenReply
+
+export const isSeenReply = (reply: WorkerReply): reply is SeenReply => 'seen' in reply
+
 function fieldOf(entry: StreamEntry, name: string): string | undefined {
   let value: string | undefined
   // A field given twice counts with its last value, as the decoder reads it.
@@ -43,17 +59,20 @@ export async function publishDecisions(
   rows: readonly ScoredRow[],
   entries: readonly StreamEntry[],
   log?: (line: string) => void,
+  seenBefore: readonly SeenBefore[] = [],
 ): Promise<void> {
   try {
-    const byChannel = new Map<string, DecisionReply[]>()
-    rows.forEach((row, index) => {
-      const entry = entries[index]
+    const byChannel = new Map<string, WorkerReply[]>()
+    const add = (entry: StreamEntry | undefined, reply: () => WorkerReply) => {
       const channel = entry === undefined ? undefined : fieldOf(entry, REPLY_FIELD)
       if (channel === undefined || channel === '') return
       let replies = byChannel.get(channel)
       if (replies === undefined) byChannel.set(channel, (replies = []))
-      replies.push({ txn_id: row.txn.txn_id, ...row.score })
-    })
+      replies.push(reply())
+    }
+    rows.forEach((row, index) => add(entries[index], () => ({ txn_id: row.txn.txn_id, ...row.score })))
+    for (const { entry, txnId, kind, fields } of seenBefore)
+      add(entry, () => ({ txn_id: txnId, seen: kind, fields }))
     await Promise.all(
       [...byChannel].map(([channel, replies]) => redis.publish(channel, JSON.stringify(replies))),
     )
@@ -75,10 +94,18 @@ export class DecisionPublisher {
   ) {}
 
   /** For WorkerOptions.onStored: returns at once, the PUBLISH goes on in the background. */
-  readonly onStored = (rows: readonly ScoredRow[], entries: readonly StreamEntry[]): void => {
-    if (!entries.some((entry) => fieldOf(entry, REPLY_FIELD) !== undefined)) return
+  readonly onStored = (
+    rows: readonly ScoredRow[],
+    entries: readonly StreamEntry[],
+    seenBefore: readonly SeenBefore[] = [],
+  ): void => {
+    if (
+      !entries.some((entry) => fieldOf(entry, REPLY_FIELD) !== undefined) &&
+      !seenBefore.some(({ entry }) => fieldOf(entry, REPLY_FIELD) !== undefined)
+    )
+      return
     this.redis ??= connectRedis(this.connection, { name: 'aether-decision-replies', maxRetriesPerRequest: 1 })
-    void publishDecisions(this.redis, rows, entries, this.log)
+    void publishDecisions(this.redis, rows, entries, this.log, seenBefore)
   }
 
   close(): void {
@@ -92,7 +119,7 @@ export class DecisionPublisher {
  * decision. A waiter is registered before the XADD, so a reply can never arrive before it.
  */
 export class ReplyListener {
-  private readonly waiting = new Map<string, Set<(reply: DecisionReply | undefined) => void>>()
+  private readonly waiting = new Map<string, Set<(reply: WorkerReply | undefined) => void>>()
   private subscriber: Redis | undefined
 
   constructor(
@@ -111,14 +138,17 @@ export class ReplyListener {
     await subscriber.subscribe(this.channel)
   }
 
-  /** Resolves with the stored decision, or undefined when none came within `ms` (or it was cancelled). */
-  wait(txnId: string, ms: number): { promise: Promise<DecisionReply | undefined>; cancel: () => void } {
+  /**
+   * Resolves with the worker's reply (the stored decision, or why nothing was stored), or undefined when
+   * none came within `ms` (or it was cancelled).
+   */
+  wait(txnId: string, ms: number): { promise: Promise<WorkerReply | undefined>; cancel: () => void } {
     let cancel = () => {}
-    const promise = new Promise<DecisionReply | undefined>((resolve) => {
+    const promise = new Promise<WorkerReply | undefined>((resolve) => {
       // Two requests of one txn_id may wait at once (a client's retry): each has its own waiter.
       let waiters = this.waiting.get(txnId)
       if (waiters === undefined) this.waiting.set(txnId, (waiters = new Set()))
-      const done = (reply: DecisionReply | undefined) => {
+      const done = (reply: WorkerReply | undefined) => {
         clearTimeout(timer)
         waiters.delete(done)
         if (waiters.size === 0 && this.waiting.get(txnId) === waiters) this.waiting.delete(txnId)
@@ -132,14 +162,16 @@ export class ReplyListener {
   }
 
   private deliver(message: string) {
-    let replies: DecisionReply[]
+    let replies: WorkerReply[]
     try {
-      replies = JSON.parse(message) as DecisionReply[]
+      replies = JSON.parse(message) as WorkerReply[]
     } catch {
       return
     }
     if (!Array.isArray(replies)) return
-    for (const reply of replies) for (const done of [...(this.waiting.get(reply.txn_id) ?? [])]) done(reply)
+    for (const reply of replies)
+      if (typeof reply?.txn_id === 'string')
+        for (const done of [...(this.waiting.get(reply.txn_id) ?? [])]) done(reply)
   }
 
   async stop(): Promise<void> {

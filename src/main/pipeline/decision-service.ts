@@ -1,15 +1,16 @@
 import type { Redis } from 'ioredis'
 import { sql, type Kysely } from 'kysely'
 import { Transaction, type Reason, type Score } from '../../shared/transaction'
-import { emptyUserState, scoreTransaction } from '../scoring'
-import { API_KEY_FIELD, REPLY_FIELD, type DecisionReply, type ReplyListener } from './decision-replies'
+import { emptyUserState, scoreTransaction, type UserState } from '../scoring'
 import {
-  CONSUMER_GROUP,
-  partitionLease,
-  partitionOf,
-  partitionStream,
-  type StreamLayout,
-} from './partitioning'
+  API_KEY_FIELD,
+  isSeenReply,
+  REPLY_FIELD,
+  type DecisionReply,
+  type ReplyListener,
+} from './decision-replies'
+import { partitionOf, partitionStream, type StreamLayout } from './partitioning'
+import type { RedisStreams } from './redis-stream'
 import type { RulesSource } from './rules-source'
 import type { PipelineStore } from './sink'
 import { decodeTransaction, DEFAULT_TIME_WINDOW, encodeTransaction, type TimeWindow } from './wire'
@@ -23,7 +24,12 @@ import { CONTENT_FIELDS, contentFingerprint } from './transaction-content'
  * Once per txn_id across any number of gateways: a claim key (`<prefix>gw:txn:{pN}:<txn_id>`, holding
  * the content's fingerprint) is set and the entry added in one Redis script, so a retry, a second gateway
  * or a crash between the two can neither add a second entry nor lose the first. The claim lives until
- * the worker has surely stored it (CLAIM_TTL_MS); after that the store itself tells a duplicate.
+ * the worker has surely stored it (CLAIM_TTL_MS); after that the worker tells a duplicate: its reply
+ * says the entry was stored before (the original decision is read then) or conflicts (409).
+ *
+ * A single transaction's fast path is one Redis script and the worker's reply: nothing read from the
+ * store before writing. The store is read only on the slow paths (past the budget, a duplicate, a
+ * lookup), so they never hold up the fast one.
  */
 
 export interface FieldError {
@@ -51,6 +57,26 @@ export type BatchItemStatus =
   | { index: number; txn_id: string; status: 'accepted' | 'duplicate' }
   | { index: number; txn_id: string; status: 'conflict'; fields: string[] }
   | { index: number; txn_id?: string; status: 'invalid'; errors: FieldError[] }
+
+/** A batch's answer: a status per item, and how many of each. */
+export interface BatchOutcome {
+  items: BatchItemStatus[]
+  accepted: number
+  duplicates: number
+  conflicts: number
+  invalid: number
+}
+
+function batchOutcome(items: BatchItemStatus[]): BatchOutcome {
+  const count = (status: BatchItemStatus['status']) => items.filter((item) => item.status === status).length
+  return {
+    items,
+    accepted: count('accepted'),
+    duplicates: count('duplicate'),
+    conflicts: count('conflict'),
+    invalid: count('invalid'),
+  }
+}
 
 export type LookupResult =
   | { status: 'stored'; decision: Omit<DecisionResult, 'latency_ms'> }
@@ -88,6 +114,8 @@ function splitReason(reason: string): FieldError {
 
 export interface DecisionServiceOptions {
   redis: Redis
+  /** The stream layer, for the team-wide view of the partitions (backlog, owners). */
+  streams: Pick<RedisStreams, 'partitionInfo'>
   layout: StreamLayout
   /** The store as the gateway's login sees it (reads transactions, scores, user states). */
   db: Kysely<unknown>
@@ -98,9 +126,29 @@ export interface DecisionServiceOptions {
   timeWindow?: TimeWindow
 }
 
+type StoredDecision = Omit<DecisionResult, 'latency_ms'>
+
+interface SlowAnswer {
+  version: { differs: string[] } | undefined
+  stored: StoredDecision | undefined
+  state: UserState | undefined
+  config: Awaited<ReturnType<RulesSource['current']>>
+}
+
+interface SlowRead {
+  txn: Transaction
+  resolve: (answer: SlowAnswer) => void
+  reject: (error: unknown) => void
+}
+
+/** Requests past their budget read together, at most this many at a time. */
+const SLOW_BATCH = 500
+
 export class DecisionService {
   private readonly redis: ClaimingRedis
   readonly layout: StreamLayout
+  private readonly slowQueue: SlowRead[] = []
+  private slowRunning = false
 
   constructor(private readonly options: DecisionServiceOptions) {
     options.redis.defineCommand('claimAndAdd', { numberOfKeys: 2, lua: CLAIM_AND_ADD })
@@ -153,10 +201,7 @@ export class DecisionService {
 
   /** One transaction: written once, answered with the stored decision or, past the budget, a provisional one. */
   async submit(txn: Transaction, apiKeyId: string, startedAt = performance.now()): Promise<SubmitOutcome> {
-    const [version] = await this.options.pipelineStore
-      .storedVersions([txn])
-      .then((found) => [...found.values()])
-    if (version !== undefined) return this.storedDuplicate(txn, version.differs, startedAt)
+    // Registered before the XADD, so the reply can never come first.
     const waiter = this.options.replies.wait(
       txn.txn_id,
       Math.max(0, this.options.budgetMs - (performance.now() - startedAt)),
@@ -169,18 +214,46 @@ export class DecisionService {
       throw error
     }
     if (claimed[0] === 0) {
+      // Another request of this txn_id wrote it within the claim's life.
       waiter.cancel()
       const fields = differingFields(contentFingerprint(txn), claimed[1])
       if (fields.length > 0) return { kind: 'conflict', txnId: txn.txn_id, fields }
       return { kind: 'decided', result: await this.inFlightDuplicate(txn, startedAt) }
     }
     const reply = await waiter.promise
-    if (reply !== undefined) return { kind: 'decided', result: this.result(reply, true, startedAt) }
-    return { kind: 'decided', result: await this.provisional(txn, startedAt) }
+    if (reply === undefined) return this.pastBudget(txn, startedAt)
+    if (!isSeenReply(reply)) return { kind: 'decided', result: this.result(reply, true, startedAt) }
+    // The worker stored no row for it: stored before (claim expired), or another version was.
+    if (reply.seen === 'conflict') return { kind: 'conflict', txnId: txn.txn_id, fields: reply.fields }
+    const stored = await this.storedDecision(txn.txn_id)
+    if (stored === undefined) return this.pastBudget(txn, startedAt)
+    return {
+      kind: 'decided',
+      result: {
+        ...stored,
+        latency_ms: elapsed(startedAt),
+        ...(reply.seen === 'duplicate' ? { duplicate: true as const } : {}),
+      },
+    }
+  }
+
+  /**
+   * No reply within the budget. A version stored already (written long ago, or ours just now) answers:
+   * other content is a conflict, the same is the stored decision. Else the provisional decision. Read
+   * with every other request past its budget at that moment (slowRead).
+   */
+  private async pastBudget(txn: Transaction, startedAt: number): Promise<SubmitOutcome> {
+    const read = await this.slowRead(txn)
+    const version = read.version
+    if (version !== undefined && version.differs.length > 0)
+      return { kind: 'conflict', txnId: txn.txn_id, fields: version.differs }
+    if (version !== undefined && read.stored !== undefined)
+      return { kind: 'decided', result: { ...read.stored, latency_ms: elapsed(startedAt) } }
+    return { kind: 'decided', result: this.provisionalFrom(txn, read, startedAt) }
   }
 
   /** Many transactions, no waiting: each written once, with a status per item. */
-  async submitBatch(bodies: readonly unknown[], apiKeyId: string): Promise<BatchItemStatus[]> {
+  async submitBatch(bodies: readonly unknown[], apiKeyId: string): Promise<BatchOutcome> {
     const statuses: BatchItemStatus[] = []
     const valid: { index: number; txn: Transaction }[] = []
     bodies.forEach((body, index) => {
@@ -226,7 +299,7 @@ export class DecisionService {
               : { index, txn_id: txn.txn_id, status: 'duplicate' }
       })
     }
-    return statuses
+    return batchOutcome(statuses)
   }
 
   /** The stored decision, or pending while a gateway's claim says it is on its way. */
@@ -246,64 +319,82 @@ export class DecisionService {
    * and not acknowledged (pending). A stream without the group yet counts whole.
    */
   async backlog(): Promise<number> {
-    const pipeline = this.redis.pipeline()
-    for (let partition = 0; partition < this.layout.partitions; partition++) {
-      pipeline.xlen(partitionStream(this.layout, partition))
-      pipeline.xinfo('GROUPS', partitionStream(this.layout, partition))
-    }
-    const results = (await pipeline.exec()) ?? []
-    let total = 0
-    for (let i = 0; i < results.length; i += 2) {
-      const length = Number(results[i]?.[1] ?? 0)
-      const [groupsError, groups] = results[i + 1] ?? [null, []]
-      if (groupsError !== null) continue // no such stream: nothing waiting there
-      const group = (groups as unknown[][]).map(toRecord).find((info) => info.name === CONSUMER_GROUP)
-      if (group === undefined) total += length
-      else total += Number(group.lag ?? 0) + Number(group.pending ?? 0)
-    }
-    return total
+    const { partitions } = await this.options.streams.partitionInfo()
+    return partitions.reduce((total, info) => total + (info.lag ?? 0) + info.pending, 0)
   }
 
   /** How many partitions a worker holds the lease of: decisions come back final only from those. */
   async ownedPartitions(): Promise<{ owned: number; total: number }> {
-    const pipeline = this.redis.pipeline()
-    for (let partition = 0; partition < this.layout.partitions; partition++)
-      pipeline.exists(partitionLease(this.layout, partition))
-    const results = (await pipeline.exec()) ?? []
-    const owned = results.filter(([error, count]) => error === null && Number(count) > 0).length
-    return { owned, total: this.layout.partitions }
+    const { partitions } = await this.options.streams.partitionInfo()
+    return { owned: partitions.filter((info) => info.owner !== null).length, total: this.layout.partitions }
   }
 
-  private async storedDecision(txnId: string): Promise<Omit<DecisionResult, 'latency_ms'> | undefined> {
+  private async storedDecision(txnId: string): Promise<StoredDecision | undefined> {
+    return (await this.storedDecisions([txnId])).get(txnId)
+  }
+
+  private async storedDecisions(txnIds: readonly string[]): Promise<Map<string, StoredDecision>> {
     const { rows } = await sql<{
+      txn_id: string
       score: number | null
       decision: Score['decision'] | null
       reasons: Reason[] | null
       rules_version: number | null
-    }>`SELECT s.score, s.decision, s.reasons, s.rules_version
+    }>`SELECT t.txn_id::text AS txn_id, s.score, s.decision, s.reasons, s.rules_version
          FROM transactions t LEFT JOIN scores s ON s.txn_id = t.txn_id
-        WHERE t.txn_id = ${txnId}::uuid`.execute(this.options.db)
-    const row = rows[0]
-    if (row === undefined || row.decision === null) return undefined
-    return {
-      txn_id: txnId,
-      decision: row.decision,
-      score: Number(row.score),
-      reasons: row.reasons ?? [],
-      rules_version: Number(row.rules_version),
-      final: true,
-    }
+        WHERE t.txn_id = ANY(${txnIds}::uuid[])`.execute(this.options.db)
+    const decisions = new Map<string, StoredDecision>()
+    for (const row of rows)
+      if (row.decision !== null)
+        decisions.set(row.txn_id, {
+          txn_id: row.txn_id,
+          decision: row.decision,
+          score: Number(row.score),
+          reasons: row.reasons ?? [],
+          rules_version: Number(row.rules_version),
+          final: true,
+        })
+    return decisions
   }
 
-  private async storedDuplicate(
-    txn: Transaction,
-    differs: string[],
-    startedAt: number,
-  ): Promise<SubmitOutcome> {
-    if (differs.length > 0) return { kind: 'conflict', txnId: txn.txn_id, fields: differs }
-    const stored = await this.storedDecision(txn.txn_id)
-    if (stored === undefined) return { kind: 'decided', result: await this.inFlightDuplicate(txn, startedAt) }
-    return { kind: 'decided', result: { ...stored, latency_ms: elapsed(startedAt), duplicate: true } }
+  /**
+   * What answering past the budget needs, read for every request waiting for it at once: one query per
+   * kind for all of them (a stored version, a stored decision, the user's state), one batch at a time,
+   * so under load the slow path costs a few queries per batch, never a few per request.
+   */
+  private slowRead(txn: Transaction): Promise<SlowAnswer> {
+    return new Promise((resolve, reject) => {
+      this.slowQueue.push({ txn, resolve, reject })
+      if (this.slowRunning) return
+      this.slowRunning = true
+      setImmediate(() => void this.flushSlow())
+    })
+  }
+
+  private async flushSlow(): Promise<void> {
+    while (this.slowQueue.length > 0) {
+      const reads = this.slowQueue.splice(0, SLOW_BATCH)
+      const txns = reads.map((read) => read.txn)
+      try {
+        const [versions, stored, states, config] = await Promise.all([
+          this.options.pipelineStore.storedVersions(txns),
+          this.storedDecisions([...new Set(txns.map((txn) => txn.txn_id))]),
+          this.options.pipelineStore.loadStates([...new Set(txns.map((txn) => txn.user_id))]),
+          this.options.rules.current(),
+        ])
+        reads.forEach((read, index) =>
+          read.resolve({
+            version: versions.get(index),
+            stored: stored.get(read.txn.txn_id),
+            state: states.get(read.txn.user_id),
+            config,
+          }),
+        )
+      } catch (error) {
+        for (const read of reads) read.reject(error)
+      }
+    }
+    this.slowRunning = false
   }
 
   /**
@@ -322,16 +413,12 @@ export class DecisionService {
 
   /** The same scorer over the latest stored user state and the rules and lists in force. */
   private async provisional(txn: Transaction, startedAt: number): Promise<DecisionResult> {
-    const [states, config] = await Promise.all([
-      this.options.pipelineStore.loadStates([txn.user_id]),
-      this.options.rules.current(),
-    ])
-    const { score } = scoreTransaction(
-      txn,
-      states.get(txn.user_id) ?? emptyUserState(),
-      config.rules,
-      config.lists,
-    )
+    return this.provisionalFrom(txn, await this.slowRead(txn), startedAt)
+  }
+
+  private provisionalFrom(txn: Transaction, read: SlowAnswer, startedAt: number): DecisionResult {
+    const { rules, lists } = read.config
+    const { score } = scoreTransaction(txn, read.state ?? emptyUserState(), rules, lists)
     return this.result({ txn_id: txn.txn_id, ...score }, false, startedAt)
   }
 
@@ -349,10 +436,3 @@ export class DecisionService {
 }
 
 const elapsed = (startedAt: number) => Math.round((performance.now() - startedAt) * 10) / 10
-
-/** XINFO's flat [name, value, name, value…] reply as an object. */
-function toRecord(flat: unknown[]): Record<string, unknown> {
-  const record: Record<string, unknown> = {}
-  for (let i = 0; i + 1 < flat.length; i += 2) record[String(flat[i])] = flat[i + 1]
-  return record
-}

@@ -2,6 +2,7 @@ import type { Transaction } from '../../shared/transaction'
 import { connectRedis, RedisStreams, type RedisConnection } from './redis-stream'
 import { partitionOf, partitionStream, validateLayout, type StreamLayout } from './partitioning'
 import { encodeTransaction } from './wire'
+import { messageOf } from '../errors'
 
 /**
  * The producer behind `aether replay`: transactions onto the partition streams, each on its user's
@@ -125,8 +126,6 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     const timer = setTimeout(done, ms)
     signal?.addEventListener('abort', done, { once: true })
   })
-
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
 export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const layout = validateLayout(options.layout)

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis'
 import { connectRedis, type RedisConnection } from './redis-stream'
+import { messageOf } from '../errors'
 
 /**
  * Whether the team Redis keeps what it accepted across a restart. An XADD reply means Redis holds the
@@ -96,8 +97,6 @@ const configValue = async (redis: Redis, name: string): Promise<string> => {
   if (value === undefined) throw new Error(`CONFIG GET ${name} gave no value`)
   return value
 }
-
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
 /** Asks a connected Redis (INFO persistence, CONFIG GET); never throws. */
 export async function checkPersistence(redis: Redis): Promise<RedisPersistence> {

@@ -4,7 +4,7 @@ import { Reason } from '../../shared/transaction'
 import type { Store } from '../store/store'
 import type { StoreDb } from '../store/schema'
 import { iso } from './db'
-import { deliverWebhooks } from './webhook'
+import { WebhookPoster } from './webhook-poster'
 
 /**
  * The live feed: one LISTEN per open store, shared by every subscriber (each renderer window, the webhook
@@ -96,6 +96,7 @@ class LiveFeed {
   private subscribers = 0
   private stopListening: Promise<() => Promise<void>> | undefined
   private fresh: NewAlertIds | undefined
+  private webhooks: WebhookPoster | undefined
 
   constructor(private readonly store: Store) {
     this.events.setMaxListeners(0)
@@ -115,7 +116,9 @@ class LiveFeed {
         fresh.claim(alert.id),
       )
       for (const alert of alerts) this.events.emit('event', alert)
-      await deliverWebhooks(db, alerts)
+      // Local mode: this app is the worker, so it posts the webhook (a team's workers post theirs).
+      if (this.store.engine === 'pglite' && alerts.some((alert) => alert.decision === 'block'))
+        await (this.webhooks ??= new WebhookPoster({ db, holder: 'workstation' })).deliverDue()
     } catch (error) {
       console.error('[aether] could not handle notified alerts:', error)
     }
