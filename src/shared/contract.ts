@@ -2,6 +2,7 @@ import { eventIterator } from '@orpc/contract'
 import { z } from 'zod'
 import { datasetsContract } from './datasets-contract'
 import { base } from './errors'
+import { apiKeysContract, gatewaysContract } from './gateway-contract'
 import { pipelineContract } from './pipeline-contract'
 import { ConnectionReport, Profile, ProfileList, TeamProfileDraft } from './profile'
 import { sessionContract } from './session-contract'
@@ -51,6 +52,8 @@ export const contract = {
   session: sessionContract,
   triage: triageContract,
   datasets: datasetsContract,
+  apiKeys: apiKeysContract,
+  gateways: gatewaysContract,
   profiles: {
     list: base.output(ProfileList),
     create: base.input(TeamProfileDraft).output(Profile),

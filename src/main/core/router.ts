@@ -1,6 +1,8 @@
 import { implement } from '@orpc/server'
 import { contract } from '../../shared/contract'
 import { createDatasetsRouter } from '../analysis/datasets-router'
+import { createGatewaysRouter } from '../gateway/gateways-router'
+import { createApiKeysRouter } from '../security/api-keys-router'
 import { createSessionRouter } from '../security/session-router'
 import { createTriageRouter, rulePublisher } from '../triage/router'
 import { toContractError, withContractErrors } from './contract-errors'
@@ -42,6 +44,11 @@ export function createRouter(workstation: Workstation) {
       watchPipeline: os.pipeline.watchPipeline.handler(({ signal }) => workstation.pipeline.watch(signal)),
     },
     session: createSessionRouter(workstation),
+    apiKeys: createApiKeysRouter(workstation),
+    gateways: createGatewaysRouter({
+      storeMode: () => workstation.storeMode(),
+      teamStreams: () => workstation.pipeline.teamStreams(),
+    }),
     triage: createTriageRouter(workstation),
     datasets: createDatasetsRouter({
       datasets: workstation.datasets,

@@ -8,6 +8,7 @@ import { LoadingSkeleton } from '../../app/LoadingSkeleton'
 import { Page } from '../../app/Page'
 import { WebhookSettings } from './WebhookSettings'
 import { AnalystsPanel } from './AnalystsPanel'
+import { ApiKeysPanel } from './ApiKeysPanel'
 import { ProfileForm } from './ProfileForm'
 import { ProfileRow } from './ProfileRow'
 
@@ -68,6 +69,7 @@ export function SettingsPage() {
         </p>
       </section>
       <AnalystsPanel />
+      <ApiKeysPanel />
       <WebhookSettings />
     </Page>
   )
