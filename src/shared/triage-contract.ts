@@ -82,6 +82,12 @@ export const TransactionRow = z.object({
   decision: Decision.nullable(),
   reasons: z.array(Reason),
   caseId: z.number().nullable(),
+  /**
+   * The Decision API key that sent it; null for a transaction that came another way (written to the
+   * stream by a producer or `aether replay`, typed in, or Local mode's sample). `name` is null only for a
+   * key this database does not know.
+   */
+  sentBy: z.object({ keyId: z.string(), name: z.string().nullable(), revoked: z.boolean() }).nullable(),
 })
 export type TransactionRow = z.infer<typeof TransactionRow>
 
@@ -230,6 +236,16 @@ export type CaseAlert = z.infer<typeof CaseAlert>
 export const ListKind = z.enum(['user', 'counterparty', 'ip', 'device'])
 export type ListKind = z.infer<typeof ListKind>
 
+export const RelatedCase = z.object({
+  id,
+  userId: z.string(),
+  status: CaseStatus,
+  amount: z.string(),
+  /** How the money links them, in words. */
+  link: z.string(),
+})
+export type RelatedCase = z.infer<typeof RelatedCase>
+
 export const CaseDetail = z.object({
   case: CaseSummary,
   alerts: z.array(CaseAlert),
@@ -238,6 +254,8 @@ export const CaseDetail = z.object({
   events: z.array(CaseEvent),
   /** Which of this case's identities are on a blocklist already. */
   listed: z.array(z.object({ kind: ListKind, value: z.string() })),
+  /** Cases on the other side of a money trail: a TRANSFER, then a CASH_OUT of the same amount. */
+  related: z.array(RelatedCase),
 })
 export type CaseDetail = z.infer<typeof CaseDetail>
 
@@ -248,6 +266,8 @@ export const BlocklistChoice = z.object({
   counterparties: z.array(accountId).max(50).default([]),
   ips: z.array(z.string().max(64)).max(50).default([]),
   devices: z.array(z.string().max(128)).max(50).default([]),
+  /** Accounts of related cases (the other side of the money trail) to block as users. */
+  relatedUsers: z.array(accountId).max(50).default([]),
   /** Days until the entries expire; none means they stay until removed. */
   expiresInDays: z.number().int().min(1).max(3650).optional(),
 })

@@ -35,6 +35,13 @@ export class ProfileConflictError extends Refusal {
   }
 }
 
+export class ProfileSecretsKeptError extends Refusal {
+  constructor(message: string) {
+    super('UNAVAILABLE', message)
+    this.name = 'ProfileSecretsKeptError'
+  }
+}
+
 export const secretAccount = (profileId: string, service: 'postgres' | 'redis') =>
   `profile/${profileId}/${service}`
 
@@ -131,15 +138,39 @@ export class ProfileStore {
     if (id === LOCAL_PROFILE_ID)
       throw new ProfileConflictError('The Local profile is built in and cannot be deleted.')
     const file = await this.read()
-    if (!file.profiles.some((profile) => profile.id === id)) throw new ProfileNotFoundError(id)
-    await this.secrets.delete(secretAccount(id, 'postgres'))
-    await this.secrets.delete(secretAccount(id, 'redis'))
+    const profile = file.profiles.find((candidate) => candidate.id === id)
+    if (profile === undefined) throw new ProfileNotFoundError(id)
+    // Only saved passwords are in the keychain: a profile without one is deleted with no keychain at all.
+    await this.forgetSecrets(profile)
     await this.write({
       ...file,
       activeId: file.activeId === id ? LOCAL_PROFILE_ID : file.activeId,
       profiles: file.profiles.filter((profile) => profile.id !== id),
     })
     return this.list()
+  }
+
+  /** Removes a profile's saved passwords; a keychain that cannot be reached keeps the profile, and says so. */
+  private async forgetSecrets(profile: TeamProfile) {
+    const saved = [
+      ...(profile.hasPostgresPassword ? [{ service: 'postgres' as const, label: 'PostgreSQL' }] : []),
+      ...(profile.hasRedisPassword ? [{ service: 'redis' as const, label: 'Redis' }] : []),
+    ]
+    const kept: string[] = []
+    let reason = ''
+    for (const { service, label } of saved) {
+      try {
+        await this.secrets.delete(secretAccount(profile.id, service))
+      } catch (error) {
+        kept.push(label)
+        reason = error instanceof Error ? error.message : String(error)
+      }
+    }
+    if (kept.length > 0)
+      throw new ProfileSecretsKeptError(
+        `“${profile.name}” was not deleted: its saved ${kept.join(' and ')} password${kept.length > 1 ? 's' : ''} ` +
+          `could not be removed from the OS keychain. ${reason}`,
+      )
   }
 
   async setActive(id: string): Promise<void> {
@@ -215,7 +246,7 @@ export class ProfileStore {
   private async keep(account: string, secret: string | undefined, had: boolean): Promise<boolean> {
     if (secret === undefined) return had
     if (secret === '') {
-      await this.secrets.delete(account)
+      if (had) await this.secrets.delete(account)
       return false
     }
     await this.secrets.set(account, secret)

@@ -14,6 +14,7 @@ import {
   type CaseEvent,
   type CaseSummary,
   type ListKind,
+  type RelatedCase,
 } from '../../shared/triage-contract'
 import { Reason, TransactionType } from '../../shared/transaction'
 import { displayNames } from './analysts'
@@ -27,7 +28,7 @@ import {
   TriageNotFoundError,
 } from './errors'
 import { listEntriesById } from './lists'
-import { userHistory } from './transactions'
+import { startsWith, userHistory } from './transactions'
 
 /**
  * Cases: the queue, "Next case", status changes, assignment, notes and bulk actions. Every change is an
@@ -94,7 +95,7 @@ export async function caseQueue(db: StoreDb, me: Analyst, input: CaseQueueReques
   if (request.assignee === 'unassigned') query = query.where('assignee_id', 'is', null)
   if (request.overdueOnly)
     query = query.where('due_at', '<', sql<Date>`now()`).where('status', '<>', 'closed')
-  if (request.userId !== undefined) query = query.where('user_id', '=', request.userId)
+  if (request.userId !== undefined) query = query.where('user_id', 'like', startsWith(request.userId))
   if (request.minScore !== undefined) query = query.where('max_score', '>=', request.minScore)
   const rows = await query
     .orderBy(sql`status = 'closed'`)
@@ -273,8 +274,15 @@ async function caseIdentities(trx: Trx | StoreDb, caseId: number) {
 async function blocklistFromCase(trx: Trx, me: Analyst, row: CaseRow, input: BlocklistChoice, note?: string) {
   const choice = BlocklistChoice.parse(input)
   const known = await caseIdentities(trx, row.id)
+  const related = new Set((await relatedCases(trx, row.id)).map((other) => other.userId))
+  const strangers = choice.relatedUsers.filter((user) => !related.has(user))
+  if (strangers.length > 0)
+    throw new TriageInvalidError(
+      `Only the accounts of related cases can be blocked from this one; not: ${strangers.join(', ')}.`,
+    )
   const wanted: { kind: ListKind; value: string }[] = [
     ...(choice.user ? [{ kind: 'user' as const, value: row.user_id }] : []),
+    ...choice.relatedUsers.map((value) => ({ kind: 'user' as const, value })),
     ...choice.counterparties.map((value) => ({ kind: 'counterparty' as const, value })),
     ...choice.ips.map((value) => ({ kind: 'ip' as const, value })),
     ...choice.devices.map((value) => ({ kind: 'device' as const, value })),
@@ -427,11 +435,26 @@ async function toEvents(
 
 const TIMELINE_ROWS = 50
 
+/** The cases on the other side of this one's money trail (0013's aether_related_cases), as this analyst sees them. */
+async function relatedCases(db: StoreDb | Trx, caseId: number): Promise<RelatedCase[]> {
+  const { rows } = await sql<{ id: number; user_id: string; status: string; amount: string; link: string }>`
+    SELECT DISTINCT ON (c.id) c.id::int AS id, c.user_id, c.status, r.amount::text AS amount, r.link
+      FROM aether_related_cases(${caseId}) r JOIN cases c ON c.id = r.case_id
+     ORDER BY c.id`.execute(db)
+  return rows.map((row) => ({
+    id: row.id,
+    userId: row.user_id,
+    status: CaseStatus.parse(row.status),
+    amount: row.amount,
+    link: row.link,
+  }))
+}
+
 export async function caseDetail(db: StoreDb, caseId: number): Promise<CaseDetail> {
   const row = await db.selectFrom('cases').selectAll().where('id', '=', caseId).executeTakeFirst()
   if (row === undefined)
     throw new TriageNotFoundError(`Case ${caseId} does not exist or is not visible to you.`)
-  const [theCase, alertRows, events, timeline] = await Promise.all([
+  const [theCase, alertRows, events, timeline, related] = await Promise.all([
     summary(db, row),
     db
       .selectFrom('alerts as a')
@@ -461,6 +484,7 @@ export async function caseDetail(db: StoreDb, caseId: number): Promise<CaseDetai
       .orderBy('id')
       .execute(),
     userHistory(db, row.user_id, null, TIMELINE_ROWS),
+    relatedCases(db, caseId),
   ])
   const alerts: CaseAlert[] = alertRows.map((alert) => ({
     id: alert.id,
@@ -495,6 +519,7 @@ export async function caseDetail(db: StoreDb, caseId: number): Promise<CaseDetai
     alerts,
     timeline,
     events: await toEvents(db, events),
+    related,
     listed: listed.flatMap((entry) =>
       candidates.some((c) => c.kind === entry.kind && c.value === entry.value)
         ? [{ kind: entry.kind as ListKind, value: entry.value }]

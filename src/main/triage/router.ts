@@ -10,6 +10,7 @@ import { addListEntry, listEntries, removeListEntry, updateListEntry } from './l
 import { liveFeed } from './live'
 import { revertRules, rulePrecision, ruleVersions, saveRules } from './rules'
 import { submitTransaction, type SubmitScope } from './submit'
+import { TriageConflictError } from './errors'
 import { exportCsv, transactionDetail, transactionPage } from './transactions'
 import { setWebhook, webhookSetting } from './webhook'
 
@@ -97,11 +98,17 @@ export function createTriageRouter(scope: SubmitScope) {
  */
 export const rulePublisher =
   (scope: StoreScope) =>
-  async (ruleSet: RuleSet, comment: string): Promise<{ version: number }> => {
+  async (ruleSet: RuleSet, comment: string, baseVersion?: number): Promise<{ version: number }> => {
     const db = scope.requireStore().db
     const [latest] = await ruleVersions(db)
+    // B was copied while another version was in force: publishing it would undo what was saved since.
+    if (baseVersion !== undefined && latest !== undefined && latest.version !== baseVersion)
+      throw new TriageConflictError(
+        `Not published: rules version ${latest.version} was saved after B was copied from version ` +
+          `${baseVersion}, and publishing B would undo it. Compare against version ${latest.version} first.`,
+      )
     const saved = await saveRules(db, {
-      baseVersion: latest?.version ?? null,
+      baseVersion: baseVersion ?? latest?.version ?? null,
       definition: ruleSet,
       comment: comment || `Published from a backtest (was version ${ruleSet.version})`,
     })

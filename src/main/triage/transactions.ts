@@ -86,6 +86,8 @@ const scoredTransactions = (db: StoreDb) =>
     .selectFrom('transactions as t')
     .leftJoin('scores as s', 's.txn_id', 't.txn_id')
     .leftJoin('alerts as a', 'a.txn_id', 't.txn_id')
+    // Which Decision API key sent it (0009), by the name analysts may read (0012).
+    .leftJoin('api_key_names as k', 'k.id', 't.api_key_id')
     .select([
       't.txn_id',
       't.ts',
@@ -101,7 +103,13 @@ const scoredTransactions = (db: StoreDb) =>
       's.decision',
       's.reasons',
       'a.case_id',
+      sql<string | null>`t.api_key_id::text`.as('api_key_id'),
+      'k.name as api_key_name',
+      'k.revoked as api_key_revoked',
     ])
+
+/** A LIKE pattern matching what starts with the text, its own % _ and \\ taken literally. */
+export const startsWith = (text: string) => `${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
 
 /** Builds the grid's SELECT; exported so the benchmark can EXPLAIN exactly what the grid runs. */
 export function transactionPageQuery(db: StoreDb, query: PageQuery) {
@@ -125,10 +133,11 @@ export function transactionPageQuery(db: StoreDb, query: PageQuery) {
   if (filter.types !== undefined) builder = builder.where('t.type', 'in', filter.types)
   if (filter.from !== undefined) builder = builder.where(tsColumn, '>=', new Date(filter.from))
   if (filter.to !== undefined) builder = builder.where(tsColumn, '<', new Date(filter.to))
+  // An ID or its beginning: the text_pattern_ops indexes of 0013 answer both.
   if (filter.userId !== undefined)
-    builder = builder.where(plan.fromAlerts ? 'a.user_id' : 't.user_id', '=', filter.userId)
+    builder = builder.where(plan.fromAlerts ? 'a.user_id' : 't.user_id', 'like', startsWith(filter.userId))
   if (filter.counterpartyId !== undefined)
-    builder = builder.where('t.counterparty_id', '=', filter.counterpartyId)
+    builder = builder.where('t.counterparty_id', 'like', startsWith(filter.counterpartyId))
 
   if (query.after !== undefined) {
     const comparison = sort.direction === 'asc' ? sql.raw('>') : sql.raw('<')
@@ -165,6 +174,9 @@ export function toTransactionRow(row: {
   decision: string | null
   reasons: unknown
   case_id: number | null
+  api_key_id?: string | null
+  api_key_name?: string | null
+  api_key_revoked?: boolean | null
 }): TransactionRow {
   return {
     txnId: row.txn_id,
@@ -181,6 +193,10 @@ export function toTransactionRow(row: {
     decision: row.decision === null ? null : (row.decision as Decision),
     reasons: parseReasons(row.reasons),
     caseId: row.case_id,
+    sentBy:
+      row.api_key_id === null || row.api_key_id === undefined
+        ? null
+        : { keyId: row.api_key_id, name: row.api_key_name ?? null, revoked: row.api_key_revoked === true },
   }
 }
 

@@ -1,15 +1,16 @@
 import { useQuery } from '@tanstack/react-query'
 import { useId, useState, type FormEvent } from 'react'
-import type { Analyst, CaseDetail, CaseEvent } from '../../../../shared/triage-contract'
+import type { Analyst, CaseAlert, CaseDetail, CaseEvent } from '../../../../shared/triage-contract'
 import { orpc } from '../../api/client'
 import { describeError } from '../../api/errors'
 import { ErrorState } from '../../app/ErrorState'
 import { LoadingSkeleton } from '../../app/LoadingSkeleton'
-import { formatMoney, formatTime, timeTitle } from '../../ui/format'
+import { formatMoney, formatTime, timeTitle, zoneName } from '../../ui/format'
 import { ReasonList } from '../../ui/ReasonList'
 import { DecisionChip, ScoreBadge } from '../../ui/ScoreBadge'
 import { OUTCOME_LABELS, ResolveDialog } from './ResolveDialog'
 import type { CaseActions } from './useCaseActions'
+import { selectCase } from '../../app/selection'
 
 export const STATUS_LABELS = {
   open: 'Open',
@@ -18,15 +19,68 @@ export const STATUS_LABELS = {
   closed: 'Closed',
 }
 
-const describeChange = (event: CaseEvent): string => {
+/** What the audit trail calls each action and each field of a change, in an analyst's words. */
+const ACTION_LABELS: Record<string, string> = {
+  opened: 'Opened',
+  alert: 'New alert',
+  assigned: 'Assigned',
+  unassigned: 'Back to the queue',
+  in_review: 'In review',
+  escalated: 'Escalated',
+  closed: 'Closed',
+  note: 'Note',
+  blocklisted: 'Blocklisted',
+}
+const FIELD_LABELS: Record<string, string> = {
+  status: 'Status',
+  outcome: 'Outcome',
+  assignee: 'Assignee',
+  entries: 'Entries',
+  alert_count: 'Alerts',
+  max_score: 'Highest score',
+  amount_at_risk: 'At risk',
+  priority: 'Priority',
+  score: 'Score',
+  decision: 'Decision',
+}
+const LIST_KIND_LABELS: Record<string, string> = {
+  user: 'user',
+  counterparty: 'counterparty',
+  ip: 'IP',
+  device: 'device',
+}
+
+export const plainAction = (action: string) =>
+  ACTION_LABELS[action] ?? action.replaceAll('_', ' ').replace(/^./, (c) => c.toUpperCase())
+
+/** A stored value as the analyst reads it: statuses and outcomes by name, list entries as "user C123". */
+function plainValue(key: string, value: unknown): string {
+  if (value === null || value === undefined) return key === 'assignee' ? 'nobody' : '—'
+  if (Array.isArray(value)) return value.map((item) => plainValue(key, item)).join(', ')
+  const text = String(value)
+  if (key === 'status' && text in STATUS_LABELS) return STATUS_LABELS[text as keyof typeof STATUS_LABELS]
+  if (key === 'outcome' && text in OUTCOME_LABELS) return OUTCOME_LABELS[text as keyof typeof OUTCOME_LABELS]
+  if (key === 'decision') return text.charAt(0).toUpperCase() + text.slice(1)
+  if (key === 'entries') {
+    const [kind, ...rest] = text.split(':')
+    return kind !== undefined && kind in LIST_KIND_LABELS
+      ? `${LIST_KIND_LABELS[kind]} ${rest.join(':')}`
+      : text
+  }
+  return text
+}
+
+export const describeChange = (event: CaseEvent): string => {
   const keys = [...new Set([...Object.keys(event.before ?? {}), ...Object.keys(event.after ?? {})])]
   return keys
-    .filter((key) => key !== 'alert_id')
+    .filter((key) => key !== 'alert_id' && !key.endsWith('_id'))
     .map((key) => {
-      const before = event.before?.[key]
-      const after = event.after?.[key]
-      const show = (value: unknown) => (value === null || value === undefined ? '—' : String(value))
-      return event.before === null ? `${key}: ${show(after)}` : `${key}: ${show(before)} → ${show(after)}`
+      const label = FIELD_LABELS[key] ?? key.replaceAll('_', ' ').replace(/^./, (c) => c.toUpperCase())
+      const before = plainValue(key, event.before?.[key])
+      const after = plainValue(key, event.after?.[key])
+      return event.before === null || !(key in event.before)
+        ? `${label}: ${after}`
+        : `${label}: ${before} → ${after}`
     })
     .join(' · ')
 }
@@ -36,7 +90,7 @@ function AuditTrail({ events }: { events: CaseEvent[] }) {
     <table className="mini-table audit" data-testid="audit-trail">
       <thead>
         <tr>
-          <th>When</th>
+          <th title={`When it was recorded, ${zoneName}`}>Recorded</th>
           <th>Who</th>
           <th>What</th>
           <th>Change</th>
@@ -48,7 +102,7 @@ function AuditTrail({ events }: { events: CaseEvent[] }) {
           <tr key={event.id} data-testid="audit-row" data-action={event.action}>
             <td title={timeTitle(event.at)}>{formatTime(event.at)}</td>
             <td title={event.actor}>{event.actorName}</td>
-            <td>{event.action.replace('_', ' ')}</td>
+            <td>{plainAction(event.action)}</td>
             <td className="wrap">{describeChange(event)}</td>
             <td className="wrap">{event.note}</td>
           </tr>
@@ -133,11 +187,21 @@ interface CaseViewProps {
   actions: CaseActions
   resolving: boolean
   onResolving: (open: boolean) => void
+  /** After a case is resolved: the queue goes on to the next one. */
+  onResolved: () => void
   onClose: () => void
 }
 
 /** A case top to bottom: who, what happened, why it was flagged, what analysts did, what to do next. */
-export function CaseView({ caseId, me, actions, resolving, onResolving, onClose }: CaseViewProps) {
+export function CaseView({
+  caseId,
+  me,
+  actions,
+  resolving,
+  onResolving,
+  onResolved,
+  onClose,
+}: CaseViewProps) {
   const detail = useQuery(orpc.triage.cases.get.queryOptions({ input: { id: caseId } }))
   if (detail.isPending) return <LoadingSkeleton label="Loading the case" rows={10} />
   if (detail.isError)
@@ -151,7 +215,11 @@ export function CaseView({ caseId, me, actions, resolving, onResolving, onClose 
   const data = detail.data
   const c = data.case
   const closed = c.status === 'closed'
-  const reasons = [...new Map(data.alerts.flatMap((alert) => alert.reasons).map((r) => [r.rule, r])).values()]
+  // Each rule once, as the newest alert it fired on says it, so the headline agrees with the top alert.
+  const byRule = new Map<string, CaseAlert['reasons'][number]>()
+  for (const reason of data.alerts.flatMap((alert) => alert.reasons))
+    if (!byRule.has(reason.rule)) byRule.set(reason.rule, reason)
+  const reasons = [...byRule.values()]
 
   return (
     <article className="case-view" aria-labelledby="case-title" data-testid="case-view" data-case-id={c.id}>
@@ -259,35 +327,59 @@ export function CaseView({ caseId, me, actions, resolving, onResolving, onClose 
         <ReasonList reasons={reasons} />
       </section>
 
+      {data.related.length > 0 && (
+        <section aria-labelledby="case-related" data-testid="related-cases">
+          <h3 id="case-related">Related cases: the same money</h3>
+          <ul className="related-cases">
+            {data.related.map((other) => (
+              <li key={other.id} data-testid="related-case" data-case-id={other.id}>
+                <button type="button" className="link-button" onClick={() => selectCase(other.id)}>
+                  Case #{other.id} · <span className="mono">{other.userId}</span>
+                </button>{' '}
+                {other.link} ({formatMoney(other.amount)}) ·{' '}
+                <span className="status-chip" data-status={other.status}>
+                  {STATUS_LABELS[other.status]}
+                </span>
+              </li>
+            ))}
+          </ul>
+        </section>
+      )}
+
       <section aria-labelledby="case-alerts">
         <h3 id="case-alerts">What happened: alerts</h3>
-        <table className="mini-table" data-testid="case-alerts">
+        <table className="mini-table case-alerts" data-testid="case-alerts">
           <thead>
             <tr>
-              <th>Time</th>
+              <th title={`The transaction's event time, ${zoneName}`}>Event time</th>
               <th>Score</th>
               <th>Type</th>
               <th className="num">Amount</th>
               <th>To</th>
               <th>IP</th>
-              <th>Why</th>
             </tr>
           </thead>
-          <tbody>
-            {data.alerts.map((alert) => (
-              <tr key={alert.id}>
+          {data.alerts.map((alert) => (
+            <tbody key={alert.id} data-testid="case-alert">
+              <tr className="alert-main">
                 <td title={timeTitle(alert.ts)}>{formatTime(alert.ts)}</td>
                 <td>
                   <ScoreBadge score={alert.score} decision={alert.decision} />
                 </td>
                 <td>{alert.type}</td>
                 <td className="num">{formatMoney(alert.amount, alert.currency)}</td>
-                <td className="mono">{alert.counterpartyId}</td>
-                <td className="mono">{alert.sourceIp}</td>
-                <td className="wrap">{alert.reasons.map((r) => r.text).join('; ')}</td>
+                <td className="mono" title={alert.counterpartyId}>
+                  {alert.counterpartyId}
+                </td>
+                <td className="mono">{alert.sourceIp ?? '—'}</td>
               </tr>
-            ))}
-          </tbody>
+              <tr className="alert-why">
+                <td colSpan={6} data-testid="alert-why">
+                  Why: {alert.reasons.map((r) => r.text).join('; ') || 'no rule fired'}
+                </td>
+              </tr>
+            </tbody>
+          ))}
         </table>
       </section>
 
@@ -296,7 +388,7 @@ export function CaseView({ caseId, me, actions, resolving, onResolving, onClose 
         <table className="mini-table">
           <thead>
             <tr>
-              <th>Time</th>
+              <th title={`The transaction's event time, ${zoneName}`}>Event time</th>
               <th>Score</th>
               <th>Decision</th>
               <th>Type</th>
@@ -330,7 +422,12 @@ export function CaseView({ caseId, me, actions, resolving, onResolving, onClose 
       </section>
 
       {resolving && !closed && (
-        <ResolveDialog detail={data} onResolve={actions.resolve} onClose={() => onResolving(false)} />
+        <ResolveDialog
+          detail={data}
+          onResolve={actions.resolve}
+          onResolved={onResolved}
+          onClose={() => onResolving(false)}
+        />
       )}
     </article>
   )

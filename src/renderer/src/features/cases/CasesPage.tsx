@@ -15,7 +15,7 @@ import { ErrorState } from '../../app/ErrorState'
 import { LoadingSkeleton } from '../../app/LoadingSkeleton'
 import { Page } from '../../app/Page'
 import { Splitter, useSplitWidth } from '../../ui/Splitter'
-import { formatAge, formatMoney, formatTime, timeTitle } from '../../ui/format'
+import { formatAge, formatClock, formatDate, formatMoney, formatTime, timeTitle } from '../../ui/format'
 import { ScoreBadge } from '../../ui/ScoreBadge'
 import { CaseView, STATUS_LABELS } from './CaseView'
 import { useLiveConnected } from '../../app/liveEvents'
@@ -31,6 +31,13 @@ const QUEUES = {
   closed: { label: 'Closed', statuses: ['closed'] },
 } satisfies Record<string, { label: string; statuses: CaseStatus[] }>
 type Queue = keyof typeof QUEUES
+
+/** A due time in the narrow queue beside an open case: the clock today, the date otherwise. */
+function formatDue(iso: string | null): string {
+  if (iso === null) return '—'
+  const due = new Date(iso)
+  return due.toDateString() === new Date().toDateString() ? formatClock(iso) : formatDate(iso)
+}
 
 const isTyping = (target: EventTarget | null) =>
   target instanceof HTMLElement &&
@@ -92,6 +99,14 @@ export function CasesPage() {
   }
   const cases = useQuery({ ...orpc.triage.cases.queue.queryOptions({ input }), refetchInterval: 30_000 })
   const list = cases.data ?? []
+  const filtered = overdueOnly || assignee !== 'anyone'
+  // An empty queue says which empty it is: nothing yet, nothing matching, or nothing left to do.
+  const anyCase = useQuery({
+    ...orpc.triage.cases.queue.queryOptions({
+      input: { statuses: ['open', 'in_review', 'escalated', 'closed'], limit: 1 },
+    }),
+    enabled: cases.isSuccess && list.length === 0,
+  })
   const current = list[Math.min(cursor, list.length - 1)]
   const selectedSummary = list.find((c) => c.id === selectedId)
 
@@ -160,11 +175,31 @@ export function CasesPage() {
       onRetry={() => void cases.refetch()}
     />
   ) : list.length === 0 ? (
-    <EmptyState title="No cases — the queue is clear">
-      A case opens here when a scored transaction raises an alert above the review threshold.
-    </EmptyState>
+    anyCase.data?.length === 0 ? (
+      <EmptyState title="No cases yet">
+        A case opens here when a scored transaction raises an alert above the review threshold; none has so
+        far.
+      </EmptyState>
+    ) : search.trim() !== '' ? (
+      <EmptyState title={`No case for a user starting with “${search.trim()}”`}>
+        {overdueOnly || assignee !== 'anyone' || queue !== 'active'
+          ? 'Among the cases these filters show. Clear the filters or check the ID.'
+          : `In the “${QUEUES[queue].label}” cases. Check the ID, or look among the closed cases.`}
+      </EmptyState>
+    ) : filtered || queue !== 'active' ? (
+      <EmptyState title="No cases match these filters">
+        There are cases, but none {QUEUES[queue].label.toLowerCase()}
+        {assignee === 'me' ? ', assigned to you' : assignee === 'unassigned' ? ', unassigned' : ''}
+        {overdueOnly ? ', overdue' : ''}.
+      </EmptyState>
+    ) : (
+      <EmptyState title="No cases — the queue is clear">
+        Every case is closed. A new one opens here when a scored transaction raises an alert above the review
+        threshold.
+      </EmptyState>
+    )
   ) : (
-    <table className="queue" data-testid="case-queue">
+    <table className="queue" data-testid="case-queue" data-compact={selectedId !== null}>
       <thead>
         <tr>
           <th aria-label="Select" />
@@ -172,9 +207,9 @@ export function CasesPage() {
           <th>Score</th>
           <th>User</th>
           <th className="num">At risk</th>
-          <th>Alerts</th>
+          <th className="wide-only">Alerts</th>
           <th>Status</th>
-          <th>Assignee</th>
+          <th className="wide-only">Assignee</th>
           <th>Due</th>
           <th>Opened</th>
         </tr>
@@ -210,19 +245,27 @@ export function CasesPage() {
             <td>
               <ScoreBadge score={c.maxScore} decision={c.maxScore >= 80 ? 'block' : 'review'} />
             </td>
-            <td className="mono">{c.userId}</td>
+            <td className="mono" title={c.userId}>
+              {c.userId}
+            </td>
             <td className="num">{formatMoney(c.amountAtRisk)}</td>
-            <td className="num">{c.alertCount}</td>
+            <td className="num wide-only">{c.alertCount}</td>
             <td>
               <span className="status-chip" data-status={c.status}>
                 {STATUS_LABELS[c.status]}
               </span>
             </td>
-            <td>{c.assignee?.displayName ?? '—'}</td>
-            <td className={c.overdue ? 'overdue' : undefined} title={timeTitle(c.dueAt)}>
-              {formatTime(c.dueAt)}
+            <td className="wide-only">{c.assignee?.displayName ?? '—'}</td>
+            <td
+              className={c.overdue ? 'overdue' : undefined}
+              title={timeTitle(c.dueAt)}
+              data-testid="case-due"
+            >
+              {selectedId === null ? formatTime(c.dueAt) : formatDue(c.dueAt)}
             </td>
-            <td title={timeTitle(c.openedAt)}>{formatAge(c.openedAt)}</td>
+            <td title={timeTitle(c.openedAt)} data-testid="case-opened">
+              {formatAge(c.openedAt)}
+            </td>
           </tr>
         ))}
       </tbody>
@@ -328,6 +371,7 @@ export function CasesPage() {
                 actions={actions}
                 resolving={resolving}
                 onResolving={setResolving}
+                onResolved={() => void takeNext()}
                 onClose={() => selectCase(null)}
               />
             </div>

@@ -28,10 +28,13 @@ const unique = (values: (string | null)[]) => [...new Set(values.filter((v): v i
 export function ResolveDialog({
   detail,
   onResolve,
+  onResolved,
   onClose,
 }: {
   detail: CaseDetail
+  /** Resolves with undefined when the change was refused. */
   onResolve: (input: CaseTransition) => Promise<unknown>
+  onResolved?: () => void
   onClose: () => void
 }) {
   const id = useId()
@@ -44,6 +47,7 @@ export function ResolveDialog({
   const counterparties = unique(detail.alerts.map((alert) => alert.counterpartyId))
   const ips = unique(detail.alerts.map((alert) => alert.sourceIp))
   const devices = unique(detail.alerts.map((alert) => alert.deviceId))
+  const relatedUsers = unique(detail.related.map((other) => other.userId))
   const listed = new Set(detail.listed.map((entry) => `${entry.kind}:${entry.value}`))
 
   useEffect(() => {
@@ -70,10 +74,11 @@ export function ResolveDialog({
             counterparties: picked('counterparty'),
             ips: picked('ip'),
             devices: picked('device'),
+            relatedUsers: picked('related'),
             ...(expiry === undefined ? {} : { expiresInDays: expiry }),
           }
         : undefined
-    await onResolve({
+    const resolved = await onResolve({
       id: detail.case.id,
       version: detail.case.version,
       status: 'closed',
@@ -82,6 +87,7 @@ export function ResolveDialog({
       ...(blocklist ? { blocklist } : {}),
     })
     dialog.current?.close()
+    if (resolved !== undefined) onResolved?.()
   }
 
   const option = (kind: string, value: string, label: string) => {
@@ -95,7 +101,9 @@ export function ResolveDialog({
           data-testid={`block-${kind}-${value}`}
         />
         {label} <span className="mono">{value}</span>
-        {listed.has(key) && <span className="subtle"> (listed already)</span>}
+        {listed.has(kind === 'related' ? `user:${value}` : key) && (
+          <span className="subtle"> (listed already)</span>
+        )}
       </label>
     )
   }
@@ -139,6 +147,10 @@ export function ResolveDialog({
               User <span className="mono">{detail.case.userId}</span>
               {listed.has(`user:${detail.case.userId}`) && <span className="subtle"> (listed already)</span>}
             </label>
+            {relatedUsers.map((value) => {
+              const other = detail.related.find((r) => r.userId === value)
+              return option('related', value, `The other side, case #${other?.id ?? ''}: user`)
+            })}
             {counterparties.map((value) => option('counterparty', value, 'Counterparty'))}
             {ips.map((value) => option('ip', value, 'IP'))}
             {devices.map((value) => option('device', value, 'Device'))}

@@ -5,10 +5,27 @@ import { DEFAULT_RULES, describeRule, describeRuleChange, type RuleSet } from '.
 import { client, orpc } from '../../api/client'
 import { describeError } from '../../api/errors'
 import { EChart, type ChartOption } from '../../ui/EChart'
+import { ruleSetProblems } from '../../ui/rule-set-problems'
 import { formatCount, formatMoney, formatPercent, formatSeconds } from './format'
 import { RunStatus, useLongRun } from './longRun'
 
-const editableCopy = (rules: RuleSet): RuleSet => ({ ...structuredClone(rules), version: rules.version + 1 })
+/** B starts as a copy of A, numbered as the version it would be published as. */
+const editableCopy = (rules: RuleSet, inForce: number): RuleSet => ({
+  ...structuredClone(rules),
+  version: inForce + 1,
+})
+
+interface VersionChoice {
+  version: number
+  definition: RuleSet
+}
+
+/** B, and the version that was in force when it was copied: publishing is refused if that changed. */
+interface Copy {
+  rules: RuleSet
+  from: number
+  inForceAtCopy: number
+}
 
 /** Version A as it stands: each rule, on or off, with its weight. */
 function RuleSetSummary({ rules }: { rules: RuleSet }) {
@@ -156,9 +173,10 @@ function AlertsPerDay({ results }: { results: BacktestResult[] }) {
     return {
       tooltip: { trigger: 'axis' },
       legend: { top: 0, left: 'center' },
-      grid: { left: 56, right: 16, top: 40, bottom: 40 },
+      grid: { left: 64, right: 16, top: 36, bottom: 40 },
       xAxis: { type: 'category', data: days, name: 'day', nameLocation: 'middle', nameGap: 26 },
-      yAxis: { type: 'value', name: 'alerts per day', minInterval: 1 },
+      // The axis title runs along the axis, never under the legend.
+      yAxis: { type: 'value', name: 'alerts per day', nameLocation: 'middle', nameGap: 48, minInterval: 1 },
       series: results.map((result, index) => ({
         name: `Version ${result.rulesVersion}${index === 0 ? ' (A)' : ' (B)'}`,
         type: 'bar',
@@ -234,30 +252,97 @@ function Results({ results }: { results: BacktestResult[] }) {
  * compile to; the better one can be published as the next version of the active profile's rules.
  */
 export function BacktestView({ dataset }: { dataset: Dataset }) {
-  const [edited, setEdited] = useState(() => editableCopy(DEFAULT_RULES))
+  const versions = useQuery(orpc.triage.rules.versions.queryOptions())
+  // Without a store to ask (it failed to open), the built-in rules are the only version there is.
+  const choices: VersionChoice[] | undefined =
+    versions.data ??
+    (versions.isError ? [{ version: DEFAULT_RULES.version, definition: DEFAULT_RULES }] : undefined)
+  if (choices === undefined || choices[0] === undefined)
+    return (
+      <p className="subtle" role="status">
+        Reading the rule versions…
+      </p>
+    )
+  return <Backtest dataset={dataset} choices={choices} inForce={choices[0]} />
+}
+
+function Backtest({
+  dataset,
+  choices,
+  inForce,
+}: {
+  dataset: Dataset
+  choices: VersionChoice[]
+  inForce: VersionChoice
+}) {
+  const [aVersion, setAVersion] = useState(inForce.version)
+  const a = choices.find((choice) => choice.version === aVersion) ?? inForce
+  const [copy, setCopy] = useState<Copy>(() => ({
+    rules: editableCopy(inForce.definition, inForce.version),
+    from: inForce.version,
+    inForceAtCopy: inForce.version,
+  }))
+  const edited = copy.rules
+  const setEdited = (rules: RuleSet) => setCopy({ ...copy, rules })
   const [comment, setComment] = useState('')
   const status = useQuery(orpc.app.status.queryOptions())
   const backtest = useLongRun<BacktestEvent>()
   const running = backtest.state.status === 'running'
   const results = backtest.state.status === 'done' ? backtest.state.final.results : undefined
   const publish = useMutation(orpc.datasets.publishRules.mutationOptions())
-  const changes = describeRuleChange(DEFAULT_RULES, edited)
+  const changes = describeRuleChange(a.definition, edited)
+  const problems = ruleSetProblems(edited)
+
+  function compareWith(version: number) {
+    const chosen = choices.find((choice) => choice.version === version) ?? inForce
+    setAVersion(chosen.version)
+    setCopy({
+      rules: editableCopy(chosen.definition, inForce.version),
+      from: chosen.version,
+      inForceAtCopy: inForce.version,
+    })
+    publish.reset()
+  }
 
   return (
     <div className="ds-backtest">
       <div className="ds-versions">
         <section className="ds-version" aria-labelledby="ds-version-a">
-          <h3 id="ds-version-a">A: the built-in rules (version {DEFAULT_RULES.version})</h3>
+          <h3 id="ds-version-a" data-testid="backtest-a">
+            A: version {a.version}
+            {a.version === inForce.version ? ' (in force)' : ` (version ${inForce.version} is in force)`}
+          </h3>
+          <label className="ds-inline-field">
+            Compare against
+            <select
+              value={a.version}
+              onChange={(event) => compareWith(Number(event.target.value))}
+              data-testid="backtest-a-version"
+            >
+              {choices.map((choice) => (
+                <option key={choice.version} value={choice.version}>
+                  Version {choice.version}
+                  {choice.version === inForce.version ? ' (in force)' : ''}
+                </option>
+              ))}
+            </select>
+          </label>
           <p className="subtle">
-            Review from score {DEFAULT_RULES.thresholds.review}, block from {DEFAULT_RULES.thresholds.block}.
+            Review from score {a.definition.thresholds.review}, block from {a.definition.thresholds.block}.
           </p>
-          <RuleSetSummary rules={DEFAULT_RULES} />
+          <RuleSetSummary rules={a.definition} />
         </section>
         <section className="ds-version" aria-labelledby="ds-version-b">
-          <h3 id="ds-version-b">B: an edited copy</h3>
+          <h3 id="ds-version-b" data-testid="backtest-b">
+            B: a copy of version {copy.from}, edited
+          </h3>
           <RuleSetEditor rules={edited} onChange={setEdited} />
-          <p className="subtle" data-testid="rules-changes">
-            {changes.length === 0 ? 'The same as A so far.' : `Changes from A: ${changes.join('; ')}.`}
+          <p className={problems.length > 0 ? 'inline-error' : 'subtle'} data-testid="rules-changes">
+            {problems.length > 0
+              ? problems.join(' ')
+              : changes.length === 0
+                ? 'The same as A so far.'
+                : `Changes from A: ${changes.join('; ')}.`}
           </p>
         </section>
       </div>
@@ -268,12 +353,12 @@ export function BacktestView({ dataset }: { dataset: Dataset }) {
           onClick={() =>
             backtest.start((signal) =>
               client.datasets.backtest(
-                { datasetId: dataset.id, ruleSets: [DEFAULT_RULES, edited] },
+                { datasetId: dataset.id, ruleSets: [a.definition, edited] },
                 { signal },
               ),
             )
           }
-          disabled={running}
+          disabled={running || problems.length > 0}
           data-testid="backtest-run"
         >
           {running ? 'Scoring every row…' : 'Run the backtest'}
@@ -294,8 +379,8 @@ export function BacktestView({ dataset }: { dataset: Dataset }) {
           <button
             type="button"
             className="button"
-            onClick={() => publish.mutate({ ruleSet: edited, comment })}
-            disabled={publish.isPending || changes.length === 0}
+            onClick={() => publish.mutate({ ruleSet: edited, comment, baseVersion: copy.inForceAtCopy })}
+            disabled={publish.isPending || changes.length === 0 || problems.length > 0}
             data-testid="publish-rules"
           >
             Publish B to {status.data?.profileName ?? 'the active profile'}
@@ -305,7 +390,11 @@ export function BacktestView({ dataset }: { dataset: Dataset }) {
               Published as version {publish.data.version}.
             </span>
           )}
-          {publish.isError && <span className="inline-error">{describeError(publish.error)}</span>}
+          {publish.isError && (
+            <span className="inline-error" role="alert" data-testid="publish-error">
+              {describeError(publish.error)}
+            </span>
+          )}
         </div>
       )}
     </div>

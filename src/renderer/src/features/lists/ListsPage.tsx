@@ -2,6 +2,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { useId, useState, type FormEvent, type ReactNode } from 'react'
 import { ListEntryDraft, ListKind, type ListEntry } from '../../../../shared/triage-contract'
 import { orpc } from '../../api/client'
+import { plainMessage } from '../../api/plain-issues'
 import { describeError, validationIssues } from '../../api/errors'
 import { EmptyState } from '../../app/EmptyState'
 import { ErrorState } from '../../app/ErrorState'
@@ -37,7 +38,7 @@ function AddEntry({ onAdded }: { onAdded: () => void }) {
       onError: (error) =>
         setErrors(
           Object.fromEntries(
-            validationIssues(error).map((issue) => [String(issue.path?.[0]), issue.message]),
+            validationIssues(error).map((issue) => [String(issue.path?.[0]), plainMessage(issue.message)]),
           ),
         ),
     }),
@@ -47,7 +48,9 @@ function AddEntry({ onAdded }: { onAdded: () => void }) {
     const parsed = ListEntryDraft.safeParse({ kind, value, reason, expiresAt: instantOf(expires) })
     if (!parsed.success) {
       setErrors(
-        Object.fromEntries(parsed.error.issues.map((issue) => [String(issue.path[0]), issue.message])),
+        Object.fromEntries(
+          parsed.error.issues.map((issue) => [String(issue.path[0]), plainMessage(issue.message)]),
+        ),
       )
       return
     }

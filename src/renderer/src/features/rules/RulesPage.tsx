@@ -1,6 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { useState } from 'react'
-import { describeRule, type RuleSet } from '../../../../shared/rules'
+import { describeRule, describeRuleChange, type RuleSet } from '../../../../shared/rules'
 import type { RulePrecision, RuleVersion } from '../../../../shared/triage-contract'
 import { orpc } from '../../api/client'
 import { describeError } from '../../api/errors'
@@ -9,6 +9,7 @@ import { ErrorState } from '../../app/ErrorState'
 import { LoadingSkeleton } from '../../app/LoadingSkeleton'
 import { Page } from '../../app/Page'
 import { formatTime, timeTitle } from '../../ui/format'
+import { ruleSetProblems } from '../../ui/rule-set-problems'
 
 const percent = (value: number | null) => (value === null ? '–' : `${Math.round(value * 100)} %`)
 
@@ -32,8 +33,10 @@ function Editor({
     }),
   )
   const byRule = new Map(precision.map((p) => [p.rule, p]))
+  const problems = ruleSetProblems(draft)
+  const changes = problems.length === 0 ? describeRuleChange(current.definition, draft) : []
   const threshold = (level: 'review' | 'block', value: string) =>
-    setDraft({ ...draft, thresholds: { ...draft.thresholds, [level]: Math.round(Number(value)) } })
+    setDraft({ ...draft, thresholds: { ...draft.thresholds, [level]: Number(value) } })
   const patchRule = (index: number, patch: { enabled?: boolean; weight?: number }) =>
     setDraft({ ...draft, rules: draft.rules.map((rule, i) => (i === index ? { ...rule, ...patch } : rule)) })
 
@@ -106,7 +109,7 @@ function Editor({
                     max={100}
                     aria-label={`Weight of ${rule.id}`}
                     value={rule.weight}
-                    onChange={(e) => patchRule(index, { weight: Math.round(Number(e.target.value)) })}
+                    onChange={(e) => patchRule(index, { weight: Number(e.target.value) })}
                   />
                 </td>
                 <td className="num" data-testid={`precision-${rule.id}`}>
@@ -127,15 +130,31 @@ function Editor({
           maxLength={500}
           onChange={(e) => setComment(e.target.value)}
         />
-        <button type="submit" className="button primary" disabled={save.isPending} data-testid="save-rules">
+        <button
+          type="submit"
+          className="button primary"
+          disabled={save.isPending || problems.length > 0 || changes.length === 0}
+          title={
+            changes.length === 0 && problems.length === 0 ? 'Change a threshold or a rule first' : undefined
+          }
+          data-testid="save-rules"
+        >
           Save as version {current.version + 1}
         </button>
-        <span role="status" className={save.isError ? 'inline-error' : 'subtle'} data-testid="rules-status">
-          {save.isError
-            ? describeError(save.error)
-            : save.isSuccess
-              ? `Saved version ${save.data.version}; running workers pick it up within seconds.`
-              : ''}
+        <span
+          role="status"
+          className={save.isError || problems.length > 0 ? 'inline-error' : 'subtle'}
+          data-testid="rules-status"
+        >
+          {problems.length > 0
+            ? problems.join(' ')
+            : save.isError
+              ? describeError(save.error)
+              : save.isSuccess
+                ? `Saved version ${save.data.version}; running workers pick it up within seconds.`
+                : changes.length === 0
+                  ? 'No change to save yet.'
+                  : `Changes: ${changes.join('; ')}.`}
         </span>
       </div>
     </form>

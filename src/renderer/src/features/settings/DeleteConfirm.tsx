@@ -20,7 +20,10 @@ export function DeleteConfirm({ profile, active, pending, onConfirm, onCancel }:
       }}
     >
       <span>
-        Delete “{profile.name}”? Its saved passwords leave the keychain too.
+        Delete “{profile.name}”?
+        {profile.kind === 'team' && (profile.hasPostgresPassword || profile.hasRedisPassword)
+          ? ' Its saved passwords leave the OS keychain too.'
+          : ' It has no saved password, so the OS keychain is not needed.'}
         {active && ' It is the active profile, so the workstation switches to Local.'}
       </span>
       <button type="button" className="button danger" onClick={onConfirm} disabled={pending}>

@@ -1,4 +1,5 @@
 import { TeamProfileDraft, type TeamProfile } from '../../../../shared/profile'
+import { plainMessage } from '../../api/plain-issues'
 
 export const DRAFT_FIELDS = ['name', 'postgresUrl', 'postgresPassword', 'redisUrl', 'redisPassword'] as const
 export type DraftField = (typeof DRAFT_FIELDS)[number]
@@ -31,7 +32,7 @@ export function fieldErrorsFrom(
   const errors: FieldErrors = {}
   for (const issue of issues) {
     const field = issue.path?.map(pathKey).find(isDraftField)
-    if (field && !errors[field]) errors[field] = issue.message
+    if (field && !errors[field]) errors[field] = plainMessage(issue.message)
   }
   return errors
 }

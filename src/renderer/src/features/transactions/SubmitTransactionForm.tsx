@@ -3,6 +3,7 @@ import { useEffect, useId, useRef, useState, type FormEvent } from 'react'
 import { Transaction, TRANSACTION_TYPES } from '../../../../shared/transaction'
 import { orpc } from '../../api/client'
 import { describeError, validationIssues } from '../../api/errors'
+import { plainMessage } from '../../api/plain-issues'
 
 /** What the analyst types; every field is text until the shared Transaction schema accepts it. */
 const FIELDS = [
@@ -65,7 +66,7 @@ function errorsOf(issues: { path?: readonly unknown[] | undefined; message: stri
   const errors: Errors = {}
   for (const issue of issues) {
     const field = FIELDS.find((f) => f.key === issue.path?.[0])?.key
-    if (field !== undefined && errors[field] === undefined) errors[field] = issue.message
+    if (field !== undefined && errors[field] === undefined) errors[field] = plainMessage(issue.message)
   }
   return errors
 }

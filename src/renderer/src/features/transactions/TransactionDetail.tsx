@@ -5,9 +5,10 @@ import { describeError } from '../../api/errors'
 import { ErrorState } from '../../app/ErrorState'
 import { LoadingSkeleton } from '../../app/LoadingSkeleton'
 import { openCase } from '../../app/selection'
-import { formatMoney, formatTime, timeTitle } from '../../ui/format'
+import { formatMoney, formatTime, formatTimeZoned, timeTitle } from '../../ui/format'
 import { ReasonList } from '../../ui/ReasonList'
 import { DecisionChip, ScoreBadge } from '../../ui/ScoreBadge'
+import { NOT_THROUGH_THE_API, sentByText, sentByTitle } from './sentBy'
 
 /** Why a transaction scored as it did, then who the user is from their recent history. */
 export function TransactionDetail({ txnId, onClose }: { txnId: string; onClose: () => void }) {
@@ -58,8 +59,8 @@ function DetailBody({ transaction: t, history }: Detail) {
         <span>{t.type}</span>
       </div>
       <dl className="facts">
-        <dt>When</dt>
-        <dd title={timeTitle(t.ts)}>{formatTime(t.ts)}</dd>
+        <dt>Event time</dt>
+        <dd title={timeTitle(t.ts)}>{formatTimeZoned(t.ts)}</dd>
         <dt>User</dt>
         <dd className="mono">{t.userId}</dd>
         <dt>To</dt>
@@ -80,6 +81,14 @@ function DetailBody({ transaction: t, history }: Detail) {
             <dd className="mono">{t.deviceId}</dd>
           </>
         )}
+        <dt>Sent by</dt>
+        <dd
+          className={t.sentBy === null ? 'subtle' : undefined}
+          title={sentByTitle(t.sentBy)}
+          data-testid="sent-by"
+        >
+          {t.sentBy === null ? NOT_THROUGH_THE_API : `API key ${sentByText(t.sentBy)}`}
+        </dd>
         <dt>Scored by</dt>
         <dd className="subtle">
           rules v{t.rulesVersion ?? '–'} · {t.modelVersion ?? 'not scored'}
@@ -106,7 +115,7 @@ function DetailBody({ transaction: t, history }: Detail) {
         <table className="mini-table">
           <thead>
             <tr>
-              <th>Time</th>
+              <th>Event time</th>
               <th>Type</th>
               <th className="num">Amount</th>
               <th>Score</th>

@@ -36,9 +36,18 @@ export const EMPTY_FILTER: FilterDraft = {
   window: null,
 }
 
+/** A score as typed: a whole number from 0 to 100, or nothing; anything else is refused, never bent. */
 const score = (text: string) => {
   const value = Number(text)
-  return text.trim() === '' || !Number.isInteger(value) ? undefined : Math.min(100, Math.max(0, value))
+  return text.trim() === '' || !Number.isInteger(value) || value < 0 || value > 100 ? undefined : value
+}
+
+const scoreValid = (text: string) => text.trim() === '' || score(text) !== undefined
+
+/** What is wrong with the typed scores, in words, or nothing. */
+export function scoreProblem(draft: FilterDraft): string | undefined {
+  if (scoreValid(draft.scoreMin) && scoreValid(draft.scoreMax)) return undefined
+  return 'A score is a whole number from 0 to 100; this one is not applied.'
 }
 
 export function toFilter(draft: FilterDraft, now = Date.now()): TransactionFilter {
@@ -109,6 +118,7 @@ export function TransactionFilters({ draft, onChange, userInput }: TransactionFi
           placeholder="0"
           aria-label="Lowest score"
           value={draft.scoreMin}
+          aria-invalid={!scoreValid(draft.scoreMin) || undefined}
           onChange={(e) => set('scoreMin', e.target.value)}
           data-testid="filter-score-min"
         />
@@ -119,10 +129,16 @@ export function TransactionFilters({ draft, onChange, userInput }: TransactionFi
           placeholder="100"
           aria-label="Highest score"
           value={draft.scoreMax}
+          aria-invalid={!scoreValid(draft.scoreMax) || undefined}
           onChange={(e) => set('scoreMax', e.target.value)}
           data-testid="filter-score-max"
         />
       </label>
+      {scoreProblem(draft) && (
+        <span className="inline-error" role="alert" data-testid="filter-score-error">
+          {scoreProblem(draft)}
+        </span>
+      )}
       <label className="filter-field" htmlFor={`${id}-type`}>
         Type
       </label>

@@ -25,9 +25,10 @@ import {
 import { client } from '../../api/client'
 import { describeError } from '../../api/errors'
 import { openCase } from '../../app/selection'
-import { formatMoney, formatTime, timeTitle } from '../../ui/format'
+import { formatMoney, formatTime, timeTitle, zoneName } from '../../ui/format'
 import { useGridTheme } from '../../ui/gridTheme'
 import { DecisionChip, ScoreBadge } from '../../ui/ScoreBadge'
+import { sentByText, sentByTitle } from './sentBy'
 
 // What this grid uses beyond the core (sorting, resizing, overlays, keyboard): the rest of AG Grid stays out.
 ModuleRegistry.registerModules([
@@ -96,7 +97,8 @@ const CaseCell = ({ data }: CustomCellRendererProps<TransactionRow>) =>
 const COLUMNS: ColDef<TransactionRow>[] = [
   {
     colId: 'ts',
-    headerName: 'Time',
+    headerName: `Event time (${zoneName})`,
+    headerTooltip: 'The time the transaction happened, as its sender stated it',
     field: 'ts',
     sortable: true,
     sort: 'desc',
@@ -127,8 +129,21 @@ const COLUMNS: ColDef<TransactionRow>[] = [
     valueGetter: (p) => p.data?.reasons.map((reason) => reason.text).join('; ') ?? '',
     tooltipValueGetter: (p) => (p.value as string) || null,
   },
+  {
+    colId: 'sentBy',
+    headerName: 'Sent by',
+    width: 120,
+    valueGetter: (p) => (p.data ? sentByText(p.data.sentBy) : ''),
+    tooltipValueGetter: (p) => (p.data ? sentByTitle(p.data.sentBy) : null),
+  },
   { colId: 'case', headerName: 'Case', width: 76, cellRenderer: CaseCell },
 ]
+
+/** An empty grid says which empty it is: no data stored yet, or none matching the filters. */
+const noRowsText = (filter: TransactionFilter) =>
+  Object.keys(filter).length === 0
+    ? '<span data-testid="grid-empty" data-empty="no-data">No transactions yet: they appear here as the pipeline stores them.</span>'
+    : '<span data-testid="grid-empty" data-empty="no-match">No transactions match these filters.</span>'
 
 interface TransactionGridProps {
   filter: TransactionFilter
@@ -212,7 +227,7 @@ export function TransactionGrid({
         onBodyScroll={(event) => {
           if (event.direction === 'vertical') onScrolledAway(event.top > 0)
         }}
-        overlayNoRowsTemplate="No transactions match these filters."
+        overlayNoRowsTemplate={noRowsText(filter)}
       />
     </div>
   )
