@@ -7,9 +7,9 @@
  * (replay paused, no paging, after a GC). Measured for the store on its own thread (today) and for the
  * reference, PGlite on the main thread at its default memory (the earlier build), each in a child process
  * of its own on a fresh folder, in the same run. Not a test: the machine may be shared (the load average is
- * printed). Ends with one summary line.
+ * printed). Prints its progress every 10 s while a run goes on; ends with one summary line.
  */
-import { spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -110,19 +110,27 @@ async function measure(kind: Kind, dir: string, seconds: number): Promise<Figure
   }
 }
 
-function inChild(kind: Kind, dir: string, seconds: number): Figures {
-  const child = spawnSync(
+async function inChild(kind: Kind, dir: string, seconds: number): Promise<Figures> {
+  const child = spawn(
     process.execPath,
     ['--expose-gc', '--import', 'tsx', SCRIPT, `--child=${kind}`, `--dir=${dir}`, `--seconds=${seconds}`],
-    {
-      encoding: 'utf8',
-      maxBuffer: 16 * 1024 * 1024,
-      env: { ...process.env, AETHER_SAMPLE_REPLAY: 'on' },
-    },
+    { env: { ...process.env, AETHER_SAMPLE_REPLAY: 'on' }, stdio: ['ignore', 'pipe', 'pipe'] },
   )
-  if (child.status !== 0) throw new Error(`The ${kind} run failed:\n${child.stderr}`)
-  return JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '') as Figures
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+  child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-64_000)))
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject)
+    child.once('exit', resolve)
+  })
+  if (code !== 0) throw new Error(`The ${kind} run failed:\n${stderr}`)
+  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as Figures
 }
+
+/** A run's length besides its measured seconds: the child's start, the store, 6 s idle before the RSS. */
+const RUN_OVERHEAD_S = 12
+const PROGRESS_EVERY_MS = 10_000
 
 /** The machine may be shared: its load beside the figures says how far to trust them. */
 const load = () =>
@@ -143,11 +151,32 @@ async function main() {
   )
   const folder = await mkdtemp(join(tmpdir(), 'aether-bench-local-'))
   const runs: { kind: Kind; figures: Figures }[] = []
+  const total = rounds * 2
+  const began = performance.now()
+  let expectedSeconds = seconds + RUN_OVERHEAD_S
+  const elapsed = () => `${Math.round((performance.now() - began) / 1000)} s`
   try {
     for (let round = 0; round < rounds; round++)
       for (const kind of ['reference', 'thread'] as const) {
         const dir = join(folder, `${kind}-${round}`)
-        runs.push({ kind, figures: inChild(kind, dir, seconds) })
+        const runStarted = performance.now()
+        // The percent is an estimate while a run goes on (the last run's length, at first the expected
+        // one), exact between runs.
+        const progress = setInterval(() => {
+          const share = Math.min(0.95, (performance.now() - runStarted) / 1000 / expectedSeconds)
+          console.log(
+            `  … ${Math.floor(((runs.length + share) / total) * 100)}%, ${elapsed()} elapsed (run ${runs.length + 1} of ${total}: ${kind})`,
+          )
+        }, PROGRESS_EVERY_MS)
+        try {
+          runs.push({ kind, figures: await inChild(kind, dir, seconds) })
+        } finally {
+          clearInterval(progress)
+        }
+        expectedSeconds = (performance.now() - runStarted) / 1000
+        console.log(
+          `  ${Math.round((runs.length / total) * 100)}%, ${elapsed()} elapsed: run ${runs.length} of ${total} (${kind}) done`,
+        )
         await rm(dir, { recursive: true, force: true })
       }
   } finally {

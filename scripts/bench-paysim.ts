@@ -134,6 +134,9 @@ async function main() {
     process.argv.find((arg) => /^\d+$/.test(arg.replaceAll('_', '')))?.replaceAll('_', '') ?? FULL_SIZE,
   )
   const folder = await mkdtemp(join(tmpdir(), 'aether-bench-paysim-'))
+  /** The closing `bench:paysim:` line: each figure beside its reference from this run. */
+  const summary: string[] = [`rows=${rows}`]
+  const whole = (value: number) => String(Math.round(value))
   try {
     const file = join(folder, 'paysim-shaped.csv')
     let started = performance.now()
@@ -166,6 +169,9 @@ async function main() {
     console.log(
       `  best of each: ours/raw = ${(bestReady / bestRaw).toFixed(2)}× to the rows (goal ≤ 1.15×), ${(bestTotal / bestRaw).toFixed(2)}× with the quality report`,
     )
+    summary.push(
+      `import_ready_s=${bestReady.toFixed(2)} import_total_s=${bestTotal.toFixed(2)} raw_s=${bestRaw.toFixed(2)} ready_of_raw=${(bestReady / bestRaw).toFixed(2)}`,
+    )
 
     const datasets = new DatasetsService({ dir: join(folder, 'datasets'), samplePath: null })
     try {
@@ -178,9 +184,11 @@ async function main() {
       )
 
       console.log('\nCanned analyses (goal ≤ 300 ms each): first run, then the median of 5')
+      let slowestAnalysis = 0
       for (const analysis of ANALYSES) {
         const figure = await timeIt(5, () => datasets.analysis(datasetId, analysis))
         console.log(`  ${analysis.padEnd(26)}${ms(figure.first)}${ms(figure.median)}`)
+        slowestAnalysis = Math.max(slowestAnalysis, figure.median)
       }
       const recipients = await timeIt(3, () =>
         datasets.sql(datasetId, `SELECT count(*) FROM (${fraudRecipientsQuery()})`),
@@ -193,6 +201,9 @@ async function main() {
       )
       console.log(
         `  (the chains read links found once at import, in its quality phase: finding them afresh takes${ms(linking.first)}${ms(linking.median)})`,
+      )
+      summary.push(
+        `analysis_max_ms=${whole(slowestAnalysis)} mules_afresh_ms=${whole(recipients.median)} chains_afresh_ms=${whole(linking.median)}`,
       )
 
       console.log('\nGrid pages of 100 rows (goal ≤ 150 ms for sorted + filtered): first, median of 5')
@@ -235,9 +246,11 @@ async function main() {
           },
         ],
       ]
+      const pageMedians: number[] = []
       for (const [label, request] of pages) {
         const figure = await timeIt(5, () => datasets.rows(request))
         console.log(`  ${label.padEnd(48)}${ms(figure.first)}${ms(figure.median)}`)
+        pageMedians.push(figure.median)
       }
       // Scrolling on from the deep page above: each page is read after the last row of the one before.
       let next = 1_000_100
@@ -248,6 +261,9 @@ async function main() {
       })
       console.log(
         `  ${'… scrolling on: each next page of 100'.padEnd(48)}${ms(scrolling.first)}${ms(scrolling.median)}`,
+      )
+      summary.push(
+        `filtered_page_ms=${whole(pageMedians[0] ?? NaN)} scroll_page_ms=${whole(scrolling.median)} deep_page_offset_ms=${whole(pageMedians[2] ?? NaN)}`,
       )
 
       console.log('\nBacktest of DEFAULT_RULES over every row (goal ≤ 3 s): first, median of 3')
@@ -262,6 +278,7 @@ async function main() {
       console.log(
         `  (the backtest reads the users who pay more than once, found once at import in its quality phase: finding them afresh takes${ms(finding.first)}${ms(finding.median)})`,
       )
+      summary.push(`backtest_ms=${whole(figure.median)} repeat_users_afresh_ms=${whole(finding.median)}`)
       const [first] = result
       if (first)
         console.log(
@@ -271,6 +288,7 @@ async function main() {
       await datasets.close()
     }
     console.log(`\nFinished with ${load()}`)
+    console.log(`bench:paysim: ${summary.join(' ')}`)
   } finally {
     await rm(folder, { recursive: true, force: true })
   }

@@ -8,6 +8,7 @@
  * - the backtest: the compiled DEFAULT_RULES over the same rows in DuckDB, and over the PaySim sample
  *   repeated 50 times (one-off accounts, as in PaySim), each against a plain scan of the same table.
  */
+import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
 import { appendTransactions, compileRuleSetToSql, transactionsTableSql } from '../src/main/analysis/rules-sql'
@@ -22,6 +23,11 @@ import { paysimTransactionsSql } from '../src/shared/paysim'
 import { DEFAULT_RULES } from '../src/shared/rules'
 import type { Transaction } from '../src/shared/transaction'
 
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')
+const loadAtStart = load()
 const count = Number(process.argv[2] ?? 300_000)
 const generated = generateTransactions({ seed: 1 }, count)
 const messages = generated.map(({ txn }) => JSON.stringify(txn))
@@ -153,7 +159,11 @@ instance.closeSync()
 
 const users = new Set(generated.map(({ txn }) => txn.user_id)).size
 console.log(
-  `\nscoring ${count.toLocaleString('en-US')} generated transactions of ${users.toLocaleString('en-US')} users, one thread (DuckDB: its default threads); best of 3 runs\n`,
+  `\nscoring ${count.toLocaleString('en-US')} generated transactions of ${users.toLocaleString('en-US')} users, one thread (DuckDB: its default threads); best of 3 runs; load average ${loadAtStart} at the start, ${load()} at the end\n`,
 )
 const widths = [0, 1, 2].map((column) => Math.max(...rows.map((row) => row[column]?.length ?? 0)))
 for (const row of rows) console.log(row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('   '))
+const perSecond = (rows: number, seconds: number) => Math.round(rows / seconds)
+console.log(
+  `\nbench:scoring: score_tx_s=${perSecond(count, scored.seconds)} parse_tx_s=${perSecond(count, reference.seconds)} state_json_tx_s=${perSecond(count, handedOff.seconds)} sql_tx_s=${perSecond(count, backtestSeconds)} scan_tx_s=${perSecond(count, scanSeconds)} paysim_sql_tx_s=${perSecond(paysimRows, paysimBacktest)} paysim_scan_tx_s=${perSecond(paysimRows, paysimScan)}`,
+)

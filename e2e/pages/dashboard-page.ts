@@ -19,6 +19,6 @@ export class DashboardPage {
 
   async expectCharts() {
     for (const name of ['volume', 'decisions', 'amounts', 'rules'] as const)
-      await expect(this.chart(name).locator('canvas')).toBeVisible()
+      await expect(this.chart(name).locator('svg').first()).toBeVisible()
   }
 }

@@ -133,10 +133,13 @@ export const ColumnQuality = z.object({
   /** Values that could not be read as the column's type; those lines were set aside. */
   typeErrors: count,
   typeErrorLines: z.array(count),
+  /** Of numbers and times only (null for names and categories). */
   min: z.string().nullable(),
   max: z.string().nullable(),
-  /** Approximate number of distinct values. */
+  /** Distinct values (nulls not counted), never more than the non-null values. */
   distinct: count,
+  /** False where `distinct` is an estimate (a large column with many values). */
+  distinctExact: z.boolean().default(true),
 })
 export type ColumnQuality = z.infer<typeof ColumnQuality>
 
@@ -517,6 +520,8 @@ export type BacktestEvent = z.infer<typeof BacktestEvent>
 export const PublishRequest = z.object({
   ruleSet: RuleSet,
   comment: z.string().trim().max(500).default(''),
+  /** The version in force when B was copied; publishing is refused if another was saved since. */
+  baseVersion: z.number().int().min(1).optional(),
 })
 export type PublishRequest = z.infer<typeof PublishRequest>
 

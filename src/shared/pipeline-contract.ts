@@ -22,6 +22,38 @@ export const PipelinePartition = z.object({
 })
 export type PipelinePartition = z.infer<typeof PipelinePartition>
 
+/** The whole team's pipeline (every worker of the group, every partition), not one worker's view. */
+export const PipelineTeam = z.object({
+  workers: z.array(
+    z.object({
+      id: z.string(),
+      /** Heartbeating in the group now. */
+      alive: z.boolean(),
+      /** This workstation's own worker. */
+      mine: z.boolean(),
+      partitions: z.array(z.number().int().min(0)),
+      /** Entries its partitions were read at, per second; null until two looks tell. */
+      ratePerSecond: z.number().min(0).nullable(),
+    }),
+  ),
+  partitions: z.array(
+    z.object({
+      partition: z.number().int().min(0),
+      owner: z.string().nullable(),
+      lag: z.number().int().nullable(),
+      pending: count,
+      length: count,
+      ratePerSecond: z.number().min(0).nullable(),
+    }),
+  ),
+  /** The whole group's read rate per second; null until two looks tell. */
+  ratePerSecond: z.number().min(0).nullable(),
+  /** Transactions in the store, from the store (an estimate on a large table); null if unreadable. */
+  stored: z.object({ count, approximate: z.boolean() }).nullable(),
+  at: z.string(),
+})
+export type PipelineTeam = z.infer<typeof PipelineTeam>
+
 export const PipelineStatus = z.object({
   /**
    * off: no pipeline (starting up, or the store is not open). waiting: a service is unreachable or the
@@ -69,6 +101,8 @@ export const PipelineStatus = z.object({
   /** Why the pipeline waits or failed, in words the user can act on. */
   message: z.string().optional(),
   lastError: z.object({ message: z.string(), at: z.string() }).optional(),
+  /** The whole team's pipeline (Team mode) or the store's own count (Local mode). */
+  team: PipelineTeam.optional(),
   updatedAt: z.string(),
 })
 export type PipelineStatus = z.infer<typeof PipelineStatus>

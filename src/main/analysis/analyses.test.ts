@@ -62,8 +62,8 @@ describe('mule accounts', () => {
     expect(kept).toEqual(afresh)
     if (afresh.analysis !== 'mule-accounts') throw new Error('another analysis answered')
     expect(afresh.rows).toHaveLength(20)
-    // Accounts that received fraud as often are ranked by the amount as a number, not as text.
-    const amounts = afresh.rows.map((row) => [row.fraudReceived, Number(row.fraudAmount)] as const)
+    // Ranked by the fraudulent amount received, as a number, not as text.
+    const amounts = afresh.rows.map((row) => [Number(row.fraudAmount), row.fraudReceived] as const)
     expect(amounts).toEqual([...amounts].sort((a, b) => b[0] - a[0] || b[1] - a[1]))
     // Each listed account received fraud, and more than fraud: what it received counts every transaction.
     const [top] = afresh.rows

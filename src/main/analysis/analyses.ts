@@ -122,10 +122,11 @@ async function muleAccounts(connection: DuckDBConnection): Promise<AnalysisResul
   const recipients = await keptOrAfresh(connection, FRAUD_RECIPIENTS_TABLE, FRAUD_RECIPIENTS_QUERY)
   const rows = await readRows(
     connection,
-    // Ordered by the amount as a number: the text of it (the alias) would put 9.00 above 10000.00.
+    // Ranked by the fraudulent amount received (most accounts receive fraud once, so a count ranks
+    // nothing), as a number: the text of it (the alias) would put 9.00 above 10000.00.
     `SELECT account, fraud_received, CAST(r.fraud_amount AS VARCHAR) AS fraud_amount, received
      FROM ${recipients} AS r
-     ORDER BY r.fraud_received DESC, r.fraud_amount DESC, r.account LIMIT ${MULES_LISTED}`,
+     ORDER BY r.fraud_amount DESC, r.fraud_received DESC, r.account LIMIT ${MULES_LISTED}`,
   )
   return {
     analysis: 'mule-accounts',

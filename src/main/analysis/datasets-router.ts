@@ -11,7 +11,7 @@ export interface DatasetsRouterDeps {
    * Publishes a backtested rule set as the next version in the active store. Given by the composition
    * root: the rule history belongs to triage, which analysis does not import.
    */
-  publishRules(ruleSet: RuleSet, comment: string): Promise<{ version: number }>
+  publishRules(ruleSet: RuleSet, comment: string, baseVersion?: number): Promise<{ version: number }>
 }
 
 /**
@@ -33,6 +33,8 @@ export function createDatasetsRouter({ datasets, publishRules }: DatasetsRouterD
     export: os.export.handler(({ input }) => datasets.export(input)),
     backtest: os.backtest.handler(({ input, signal }) => datasets.backtestWithProgress(input, signal)),
     cancelRun: os.cancelRun.handler(({ input }) => datasets.cancelRun(input.runId)),
-    publishRules: os.publishRules.handler(({ input }) => publishRules(input.ruleSet, input.comment)),
+    publishRules: os.publishRules.handler(({ input }) =>
+      publishRules(input.ruleSet, input.comment, input.baseVersion),
+    ),
   })
 }

@@ -53,18 +53,52 @@ async function rejectedLines(
   }
 }
 
-async function columnQuality(connection: DuckDBConnection, columns: ColumnInfo[]): Promise<ColumnQuality[]> {
+/** Min and max say something only of numbers and times; of names and categories they do not. */
+const isOrdered = (type: string) =>
+  /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|FLOAT|DOUBLE|REAL|DECIMAL|DATE|TIME|TIMESTAMP)/i.test(
+    type,
+  )
+
+/** Up to this many rows every distinct count is exact (one hash table per column, quick). */
+const EXACT_DISTINCT_ROWS = 2_000_000
+/** Beyond it, a column whose estimate is at most this is counted exactly (a small table, cheap). */
+const EXACT_DISTINCT_VALUES = 100_000
+
+async function columnQuality(
+  connection: DuckDBConnection,
+  columns: ColumnInfo[],
+  rowCount: number,
+): Promise<ColumnQuality[]> {
+  const exactAll = rowCount <= EXACT_DISTINCT_ROWS
   const parts = columns.flatMap((column, index) => {
     const name = quoteIdentifier(column.name)
     const nested = isNested(column.type)
+    const ordered = !nested && isOrdered(column.type)
     return [
       `count(*) - count(${name}) AS n${index}`,
-      nested ? `NULL AS lo${index}` : `CAST(min(${name}) AS VARCHAR) AS lo${index}`,
-      nested ? `NULL AS hi${index}` : `CAST(max(${name}) AS VARCHAR) AS hi${index}`,
-      nested ? `0 AS d${index}` : `approx_count_distinct(${name}) AS d${index}`,
+      ordered ? `CAST(min(${name}) AS VARCHAR) AS lo${index}` : `NULL AS lo${index}`,
+      ordered ? `CAST(max(${name}) AS VARCHAR) AS hi${index}` : `NULL AS hi${index}`,
+      nested
+        ? `0 AS d${index}`
+        : exactAll
+          ? `count(DISTINCT ${name}) AS d${index}`
+          : `approx_count_distinct(${name}) AS d${index}`,
     ]
   })
   const stats = await readOne(connection, `SELECT ${parts.join(', ')} FROM ${SOURCE_TABLE}`)
+  // A large file: the estimates that are small are made exact in one more pass over those columns.
+  const recount = exactAll
+    ? []
+    : columns.flatMap((column, index) =>
+        !isNested(column.type) && asNumber(stats[`d${index}`]) <= EXACT_DISTINCT_VALUES ? [index] : [],
+      )
+  if (recount.length > 0) {
+    const exact = await readOne(
+      connection,
+      `SELECT ${recount.map((index) => `count(DISTINCT ${quoteIdentifier(columns[index]?.name ?? '')}) AS d${index}`).join(', ')} FROM ${SOURCE_TABLE}`,
+    )
+    for (const index of recount) stats[`d${index}`] = exact[`d${index}`] ?? null
+  }
   const castErrors = await readRows(
     connection,
     `SELECT column_name, count(DISTINCT line) AS lines,
@@ -76,6 +110,9 @@ async function columnQuality(connection: DuckDBConnection, columns: ColumnInfo[]
   for (const [index, column] of columns.entries()) {
     const nulls = asNumber(stats[`n${index}`])
     const errors = errorsByColumn.get(column.name)
+    const exact = exactAll || recount.includes(index) || isNested(column.type)
+    // An estimate never claims more distinct values than there are values.
+    const distinct = Math.min(asNumber(stats[`d${index}`]), Math.max(0, rowCount - nulls))
     report.push({
       name: column.name,
       type: column.type,
@@ -85,7 +122,8 @@ async function columnQuality(connection: DuckDBConnection, columns: ColumnInfo[]
       typeErrorLines: lineList(errors?.first_lines),
       min: asText(stats[`lo${index}`]),
       max: asText(stats[`hi${index}`]),
-      distinct: asNumber(stats[`d${index}`]),
+      distinct,
+      distinctExact: exact,
     })
   }
   return report
@@ -172,7 +210,7 @@ export async function computeQualityReport(
   const rowCount = asNumber((await readOne(connection, `SELECT count(*) AS n FROM ${SOURCE_TABLE}`)).n)
   const rejects = await rejectedLines(connection)
   options.onStep(1)
-  const columns = await columnQuality(connection, options.columns)
+  const columns = await columnQuality(connection, options.columns, rowCount)
   options.onStep(2)
   const duplicateRows = await duplicates(connection, options.columns)
   options.onStep(3)

@@ -118,7 +118,7 @@ export class Workstation implements StoreScope {
     await this.pipeline.switchTo(
       profile.kind === 'local'
         ? { mode: 'local', store }
-        : { mode: 'team', ...(await this.credentialsOf(profile)) },
+        : { mode: 'team', ...(await this.credentialsOf(profile)), store },
     )
     await previous?.close()
     await this.followSession(profile)

@@ -10,13 +10,17 @@ import { DEFAULT_PARTITIONS, DEFAULT_PREFIX } from './partitioning'
 import { connectRedis } from './redis-stream'
 import { PipelineStore } from './sink'
 import { WorkerThread } from './threads'
+import { TeamView } from './team-view'
 import { PipelineWorker } from './worker'
 
 /**
  * The app's own pipeline, started with the active profile:
  * - Team: a worker thread joins the team's consumer group on the profile's Redis and PostgreSQL.
  * - Local: the bundled PaySim sample replays into the embedded store, so a new user sees live scoring
- *   at once. The replay runs on the main thread, gently paced (a few small batches a second), its writes
+ *   at once: its rows are placed in real time around the first start (each step an hour, its rows
+ *   spread over it in file order; the first hour just before the start, sent at once, the rest from
+ *   now on as their time comes; FileReplaySource's live times). The replay runs
+ *   on the main thread, gently paced (a few small batches a second), its writes
  *   sent to PGlite on the store's own thread; it resumes after the last committed line when the app
  *   starts again.
  */
@@ -28,12 +32,16 @@ export type PipelineTarget =
       postgresPassword?: string | undefined
       redisUrl: string
       redisPassword?: string | undefined
+      /** The team's store as this analyst reads it: Pipeline health counts the rows stored there. */
+      store?: Store | undefined
     }
   | { mode: 'local'; store: Store }
 
 /** Transactions per second of the Local sample replay. */
 export const SAMPLE_REPLAY_TPS = 50
 export const SAMPLE_FILE = 'paysim-first-20k.csv'
+/** The sample's first hour lies before the first start: a new user's dashboard has an hour behind it. */
+export const SAMPLE_HISTORY_MS = 3_600_000
 
 /** The bundled sample, found from source (src/main/pipeline) and from the build (out/main[/chunks]). */
 export function findSampleFile(): string | undefined {
@@ -60,10 +68,11 @@ const OFF: PipelineStatus = {
   updatedAt: new Date(0).toISOString(),
 }
 
-type Running =
+type Running = (
   | { mode: 'team'; thread: WorkerThread; source: string; deadLetters: Redis }
   | { mode: 'local'; worker: PipelineWorker; deadLetters: RecentDeadLetters }
   | { mode: 'local' | 'team'; worker: undefined; reason: string }
+) & { team?: TeamView; teamRedis?: Redis }
 
 export class PipelineHost {
   private running: Running | undefined
@@ -87,21 +96,26 @@ export class PipelineHost {
         },
         this.log,
       ).catch((error: unknown) => error as Error)
+      const redis = connectRedis(
+        { url: target.redisUrl, password: target.redisPassword },
+        { name: 'aether-dead-letters', lazyConnect: true, maxRetriesPerRequest: 1 },
+      )
+      const layout = { prefix: DEFAULT_PREFIX, partitions: DEFAULT_PARTITIONS }
       this.running =
         thread instanceof WorkerThread
           ? {
               mode: 'team',
               thread,
               source: `Redis streams ${DEFAULT_PREFIX}tx`,
-              deadLetters: connectRedis(
-                { url: target.redisUrl, password: target.redisPassword },
-                { name: 'aether-dead-letters', lazyConnect: true, maxRetriesPerRequest: 1 },
-              ),
+              deadLetters: redis,
+              team: new TeamView(redis, layout, target.store, null),
             }
           : {
               mode: 'team',
               worker: undefined,
               reason: `The pipeline worker could not start: ${thread.message}`,
+              team: new TeamView(redis, layout, target.store, null),
+              teamRedis: redis,
             }
       return
     }
@@ -121,6 +135,7 @@ export class PipelineHost {
     const source = new FileReplaySource({
       path: sample,
       tps: SAMPLE_REPLAY_TPS,
+      live: { historyMs: SAMPLE_HISTORY_MS },
       onDeadLetter: (letter) => {
         deadLetters.add(letter)
         this.log(`sample line ${letter.id} skipped: ${letter.reason}`)
@@ -134,10 +149,44 @@ export class PipelineHost {
       log: this.log,
     })
     worker.start()
-    this.running = { mode: 'local', worker, deadLetters }
+    this.running = {
+      mode: 'local',
+      worker,
+      deadLetters,
+      team: new TeamView(undefined, { prefix: DEFAULT_PREFIX, partitions: 1 }, target.store, 'local'),
+    }
   }
 
   async status(): Promise<PipelineStatus> {
+    const status = await this.ownStatus()
+    const view = this.running?.team
+    if (view === undefined) return status
+    try {
+      const team = await view.read()
+      if (
+        status.mode === 'local' &&
+        this.running !== undefined &&
+        'worker' in this.running &&
+        this.running.worker
+      )
+        team.workers = [
+          {
+            id: status.workerId ?? 'local',
+            alive: status.state === 'running' || status.state === 'waiting',
+            mine: true,
+            partitions: [0],
+            ratePerSecond: status.ratePerSecond,
+          },
+        ]
+      else for (const worker of team.workers) worker.mine = worker.id === status.workerId
+      return { ...status, team }
+    } catch {
+      // Redis unreachable: the worker's own status says so; the team's view is left out.
+      return status
+    }
+  }
+
+  private async ownStatus(): Promise<PipelineStatus> {
     const running = this.running
     if (running === undefined) return { ...OFF, updatedAt: new Date().toISOString() }
     if (running.mode === 'team' && 'thread' in running) {
@@ -155,6 +204,15 @@ export class PipelineHost {
     if (running.worker === undefined)
       return { ...OFF, mode: running.mode, message: running.reason, updatedAt: new Date().toISOString() }
     return running.worker.status()
+  }
+
+  /** The team Redis this workstation reads (the dead letters' connection) and the streams' prefix. */
+  teamStreams(): { redis: Redis; prefix: string } | { reason: string } {
+    const running = this.running
+    if (running?.mode === 'team' && 'thread' in running)
+      return { redis: running.deadLetters, prefix: DEFAULT_PREFIX }
+    if (running?.mode === 'team' && 'reason' in running) return { reason: running.reason }
+    return { reason: 'No team pipeline is running.' }
   }
 
   async deadLetters(limit = 100): Promise<DeadLetterList> {
@@ -219,6 +277,7 @@ export class PipelineHost {
   async stop(): Promise<void> {
     const running = this.running
     this.running = undefined
+    running?.teamRedis?.disconnect()
     if (running !== undefined && 'thread' in running) {
       running.deadLetters.disconnect()
       await running.thread.stop()

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { createInterface } from 'node:readline'
-import { isPaysimHeader, parsePaysimLine, PaysimRowError } from '../../shared/paysim'
+import { isPaysimHeader, PAYSIM_EPOCH, parsePaysimLine, PaysimRowError } from '../../shared/paysim'
 import type { Transaction } from '../../shared/transaction'
 import type { DeadLetter, StreamEntry } from './redis-stream'
 import type { PipelineStore } from './sink'
@@ -64,7 +64,75 @@ export interface FileReplayOptions {
   tps: number
   /** Dead letters (rows that are not transactions) are reported here; a file has no dead-letter stream. */
   onDeadLetter?: (letter: DeadLetter) => void
+  /**
+   * Live times (Local mode's sample): each row's event time is placed in real time from the moment the
+   * replay starts (see LiveSchedule), and a row is sent once its time has come, so the feed, the
+   * dashboard and the cases are of now. Without it rows keep PaySim's time (the step's hour).
+   */
+  live?: {
+    now?: () => number
+    /**
+     * On the very first start, how much of the file lies before now (sent at once, at the pace `tps`),
+     * so a new user opens a dashboard with an hour behind it, cases to work, and the rest arriving live.
+     */
+    historyMs?: number
+  }
 }
+
+const HOUR_MS = 3_600_000
+
+/**
+ * Where a PaySim row falls in real time: step s is the (s - first step)-th hour after the anchor, and
+ * the rows of a step are spread evenly over their hour by their order in the file (deterministic, and
+ * strictly increasing with the line, so every user's transactions keep their order). The anchor is
+ * chosen when the replay takes its place in the file: the next line to send is due at that moment.
+ */
+export class LiveSchedule {
+  private constructor(
+    private readonly steps: Map<number, { firstLine: number; count: number }>,
+    private readonly firstStep: number,
+  ) {}
+
+  /** One pass over the file's step column (a count per step, nothing per row). */
+  static async of(path: string): Promise<LiveSchedule> {
+    const steps = new Map<number, { firstLine: number; count: number }>()
+    let firstStep: number | undefined
+    const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity })
+    let line = 0
+    for await (const text of lines) {
+      line++
+      if (line === 1) continue
+      const step = Number(text.slice(0, text.indexOf(',')))
+      if (!Number.isSafeInteger(step) || step < 1) continue
+      firstStep ??= step
+      const known = steps.get(step)
+      if (known === undefined) steps.set(step, { firstLine: line, count: 1 })
+      else known.count++
+    }
+    return new LiveSchedule(steps, firstStep ?? 1)
+  }
+
+  /** Milliseconds after the anchor of the row on `line` of `step` (PaySim files are in step order). */
+  offsetOf(step: number, line: number): number {
+    const known = this.steps.get(step)
+    const hour = Math.max(0, step - this.firstStep) * HOUR_MS
+    if (known === undefined) return hour
+    const rank = Math.min(Math.max(0, line - known.firstLine), known.count - 1)
+    return hour + Math.floor((rank * HOUR_MS) / known.count)
+  }
+
+  /** The offset of the first row at or after `line` (0 before the first row). */
+  offsetAtLine(line: number): number {
+    let best: { step: number; firstLine: number } | undefined
+    for (const [step, { firstLine, count }] of this.steps) {
+      if (line >= firstLine && line < firstLine + count) return this.offsetOf(step, line)
+      if (firstLine >= line && (best === undefined || firstLine < best.firstLine)) best = { step, firstLine }
+    }
+    return best === undefined ? 0 : this.offsetOf(best.step, best.firstLine)
+  }
+}
+
+const stepOf = (ts: string) => Math.round((Date.parse(ts) - Date.parse(PAYSIM_EPOCH)) / HOUR_MS) + 1
 
 /**
  * Local mode: a PaySim file replayed at a steady pace into the same pipeline. It is partition 0 of a
@@ -87,14 +155,35 @@ export class FileReplaySource implements IngestSource {
   private paced = 0
   private paused = false
   private datasetKey = ''
+  private schedule: LiveSchedule | undefined
+  /** Real time (ms) of the schedule's start; set when the replay takes its place in the file. */
+  private anchor: number | undefined
+  /** A row read before its time came: sent first by the next read. */
+  private early: PaysimRow | undefined
 
   constructor(private readonly options: FileReplayOptions) {
-    this.description = `Sample replay of ${basename(options.path)} at ${options.tps} transactions/s`
+    this.description =
+      options.live === undefined
+        ? `Sample replay of ${basename(options.path)} at ${options.tps} transactions/s`
+        : `Sample replay of ${basename(options.path)} in real time (its hours from now, up to ${options.tps} transactions/s)`
   }
 
   async start(): Promise<void> {
     this.datasetKey = await paysimDatasetKey(this.options.path)
     this.total = await countDataLines(this.options.path)
+    if (this.options.live !== undefined) this.schedule = await LiveSchedule.of(this.options.path)
+  }
+
+  private now(): number {
+    return this.options.live?.now?.() ?? Date.now()
+  }
+
+  /** When a row is due (ms), and its transaction with that event time; PaySim's time without live. */
+  private timed(row: PaysimRow): { due: number; row: PaysimRow } {
+    if (this.schedule === undefined || this.anchor === undefined || !('txn' in row))
+      return { due: -Infinity, row }
+    const due = this.anchor + this.schedule.offsetOf(stepOf(row.txn.ts), row.line)
+    return { due, row: { line: row.line, txn: { ...row.txn, ts: new Date(due).toISOString() } } }
   }
 
   changeDue(): boolean {
@@ -106,6 +195,13 @@ export class FileReplaySource implements IngestSource {
     const { epoch, position } = await store.takeOver(0, 'local')
     this.epoch = epoch
     this.committedLine = position === null ? 1 : Number(position)
+    // First start: the file's first `historyMs` lie in the past. After a restart the next line is due
+    // now: what was stored before is older, so every user's order is kept.
+    if (this.schedule !== undefined)
+      this.anchor =
+        position === null
+          ? this.now() - (this.options.live?.historyMs ?? 0)
+          : this.now() - this.schedule.offsetAtLine(this.committedLine + 1)
     this.rewind(0)
     return []
   }
@@ -118,17 +214,35 @@ export class FileReplaySource implements IngestSource {
     if (this.epoch === undefined) return { entries: [], redelivered: false, isolated: false }
     const isolated = this.readLine < this.isolateUntil
     // At most a fifth of a second's worth per batch; the next batch waits until its rows are due.
-    const due = Math.floor(((Date.now() - this.paceStart) * this.options.tps) / 1000) - this.paced
+    let due = Math.floor(((Date.now() - this.paceStart) * this.options.tps) / 1000) - this.paced
+    if (due > this.options.tps) {
+      // Live rows came slower than the pace: no burst of saved-up allowance later.
+      this.paceStart = Date.now() - 1000
+      this.paced = 0
+      due = this.options.tps
+    }
     const wanted = isolated ? 1 : Math.min(maxEntries, Math.max(1, Math.ceil(this.options.tps / 5)))
     if (due < wanted) {
       await new Promise((resolve) => setTimeout(resolve, ((wanted - due) * 1000) / this.options.tps))
     }
     this.rows ??= readPaysimFile(this.options.path, this.datasetKey, this.committedLine)
     const entries: StreamEntry[] = []
+    let finished = false
     while (entries.length < wanted) {
-      const next = await this.rows.next()
-      if (next.done === true) break
-      const row = next.value
+      const next = this.early ?? (await this.rows.next()).value
+      this.early = undefined
+      if (next === undefined) {
+        finished = true
+        break
+      }
+      const { due: at, row } = this.timed(next)
+      if (at > this.now()) {
+        this.early = next
+        // Nothing due yet: wait for the row's time (at most a second, so a pause or stop is prompt).
+        if (entries.length === 0)
+          await new Promise((resolve) => setTimeout(resolve, Math.min(1000, at - this.now())))
+        break
+      }
       this.readLine = row.line
       entries.push(
         'txn' in row
@@ -137,7 +251,10 @@ export class FileReplaySource implements IngestSource {
       )
     }
     this.paced += entries.length
-    if (entries.length === 0) return { entries, redelivered: false, isolated: false, finished: true }
+    if (entries.length === 0)
+      return finished
+        ? { entries, redelivered: false, isolated: false, finished: true }
+        : { entries, redelivered: false, isolated: false }
     const first = Number(entries[0]?.id)
     return { entries, redelivered: first <= this.recheckUntil, isolated }
   }
@@ -151,6 +268,7 @@ export class FileReplaySource implements IngestSource {
   rewind(refused: number): void {
     void this.rows?.return(undefined)
     this.rows = undefined
+    this.early = undefined
     this.recheckUntil = this.readLine
     this.isolateUntil = refused > 0 ? this.readLine : 0
     this.readLine = this.committedLine
@@ -178,6 +296,7 @@ export class FileReplaySource implements IngestSource {
   async stop(store: PipelineStore): Promise<void> {
     await this.rows?.return(undefined)
     this.rows = undefined
+    this.early = undefined
     if (this.epoch !== undefined) await store.release(0, this.epoch).catch(() => {})
     this.epoch = undefined
   }

@@ -1,7 +1,7 @@
 import { BarChart, BoxplotChart, LineChart, ScatterChart } from 'echarts/charts'
 import { GridComponent, LegendComponent, MarkAreaComponent, TooltipComponent } from 'echarts/components'
 import * as echarts from 'echarts/core'
-import { CanvasRenderer } from 'echarts/renderers'
+import { SVGRenderer } from 'echarts/renderers'
 import { useEffect, useRef, useSyncExternalStore } from 'react'
 
 echarts.use([
@@ -13,7 +13,7 @@ echarts.use([
   LegendComponent,
   MarkAreaComponent,
   TooltipComponent,
-  CanvasRenderer,
+  SVGRenderer,
 ])
 
 export type ChartOption = echarts.EChartsCoreOption
@@ -26,7 +26,11 @@ function subscribeTheme(onChange: () => void) {
 }
 const darkNow = () => document.documentElement.dataset.theme === 'dark'
 
-/** One ECharts instance in a box that follows its size and the app's light or dark theme. */
+/**
+ * One ECharts instance in a box that follows its size and the app's light or dark theme. Drawn as SVG:
+ * crisp at any zoom, light for charts of a few hundred points, and its labels are text an accessibility
+ * tool (and e2e/layout.spec.ts, which checks that no two overlap) can read.
+ */
 export function EChart({
   option,
   onClick,
@@ -48,7 +52,7 @@ export function EChart({
 
   useEffect(() => {
     if (box.current === null) return
-    const instance = echarts.init(box.current, dark ? 'dark' : undefined, { renderer: 'canvas' })
+    const instance = echarts.init(box.current, dark ? 'dark' : undefined, { renderer: 'svg' })
     chart.current = instance
     instance.on('click', (event) => clickRef.current?.(event as unknown as ChartClick))
     const observer = new ResizeObserver(() => instance.resize())

@@ -1,10 +1,15 @@
 import type { Decision } from '../../../shared/transaction'
 
-/** How figures and times read everywhere in triage: the analyst's locale and time zone, zone on hover. */
+/**
+ * How figures and times read everywhere: one time format, "2026-12-06 14:03:27" (year-month-day, 24-hour,
+ * never a day-month order to guess), in the analyst's time zone, whose name the page shows beside it
+ * (`zoneName`, in column titles and labels); the zone and UTC on hover. Which time a value is (the event
+ * time a transaction carries, or when the pipeline received it) is said by its label, never left to guess.
+ */
 
 export const timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone
 
-const dateTime = new Intl.DateTimeFormat(undefined, {
+const parts = new Intl.DateTimeFormat('en-CA', {
   year: 'numeric',
   month: '2-digit',
   day: '2-digit',
@@ -12,13 +17,46 @@ const dateTime = new Intl.DateTimeFormat(undefined, {
   minute: '2-digit',
   second: '2-digit',
   hourCycle: 'h23',
+  timeZone,
 })
-const timeOnly = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
 
-export const formatTime = (iso: string | null | undefined): string =>
-  iso ? dateTime.format(new Date(iso)) : ''
+function fields(iso: string): Record<string, string> | null {
+  const date = new Date(iso)
+  if (Number.isNaN(date.getTime())) return null
+  const out: Record<string, string> = {}
+  for (const part of parts.formatToParts(date)) out[part.type] = part.value
+  return out
+}
 
-export const formatClock = (iso: string): string => timeOnly.format(new Date(iso))
+/** The zone's short name as the analyst's clock shows it: "UTC", "CET", "GMT+2". */
+export const zoneName: string = (() => {
+  const name = new Intl.DateTimeFormat('en-GB', { timeZone, timeZoneName: 'short' })
+    .formatToParts(new Date())
+    .find((part) => part.type === 'timeZoneName')?.value
+  return name ?? timeZone
+})()
+
+/** "2026-12-06 14:03:27", in the analyst's zone. */
+export const formatTime = (iso: string | null | undefined): string => {
+  const f = iso ? fields(iso) : null
+  return f ? `${f.year}-${f.month}-${f.day} ${f.hour}:${f.minute}:${f.second}` : ''
+}
+
+/** "2026-12-06", in the analyst's zone. */
+export const formatDate = (iso: string): string => {
+  const f = fields(iso)
+  return f ? `${f.year}-${f.month}-${f.day}` : ''
+}
+
+/** "14:03", in the analyst's zone. */
+export const formatClock = (iso: string): string => {
+  const f = fields(iso)
+  return f ? `${f.hour}:${f.minute}` : ''
+}
+
+/** A time with its zone, for a value that stands alone: "2026-12-06 14:03:27 UTC". */
+export const formatTimeZoned = (iso: string | null | undefined): string =>
+  iso ? `${formatTime(iso)} ${zoneName}` : ''
 
 /** The title attribute of a time: the same instant with its zone, and in UTC. */
 export const timeTitle = (iso: string | null | undefined): string =>

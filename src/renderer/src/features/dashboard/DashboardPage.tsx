@@ -8,8 +8,19 @@ import { ErrorState } from '../../app/ErrorState'
 import { LoadingSkeleton } from '../../app/LoadingSkeleton'
 import { Page } from '../../app/Page'
 import { drillInto } from '../../app/drill'
-import { formatAge, formatClock, formatCount, formatTime, timeTitle } from '../../ui/format'
+import {
+  DECISION_LABELS,
+  formatAge,
+  formatClock,
+  formatCount,
+  formatDate,
+  formatMoney,
+  formatTimeZoned,
+  timeTitle,
+  zoneName,
+} from '../../ui/format'
 import { EChart, type ChartOption } from '../../ui/EChart'
+import { GatewaysPanel } from './GatewaysPanel'
 import { PipelineHealth } from './PipelineHealth'
 
 const RANGE_LABELS: Record<DashboardRange, string> = {
@@ -28,15 +39,97 @@ const COLORS = {
   actual: '#3a86c8',
 }
 
-const axisTime = (bucketSeconds: number) => ({
+/** Chart frames hold their labels and axis names inside the card (ECharts 6 outer bounds). */
+const GRID = { left: 8, right: 8, top: 30, bottom: 28, outerBoundsMode: 'same', outerBoundsContain: 'all' }
+const LEGEND = { bottom: 0, itemHeight: 10, textStyle: { fontSize: 11 } }
+
+/** Time labels fit to the range: clock times within a day, "12-06" dates beyond; never overlapping. */
+const axisTime = (rangeSeconds: number) => ({
   type: 'time' as const,
+  splitNumber: 6,
   axisLabel: {
-    formatter: (value: number) =>
-      bucketSeconds >= 3600
-        ? formatTime(new Date(value).toISOString()).slice(0, 10)
-        : formatClock(new Date(value).toISOString()),
+    hideOverlap: true,
+    // The first and last labels stay inside the plot, clear of the value axes' labels.
+    alignMinLabel: 'left' as const,
+    alignMaxLabel: 'right' as const,
+    formatter: (value: number) => {
+      const iso = new Date(value).toISOString()
+      return rangeSeconds > 86_400 ? formatDate(iso).slice(5) : formatClock(iso)
+    },
   },
 })
+
+/** Counts are whole numbers: no "0.5 times fired". */
+const countAxis = (name: string) => ({
+  type: 'value' as const,
+  name,
+  min: 0,
+  minInterval: 1,
+  nameTextStyle: { align: 'left' as const },
+  axisLabel: { hideOverlap: true, formatter: (value: number) => compactCount.format(value) },
+})
+
+const compactCount = new Intl.NumberFormat(undefined, { notation: 'compact', maximumFractionDigits: 1 })
+const compactMoney = new Intl.NumberFormat(undefined, {
+  style: 'currency',
+  currency: 'USD',
+  notation: 'compact',
+  maximumFractionDigits: 1,
+})
+
+const rangeSecondsOf = (data: Dashboard) =>
+  data.from !== null && data.asOf !== null
+    ? Math.max(data.bucketSeconds, (Date.parse(data.asOf) - Date.parse(data.from)) / 1000)
+    : data.bucketSeconds
+
+/** Bar widths sized to the range: about 12 to 48 bars, whatever the range (6 h bars at 7 days). */
+const BAR_SECONDS = [60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86_400]
+export function barSeconds(rangeSeconds: number, bucketSeconds: number): number {
+  const wanted = rangeSeconds / 48
+  return BAR_SECONDS.find((s) => s >= wanted && s >= bucketSeconds && s % bucketSeconds === 0) ?? 86_400
+}
+
+type DecisionBar = {
+  t: string
+  approve: number
+  review: number
+  block: number
+  fraudRate: number | null
+}
+
+/** The server's buckets merged into bars of `seconds`; the fraud rate weighted by each bucket's decisions. */
+export function mergeDecisions(decisions: Dashboard['decisions'], seconds: number): DecisionBar[] {
+  const ms = seconds * 1000
+  const bars = new Map<number, DecisionBar & { fraud: number; rated: number }>()
+  for (const d of decisions) {
+    const start = Math.floor(Date.parse(d.t) / ms) * ms
+    let bar = bars.get(start)
+    if (bar === undefined) {
+      bar = {
+        t: new Date(start).toISOString(),
+        approve: 0,
+        review: 0,
+        block: 0,
+        fraudRate: null,
+        fraud: 0,
+        rated: 0,
+      }
+      bars.set(start, bar)
+    }
+    bar.approve += d.approve
+    bar.review += d.review
+    bar.block += d.block
+    if (d.fraudRate !== null) {
+      const decided = d.approve + d.review + d.block
+      bar.fraud += d.fraudRate * decided
+      bar.rated += decided
+    }
+  }
+  return [...bars.values()].map(({ fraud, rated, ...bar }) => ({
+    ...bar,
+    fraudRate: rated === 0 ? null : fraud / rated,
+  }))
+}
 
 function volumeOption(data: Dashboard): ChartOption {
   const perMinute = 60 / data.bucketSeconds
@@ -44,15 +137,21 @@ function volumeOption(data: Dashboard): ChartOption {
   const points = data.forecast.points
   return {
     tooltip: { trigger: 'axis' },
-    legend: { top: 0, data: ['Actual', 'Forecast', '95 % band', 'Spike'] },
-    grid: { left: 56, right: 16, top: 28, bottom: 40 },
-    xAxis: { ...axisTime(data.bucketSeconds), name: 'event time', nameLocation: 'middle', nameGap: 26 },
-    yAxis: { type: 'value', name: 'transactions / min', min: 0 },
+    legend: { ...LEGEND, data: ['Actual', 'Forecast', '95 % band', 'Spike'] },
+    grid: GRID,
+    xAxis: axisTime(rangeSecondsOf(data) + (points.length > 0 ? 3600 : 0)),
+    yAxis: {
+      type: 'value',
+      name: 'transactions / min',
+      min: 0,
+      nameTextStyle: { align: 'left' },
+      axisLabel: { hideOverlap: true },
+    },
     series: [
       {
         name: 'Actual',
         type: 'line',
-        showSymbol: false,
+        showSymbol: data.throughput.length <= 2,
         color: COLORS.actual,
         data: data.throughput.map((p) => [p.t, scale(p.count)]),
       },
@@ -97,56 +196,83 @@ function volumeOption(data: Dashboard): ChartOption {
   }
 }
 
-function decisionOption(data: Dashboard): ChartOption {
+function decisionOption(data: Dashboard, bars: DecisionBar[]): ChartOption {
   const bar = (name: 'approve' | 'review' | 'block') => ({
-    name,
+    name: DECISION_LABELS[name],
     type: 'bar',
     stack: 'decisions',
     color: COLORS[name],
-    data: data.decisions.map((d) => [d.t, d[name]]),
+    barMaxWidth: 40,
+    data: bars.map((d) => [d.t, d[name]]),
   })
   return {
     tooltip: { trigger: 'axis' },
-    legend: { top: 0 },
-    grid: { left: 56, right: 56, top: 28, bottom: 40 },
-    xAxis: axisTime(data.bucketSeconds),
+    legend: LEGEND,
+    grid: { ...GRID, right: 8 },
+    xAxis: axisTime(rangeSecondsOf(data)),
     yAxis: [
-      { type: 'value', name: 'transactions' },
-      { type: 'value', name: 'fraud rate %', min: 0, splitLine: { show: false } },
+      countAxis('transactions'),
+      {
+        type: 'value',
+        name: 'fraud rate %',
+        min: 0,
+        splitLine: { show: false },
+        nameTextStyle: { align: 'right' },
+        axisLabel: { hideOverlap: true, formatter: '{value} %' },
+      },
     ],
     series: [
       bar('approve'),
       bar('review'),
       bar('block'),
       {
-        name: 'fraud rate',
+        name: 'Fraud rate',
         type: 'line',
         yAxisIndex: 1,
-        showSymbol: false,
+        // Buckets without a decision have no rate: the line joins the ones that do, with a dot each.
+        connectNulls: true,
+        showSymbol: true,
+        symbolSize: 5,
+        lineStyle: { width: 2 },
         color: '#8e44ad',
-        data: data.decisions.map((d) => [
-          d.t,
-          d.fraudRate === null ? null : Math.round(d.fraudRate * 10_000) / 100,
-        ]),
+        z: 5,
+        data: bars.map((d) => [d.t, d.fraudRate === null ? null : Math.round(d.fraudRate * 10_000) / 100]),
       },
     ],
   }
 }
 
 function amountOption(data: Dashboard): ChartOption {
+  const money = (value: number | undefined) => (value === undefined ? '' : formatMoney(String(value)))
   return {
     tooltip: {
       trigger: 'item',
       formatter: (item: { name: string; data: number[] }) =>
-        `${item.name}<br/>p5 ${item.data[1]?.toLocaleString()}<br/>p25 ${item.data[2]?.toLocaleString()}<br/>median ${item.data[3]?.toLocaleString()}<br/>p75 ${item.data[4]?.toLocaleString()}<br/>p95 ${item.data[5]?.toLocaleString()}`,
+        `${item.name}<br/>p5 ${money(item.data[1])}<br/>p25 ${money(item.data[2])}<br/>median ${money(item.data[3])}<br/>p75 ${money(item.data[4])}<br/>p95 ${money(item.data[5])}`,
     },
-    grid: { left: 72, right: 16, top: 16, bottom: 32 },
+    grid: GRID,
     xAxis: {
       type: 'category',
-      axisLabel: { interval: 0 },
-      data: data.amounts.map((a) => `${a.type} (${formatCount(a.count)})`),
+      // The type on one line and its count under it: labels never run into each other.
+      axisLabel: {
+        interval: 0,
+        hideOverlap: true,
+        lineHeight: 14,
+        verticalAlign: 'top',
+        formatter: (type: string) => {
+          const count = data.amounts.find((a) => a.type === type)?.count ?? 0
+          return `${type}\n${formatCount(count)}`
+        },
+      },
+      data: data.amounts.map((a) => a.type),
     },
-    yAxis: { type: 'log', name: 'amount (log)', logBase: 10 },
+    yAxis: {
+      type: 'log',
+      name: 'amount (USD, log scale)',
+      logBase: 10,
+      nameTextStyle: { align: 'left' },
+      axisLabel: { hideOverlap: true, formatter: (value: number) => compactMoney.format(value) },
+    },
     series: [
       {
         name: 'amount',
@@ -162,16 +288,70 @@ function rulesOption(data: Dashboard): ChartOption {
   const rules = [...data.topRules].reverse()
   return {
     tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' } },
-    grid: { left: 180, right: 24, top: 8, bottom: 32 },
-    xAxis: { type: 'value', name: 'times fired' },
-    yAxis: { type: 'category', data: rules.map((r) => r.rule) },
-    series: [{ type: 'bar', color: COLORS.review, data: rules.map((r) => r.count) }],
+    grid: { ...GRID, top: 8, bottom: 8 },
+    xAxis: {
+      ...countAxis('times fired'),
+      nameLocation: 'middle',
+      nameGap: 24,
+      nameTextStyle: {},
+    },
+    yAxis: {
+      type: 'category',
+      data: rules.map((r) => r.rule),
+      axisLabel: { width: 170, overflow: 'truncate' },
+    },
+    series: [
+      {
+        type: 'bar',
+        name: 'times fired',
+        color: COLORS.review,
+        barMaxWidth: 24,
+        data: rules.map((r) => r.count),
+      },
+    ],
   }
 }
 
-function Chart({ title, note, children }: { title: string; note?: ReactNode; children: ReactNode }) {
+const describeSeconds = (seconds: number) =>
+  seconds < 3600 ? `${seconds / 60} min` : seconds < 86_400 ? `${seconds / 3600} h` : `${seconds / 86_400} d`
+
+/**
+ * What the range's end is: the newest event time stored. Live data reads "newest event 12 s ago"; data
+ * whose events are older than now (a replay of last month) says that the charts end there, not now.
+ */
+function AsOf({ asOf, refreshedAt }: { asOf: string; refreshedAt: number }) {
+  // Live when the newest event was minutes old as the data was read.
+  const live = refreshedAt - Date.parse(asOf) < 10 * 60_000
   return (
-    <section className="chart-card">
+    <span
+      className="subtle"
+      title={timeTitle(asOf)}
+      data-testid="dashboard-as-of"
+      data-live={live ? 'true' : 'false'}
+    >
+      {live
+        ? `Newest event ${formatTimeZoned(asOf)} (${formatAge(asOf)})`
+        : `Charts end at the newest event time stored, ${formatTimeZoned(asOf)}: the events are older than now`}
+      {refreshedAt > 0 && ` · refreshed ${formatAge(new Date(refreshedAt).toISOString())}`}
+    </span>
+  )
+}
+
+function Chart({
+  title,
+  note,
+  children,
+  testId,
+  barSeconds,
+}: {
+  title: string
+  note?: ReactNode
+  children: ReactNode
+  testId?: string
+  barSeconds?: number
+}) {
+  return (
+    <section className="chart-card" data-testid={testId} data-bar-seconds={barSeconds}>
       <h2>{title}</h2>
       {note && <p className="subtle">{note}</p>}
       {children}
@@ -181,14 +361,19 @@ function Chart({ title, note, children }: { title: string; note?: ReactNode; chi
 
 function Charts({ data }: { data: Dashboard }) {
   const volume = useMemo(() => volumeOption(data), [data])
-  const decisions = useMemo(() => decisionOption(data), [data])
+  const bars = useMemo(
+    () => mergeDecisions(data.decisions, barSeconds(rangeSecondsOf(data), data.bucketSeconds)),
+    [data],
+  )
+  const decisions = useMemo(() => decisionOption(data, bars), [data, bars])
   const amounts = useMemo(() => amountOption(data), [data])
   const rules = useMemo(() => rulesOption(data), [data])
   const bucketMs = data.bucketSeconds * 1000
-  const drillBucket = (t: string, decision?: 'approve' | 'review' | 'block') =>
+  const barMs = barSeconds(rangeSecondsOf(data), data.bucketSeconds) * 1000
+  const drillBucket = (t: string, ms: number, decision?: 'approve' | 'review' | 'block') =>
     drillInto({
       from: t,
-      to: new Date(new Date(t).getTime() + bucketMs).toISOString(),
+      to: new Date(new Date(t).getTime() + ms).toISOString(),
       ...(decision ? { decisions: [decision] } : {}),
     })
   const spikes = data.forecast.spikes.length
@@ -197,8 +382,9 @@ function Charts({ data }: { data: Dashboard }) {
       <Chart
         title="Is volume normal right now?"
         note={
-          data.forecast.note ??
-          `${data.forecast.model}; ${spikes === 0 ? 'no spike in the last hour' : `${spikes} spike${spikes > 1 ? 's' : ''} (over 3 standard deviations from a one-step-ahead forecast)`}.`
+          `Event time (${zoneName}), per ${describeSeconds(data.bucketSeconds)}. ` +
+          (data.forecast.note ??
+            `${data.forecast.model}; ${spikes === 0 ? 'no spike in the last hour' : `${spikes} spike${spikes > 1 ? 's' : ''} (over 3 standard deviations from a one-step-ahead forecast)`}.`)
         }
       >
         <EChart
@@ -207,19 +393,26 @@ function Charts({ data }: { data: Dashboard }) {
           testId="chart-volume"
           onClick={(event) => {
             const bucket = data.throughput[event.dataIndex]
-            if (event.seriesName === 'Actual' && bucket) drillBucket(bucket.t)
+            if (event.seriesName === 'Actual' && bucket) drillBucket(bucket.t, bucketMs)
           }}
         />
       </Chart>
-      <Chart title="What are we deciding, and how much is fraud?">
+      <Chart
+        title="What are we deciding, and how much is fraud?"
+        testId="chart-card-decisions"
+        barSeconds={barMs / 1000}
+        note={`Event time (${zoneName}), bars of ${describeSeconds(barMs / 1000)}.`}
+      >
         <EChart
           option={decisions}
           label="Decisions per bucket and the fraud rate"
           testId="chart-decisions"
           onClick={(event) => {
-            const bucket = data.decisions[event.dataIndex]
-            const decision = (['approve', 'review', 'block'] as const).find((d) => d === event.seriesName)
-            if (bucket) drillBucket(bucket.t, decision)
+            const bar = bars[event.dataIndex]
+            const decision = (['approve', 'review', 'block'] as const).find(
+              (d) => DECISION_LABELS[d] === event.seriesName,
+            )
+            if (bar) drillBucket(bar.t, barMs, decision)
           }}
         />
       </Chart>
@@ -241,7 +434,8 @@ export function DashboardPage() {
   const [range, setRange] = useState<DashboardRange>('1h')
   const view = useQuery({
     ...orpc.triage.dashboard.queryOptions({ input: { range } }),
-    refetchInterval: 30_000,
+    // Often enough that the charts move while the pipeline stores.
+    refetchInterval: 5_000,
     placeholderData: (previous) => previous,
   })
   return (
@@ -266,15 +460,10 @@ export function DashboardPage() {
           ))}
         </div>
         <span className="toolbar-spacer" />
-        {view.data?.asOf && (
-          <span className="subtle" title={timeTitle(view.data.asOf)} data-testid="dashboard-as-of">
-            Data up to {formatTime(view.data.asOf)} ({formatAge(view.data.asOf)})
-            {view.dataUpdatedAt > 0 &&
-              ` · refreshed ${formatAge(new Date(view.dataUpdatedAt).toISOString())}`}
-          </span>
-        )}
+        {view.data?.asOf && <AsOf asOf={view.data.asOf} refreshedAt={view.dataUpdatedAt} />}
       </div>
       <PipelineHealth />
+      <GatewaysPanel />
       {view.isPending ? (
         <LoadingSkeleton label="Loading the dashboard" rows={10} />
       ) : view.isError ? (

@@ -1,16 +1,21 @@
 import { useQuery } from '@tanstack/react-query'
-import { useState } from 'react'
+import { useMemo, useState } from 'react'
 import { client, orpc } from '../../api/client'
 import { describeError } from '../../api/errors'
 import { liveQueryOptions } from '../../api/live'
 import type { PipelineStatus } from '../../../../shared/pipeline-contract'
-import { formatCount } from '../../ui/format'
+import { EChart, type ChartOption } from '../../ui/EChart'
+import { formatClock, formatCount, formatTime, timeTitle, zoneName } from '../../ui/format'
 
 const REFRESH_MS = 2000
 
+/** Seconds of rate history the sparkline shows. */
+const HISTORY_SECONDS = 180
+
 /**
- * Is the pipeline keeping up? Rate, lag, pending and dead letters, from the pipeline's own status as
- * pipeline.watchPipeline pushes it (about once a second while it changes).
+ * Is the pipeline keeping up? The whole team's pipeline: every worker of the group (alive, its
+ * partitions, its rate), lag and pending per partition from Redis, and the rows stored counted in the
+ * store itself — as pipeline.watchPipeline pushes it (about once a second).
  */
 export function PipelineHealth() {
   const status = useQuery(
@@ -22,6 +27,8 @@ export function PipelineHealth() {
     }),
   )
   const [showLetters, setShowLetters] = useState(false)
+  const [showDetail, setShowDetail] = useState(true)
+  const history = useRateHistory(status.data)
   if (status.isPending) return null
   if (status.isError)
     return (
@@ -30,11 +37,16 @@ export function PipelineHealth() {
       </p>
     )
   const s = status.data
-  const lags = s.partitions.map((p) => p.lag).filter((lag): lag is number => lag !== null)
+  const team = s.team
+  const partitions = team?.partitions.length ? team.partitions : s.partitions
+  const lags = partitions.map((p) => p.lag).filter((lag): lag is number => lag !== null)
   const lag = lags.length === 0 ? null : lags.reduce((sum, value) => sum + value, 0)
-  const pending = s.partitions.reduce((sum, p) => sum + p.pending, 0)
+  const pending = partitions.reduce((sum, p) => sum + p.pending, 0)
   const deadLetters = s.deadLetterTotal ?? s.counts.deadLetters
   const reasons = Object.entries(s.deadLettersByReason ?? {}).filter(([, count]) => count > 0)
+  const rate = s.mode === 'team' ? (team?.ratePerSecond ?? null) : s.ratePerSecond
+  const stored = team?.stored
+  const alive = team?.workers.filter((worker) => worker.alive).length ?? 0
   return (
     <section
       className="health"
@@ -43,12 +55,20 @@ export function PipelineHealth() {
       data-state={s.state}
     >
       <h2>Is the pipeline keeping up?</h2>
-      <span className="health-state" data-state={s.state}>
+      <span className="health-state" data-state={s.state} title="this workstation’s own worker">
         {s.state}
       </span>
-      <span>
-        <strong className="num">{formatCount(Math.round(s.ratePerSecond))}</strong> tx/s
+      <span
+        data-testid="health-rate"
+        title={s.mode === 'team' ? 'the whole team, read from Redis' : undefined}
+      >
+        <strong className="num">{rate === null ? '–' : formatCount(Math.round(rate))}</strong> tx/s
       </span>
+      {s.mode === 'team' && team && (
+        <span data-testid="health-workers">
+          workers <strong className="num">{formatCount(alive)}</strong>
+        </span>
+      )}
       <span>
         lag <strong className="num">{lag === null ? '–' : formatCount(lag)}</strong>
       </span>
@@ -79,14 +99,169 @@ export function PipelineHealth() {
           ))}
         </span>
       )}
-      <span>
-        stored <strong className="num">{formatCount(s.counts.stored)}</strong>
+      <span data-testid="health-stored" title="transactions in the store, counted there">
+        stored{' '}
+        <strong className="num">
+          {stored
+            ? `${stored.approximate ? '≈ ' : ''}${formatCount(stored.count)}`
+            : formatCount(s.counts.stored)}
+        </strong>
+        {stored && s.mode === 'team' && (
+          <span className="subtle"> (this workstation: {formatCount(s.counts.stored)})</span>
+        )}
       </span>
-      <span className="subtle">{s.source}</span>
+      <span className="subtle health-source" title={s.source}>
+        {s.source}
+      </span>
       {s.message && <span className="subtle">{s.message}</span>}
+      {s.mode === 'team' && team && (
+        <button
+          type="button"
+          className="link-button"
+          aria-expanded={showDetail}
+          onClick={() => setShowDetail((shown) => !shown)}
+        >
+          {showDetail ? 'hide workers and partitions' : 'show workers and partitions'}
+        </button>
+      )}
+      <RateSparkline history={history} />
+      {s.mode === 'team' && team && showDetail && <TeamDetail team={team} />}
       {s.strayStreams !== undefined && s.strayStreams.length > 0 && <StrayStreams strays={s.strayStreams} />}
       {showLetters && <DeadLetters />}
     </section>
+  )
+}
+
+type RatePoint = [number, number]
+
+/** The rate of each status pushed (about one a second), kept for HISTORY_SECONDS. */
+function useRateHistory(status: PipelineStatus | undefined): RatePoint[] {
+  const [history, setHistory] = useState<{ at: number | null; points: RatePoint[] }>({
+    at: null,
+    points: [],
+  })
+  const rate = status?.mode === 'team' ? status.team?.ratePerSecond : status?.ratePerSecond
+  const at = status === undefined ? null : Date.parse(status.team?.at ?? status.updatedAt)
+  // A new status adds its point as it renders (React's way of state that follows a prop).
+  if (at !== null && at !== history.at && rate !== null && rate !== undefined)
+    setHistory({
+      at,
+      points: [
+        ...history.points.filter(([t]) => t > at - HISTORY_SECONDS * 1000 && t < at),
+        [at, rate] as RatePoint,
+      ].slice(-HISTORY_SECONDS),
+    })
+  return history.points
+}
+
+function RateSparkline({ history }: { history: RatePoint[] }) {
+  const option = useMemo<ChartOption>(
+    () => ({
+      animation: false,
+      grid: { left: 2, right: 2, top: 2, bottom: 2 },
+      tooltip: {
+        trigger: 'axis',
+        formatter: (items: { value: RatePoint }[]) => {
+          const point = items[0]?.value
+          return point ? `${formatClock(new Date(point[0]).toISOString())} · ${point[1].toFixed(1)} tx/s` : ''
+        },
+      },
+      xAxis: { type: 'time', show: false },
+      yAxis: { type: 'value', show: false, min: 0 },
+      series: [
+        {
+          type: 'line',
+          showSymbol: false,
+          areaStyle: { opacity: 0.2 },
+          color: '#3a86c8',
+          data: history,
+        },
+      ],
+    }),
+    [history],
+  )
+  return (
+    <span className="health-spark" data-testid="health-sparkline" data-points={history.length}>
+      <EChart
+        option={option}
+        label="Transactions per second over the last three minutes"
+        testId="health-rate-chart"
+      />
+    </span>
+  )
+}
+
+function TeamDetail({ team }: { team: NonNullable<PipelineStatus['team']> }) {
+  const rate = (value: number | null) => (value === null ? '–' : value.toFixed(value < 10 ? 1 : 0))
+  return (
+    <div className="health-detail">
+      <table className="mini-table" data-testid="pipeline-workers">
+        <caption>Workers in the group</caption>
+        <thead>
+          <tr>
+            <th scope="col">Worker</th>
+            <th scope="col">Alive</th>
+            <th scope="col">Partitions</th>
+            <th scope="col" className="num">
+              tx/s
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {team.workers.length === 0 && (
+            <tr>
+              <td colSpan={4} className="subtle">
+                No worker is in the group.
+              </td>
+            </tr>
+          )}
+          {team.workers.map((worker) => (
+            <tr key={worker.id} data-alive={worker.alive ? 'true' : 'false'}>
+              <td className="ellipsis" title={worker.id}>
+                {worker.id}
+                {worker.mine && <span className="subtle"> (this workstation)</span>}
+              </td>
+              <td>{worker.alive ? 'yes' : 'no heartbeat'}</td>
+              <td className="num">{worker.partitions.length === 0 ? '–' : worker.partitions.join(', ')}</td>
+              <td className="num">{rate(worker.ratePerSecond)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <table className="mini-table" data-testid="pipeline-partitions">
+        <caption>Partitions</caption>
+        <thead>
+          <tr>
+            <th scope="col" className="num">
+              Partition
+            </th>
+            <th scope="col">Held by</th>
+            <th scope="col" className="num">
+              Lag
+            </th>
+            <th scope="col" className="num">
+              Pending
+            </th>
+            <th scope="col" className="num">
+              tx/s
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {team.partitions.map((p) => (
+            <tr key={p.partition}>
+              <td className="num">{p.partition}</td>
+              <td className="ellipsis" title={p.owner ?? 'nobody'}>
+                {p.owner ?? 'nobody'}
+              </td>
+              <td className="num">{p.lag === null ? '–' : formatCount(p.lag)}</td>
+              <td className="num">{formatCount(p.pending)}</td>
+              <td className="num">{rate(p.ratePerSecond)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   )
 }
 
@@ -138,7 +313,7 @@ function DeadLetters() {
       <table className="mini-table">
         <thead>
           <tr>
-            <th scope="col">When</th>
+            <th scope="col">Refused at ({zoneName})</th>
             <th scope="col">Partition · entry</th>
             <th scope="col">Why it was refused</th>
             <th scope="col">Message</th>
@@ -147,7 +322,9 @@ function DeadLetters() {
         <tbody>
           {entries.map((letter) => (
             <tr key={letter.id}>
-              <td className="num">{new Date(letter.at).toLocaleString()}</td>
+              <td className="num" title={timeTitle(letter.at)}>
+                {formatTime(letter.at)}
+              </td>
               <td className="num">
                 {letter.partition ?? '–'} · {letter.originalId ?? '–'}
               </td>

@@ -290,6 +290,13 @@ function BalanceDrain({
   )
 }
 
+const compactMoney = new Intl.NumberFormat(undefined, {
+  style: 'currency',
+  currency: 'USD',
+  notation: 'compact',
+  maximumFractionDigits: 1,
+})
+
 function MuleAccounts({
   result,
   onDrill,
@@ -310,20 +317,20 @@ function MuleAccounts({
             : ''
         },
       },
-      grid: { left: 110, right: 24, top: 8, bottom: 40 },
+      grid: { left: 8, right: 16, top: 8, bottom: 8, outerBoundsMode: 'same', outerBoundsContain: 'all' },
       xAxis: {
         type: 'value',
-        name: 'fraudulent transactions received',
+        name: 'fraudulent amount received (USD)',
         nameLocation: 'middle',
         nameGap: 26,
-        minInterval: 1,
+        axisLabel: { hideOverlap: true, formatter: (value: number) => compactMoney.format(value) },
       },
       yAxis: { type: 'category', data: rows.map((row) => row.account) },
       series: [
         {
           name: 'Fraud',
           type: 'bar',
-          data: rows.map((row) => row.fraudReceived),
+          data: rows.map((row) => Number(row.fraudAmount)),
           itemStyle: { color: FRAUD_COLOR },
         },
       ],
@@ -478,7 +485,7 @@ export function AnalysesView({
         datasetId={datasetId}
         analysis="mule-accounts"
         question="Which accounts receive the most fraud?"
-        note="Candidate mule accounts: the 20 receivers of the most fraudulent transactions"
+        note="Candidate mule accounts: the 20 receivers of the largest fraudulent amounts"
       >
         {(result) => <MuleAccounts result={result} onDrill={onDrill} />}
       </ChartCard>

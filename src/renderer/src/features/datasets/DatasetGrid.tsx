@@ -25,6 +25,7 @@ import type {
 import { client } from '../../api/client'
 import { describeError } from '../../api/errors'
 import { useGridTheme } from '../../ui/gridTheme'
+import { useFillHeight } from '../../ui/useFillHeight'
 import {
   formatCount,
   formatMoney,
@@ -59,7 +60,8 @@ function columnDef(column: ColumnInfo): ColDef<Row> {
     headerTooltip: `${column.name} · ${column.type}`,
     sortable: true,
     resizable: true,
-    filterParams: { buttons: ['apply', 'reset'], closeOnApply: true, maxNumConditions: 2 },
+    // A filter applies as the analyst types (after a pause), never waiting for an Apply press.
+    filterParams: { buttons: ['reset'], debounceMs: 400, maxNumConditions: 2 },
   }
   if (isTimeType(column.type))
     return {
@@ -193,6 +195,8 @@ export function DatasetGrid({ datasetId, source, columns, filter, onQueryChange,
     api.current?.setFilterModel(Object.keys(filter).length === 0 ? null : (filter as AgFilterModel))
   }, [filter])
 
+  const fill = useFillHeight<HTMLDivElement>()
+
   const onGridReady = useCallback(
     ({ api: ready }: { api: GridApi<Row> }) => {
       api.current = ready
@@ -221,7 +225,7 @@ export function DatasetGrid({ datasetId, source, columns, filter, onQueryChange,
           {error}
         </p>
       )}
-      <div className="ds-grid" data-testid={testId}>
+      <div className="ds-grid" data-testid={testId} ref={fill}>
         <AgGridReact<Row>
           theme={theme}
           columnDefs={columnDefs}

@@ -4,7 +4,21 @@ import { orpc } from '../../api/client'
 import { describeError } from '../../api/errors'
 import { ErrorState } from '../../app/ErrorState'
 import { LoadingSkeleton } from '../../app/LoadingSkeleton'
-import { formatCount, formatSeconds } from './format'
+import { formatCount, formatSeconds, formatTime, isoOf, isTimeType } from './format'
+
+/** A min or max as the analyst reads figures: grouped digits, the column's decimals; times as times. */
+function formatExtreme(value: string | null, type: string): string {
+  if (value === null) return '–'
+  if (isTimeType(type)) return type.startsWith('DATE') ? value : formatTime(isoOf(value)) || value
+  const number = Number(value)
+  if (!Number.isFinite(number)) return value
+  const decimals = /^DECIMAL\(\d+,(\d+)\)$/.exec(type)?.[1]
+  const digits = decimals !== undefined ? Number(decimals) : (value.split('.')[1]?.length ?? 0)
+  return number.toLocaleString(undefined, {
+    minimumFractionDigits: Math.min(digits, 6),
+    maximumFractionDigits: Math.min(digits, 6),
+  })
+}
 
 const lines = (list: number[], total: number) =>
   list.length === 0
@@ -134,7 +148,9 @@ function Report({ dataset, report }: { dataset: Dataset; report: QualityReport }
               <th className="num">Wrong type</th>
               <th className="num">Min</th>
               <th className="num">Max</th>
-              <th className="num">≈ Distinct</th>
+              <th className="num" title="≈ marks an estimate, for large columns with many values">
+                Distinct
+              </th>
             </tr>
           </thead>
           <tbody>
@@ -153,9 +169,15 @@ function Report({ dataset, report }: { dataset: Dataset; report: QualityReport }
                     <span className="subtle"> ({lines(column.typeErrorLines, column.typeErrors)})</span>
                   )}
                 </td>
-                <td className="num mono">{column.min ?? ''}</td>
-                <td className="num mono">{column.max ?? ''}</td>
-                <td className="num">{formatCount(column.distinct)}</td>
+                <td className="num">{formatExtreme(column.min, column.type)}</td>
+                <td className="num">{formatExtreme(column.max, column.type)}</td>
+                <td
+                  className="num"
+                  title={column.distinctExact ? 'exact' : 'an estimate (within a few percent)'}
+                >
+                  {column.distinctExact ? '' : '≈ '}
+                  {formatCount(column.distinct)}
+                </td>
               </tr>
             ))}
           </tbody>
