@@ -200,6 +200,29 @@ describe('API keys through the app', () => {
     expect(byId.get(viaStream ?? '')).toBeNull()
     const detail = await analyst.client.triage.transactions.detail({ txnId: viaKey ?? '' })
     expect(detail.transaction.sentBy?.name).toBe('shop-checkout')
+    // The CSV export has the grid's "Sent by" too: the key's name, blank for the other.
+    let csv = ''
+    for await (const chunk of await analyst.client.triage.transactions.exportCsv({
+      filter: { userId: 'C-sent-by' },
+      sort: { column: 'ts', direction: 'desc' },
+      maxRows: 10,
+    }))
+      csv += chunk.csv
+    const [header, ...lines] = csv.trimEnd().split('\r\n')
+    const columns = (header ?? '').split(',')
+    expect(columns.at(-1)).toBe('sent_by')
+    const exported = new Map(
+      lines.map((line) => {
+        const cells = line.split(',')
+        return [cells[0], cells[columns.indexOf('sent_by')]]
+      }),
+    )
+    expect(exported).toEqual(
+      new Map([
+        [viaKey, 'shop-checkout (revoked)'],
+        [viaStream, ''],
+      ]),
+    )
 
     const connection = await team.connect(team.logins.analyst)
     const names = await connection.query('SELECT id, name, revoked FROM api_key_names')
@@ -230,10 +253,10 @@ describe('the Dashboard’s gateways', () => {
     let now = Date.now()
     const activity = new GatewayActivity(() => now)
     const publisher = new GatewayPublisher(redis, prefix, 'gw-test-1', 'http://127.0.0.1:8080', activity)
-    activity.request(401, undefined)
-    activity.request(403, 'payments-eu')
-    activity.request(403, 'payments-eu')
-    activity.request(200, 'payments-eu')
+    activity.request('/v1/transactions', 401, undefined)
+    activity.request('/v1/transactions', 403, 'payments-eu')
+    activity.request('/v1/transactions', 403, 'payments-eu')
+    activity.request('/v1/transactions', 200, 'payments-eu')
     activity.decided(true, 12)
     now += 1000
     await publisher.start()

@@ -6,6 +6,7 @@ import {
   createApiKey,
   freshTransaction,
   ingestLogin,
+  readFeed,
   spawnGateway,
   type GatewayProcess,
 } from '../support/gateway'
@@ -56,6 +57,12 @@ afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {})
 })
 
+const jsonLines = (text: string) =>
+  text
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+
 const byUrl = (reports: GatewayReport[], url: string) => reports.find((report) => report.url === url)
 
 describe('the gateway registry', () => {
@@ -71,6 +78,13 @@ describe('the gateway registry', () => {
     for (let i = 0; i < 3; i++)
       expect((await call(first, 'POST', '/v1/transactions', careless, { amount: 'x' })).status).toBe(400)
     expect((await call(first, 'GET', '/v1/transactions/not-a-uuid', 'aek_wrong')).status).toBe(401)
+    // A load balancer's probes are not API traffic: /readyz says 503 (no worker owns the partitions) and
+    // neither it nor /healthz shows as a request or an error of "(no key)".
+    for (let i = 0; i < 3; i++) {
+      expect((await call(first, 'GET', '/readyz')).status).toBe(503)
+      expect((await call(first, 'GET', '/healthz')).status).toBe(200)
+      expect((await call(first, 'GET', '/no-such-path')).status).toBe(404)
+    }
     // On the second: lookups only, no errors.
     for (let i = 0; i < 4; i++)
       expect(
@@ -106,6 +120,45 @@ describe('the gateway registry', () => {
       expect(Date.parse(report.startedAt)).toBeLessThanOrEqual(Date.parse(report.seenAt))
       expect(Date.now() - Date.parse(report.seenAt)).toBeLessThan(10_000)
     }
+  })
+
+  it("logs each API request with its key's name, never the key: an operator's audit of reads too", async () => {
+    const auditor = await createApiKey(database.url, 'auditor')
+    const [first] = urls
+    const submitted = freshTransaction()
+    expect((await call(first, 'POST', '/v1/transactions', auditor, submitted)).status).toBe(200)
+    expect((await call(first, 'GET', `/v1/transactions/${submitted.txn_id}`, auditor)).status).not.toBe(401)
+    const batch = await call(first, 'POST', '/v1/transactions/batch', auditor, {
+      transactions: [freshTransaction(), submitted, { txn_id: 'nope' }],
+    })
+    expect(batch.status).toBe(202)
+    // The feed: its opening and its end (this client leaves after the heartbeat-free wait).
+    expect(await readFeed(first, auditor, 1, {}, 1500)).toEqual([])
+    const lines = await waitFor(
+      "the auditor's requests and feed in the gateway's log",
+      async () => jsonLines(gateways[0].output()).filter((line) => line.key === 'auditor'),
+      (seen) => seen.some((line) => line.msg === 'decisions feed ended'),
+      20_000,
+    )
+    const keyId = lines[0]?.key_id
+    expect(typeof keyId).toBe('string')
+    expect(lines.map(({ msg, route, method, status }) => ({ msg, route, method, status }))).toEqual([
+      { msg: 'api request', route: '/v1/transactions', method: 'POST', status: 200 },
+      { msg: 'api request', route: '/v1/transactions/:txn_id', method: 'GET', status: expect.any(Number) },
+      { msg: 'api request', route: '/v1/transactions/batch', method: 'POST', status: 202 },
+      { msg: 'decisions feed opened', route: '/v1/decisions', method: undefined, status: undefined },
+      { msg: 'decisions feed ended', route: '/v1/decisions', method: undefined, status: undefined },
+    ])
+    for (const line of lines) expect(line).toMatchObject({ level: 'info', role: 'gateway', key_id: keyId })
+    expect(lines[0]).toMatchObject({ txn_id: submitted.txn_id, final: false, decision: expect.any(String) })
+    expect(lines[1]).toMatchObject({ txn_id: submitted.txn_id })
+    expect(lines[2]).toMatchObject({ batch: { items: 3, accepted: 1, duplicates: 1, invalid: 1 } })
+    expect(lines[4]).toMatchObject({ events: 0 })
+    // Refusals are there too, without a key name; probes are not; the secret never is.
+    const all = jsonLines(gateways[0].output())
+    expect(all.some((line) => line.status === 401 && line.key === null)).toBe(true)
+    expect(all.some((line) => line.route === '/readyz' || line.route === '/healthz')).toBe(false)
+    expect(gateways[0].output()).not.toContain(auditor)
   })
 
   it('shows a killed gateway as not alive, and forgets one stopped cleanly', async () => {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { createSecureContext } from 'node:tls'
 import { InvalidArgumentError, type Command } from 'commander'
 import { withoutPassword } from '../core/profiles'
 import { APP_VERSION } from '../core/version'
@@ -33,12 +34,43 @@ const rateLimit = (value: string) => {
   return { max: Number(match[1]), windowMs: WINDOWS[match[2] as string] as number }
 }
 
+/*
+ * The TLS files are checked in the action, so their errors are plain Errors: `aether` prints those as
+ * `aether: …`, while a commander error thrown from an action would end the command without a word.
+ */
+
 const readPem = (what: string, path: string): Buffer => {
   try {
     return readFileSync(path)
   } catch (error) {
-    throw new InvalidArgumentError(`${what} ${path} cannot be read: ${(error as Error).message}`)
+    const code = (error as NodeJS.ErrnoException).code
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EACCES'
+          ? 'permission denied'
+          : code === 'EISDIR'
+            ? 'it is a directory'
+            : (error as Error).message
+    throw new Error(`${what} ${path} cannot be read: ${why}`, { cause: error })
   }
+}
+
+/** The certificate and its key, read and checked before anything starts: a bad file is named. */
+export function readTls(certPath: string, keyPath: string): { cert: Buffer; key: Buffer } {
+  const cert = readPem('--tls-cert', certPath)
+  const key = readPem('--tls-key', keyPath)
+  const check = (options: { cert?: Buffer; key?: Buffer }, problem: string) => {
+    try {
+      createSecureContext(options)
+    } catch (error) {
+      throw new Error(`${problem} (${(error as Error).message})`, { cause: error })
+    }
+  }
+  check({ cert }, `--tls-cert ${certPath} is not a PEM certificate`)
+  check({ key }, `--tls-key ${keyPath} is not a PEM private key`)
+  check({ cert, key }, `--tls-key ${keyPath} is not the private key of --tls-cert ${certPath}`)
+  return { cert, key }
 }
 
 export function registerGateway(program: Command) {
@@ -90,7 +122,11 @@ export function registerGateway(program: Command) {
     .addOption(logLevelOption())
     .action(async (options: GatewayCommandOptions) => {
       if ((options.tlsCert === undefined) !== (options.tlsKey === undefined))
-        throw new InvalidArgumentError('--tls-cert and --tls-key go together')
+        throw new Error('--tls-cert and --tls-key go together')
+      const tls =
+        options.tlsCert !== undefined && options.tlsKey !== undefined
+          ? readTls(options.tlsCert, options.tlsKey)
+          : undefined
       const layout = validateLayout({ prefix: options.prefix, partitions: options.partitions })
       const postgres = withoutPassword(options.postgresUrl)
       const logger = createLogger({ role: 'gateway', level: options.logLevel })
@@ -107,14 +143,7 @@ export function registerGateway(program: Command) {
         rateLimit: options.rateLimit,
         maxBacklog: options.maxBacklog,
         metricsPort: options.metricsPort,
-        ...(options.tlsCert !== undefined && options.tlsKey !== undefined
-          ? {
-              tls: {
-                cert: readPem('--tls-cert', options.tlsCert),
-                key: readPem('--tls-key', options.tlsKey),
-              },
-            }
-          : {}),
+        ...(tls !== undefined ? { tls } : {}),
         version: APP_VERSION,
         log,
         logger,

@@ -18,6 +18,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     apiKey?: ApiKeyIdentity
     startedAt: number
+    /** What the request did, for its line in the log (the transaction, the decision, a batch's counts). */
+    audit?: Record<string, unknown>
   }
   interface FastifyContextConfig {
     /** The scope a key needs for this route; routes without one are open (health, openapi). */
@@ -148,9 +150,26 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched'
+    const ms = performance.now() - request.startedAt
     deps.metrics.requests.inc({ route, status: String(reply.statusCode), key: request.apiKey?.name ?? '-' })
-    deps.metrics.requestSeconds.observe({ route }, (performance.now() - request.startedAt) / 1000)
-    deps.activity?.request(reply.statusCode, request.apiKey?.name)
+    deps.metrics.requestSeconds.observe({ route }, ms / 1000)
+    deps.activity?.request(request.routeOptions.url, reply.statusCode, request.apiKey?.name)
+    // The audit of what each key did: one info line per API request (the event feed logs its own opening
+    // and end), with the key's name and id (never the key), the route, the status and what it did. Not
+    // rows in the store: a read would cost a write. Probes and strays (no /v1 route) are not logged.
+    if (route.startsWith('/v1/') && request.audit?.feed === undefined)
+      request.log.info(
+        {
+          route,
+          method: request.method,
+          status: reply.statusCode,
+          key: request.apiKey?.name ?? null,
+          key_id: request.apiKey?.id ?? null,
+          ms: Math.round(ms * 10) / 10,
+          ...request.audit,
+        },
+        'api request',
+      )
   })
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
@@ -211,6 +230,7 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
           error: `Invalid transaction: ${checked.errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`,
           errors: checked.errors,
         })
+      request.audit = { txn_id: checked.txn.txn_id }
       const outcome = await deps.service.submit(checked.txn, request.apiKey?.id ?? '', request.startedAt)
       if (outcome.kind === 'conflict')
         return reply.code(409).send({
@@ -222,6 +242,12 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
       deps.metrics.decisions.inc({ final, decision: outcome.result.decision })
       deps.metrics.decisionSeconds.observe({ final }, seconds)
       deps.activity?.decided(outcome.result.final, seconds * 1000)
+      request.audit = {
+        txn_id: outcome.result.txn_id,
+        decision: outcome.result.decision,
+        final: outcome.result.final,
+        ...(outcome.result.duplicate === true ? { duplicate: true } : {}),
+      }
       return reply.send(outcome.result)
     },
   )
@@ -239,9 +265,18 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
         return reply.code(400).send({
           error: `Invalid batch: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`,
         })
-      return reply
-        .code(202)
-        .send(await deps.service.submitBatch(parsed.data.transactions, request.apiKey?.id ?? ''))
+      const outcome = await deps.service.submitBatch(parsed.data.transactions, request.apiKey?.id ?? '')
+      // The accepted ones are stored with the key's id; the line says how many of each.
+      request.audit = {
+        batch: {
+          items: outcome.items.length,
+          accepted: outcome.accepted,
+          duplicates: outcome.duplicates,
+          conflicts: outcome.conflicts,
+          invalid: outcome.invalid,
+        },
+      }
+      return reply.code(202).send(outcome)
     },
   )
 
@@ -250,6 +285,7 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
     { config: { scope: 'read', rateLimit } },
     async (request, reply) => {
       const txnId = request.params.txn_id
+      request.audit = { txn_id: txnId.slice(0, 100) }
       if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(txnId))
         return reply.code(400).send({ error: 'txn_id: must be a UUID' })
       const found = await deps.service.lookup(txnId)
@@ -271,6 +307,16 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
       if (resume !== undefined && !/^\d{1,15}$/.test(String(resume)))
         return reply.code(400).send({ error: 'Last-Event-ID: must be an event id the stream sent' })
       reply.hijack()
+      const from = resume === undefined ? deps.feed.finalId : Number(resume)
+      let sent = 0
+      let last = from
+      const who = {
+        route: '/v1/decisions',
+        key: request.apiKey?.name ?? null,
+        key_id: request.apiKey?.id ?? null,
+      }
+      request.audit = { feed: true }
+      request.log.info({ ...who, after: from }, 'decisions feed opened')
       const raw = reply.raw
       raw.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
@@ -279,11 +325,22 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
       })
       const stop = followFeed(
         deps.feed,
-        resume === undefined ? deps.feed.finalId : Number(resume),
-        (chunk) => raw.write(chunk),
+        from,
+        (chunk) => {
+          const id = /^id: (\d+)\n/.exec(chunk)?.[1]
+          if (id !== undefined) {
+            sent++
+            last = Number(id)
+          }
+          raw.write(chunk)
+        },
         deps.log,
       )
+      let ended = false
       const end = () => {
+        if (ended) return
+        ended = true
+        request.log.info({ ...who, after: from, events: sent, last }, 'decisions feed ended')
         stop()
         streams.delete(end)
         raw.end()

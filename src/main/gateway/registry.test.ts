@@ -6,14 +6,18 @@ describe("a gateway's figures for the registry", () => {
     let now = 1_000_000
     const activity = new GatewayActivity(() => now)
     for (let ms = 1; ms <= 100; ms++) {
-      activity.request(200, 'payments')
+      activity.request('/v1/transactions', 200, 'payments')
       activity.decided(ms <= 95, ms)
     }
-    activity.request(400, 'careless')
-    activity.request(409, 'careless')
-    activity.request(401, undefined)
+    activity.request('/v1/transactions', 400, 'careless')
+    activity.request('/v1/transactions', 409, 'careless')
+    activity.request('/v1/transactions/:txn_id', 401, undefined)
     // A lookup of what is not stored yet is an answer, not an error.
-    activity.request(404, 'payments')
+    activity.request('/v1/transactions/:txn_id', 404, 'payments')
+    // Probes and strays are not the API's traffic: neither requests nor errors.
+    activity.request('/readyz', 503, undefined)
+    activity.request('/healthz', 200, undefined)
+    activity.request(undefined, 404, undefined)
     // The current second is not counted until it is over.
     expect(activity.figures()).toEqual({ requestsPerSecond: 0, p99Ms: null, finalPct: null, errorsByKey: [] })
     now += 1000

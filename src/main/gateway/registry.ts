@@ -78,10 +78,15 @@ export class GatewayActivity {
   }
 
   /**
-   * Any answered request; a refusal or failure (400 and above) counts as an error of its key, except
-   * 404: a lookup of a transaction not stored yet is an answer, not a fault of the caller or the gateway.
+   * An answered request on `route` (Fastify's route pattern). Only the API's routes (/v1/…) count: the
+   * panel's rate and errors by key are about producers and consumers; a load balancer's /healthz and
+   * /readyz probes (503 by design while not ready) carry no key and would show as "(no key)" errors of
+   * nobody, and unmatched paths are scanners. Of those, a refusal or failure (400 and above) counts as
+   * an error of its key, except 404: a lookup of a transaction not stored yet is an answer, not a fault
+   * of the caller or the gateway.
    */
-  request(status: number, keyName: string | undefined): void {
+  request(route: string | undefined, status: number, keyName: string | undefined): void {
+    if (route === undefined || !route.startsWith('/v1/')) return
     const second = this.current()
     second.requests++
     if (status >= 400 && status !== 404) {

@@ -147,6 +147,7 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
   const backlogTimer = setInterval(() => void measure(), config.backlogEveryMs ?? 250)
   backlogTimer.unref()
 
+  // A certificate Node refuses fails here: the connections opened above are closed, not left to hang.
   const app = await buildGatewayApp({
     service,
     feed,
@@ -179,6 +180,10 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
     version: config.version,
     ...(config.log !== undefined ? { log: config.log } : {}),
     ...(config.logger !== undefined ? { logger: config.logger } : {}),
+  }).catch(async (error: unknown) => {
+    clearInterval(backlogTimer)
+    await cleanUp()
+    throw error
   })
   let metricsServer: MetricsServer | undefined
   try {

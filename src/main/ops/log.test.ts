@@ -25,6 +25,16 @@ describe('scrubSecrets', () => {
     expect(scrubSecrets('the password was pa"ss\\word-77 here')).toBe('the password was *** here')
     expect(scrubSecrets(JSON.stringify({ note: 'pa"ss\\word-77' }))).toBe('{"note":"***"}')
   })
+
+  it('hides a secret added after lines were scrubbed, and a secret that contains another whole', () => {
+    expect(scrubSecrets('key aek_later_added_0001 and aek_later_added_0001_long')).toContain('aek_later')
+    addSecret('aek_later_added_0001')
+    addSecret('aek_later_added_0001_long')
+    expect(scrubSecrets('key aek_later_added_0001 and aek_later_added_0001_long')).toBe('key *** and ***')
+    expect(scrubSecrets(encodeURIComponent('x/aek_later_added_0001_long?'))).toBe(
+      encodeURIComponent('x/') + '***' + encodeURIComponent('?'),
+    )
+  })
 })
 
 describe('createLogger', () => {

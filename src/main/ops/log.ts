@@ -42,14 +42,42 @@ const REDACT_PATHS = [
 ]
 
 const secrets = new Set<string>()
+/**
+ * Every form of every secret in one pattern, longest first, made again only when a secret is added: the
+ * gateway logs a line per request, and compiling a pattern per secret per line cost more than the line.
+ */
+let secretPattern: RegExp | null | undefined
 
 /** A secret this process holds (a password, an API key): never written to the log, wherever it appears. */
 export function addSecret(value: string | undefined): void {
   // Very short values would blank out ordinary words; nobody's password is two letters.
-  if (value !== undefined && value.length >= 4) secrets.add(value)
+  if (value !== undefined && value.length >= 4 && !secrets.has(value)) {
+    secrets.add(value)
+    secretPattern = undefined
+  }
 }
 
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
+function secretsPattern(): RegExp | null {
+  if (secretPattern === undefined) {
+    const forms = new Set<string>()
+    for (const secret of secrets)
+      for (const form of [secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)])
+        forms.add(form)
+    secretPattern =
+      forms.size === 0
+        ? null
+        : new RegExp(
+            [...forms]
+              .sort((a, b) => b.length - a.length)
+              .map(escapeRegExp)
+              .join('|'),
+            'g',
+          )
+  }
+  return secretPattern
+}
 
 /**
  * The text without credentials: `scheme://user:password@` keeps the user, `password=…` in a DSN or query
@@ -60,10 +88,8 @@ export function scrubSecrets(text: string): string {
     .replace(/([a-z][a-z0-9+.-]*:\/\/)([^\s/@:"']*):([^\s/@"']*)@/gi, '$1$2:***@')
     .replace(/\b(password|passwd|pwd|api[_-]?key)(=|:\s*)([^\s&;,"']+)/gi, '$1$2***')
     .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/g, '$1 ***')
-  for (const secret of secrets) {
-    const forms = new Set([secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)])
-    for (const form of forms) clean = clean.replace(new RegExp(escapeRegExp(form), 'g'), '***')
-  }
+  const pattern = secretsPattern()
+  if (pattern !== null) clean = clean.replace(pattern, '***')
   return clean
 }
 

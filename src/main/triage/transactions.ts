@@ -11,6 +11,7 @@ import type {
   TransactionSort,
 } from '../../shared/triage-contract'
 import { DEFAULT_RULES } from '../../shared/rules'
+import { sentByText } from '../../shared/sent-by'
 import { Reason, TransactionType, type Decision } from '../../shared/transaction'
 import type { StoreDb } from '../store/schema'
 import { iso } from './db'
@@ -275,6 +276,8 @@ const CSV_COLUMNS = [
   'decision',
   'reasons',
   'case_id',
+  // The Decision API key's name, as the grid's "Sent by"; blank for a transaction not sent through it.
+  'sent_by',
 ] as const
 
 /** RFC 4180 quoting; a leading = + - @ is defused so a spreadsheet never runs a cell as a formula. */
@@ -298,6 +301,7 @@ const csvLine = (row: TransactionRow) =>
     row.decision,
     row.reasons.map((reason) => reason.text).join('; '),
     row.caseId,
+    sentByText(row.sentBy),
   ]
     .map(csvCell)
     .join(',')

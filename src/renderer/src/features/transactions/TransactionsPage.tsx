@@ -3,6 +3,7 @@ import type { TransactionRow, TransactionSort } from '../../../../shared/triage-
 import { Page } from '../../app/Page'
 import { isAlert, throttle, useLiveEvents } from '../../app/liveEvents'
 import { clearDrill, pendingDrill } from '../../app/drill'
+import { copiedRows } from './copyRows'
 import { ExportButton } from './ExportButton'
 import { formatCount } from '../../ui/format'
 import { SubmitTransactionForm } from './SubmitTransactionForm'
@@ -12,36 +13,6 @@ import { EMPTY_FILTER, toFilter, TransactionFilters, type FilterDraft } from './
 import { DEFAULT_SORT, TransactionGrid } from './TransactionGrid'
 
 const FILTER_DELAY_MS = 300
-
-const tsv = (rows: TransactionRow[]) =>
-  [
-    [
-      'txn_id',
-      'ts',
-      'user_id',
-      'counterparty_id',
-      'type',
-      'amount',
-      'currency',
-      'score',
-      'decision',
-      'reasons',
-    ],
-    ...rows.map((r) => [
-      r.txnId,
-      r.ts,
-      r.userId,
-      r.counterpartyId,
-      r.type,
-      r.amount,
-      r.currency,
-      r.score ?? '',
-      r.decision ?? '',
-      r.reasons.map((reason) => reason.text).join('; '),
-    ]),
-  ]
-    .map((cells) => cells.map((cell) => String(cell).replace(/[\t\r\n]/g, ' ')).join('\t'))
-    .join('\n')
 
 /** Opens with a chart's drill-down as the filter, when the analyst came from one. */
 function fromDrill(): FilterDraft {
@@ -106,7 +77,7 @@ export function TransactionsPage() {
 
   async function copySelected() {
     if (selected.length === 0) return
-    await navigator.clipboard.writeText(tsv(selected))
+    await navigator.clipboard.writeText(copiedRows(selected))
     setCopied(`Copied ${selected.length} rows.`)
   }
 

@@ -1,15 +1,11 @@
 import type { TransactionRow } from '../../../../shared/triage-contract'
 
 /**
- * Which Decision API key sent a transaction, in words. A transaction without one came another way (a
- * producer writing to the stream, a replay, one typed in here, Local mode's sample): the store cannot
- * tell which, so nothing more is claimed.
+ * Which Decision API key sent a transaction, in words (shared with the CSV export). A transaction without
+ * one came another way (a producer writing to the stream, a replay, one typed in here, Local mode's
+ * sample): the store cannot tell which, so nothing more is claimed.
  */
-export function sentByText(sentBy: TransactionRow['sentBy']): string {
-  if (sentBy === null) return ''
-  const name = sentBy.name ?? `key #${sentBy.keyId}`
-  return sentBy.revoked ? `${name} (revoked)` : name
-}
+export { sentByText } from '../../../../shared/sent-by'
 
 export const NOT_THROUGH_THE_API = 'Not through the Decision API'
 
