@@ -503,7 +503,11 @@ export const BacktestResult = z.object({
   decisions: z.object({ approve: count, review: count, block: count }),
   fraudAmountCaught: z.string(),
   fraudAmountMissed: z.string(),
-  alertsPerDay: z.array(z.object({ day: z.string(), alerts: count, fraudCaught: count })),
+  /** Per hour ("2026-01-01 05:00") when the rows span a few days, per day ("2026-01-01") otherwise; UTC. */
+  alertsOverTime: z.object({
+    bucket: z.enum(['hour', 'day']),
+    points: z.array(z.object({ start: z.string(), alerts: count, fraudCaught: count })),
+  }),
   ruleHits: z.array(z.object({ rule: z.string(), fired: count, firedOnFraud: count })),
   millis: count,
 })

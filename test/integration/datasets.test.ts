@@ -222,8 +222,13 @@ describe('rule backtests', () => {
     expect(result.f1).toBeCloseTo((2 * precision * recall) / (precision + recall))
     const fraudCents = fraud().reduce((sum, row) => sum + cents(row.amountText), 0n)
     expect(cents(result.fraudAmountCaught) + cents(result.fraudAmountMissed)).toBe(fraudCents)
-    expect(result.alertsPerDay.reduce((sum, day) => sum + day.alerts, 0)).toBe(tp + fp)
-    expect(result.alertsPerDay.reduce((sum, day) => sum + day.fraudCaught, 0)).toBe(tp)
+    expect(result.alertsOverTime.points.reduce((sum, point) => sum + point.alerts, 0)).toBe(tp + fp)
+    expect(result.alertsOverTime.points.reduce((sum, point) => sum + point.fraudCaught, 0)).toBe(tp)
+    // The sample's eight PaySim steps are eight hours: one bar each, not one bar for the day.
+    expect(result.alertsOverTime.bucket).toBe('hour')
+    expect(result.alertsOverTime.points.map((point) => point.start)).toEqual(
+      Array.from({ length: 8 }, (_, hour) => `2026-01-01 0${hour}:00`),
+    )
     expect(result.ruleHits.map((hit) => hit.rule)).toEqual(
       DEFAULT_RULES.rules.filter((rule) => rule.enabled).map((rule) => rule.id),
     )

@@ -3,14 +3,14 @@ import { memoryDuckDB } from '../../../test/support/memory-duckdb'
 import { DEFAULT_RULES, RuleSet, type Rule } from '../../shared/rules'
 import type { Transaction } from '../../shared/transaction'
 import { createListMatcher, emptyUserState, scoreTransaction, type UserState } from '../scoring/index'
-import { createRepeatUsersSql, REPEAT_USERS_TABLE, runBacktest } from './backtest'
+import { alertsOverTime, createRepeatUsersSql, REPEAT_USERS_TABLE, runBacktest } from './backtest'
 import { hasTable } from './duck'
 import { createTransactionTypeSql, TRANSACTION_TYPE_ENUM, TRANSACTIONS_VIEW } from './layout'
 import { appendTransactions, transactionsTableSql } from './rules-sql'
 
 /**
  * The backtest's figures against the TypeScript scorer run over the same rows: confusion matrix, decisions,
- * amounts caught and missed, alerts per day and each rule's hits, with more rules than one bit mask holds.
+ * amounts caught and missed, alerts per hour (three days of rows) and each rule's hits, with more rules than one bit mask holds.
  */
 
 const duck = memoryDuckDB()
@@ -93,7 +93,7 @@ describe('runBacktest', () => {
         if (alert) expected.caughtCents += cents
         else expected.missedCents += cents
       }
-      const day = row.ts.slice(0, 10)
+      const day = `${row.ts.slice(0, 10)} ${row.ts.slice(11, 13)}:00`
       const perDay = expected.days.get(day) ?? { alerts: 0, fraudCaught: 0 }
       if (alert) perDay.alerts++
       if (alert && row.label) perDay.fraudCaught++
@@ -118,10 +118,11 @@ describe('runBacktest', () => {
     expect(result.decisions).toEqual(expected.decisions)
     expect(Math.round(Number(result.fraudAmountCaught) * 100)).toBe(expected.caughtCents)
     expect(Math.round(Number(result.fraudAmountMissed) * 100)).toBe(expected.missedCents)
-    expect(result.alertsPerDay).toEqual(
+    expect(result.alertsOverTime.bucket).toBe('hour')
+    expect(result.alertsOverTime.points).toEqual(
       [...expected.days]
-        .map(([day, figures]) => ({ day, ...figures }))
-        .sort((a, b) => (a.day < b.day ? -1 : 1)),
+        .map(([start, figures]) => ({ start, ...figures }))
+        .sort((a, b) => (a.start < b.start ? -1 : 1)),
     )
     const enabled = rules.rules.filter((rule) => rule.enabled)
     expect(enabled.length).toBeGreaterThan(60)
@@ -135,7 +136,7 @@ describe('runBacktest', () => {
     // The traffic exercises what it is meant to: alerts, misses and rules past the first mask.
     expect(expected.tp * expected.fp * expected.fn).toBeGreaterThan(0)
     expect(result.ruleHits.at(-1)?.fired).toBeGreaterThan(0)
-    expect(result.alertsPerDay.length).toBe(3)
+    expect(result.alertsOverTime.points.length).toBe(72)
 
     // With the repeat users kept at import, the same figures.
     await duck.connection.run(createRepeatUsersSql())
@@ -143,4 +144,34 @@ describe('runBacktest', () => {
     const kept = await runBacktest(duck.connection, rules)
     expect({ ...kept, millis: 0 }).toEqual({ ...result, millis: 0 })
   }, 30_000)
+
+  it('charts alerts per hour over a few days, per day beyond, and keeps rows without a time apart', () => {
+    const counts = (alerts: number) => ({ alerts, fraudCaught: alerts > 1 ? 1 : 0 })
+    const day = Date.parse('2026-01-01T00:00:00Z') / 3_600_000
+    const hourly = alertsOverTime([
+      { hour: day, counts: counts(2) },
+      { hour: day + 71, counts: counts(3) },
+    ])
+    expect(hourly).toEqual({
+      bucket: 'hour',
+      points: [
+        { start: '2026-01-01 00:00', alerts: 2, fraudCaught: 1 },
+        { start: '2026-01-03 23:00', alerts: 3, fraudCaught: 1 },
+      ],
+    })
+    const daily = alertsOverTime([
+      { hour: day, counts: counts(2) },
+      { hour: day + 23, counts: counts(1) },
+      { hour: day + 72, counts: counts(4) },
+      { hour: null, counts: counts(5) },
+    ])
+    expect(daily).toEqual({
+      bucket: 'day',
+      points: [
+        { start: '2026-01-01', alerts: 3, fraudCaught: 1 },
+        { start: '2026-01-04', alerts: 4, fraudCaught: 1 },
+        { start: 'no date', alerts: 5, fraudCaught: 1 },
+      ],
+    })
+  })
 })

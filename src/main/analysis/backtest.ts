@@ -29,12 +29,45 @@ export const createRepeatUsersSql = () => `CREATE TABLE ${REPEAT_USERS_TABLE} AS
 export const repeatUsersQuery = () => REPEAT_USERS_QUERY
 /** Rules per bit mask: a BIGINT holds 63 bits, and 60 keeps the arithmetic well clear of the sign. */
 const MASK_BITS = 60
+/** The longest span, in hours, whose alerts are charted per hour: three days, 72 bars. */
+export const HOURLY_SPAN = 72
+const HOUR = 3_600_000
+
+/** "2026-01-01 05:00" for an hour, "2026-01-01" for a day: the bucket's start in UTC. */
+function bucketLabel(hour: number, bucket: 'hour' | 'day'): string {
+  const iso = new Date(hour * HOUR).toISOString()
+  return bucket === 'hour' ? `${iso.slice(0, 10)} ${iso.slice(11, 16)}` : iso.slice(0, 10)
+}
+
+type Counts = { alerts: number; fraudCaught: number }
+
+/** Per-hour counts (`null`: rows without a time), as hours or summed into days by the span they cover. */
+export function alertsOverTime(perHour: { hour: number | null; counts: Counts }[]): {
+  bucket: 'hour' | 'day'
+  points: { start: string; alerts: number; fraudCaught: number }[]
+} {
+  const hours = perHour.flatMap((entry) => (entry.hour === null ? [] : [entry.hour]))
+  const span = hours.length === 0 ? 0 : Math.max(...hours) - Math.min(...hours) + 1
+  const bucket = span <= HOURLY_SPAN ? 'hour' : 'day'
+  const points = new Map<string, Counts>()
+  for (const { hour, counts } of perHour) {
+    const start =
+      hour === null ? 'no date' : bucketLabel(bucket === 'hour' ? hour : Math.floor(hour / 24) * 24, bucket)
+    const point = points.get(start) ?? { alerts: 0, fraudCaught: 0 }
+    point.alerts += counts.alerts
+    point.fraudCaught += counts.fraudCaught
+    points.set(start, point)
+  }
+  return { bucket, points: [...points].map(([start, counts]) => ({ start, ...counts })) }
+}
 
 /**
  * Runs a rule set over every row of a labelled dataset with the same compiled SQL the scorer's rules
- * become (rules-sql.ts), in one pass: per day and in total (GROUPING SETS), the confusion matrix, the
+ * become (rules-sql.ts), in one pass: per hour and in total (GROUPING SETS), the confusion matrix, the
  * decisions, the fraud amount caught and missed, and how often each rule fired.
- * Days are UTC days (counted from the epoch, which is also cheaper than a time-zone conversion per row).
+ * Alerts over time come per hour when the rows span at most `HOURLY_SPAN` hours (PaySim's steps are
+ * hours: a day's extract is one bar per day, 24 per hour), per day otherwise (the hours summed).
+ * Hours and days are UTC (counted from the epoch, which is also cheaper than a time-zone conversion per row).
  * An alert is a review or block decision; a fraud is a row labelled fraud. Rows without a label count in
  * `rows` and the decisions, not in the confusion matrix.
  */
@@ -42,7 +75,7 @@ export async function runBacktest(connection: DuckDBConnection, ruleSet: RuleSet
   const started = performance.now()
   const enabled = ruleSet.rules.filter((rule) => rule.enabled)
   const alert = `decision <> 'approve'`
-  // Rows are first counted per (day, decision, label, which rules fired): a few hundred groups, keyed by
+  // Rows are first counted per (hour, decision, label, which rules fired): a few hundred groups, keyed by
   // bit masks of 60 rules each. Every figure is then a sum over those groups, not a filter over every row.
   const masks = Array.from({ length: Math.ceil(enabled.length / MASK_BITS) }, (_, mask) =>
     enabled
@@ -72,10 +105,10 @@ export async function runBacktest(connection: DuckDBConnection, ruleSet: RuleSet
   const rows = await readRows(
     connection,
     `WITH grouped AS (
-       SELECT epoch_ms(ts) // 86400000 AS day, decision, label${maskColumns}, count(*) AS n, sum(amount) AS amount
+       SELECT epoch_ms(ts) // ${HOUR} AS hour, decision, label${maskColumns}, count(*) AS n, sum(amount) AS amount
        FROM (${scored}) GROUP BY ALL
      )
-     SELECT grouping(day) AS total, CAST(DATE '1970-01-01' + CAST(day AS INTEGER) AS VARCHAR) AS day,
+     SELECT grouping(hour) AS total, hour,
        sum(n) AS rows,
        coalesce(sum(n) FILTER (${alert} AND label), 0) AS tp,
        coalesce(sum(n) FILTER (${alert} AND NOT label), 0) AS fp,
@@ -88,10 +121,10 @@ export async function runBacktest(connection: DuckDBConnection, ruleSet: RuleSet
        CAST(coalesce(sum(amount) FILTER (NOT ${alert} AND label), 0) AS VARCHAR) AS missed
        ${hits.map((hit) => `, ${hit}`).join('')}
      FROM grouped
-     GROUP BY GROUPING SETS ((day), ())
-     ORDER BY total DESC, day`,
+     GROUP BY GROUPING SETS ((hour), ())
+     ORDER BY total DESC, hour`,
   )
-  const [total, ...days] = rows
+  const [total, ...hours] = rows
   if (total === undefined || asNumber(total.total) !== 1) throw new Error('The backtest returned no totals.')
   const truePositives = asNumber(total.tp)
   const falsePositives = asNumber(total.fp)
@@ -118,11 +151,12 @@ export async function runBacktest(connection: DuckDBConnection, ruleSet: RuleSet
     },
     fraudAmountCaught: asText(total.caught) ?? '0.00',
     fraudAmountMissed: asText(total.missed) ?? '0.00',
-    alertsPerDay: days.map((day) => ({
-      day: asText(day.day) ?? 'no date',
-      alerts: asNumber(day.review) + asNumber(day.block),
-      fraudCaught: asNumber(day.tp),
-    })),
+    alertsOverTime: alertsOverTime(
+      hours.map((hour) => ({
+        hour: hour.hour === null || hour.hour === undefined ? null : asNumber(hour.hour),
+        counts: { alerts: asNumber(hour.review) + asNumber(hour.block), fraudCaught: asNumber(hour.tp) },
+      })),
+    ),
     ruleHits: enabled.map((rule, index) => ({
       rule: rule.id,
       fired: asNumber(total[`hit_${index}`]),

@@ -69,12 +69,14 @@ export function backtestReport(dataset: Dataset, results: BacktestResult[]): str
     ['fraud amount missed', ...results.map((r) => money(r.fraudAmountMissed))],
     ['time (ms)', ...results.map((r) => count(r.millis))],
   ]
-  const days = [...new Set(results.flatMap((r) => r.alertsPerDay.map((day) => day.day)))].sort()
-  for (const day of days)
+  const starts = [
+    ...new Set(results.flatMap((r) => r.alertsOverTime.points.map((point) => point.start))),
+  ].sort()
+  for (const start of starts)
     lines.push([
-      `alerts on ${day}`,
+      `alerts ${results[0]?.alertsOverTime.bucket === 'hour' ? 'at' : 'on'} ${start}`,
       ...results.map((r) => {
-        const found = r.alertsPerDay.find((entry) => entry.day === day)
+        const found = r.alertsOverTime.points.find((entry) => entry.start === start)
         return found === undefined ? '0' : `${count(found.alerts)} (${count(found.fraudCaught)} fraud)`
       }),
     ])

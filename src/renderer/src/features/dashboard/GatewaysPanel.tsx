@@ -3,7 +3,7 @@ import type { GatewayReport } from '../../../../shared/gateway-contract'
 import { client, orpc } from '../../api/client'
 import { describeError } from '../../api/errors'
 import { liveQueryOptions } from '../../api/live'
-import { formatAge, formatCount, formatTime, timeTitle } from '../../ui/format'
+import { formatAge, formatCount, formatTimeZoned, timeTitle } from '../../ui/format'
 import './gateways.css'
 
 const RECONNECT_MS = 3000
@@ -28,7 +28,7 @@ function GatewayRow({ gateway }: { gateway: GatewayReport }) {
       <td>
         <span className="mono">{gateway.url || gateway.id}</span>
         <div className="subtle" title={timeTitle(gateway.startedAt)}>
-          {gateway.id} · since {formatTime(gateway.startedAt)}
+          {gateway.id} · since {formatTimeZoned(gateway.startedAt)}
         </div>
       </td>
       <td className="num">{formatCount(gateway.requestsPerSecond)}</td>

@@ -163,7 +163,9 @@ function RateSparkline({ history }: { history: RatePoint[] }) {
         trigger: 'axis',
         formatter: (items: { value: RatePoint }[]) => {
           const point = items[0]?.value
-          return point ? `${formatClock(new Date(point[0]).toISOString())} · ${point[1].toFixed(1)} tx/s` : ''
+          return point
+            ? `${formatClock(new Date(point[0]).toISOString())} ${zoneName} · ${point[1].toFixed(1)} tx/s`
+            : ''
         },
       },
       xAxis: { type: 'time', show: false },
@@ -328,13 +330,18 @@ function DeadLetters() {
               <td className="num">
                 {letter.partition ?? '–'} · {letter.originalId ?? '–'}
               </td>
-              <td>{letter.reason}</td>
-              <td>
-                <code>
-                  {letter.fields.length === 0
-                    ? '(no fields)'
-                    : letter.fields.map((field) => `${field.name}=${field.value}`).join('  ')}
-                </code>
+              <td className="dead-letter-reason">{letter.reason}</td>
+              <td className="dead-letter-message" data-testid="dead-letter-message">
+                {letter.fields.length === 0 ? (
+                  <code>(no fields)</code>
+                ) : (
+                  // Field after field, wrapped between fields and inside a long value: all of it reads in the panel.
+                  letter.fields.map((field, index) => (
+                    <code key={index}>
+                      {field.name}={field.value}
+                    </code>
+                  ))
+                )}
               </td>
             </tr>
           ))}

@@ -167,24 +167,62 @@ const FIGURES: [string, (result: BacktestResult) => string][] = [
   ['Scored in', (r) => formatSeconds(r.millis / 1000)],
 ]
 
-function AlertsPerDay({ results }: { results: BacktestResult[] }) {
+/**
+ * A bucket's axis label, short so the labels of a narrow chart never collide: "05:00" for an hour, the day
+ * ("01-01") under the first hour of each day; "01-01" for a day, the year under the first day of each year.
+ */
+function bucketLabel(start: string, index: number, unit: 'hour' | 'day'): string {
+  const match = /^(\d{4})-(\d{2}-\d{2})(?: (\d{2}:\d{2}))?$/.exec(start)
+  if (match === null) return start
+  const [, year, day, hour] = match
+  if (unit === 'hour' && hour !== undefined) return index === 0 || hour === '00:00' ? `${hour}\n${day}` : hour
+  return index === 0 || day === '01-01' ? `${day}\n${year}` : (day ?? start)
+}
+
+/** Alerts per hour when the dataset spans a few days (PaySim's steps are hours), per day otherwise; UTC. */
+function AlertsOverTime({ results }: { results: BacktestResult[] }) {
+  const hourly = results[0]?.alertsOverTime.bucket === 'hour'
+  const unit = hourly ? 'hour' : 'day'
   const option = useMemo<ChartOption>(() => {
-    const days = [...new Set(results.flatMap((result) => result.alertsPerDay.map((day) => day.day)))].sort()
+    const starts = [
+      ...new Set(results.flatMap((result) => result.alertsOverTime.points.map((point) => point.start))),
+    ].sort()
     return {
       tooltip: { trigger: 'axis' },
       legend: { top: 0, left: 'center' },
-      grid: { left: 64, right: 16, top: 36, bottom: 40 },
-      xAxis: { type: 'category', data: days, name: 'day', nameLocation: 'middle', nameGap: 26 },
+      grid: { left: 64, right: 16, top: 36, bottom: 60 },
+      xAxis: {
+        type: 'category',
+        data: starts,
+        name: `event ${unit} (UTC)`,
+        nameLocation: 'middle',
+        nameGap: 42,
+        axisLabel: {
+          hideOverlap: true,
+          lineHeight: 16,
+          formatter: (start: string, index: number) => bucketLabel(start, index, unit),
+        },
+      },
       // The axis title runs along the axis, never under the legend.
-      yAxis: { type: 'value', name: 'alerts per day', nameLocation: 'middle', nameGap: 48, minInterval: 1 },
+      yAxis: {
+        type: 'value',
+        name: `alerts per ${unit}`,
+        nameLocation: 'middle',
+        nameGap: 48,
+        minInterval: 1,
+      },
       series: results.map((result, index) => ({
         name: `Version ${result.rulesVersion}${index === 0 ? ' (A)' : ' (B)'}`,
         type: 'bar',
-        data: days.map((day) => result.alertsPerDay.find((entry) => entry.day === day)?.alerts ?? 0),
+        data: starts.map(
+          (start) => result.alertsOverTime.points.find((point) => point.start === start)?.alerts ?? 0,
+        ),
       })),
     }
-  }, [results])
-  return <EChart option={option} label="Alerts per day of each version" testId="chart-alerts-per-day" />
+  }, [results, unit])
+  return (
+    <EChart option={option} label={`Alerts per ${unit} of each version`} testId="chart-alerts-over-time" />
+  )
 }
 
 function Results({ results }: { results: BacktestResult[] }) {
@@ -242,7 +280,7 @@ function Results({ results }: { results: BacktestResult[] }) {
           ))}
         </tbody>
       </table>
-      <AlertsPerDay results={results} />
+      <AlertsOverTime results={results} />
     </div>
   )
 }

@@ -35,6 +35,7 @@ import {
   isoOf,
   isTimeType,
   timeTitle,
+  zoneName,
 } from './format'
 
 ModuleRegistry.registerModules([
@@ -66,8 +67,10 @@ function columnDef(column: ColumnInfo): ColDef<Row> {
   if (isTimeType(column.type))
     return {
       ...base,
+      // Times read in the analyst's zone, which the header names.
+      headerName: column.type.startsWith('DATE') ? column.name : `${column.name} (${zoneName})`,
       filter: 'agDateColumnFilter',
-      width: 170,
+      width: 190,
       valueFormatter: ({ value }) => (typeof value === 'string' ? formatTime(isoOf(value)) : ''),
       tooltipValueGetter: ({ value }) => (typeof value === 'string' ? timeTitle(isoOf(value)) : ''),
     }

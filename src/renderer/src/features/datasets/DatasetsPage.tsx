@@ -9,7 +9,7 @@ import { LoadingSkeleton } from '../../app/LoadingSkeleton'
 import { Page } from '../../app/Page'
 import { AnalysesView } from './AnalysesView'
 import { BacktestView } from './BacktestView'
-import { formatBytes, formatCount, formatTime } from './format'
+import { formatBytes, formatCount, formatTimeZoned, timeTitle } from './format'
 import { onDatasetReady } from './importStore'
 import { OpenDatasetPanel } from './OpenDatasetPanel'
 import { QualityReportView } from './QualityReportView'
@@ -98,7 +98,8 @@ function Workspace({ dataset, onRemoved }: { dataset: Dataset; onRemoved: () => 
             {dataset.kind === 'paysim'
               ? 'PaySim, mapped to transactions'
               : `${dataset.columns.length} columns as in the file`}{' '}
-            · imported {formatTime(dataset.importedAt)}
+            ·{' '}
+            <span title={timeTitle(dataset.importedAt)}>imported {formatTimeZoned(dataset.importedAt)}</span>
           </p>
           {dataset.sourceState !== 'current' && (
             <p className="banner banner-error">

@@ -2,7 +2,7 @@ import { useState, type DragEvent, type FormEvent } from 'react'
 import { describeError } from '../../api/errors'
 import { droppedFile } from './droppedFile'
 import { cancelImport, dismissImport, openDataset, useImportState } from './importStore'
-import { formatBytes, formatCount, formatSeconds, formatTime } from './format'
+import { formatBytes, formatCount, formatSeconds, formatTimeZoned } from './format'
 
 /**
  * Open a file: in the desktop app by the system's file dialog or by dropping it here; anywhere by its path
@@ -164,7 +164,7 @@ function ImportStatus() {
       <div className="ds-import" data-testid="import-changed" data-state="changed" role="alert">
         <p>
           {state.dataset.name} changed since it was imported ({formatBytes(state.dataset.sourceBytes)} →{' '}
-          {formatBytes(state.sourceBytes)}, modified {formatTime(state.sourceModifiedAt)}).
+          {formatBytes(state.sourceBytes)}, modified {formatTimeZoned(state.sourceModifiedAt)}).
         </p>
         <div className="form-actions">
           <button

@@ -4,12 +4,15 @@ import { orpc } from '../../api/client'
 import { describeError } from '../../api/errors'
 import { ErrorState } from '../../app/ErrorState'
 import { LoadingSkeleton } from '../../app/LoadingSkeleton'
-import { formatCount, formatSeconds, formatTime, isoOf, isTimeType } from './format'
+import { formatCount, formatSeconds, formatTime, formatTimeZoned, isoOf, isTimeType } from './format'
 
 /** A min or max as the analyst reads figures: grouped digits, the column's decimals; times as times. */
 function formatExtreme(value: string | null, type: string): string {
   if (value === null) return '–'
-  if (isTimeType(type)) return type.startsWith('DATE') ? value : formatTime(isoOf(value)) || value
+  if (isTimeType(type)) {
+    if (type.startsWith('DATE')) return value
+    return formatTime(isoOf(value)) === '' ? value : formatTimeZoned(isoOf(value))
+  }
   const number = Number(value)
   if (!Number.isFinite(number)) return value
   const decimals = /^DECIMAL\(\d+,(\d+)\)$/.exec(type)?.[1]

@@ -1,6 +1,6 @@
 /** Figures of the Datasets area; money, counts and times read as everywhere else (ui/format.ts). */
 
-export { formatCount, formatMoney, formatTime, timeTitle } from '../../ui/format'
+export { formatCount, formatMoney, formatTime, formatTimeZoned, timeTitle, zoneName } from '../../ui/format'
 
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`

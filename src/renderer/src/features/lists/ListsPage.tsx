@@ -8,7 +8,7 @@ import { EmptyState } from '../../app/EmptyState'
 import { ErrorState } from '../../app/ErrorState'
 import { LoadingSkeleton } from '../../app/LoadingSkeleton'
 import { Page } from '../../app/Page'
-import { formatTime, timeTitle } from '../../ui/format'
+import { formatTime, timeTitle, zoneName } from '../../ui/format'
 
 const KIND_LABELS: Record<ListKind, string> = {
   user: 'User',
@@ -110,7 +110,7 @@ function AddEntry({ onAdded }: { onAdded: () => void }) {
       )}
       {field(
         'expiresAt',
-        'Expires (empty: never)',
+        `Expires (${zoneName}; empty: never)`,
         <input
           id={`${id}-expiresAt`}
           type="datetime-local"
@@ -240,8 +240,8 @@ export function ListsPage() {
               <th>Value</th>
               <th>Reason</th>
               <th>By</th>
-              <th>Added</th>
-              <th>Expires</th>
+              <th>Added ({zoneName})</th>
+              <th>Expires ({zoneName})</th>
               <th />
             </tr>
           </thead>

@@ -8,7 +8,7 @@ import { EmptyState } from '../../app/EmptyState'
 import { ErrorState } from '../../app/ErrorState'
 import { LoadingSkeleton } from '../../app/LoadingSkeleton'
 import { Page } from '../../app/Page'
-import { formatTime, timeTitle } from '../../ui/format'
+import { formatTimeZoned, timeTitle } from '../../ui/format'
 import { ruleSetProblems } from '../../ui/rule-set-problems'
 
 const percent = (value: number | null) => (value === null ? '–' : `${Math.round(value * 100)} %`)
@@ -181,7 +181,7 @@ function History({ versions, onReverted }: { versions: RuleVersion[]; onReverted
             <strong>v{v.version}</strong>
             <span>{v.author}</span>
             <span className="subtle" title={timeTitle(v.createdAt)}>
-              {v.author === 'built-in' ? '' : formatTime(v.createdAt)}
+              {v.author === 'built-in' ? '' : `saved ${formatTimeZoned(v.createdAt)}`}
             </span>
             <span className="version-comment">{v.comment}</span>
             {v.version !== latest?.version &&

@@ -12,7 +12,7 @@ import { orpc } from '../../api/client'
 import { describeError, validationIssues } from '../../api/errors'
 import { ErrorState } from '../../app/ErrorState'
 import { LoadingSkeleton } from '../../app/LoadingSkeleton'
-import { formatAge, formatTime, timeTitle } from '../../ui/format'
+import { formatAge, formatTimeZoned, timeTitle } from '../../ui/format'
 import { useSession } from './useSession'
 import './api-keys.css'
 
@@ -45,7 +45,7 @@ function ApiKeyRow({ apiKey }: { apiKey: ApiKey }) {
         <span className="profile-name">{apiKey.name}</span>
         <span className="profile-target api-key-facts">
           {scopeWords(apiKey.scopes)} · created by <span className="mono">{apiKey.createdBy}</span>{' '}
-          <span title={timeTitle(apiKey.createdAt)}>{formatTime(apiKey.createdAt)}</span> ·{' '}
+          <span title={timeTitle(apiKey.createdAt)}>on {formatTimeZoned(apiKey.createdAt)}</span> ·{' '}
           {apiKey.lastUsedAt === null ? (
             'never used'
           ) : (
@@ -54,7 +54,7 @@ function ApiKeyRow({ apiKey }: { apiKey: ApiKey }) {
         </span>
         {revoked ? (
           <span className="badge api-key-revoked" title={timeTitle(apiKey.revokedAt)}>
-            Revoked {formatTime(apiKey.revokedAt)}
+            Revoked {formatTimeZoned(apiKey.revokedAt)}
           </span>
         ) : (
           <span className="row-actions">
