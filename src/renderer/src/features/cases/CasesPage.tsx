@@ -371,7 +371,12 @@ export function CasesPage() {
                 actions={actions}
                 resolving={resolving}
                 onResolving={setResolving}
-                onResolved={() => void takeNext()}
+                onResolved={() => {
+                  // The dialog may unmount (its case now closed) before its own close event would
+                  // clear this, and the next case would open with the dialog still up.
+                  setResolving(false)
+                  void takeNext()
+                }}
                 onClose={() => selectCase(null)}
               />
             </div>
