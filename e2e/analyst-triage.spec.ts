@@ -5,12 +5,12 @@ import { join } from 'node:path'
 import type { Page } from '@playwright/test'
 import { sql } from 'kysely'
 import pg from 'pg'
-import { scramVerifier } from '../src/main/security/scram'
 import { migrateToLatest } from '../src/main/store/migrate'
 import { openPostgresStore, type Store } from '../src/main/store/store'
 import { reason, seedScored } from '../test/support/triage'
 import { startPrivateRedis, type PrivateRedis } from '../test/support/private-servers'
-import { createTestDatabase, uniqueName, type TestDatabase } from '../test/support/services'
+import { createTestDatabase, type TestDatabase } from '../test/support/services'
+import { addTeamAnalyst, signInToTeam } from './team'
 import { expect, test, type ServedApp } from './fixtures'
 import { AppShell } from './pages/app-shell'
 import { CasesPage } from './pages/cases-page'
@@ -49,35 +49,11 @@ test.afterAll(async () => {
   await redis?.stop()
 })
 
-async function addAnalyst(name: string) {
-  const login = uniqueName(name.toLowerCase()).slice(0, 60)
-  await sql`SELECT aether_add_analyst(${login}, ${name}, 'analyst', ${scramVerifier('trust-auth-ignores-it')})`.execute(
-    owner.db,
-  )
-  await sql`SELECT aether_set_analyst_ingest(${login}, true)`.execute(owner.db)
-  logins.push(login)
-  return login
-}
-
 /** Switches the workstation to a Team profile signed in as a new analyst. */
 async function signIn(page: Page, app: ServedApp, name: string) {
-  const login = await addAnalyst(name)
-  const shell = new AppShell(page)
-  const settings = new SettingsPage(page)
-  await page.goto(app.url)
-  await shell.waitUntilReady()
-  await shell.open('settings')
-  const url = new URL(database.url)
-  url.username = login
-  await settings.fill({ name: 'Team', postgresUrl: url.toString(), redisUrl: redis.url })
-  await settings.save()
-  await settings
-    .profileRow('Team')
-    .getByRole('button', { name: /switch/i })
-    .click()
-  await expect(shell.modeIndicator).toContainText('Team')
-  await shell.waitUntilReady()
-  return shell
+  const login = await addTeamAnalyst(owner, name)
+  logins.push(login)
+  return signInToTeam(page, app, { databaseUrl: database.url, redisUrl: redis.url }, login)
 }
 
 const minutesAgo = (minutes: number) => new Date(Date.now() - minutes * 60_000)

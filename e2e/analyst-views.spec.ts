@@ -5,16 +5,14 @@ import { Redis } from 'ioredis'
 import { sql } from 'kysely'
 import pg from 'pg'
 import { DEFAULT_PARTITIONS, DEFAULT_PREFIX, partitionStream } from '../src/main/pipeline/partitioning'
-import { scramVerifier } from '../src/main/security/scram'
 import { migrateToLatest } from '../src/main/store/migrate'
 import { openPostgresStore, type Store } from '../src/main/store/store'
 import { startPrivateRedis, type PrivateRedis } from '../test/support/private-servers'
-import { createTestDatabase, uniqueName, type TestDatabase } from '../test/support/services'
+import { createTestDatabase, type TestDatabase } from '../test/support/services'
+import { addTeamAnalyst, signInToTeam } from './team'
 import { expect, test, type ServedApp } from './fixtures'
-import { AppShell } from './pages/app-shell'
 import { DashboardPage } from './pages/dashboard-page'
 import { DatasetsPage } from './pages/datasets-page'
-import { SettingsPage } from './pages/settings-page'
 import { TransactionsPage } from './pages/transactions-page'
 
 /**
@@ -282,28 +280,9 @@ test.describe('Team mode', () => {
   })
 
   async function signIn(page: Page, app: ServedApp, role: 'analyst' | 'admin' = 'analyst') {
-    const login = uniqueName('vera').slice(0, 60)
-    await sql`SELECT aether_add_analyst(${login}, 'Vera', ${role}, ${scramVerifier('trust-auth-ignores-it')})`.execute(
-      owner.db,
-    )
-    await sql`SELECT aether_set_analyst_ingest(${login}, true)`.execute(owner.db)
+    const login = await addTeamAnalyst(owner, 'Vera', role)
     logins.push(login)
-    const shell = new AppShell(page)
-    const settings = new SettingsPage(page)
-    await page.goto(app.url)
-    await shell.waitUntilReady()
-    await shell.open('settings')
-    const url = new URL(database.url)
-    url.username = login
-    await settings.fill({ name: 'Team', postgresUrl: url.toString(), redisUrl: redis.url })
-    await settings.save()
-    await settings
-      .profileRow('Team')
-      .getByRole('button', { name: /switch/i })
-      .click()
-    await expect(shell.modeIndicator).toContainText('Team')
-    await shell.waitUntilReady()
-    return shell
+    return signInToTeam(page, app, { databaseUrl: database.url, redisUrl: redis.url }, login)
   }
 
   test('item 5: Pipeline health shows the whole team — every worker, each partition, the store’s count', async ({

@@ -7,17 +7,15 @@ import type { Locator, Page } from '@playwright/test'
 import { sql } from 'kysely'
 import pg from 'pg'
 import WebSocket from 'ws'
-import { scramVerifier } from '../src/main/security/scram'
 import { migrateToLatest } from '../src/main/store/migrate'
 import { openPostgresStore, type Store } from '../src/main/store/store'
 import type { Contract } from '../src/shared/contract'
 import type { Transaction } from '../src/shared/transaction'
 import { startPrivateRedis, type PrivateRedis } from '../test/support/private-servers'
 import { createTestDatabase, uniqueName, type TestDatabase } from '../test/support/services'
+import { addTeamAnalyst, signInToTeam } from './team'
 import { expect, test, type ServedApp } from './fixtures'
-import { AppShell } from './pages/app-shell'
 import { CasesPage } from './pages/cases-page'
-import { SettingsPage } from './pages/settings-page'
 import { TransactionsPage } from './pages/transactions-page'
 
 /**
@@ -48,35 +46,13 @@ async function gatewayLogin() {
 }
 
 async function addAnalyst(name: string, role: 'analyst' | 'admin') {
-  const login = uniqueName(name.toLowerCase()).slice(0, 60)
-  await sql`SELECT aether_add_analyst(${login}, ${name}, ${role}, ${scramVerifier('trust-auth-ignores-it')})`.execute(
-    owner.db,
-  )
-  // Their desk runs the team's pipeline worker with their login, as every analyst's machine may.
-  await sql`SELECT aether_set_analyst_ingest(${login}, true)`.execute(owner.db)
+  const login = await addTeamAnalyst(owner, name, role)
   logins.push(login)
   return login
 }
 
-/** Opens the workstation and switches it to a Team profile of the analyst's login. */
-async function signIn(page: Page, app: ServedApp, login: string) {
-  const shell = new AppShell(page)
-  const settings = new SettingsPage(page)
-  await page.goto(app.url)
-  await shell.waitUntilReady()
-  await shell.open('settings')
-  const url = new URL(database.url)
-  url.username = login
-  await settings.fill({ name: 'Team', postgresUrl: url.toString(), redisUrl: redis.url })
-  await settings.save()
-  await settings
-    .profileRow('Team')
-    .getByRole('button', { name: /switch/i })
-    .click()
-  await expect(shell.modeIndicator).toContainText('Team')
-  await shell.waitUntilReady()
-  return shell
-}
+const signIn = (page: Page, app: ServedApp, login: string) =>
+  signInToTeam(page, app, { databaseUrl: database.url, redisUrl: redis.url }, login)
 
 interface Gateway {
   url: string

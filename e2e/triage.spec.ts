@@ -7,17 +7,15 @@ import { sql } from 'kysely'
 import pg from 'pg'
 import { Redis } from 'ioredis'
 import { DEFAULT_PARTITIONS, DEFAULT_PREFIX, partitionStream } from '../src/main/pipeline/partitioning'
-import { scramVerifier } from '../src/main/security/scram'
 import { migrateToLatest } from '../src/main/store/migrate'
 import { openPostgresStore, type Store } from '../src/main/store/store'
 import { seedScored } from '../test/support/triage'
 import { startPrivateRedis, type PrivateRedis } from '../test/support/private-servers'
-import { createTestDatabase, uniqueName, type TestDatabase } from '../test/support/services'
+import { createTestDatabase, type TestDatabase } from '../test/support/services'
+import { addTeamAnalyst, signInToTeam } from './team'
 import { expect, serveApp, stopApp, test, type ServedApp } from './fixtures'
-import { AppShell } from './pages/app-shell'
 import { CasesPage } from './pages/cases-page'
 import { DashboardPage } from './pages/dashboard-page'
-import { SettingsPage } from './pages/settings-page'
 import { TransactionsPage } from './pages/transactions-page'
 
 /**
@@ -39,11 +37,7 @@ let files: string
 const logins: { login: string; name: string }[] = []
 
 async function addAnalyst(name: string) {
-  const login = uniqueName(name.toLowerCase()).slice(0, 60)
-  await sql`SELECT aether_add_analyst(${login}, ${name}, 'analyst', ${scramVerifier('trust-auth-ignores-it')})`.execute(
-    owner.db,
-  )
-  await sql`SELECT aether_set_analyst_ingest(${login}, true)`.execute(owner.db)
+  const login = await addTeamAnalyst(owner, name)
   logins.push({ login, name })
   return login
 }
@@ -57,25 +51,8 @@ async function replay(name: string, rows: string[]) {
   expect(run.status, run.stderr).toBe(0)
 }
 
-/** Opens the workstation and switches it to a Team profile signed in as the analyst's login. */
-async function signIn(page: Page, app: ServedApp, login: string) {
-  const shell = new AppShell(page)
-  const settings = new SettingsPage(page)
-  await page.goto(app.url)
-  await shell.waitUntilReady()
-  await shell.open('settings')
-  const url = new URL(database.url)
-  url.username = login
-  await settings.fill({ name: 'Team', postgresUrl: url.toString(), redisUrl: redis.url })
-  await settings.save()
-  await settings
-    .profileRow('Team')
-    .getByRole('button', { name: /switch/i })
-    .click()
-  await expect(shell.modeIndicator).toContainText('Team')
-  await shell.waitUntilReady()
-  return shell
-}
+const signIn = (page: Page, app: ServedApp, login: string) =>
+  signInToTeam(page, app, { databaseUrl: database.url, redisUrl: redis.url }, login)
 
 // Signing in, replaying and working a case end to end takes longer than a page check.
 test.describe.configure({ timeout: 240_000 })

@@ -11,7 +11,7 @@ import type {
   TransactionSort,
 } from '../../shared/triage-contract'
 import { DEFAULT_RULES } from '../../shared/rules'
-import { sentByText } from '../../shared/sent-by'
+import { TRANSACTION_COLUMNS, transactionCells } from '../../shared/transaction-cells'
 import { Reason, TransactionType, type Decision } from '../../shared/transaction'
 import type { StoreDb } from '../store/schema'
 import { iso } from './db'
@@ -264,22 +264,6 @@ export async function userHistory(
 // ---------------------------------------------------------------------------------------------------------
 // CSV export
 
-const CSV_COLUMNS = [
-  'txn_id',
-  'ts',
-  'user_id',
-  'counterparty_id',
-  'type',
-  'amount',
-  'currency',
-  'score',
-  'decision',
-  'reasons',
-  'case_id',
-  // The Decision API key's name, as the grid's "Sent by"; blank for a transaction not sent through it.
-  'sent_by',
-] as const
-
 /** RFC 4180 quoting; a leading = + - @ is defused so a spreadsheet never runs a cell as a formula. */
 export function csvCell(value: string | number | null): string {
   if (value === null) return ''
@@ -288,23 +272,7 @@ export function csvCell(value: string | number | null): string {
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text
 }
 
-const csvLine = (row: TransactionRow) =>
-  [
-    row.txnId,
-    row.ts,
-    row.userId,
-    row.counterpartyId,
-    row.type,
-    row.amount,
-    row.currency,
-    row.score,
-    row.decision,
-    row.reasons.map((reason) => reason.text).join('; '),
-    row.caseId,
-    sentByText(row.sentBy),
-  ]
-    .map(csvCell)
-    .join(',')
+const csvLine = (row: TransactionRow) => transactionCells(row).map(csvCell).join(',')
 
 const EXPORT_PAGE = 2000
 
@@ -316,7 +284,7 @@ export async function* exportCsv(
 ): AsyncGenerator<CsvChunk> {
   let after: TransactionCursor | undefined
   let sent = 0
-  yield { csv: `${CSV_COLUMNS.join(',')}\r\n`, rows: 0, done: false }
+  yield { csv: `${TRANSACTION_COLUMNS.join(',')}\r\n`, rows: 0, done: false }
   while (sent < request.maxRows && signal?.aborted !== true) {
     const limit = Math.min(EXPORT_PAGE, request.maxRows - sent)
     const page = await transactionPage(db, {

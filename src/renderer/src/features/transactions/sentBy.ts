@@ -5,7 +5,7 @@ import type { TransactionRow } from '../../../../shared/triage-contract'
  * one came another way (a producer writing to the stream, a replay, one typed in here, Local mode's
  * sample): the store cannot tell which, so nothing more is claimed.
  */
-export { sentByText } from '../../../../shared/sent-by'
+export { sentByText } from '../../../../shared/transaction-cells'
 
 export const NOT_THROUGH_THE_API = 'Not through the Decision API'
 
