@@ -22,7 +22,7 @@ import { CompiledQuery } from 'kysely'
 import { finished } from 'node:stream/promises'
 import pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
-import { latencyQuantile, LATENCY_BUCKETS_MS } from '../src/main/ops/latency'
+import { BATCH_SIZE_BUCKETS, latencyQuantile, LATENCY_BUCKETS_MS } from '../src/main/ops/latency'
 import {
   CONSUMER_GROUP,
   partitionLease,
@@ -394,17 +394,40 @@ async function main() {
       })
       latencyWorker.once('exit', () => reject(new Error(`the worker ended: ${out}`)))
     })
-    const histogram = async () => {
+    /** A histogram of the worker's /metrics: cumulative counts per bound (seconds or plain), and its count. */
+    const histogram = async (name: string, bounds: readonly number[], unit: number) => {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
-      const cumulative = LATENCY_BUCKETS_MS.map((bound) =>
-        Number(
-          new RegExp(`aether_ingest_latency_seconds_bucket\\{le="${bound / 1000}"\\} (\\d+)`).exec(
-            text,
-          )?.[1] ?? 0,
-        ),
+      const cumulative = bounds.map((bound) =>
+        Number(new RegExp(`${name}_bucket\\{le="${bound / unit}"\\} (\\d+)`).exec(text)?.[1] ?? 0),
       )
-      const count = Number(/aether_ingest_latency_seconds_count (\d+)/.exec(text)?.[1] ?? 0)
-      return { cumulative, count }
+      const count = Number(new RegExp(`${name}_count (\\d+)`).exec(text)?.[1] ?? 0)
+      const sum = Number(new RegExp(`${name}_sum ([\\d.e+-]+)`).exec(text)?.[1] ?? 0)
+      return { cumulative, count, sum }
+    }
+    // XADD → commit, the store transaction of each batch (both in seconds), and entries per batch.
+    const HISTOGRAMS = [
+      { name: 'aether_ingest_latency_seconds', bounds: LATENCY_BUCKETS_MS, unit: 1000 },
+      { name: 'aether_ingest_commit_seconds', bounds: LATENCY_BUCKETS_MS, unit: 1000 },
+      { name: 'aether_ingest_batch_size', bounds: BATCH_SIZE_BUCKETS, unit: 1 },
+    ] as const
+    const histograms = () => Promise.all(HISTOGRAMS.map((h) => histogram(h.name, h.bounds, h.unit)))
+    type Histogram = Awaited<ReturnType<typeof histogram>>
+    /** Quantiles of what a histogram gained between two readings. */
+    const between = (before: Histogram, after: Histogram, bounds: readonly number[]) => {
+      const counts = after.cumulative.map((value, i) => value - (before.cumulative[i] as number))
+      const perBucket = counts.map((value, i) => value - (i === 0 ? 0 : (counts[i - 1] as number)))
+      perBucket.push(after.count - before.count - (counts.at(-1) as number))
+      const window = { counts: perBucket, count: after.count - before.count }
+      const [p50, p95, p99] = [0.5, 0.95, 0.99].map(
+        (q) => latencyQuantile(window, q, bounds) ?? Number.NaN,
+      ) as [number, number, number]
+      return {
+        p50,
+        p95,
+        p99,
+        count: window.count,
+        mean: (after.sum - before.sum) / Math.max(1, window.count),
+      }
     }
     const warmTraffic = generateTraffic({ seed: 43 })
     // Generated before it is offered: the producer's CPU on this 2-core machine is the pipeline's to use,
@@ -420,20 +443,14 @@ async function main() {
     /** The XADD → commit quantiles of the transactions offered at `tps` for `seconds`. */
     const latencyAt = async (tps: number) => {
       await sleep(1500)
-      const before = await histogram()
+      const before = await histograms()
       await offer(seconds * tps, tps)
       await sleep(1500)
-      const after = await histogram()
-      const counts = after.cumulative.map((value, i) => value - (before.cumulative[i] as number))
-      const perBucket = counts.map((value, i) => value - (i === 0 ? 0 : (counts[i - 1] as number)))
-      perBucket.push(after.count - before.count - (counts.at(-1) as number))
-      const window = { counts: perBucket, count: after.count - before.count }
-      const [p50, p95, p99] = [0.5, 0.95, 0.99].map((q) => latencyQuantile(window, q) ?? Number.NaN) as [
-        number,
-        number,
-        number,
-      ]
-      return { tps, p50, p95, p99, count: window.count }
+      const after = await histograms()
+      const [latency, commit, batch] = HISTOGRAMS.map((h, i) =>
+        between(before[i] as Histogram, after[i] as Histogram, h.bounds),
+      ) as [ReturnType<typeof between>, ReturnType<typeof between>, ReturnType<typeof between>]
+      return { tps, ...latency, commitP50: commit.p50, commitP99: commit.p99, batchMean: batch.mean }
     }
     await offer(5000, 5000)
     const latencies = [await latencyAt(500), await latencyAt(5000)]
@@ -477,7 +494,7 @@ async function main() {
     }
     for (const latency of latencies)
       console.log(
-        `| ${`latency XADD → commit at ${fmt(latency.tps)} tx/s offered`.padEnd(43)} | 1         | p50 ${latency.p50.toFixed(1)} ms, p95 ${latency.p95.toFixed(1)} ms, p99 ${latency.p99.toFixed(1)} ms over ${fmt(latency.count)} transactions (1 ms buckets to 10 ms, interpolated) |`,
+        `| ${`latency XADD → commit at ${fmt(latency.tps)} tx/s offered`.padEnd(43)} | 1         | p50 ${latency.p50.toFixed(1)} ms, p95 ${latency.p95.toFixed(1)} ms, p99 ${latency.p99.toFixed(1)} ms over ${fmt(latency.count)} transactions (1 ms buckets to 10 ms, interpolated); its batches' store transaction p50 ${latency.commitP50.toFixed(1)} ms, p99 ${latency.commitP99.toFixed(1)} ms, ${latency.batchMean.toFixed(0)} entries a batch on average |`,
       )
     console.log(
       "\nCPU µs per tx: the consumers' and their PostgreSQL backends' CPU time per transaction stored (less sensitive to other load on the machine than tx/s).",

@@ -2,6 +2,7 @@ import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   ALERT_COLUMNS,
+  BATCH_SCORE_COLUMNS,
   SCORE_COLUMNS,
   STORED_TRANSACTION_COLUMNS,
   type Column,
@@ -184,5 +185,19 @@ describe('the store schema', () => {
   it('the alert columns the pipeline writes are alerts’ columns, as their types', async () => {
     for (const { name, sent, stored } of await sentAndStored('alerts', ALERT_COLUMNS))
       expect(sent, name).toBe(stored)
+  })
+
+  it('pipeline_commit_batch takes the columns the pipeline writes, in their order, as their types', async () => {
+    const [commit] = (
+      await sql<{ names: string[]; types: string[] }>`
+        SELECT proargnames AS names, ARRAY(
+                 SELECT typ.typname::text FROM unnest(proargtypes::oid[]) WITH ORDINALITY AS arg(type, i)
+                   JOIN pg_type typ ON typ.oid = arg.type ORDER BY arg.i) AS types
+          FROM pg_proc WHERE proname = 'pipeline_commit_batch'`.execute(store.db)
+    ).rows
+    const written = [...STORED_TRANSACTION_COLUMNS, ...BATCH_SCORE_COLUMNS]
+    expect(commit?.names.slice(4, 4 + written.length)).toEqual(written.map(({ name }) => `p_${name}`))
+    const types = await Promise.all(written.map(({ type }) => typeName(`${type}[]`)))
+    expect(commit?.types.slice(4, 4 + written.length)).toEqual(types)
   })
 })

@@ -60,6 +60,9 @@ export const SCORE_COLUMNS: readonly Column<ScoredRow>[] = [
   { name: 'rules_version', type: 'int', value: (row) => row.score.rules_version },
 ]
 
+/** The score columns pipeline_commit_batch (0014) takes after the transaction's: its txn_id is theirs. */
+export const BATCH_SCORE_COLUMNS: readonly Column<ScoredRow>[] = SCORE_COLUMNS.slice(1)
+
 /** An alert is written with its score's first four columns (the rest come from its case's trigger). */
 export const ALERT_COLUMNS: readonly Column<ScoredRow>[] = SCORE_COLUMNS.slice(0, 4)
 

@@ -9,6 +9,7 @@ import type { Store } from '../store/store'
 import {
   ALERT_COLUMNS,
   arrayParameters,
+  BATCH_SCORE_COLUMNS,
   columnArrays,
   columnNames,
   copyText,
@@ -131,17 +132,21 @@ const fenceParameters = (fences: readonly PartitionFence[], source: string): unk
   source,
 ]
 
-const INSERT_TRANSACTIONS = `
-WITH fence AS (${FENCE}
-  RETURNING 1
-), stored AS (
-  INSERT INTO transactions (${STORED_TRANSACTIONS})
-  SELECT * FROM unnest(${arrayParameters(STORED_TRANSACTION_COLUMNS, 5)})
-   WHERE (SELECT count(*) FROM fence) = $${5 + STORED_TRANSACTION_COLUMNS.length}
-  ON CONFLICT (txn_id) DO NOTHING
-  RETURNING 1
-)
-SELECT (SELECT count(*) FROM fence)::int AS fenced, (SELECT count(*) FROM stored)::int AS stored`
+/**
+ * A small batch's whole commit, one call in its own transaction (0014): the fences ($1 to $4), the
+ * transactions, their scores and alerts, then the users' states. Refused as a whole with SQLSTATE AEFEN
+ * (fenced) or AERED (some were stored already).
+ */
+const COMMIT_BATCH = (() => {
+  const scores = 5 + STORED_TRANSACTION_COLUMNS.length
+  const states = scores + BATCH_SCORE_COLUMNS.length
+  return `SELECT pipeline_commit_batch($1::text, $2::int[], $3::bigint[], $4::text[],
+  ${arrayParameters(STORED_TRANSACTION_COLUMNS, 5)},
+  ${arrayParameters(BATCH_SCORE_COLUMNS, scores)}, $${states}::json, $${states + 1}::text)`
+})()
+
+/** The outcome a refusal of pipeline_commit_batch stands for. */
+const OUTCOMES: Record<string, CommitOutcome> = { AEFEN: 'fenced', AERED: 'redelivered' }
 
 /** The feature states as one JSON object: user id → state. */
 const statesDocument = (states: Map<string, string> | StatesDocument): string => {
@@ -428,23 +433,23 @@ export class PipelineStore {
 
   private async commitByUnnest(batch: BatchWrite): Promise<CommitOutcome> {
     const { fences, rows, states } = batch
-    const columns = columnArrays(STORED_TRANSACTION_COLUMNS, rows)
-    return this.store.db.transaction().execute(async (trx) => {
-      const [result] = await run<{ fenced: number; stored: number }>(trx, INSERT_TRANSACTIONS, [
-        ...fenceParameters(fences, this.source),
-        ...columns,
-        fences.length,
-      ])
-      if (result === undefined || result.fenced !== fences.length) throw new Outcome('fenced')
-      if (result.stored !== rows.length) throw new Outcome('redelivered')
-      if (rows.length === 0 && stateCount(states) === 0) return 'committed' as const
-      await run(trx, INSERT_SCORES_AND_STATES, [
-        ...columnArrays(SCORE_COLUMNS, rows),
+    try {
+      await run(this.store.db, COMMIT_BATCH, [
+        this.source,
+        fences.map((fence) => fence.partition),
+        fences.map((fence) => fence.epoch),
+        fences.map((fence) => fence.position),
+        ...columnArrays(STORED_TRANSACTION_COLUMNS, rows),
+        ...columnArrays(BATCH_SCORE_COLUMNS, rows),
         statesDocument(states),
         batch.modelVersion,
       ])
-      return 'committed' as const
-    })
+      return 'committed'
+    } catch (error) {
+      const outcome = OUTCOMES[String((error as { code?: unknown }).code)]
+      if (outcome !== undefined) return outcome
+      throw error
+    }
   }
 }
 

@@ -12,6 +12,7 @@ import * as ingestPath from './0010_ingest_path'
 import * as webhookDelivery from './0011_webhook_delivery'
 import * as apiKeyNames from './0012_api_key_names'
 import * as analystSearch from './0013_analyst_search'
+import * as pipelineCommit from './0014_pipeline_commit'
 
 /**
  * Every migration, in order. Imported statically so the bundle carries them; names sort in
@@ -31,6 +32,7 @@ export const migrations: Record<string, Migration> = {
   '0011_webhook_delivery': webhookDelivery,
   '0012_api_key_names': apiKeyNames,
   '0013_analyst_search': analystSearch,
+  '0014_pipeline_commit': pipelineCommit,
 }
 
 export const latestMigration = Object.keys(migrations).sort().at(-1) ?? ''
