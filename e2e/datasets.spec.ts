@@ -168,6 +168,10 @@ test.describe('offline investigation of a PaySim file', () => {
     const printed = printedBacktest(app.dataDir)
     await expect(page.getByTestId('backtest-precision-0')).toHaveText(printed.precision ?? 'missing')
     await expect(page.getByTestId('backtest-recall-0')).toHaveText(printed.recall ?? 'missing')
+    // The shot shows the chart whole, with the two versions' rules above it.
+    await page
+      .getByTestId('chart-alerts-over-time')
+      .evaluate((chart) => chart.scrollIntoView({ block: 'end' }))
     await shell.screenshot('datasets-backtest')
   })
 })
