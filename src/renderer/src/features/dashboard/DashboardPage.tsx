@@ -49,6 +49,8 @@ const axisTime = (rangeSeconds: number) => ({
   splitNumber: 6,
   axisLabel: {
     hideOverlap: true,
+    // Clear of the value axis's "0" beside the origin, should a tick fall right at the left edge.
+    margin: 12,
     // The first and last labels stay inside the plot, clear of the value axes' labels.
     alignMinLabel: 'left' as const,
     alignMaxLabel: 'right' as const,
