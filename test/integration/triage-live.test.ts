@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { userInfo } from 'node:os'
 import { createRouterClient } from '@orpc/server'
+import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createRouter } from '../../src/main/core/router'
 import { liveFeed } from '../../src/main/triage/live'
@@ -104,6 +105,38 @@ describe('live alerts on a team database', () => {
         ),
       },
     ])
+  })
+
+  it('shows an alert whose batch commits after a later-numbered one stored before it began listening', async () => {
+    // Two workers' batches: the first takes its alert id, the second takes the next and commits first.
+    let commitLate = () => {}
+    const late = new Promise<void>((resolve) => (commitLate = resolve))
+    let idTaken = () => {}
+    const taken = new Promise<void>((resolve) => (idTaken = resolve))
+    const lateBatch = team.owner.db.transaction().execute(async (trx) => {
+      const id = randomUUID()
+      await sql`INSERT INTO transactions (txn_id, ts, user_id, counterparty_id, type, amount, currency)
+                VALUES (${id}, now(), 'C-late', 'M1', 'TRANSFER', '310.00', 'USD')`.execute(trx)
+      await sql`INSERT INTO scores (txn_id, score, decision, reasons, model_version, rules_version)
+                VALUES (${id}, 55, 'review', '[]'::jsonb, 'test', 1)`.execute(trx)
+      await sql`INSERT INTO alerts (txn_id, score, decision, reasons)
+                VALUES (${id}, 55, 'review', '[]'::jsonb)`.execute(trx)
+      idTaken()
+      await late
+    })
+    await taken
+    await seedScored(team.owner, [{ userId: 'C-early', decision: 'review' }])
+
+    // Given up after 10 s: a feed that skips the alert ends with nothing instead of timing the test out.
+    const abort = new AbortController()
+    const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(10_000)])
+    const feed = await listening(liveFeed(alice.store).follow(signal))
+    commitLate()
+    await lateBatch
+    const seen = await rest(feed, 1)
+    abort.abort()
+    // C-early's alert was stored before listening began: only the late one is news.
+    expect(alertsIn(seen).map((alert) => alert.kind === 'alert' && alert.userId)).toEqual(['C-late'])
   })
 })
 

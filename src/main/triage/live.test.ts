@@ -16,4 +16,15 @@ describe('which notified alert ids the live feed reads', () => {
     expect(fresh.candidates('1,2,3,4')).toEqual([4])
     expect(fresh.claim(1)).toBe(false)
   })
+
+  it('passes an alert with a lower id that commits after listening began, not one stored before', () => {
+    // Stored when listening began: 98, 99 and 101; 100 was taken by a batch still committing.
+    const fresh = new NewAlertIds(90, 20, [98, 99, 101])
+    expect(fresh.candidates('98,99,100,101,102')).toEqual([100, 102])
+  })
+
+  it('remembers at most its bound of stored ids, the oldest below the floor', () => {
+    const fresh = new NewAlertIds(0, 2, [1, 2, 3])
+    expect(fresh.candidates('1,2,3,4')).toEqual([4])
+  })
 })

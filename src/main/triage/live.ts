@@ -1,4 +1,5 @@
 import { EventEmitter, on } from 'node:events'
+import { sql } from 'kysely'
 import type { LiveAlert, LiveEvent } from '../../shared/triage-contract'
 import { Reason } from '../../shared/transaction'
 import type { Store } from '../store/store'
@@ -23,8 +24,11 @@ const MAX_IDS_PER_NOTIFY = 1000
 const REMEMBERED_IDS = 20_000
 
 /**
- * Which notified alert ids are new: above the highest id stored when listening began, and not delivered
- * before. Ids leave the remembered set in the order they came, and the floor rises past them.
+ * Which notified alert ids are new: above a floor, and not stored when listening began nor delivered
+ * since. Ids are taken in one order and committed in another (two workers' batches), so the floor sits
+ * REMEMBERED_IDS below the newest id stored when listening began and the ids stored above it start as
+ * seen: an alert with a lower id that commits later still passes. Ids leave the remembered set in the
+ * order they came, and the floor rises past them.
  */
 export class NewAlertIds {
   private readonly delivered = new Set<number>()
@@ -32,7 +36,12 @@ export class NewAlertIds {
   constructor(
     private floor: number,
     private readonly remembered = REMEMBERED_IDS,
-  ) {}
+    /** Ids above the floor that were stored already (ascending). */
+    stored: readonly number[] = [],
+  ) {
+    for (const id of stored) if (id > floor) this.delivered.add(id)
+    this.forget()
+  }
 
   /** The ids of a payload that are worth reading: new, well-formed, at most MAX_IDS_PER_NOTIFY of them. */
   candidates(payload: string): number[] {
@@ -49,12 +58,16 @@ export class NewAlertIds {
   claim(id: number): boolean {
     if (id <= this.floor || this.delivered.has(id)) return false
     this.delivered.add(id)
+    this.forget()
+    return true
+  }
+
+  private forget() {
     for (const oldest of this.delivered) {
       if (this.delivered.size <= this.remembered) break
       this.delivered.delete(oldest)
       this.floor = Math.max(this.floor, oldest)
     }
-    return true
   }
 }
 
@@ -130,13 +143,18 @@ class LiveFeed {
     return this.stopListening
   }
 
-  /** The floor is read before LISTEN, so an alert committed in between is above it and still shown. */
+  /**
+   * What is stored is read before LISTEN, so an alert committed in between is new and still shown: the
+   * ids of the last REMEMBERED_IDS, in one statement (one snapshot) with the floor below them.
+   */
   private async startListening() {
-    const { max } = await this.store.db
-      .selectFrom('alerts')
-      .select((eb) => eb.fn.max('id').as('max'))
-      .executeTakeFirstOrThrow()
-    this.fresh = new NewAlertIds(Number(max ?? 0))
+    const { rows } = await sql<{ id: string | number; floor: string | number }>`
+      SELECT a.id, f.floor FROM (SELECT coalesce(max(id), 0) - ${REMEMBERED_IDS} AS floor FROM alerts) f
+        LEFT JOIN alerts a ON a.id > f.floor
+       ORDER BY a.id`.execute(this.store.db)
+    const floor = Number(rows[0]?.floor ?? 0)
+    const stored = rows.flatMap((row) => (row.id === null ? [] : [Number(row.id)]))
+    this.fresh = new NewAlertIds(Math.max(0, floor), REMEMBERED_IDS, stored)
     return this.store.listen([ALERTS_CHANNEL, CASES_CHANNEL], (channel, payload) => {
       void this.onNotify(channel, payload)
     })
