@@ -266,6 +266,18 @@ const FORBIDDEN: ForbiddenAction[] = [
     ]),
   },
 
+  // The pipeline's one-call commit (0014) is the ingest group's alone, and runs with the caller's rights.
+  {
+    action: "stores a scored transaction through the pipeline's commit function",
+    members: ['analyst', 'supervisor', 'admin', 'nobody'],
+    run: denied(
+      `SELECT pipeline_commit_batch('sec', '{}', '{}', '{}', ARRAY[gen_random_uuid()], ARRAY[now()],
+         '{U_forged}', '{M_forged}', '{TRANSFER}', '{1.00}', '{USD}', '{NULL}', '{NULL}', '{NULL}', '{NULL}',
+         '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{0}', '{approve}', ARRAY['[]'::jsonb], '{forged}',
+         '{1}', '{}'::json, 'forged')`,
+    ),
+  },
+
   // Analysts are administered only through the admin functions, by admins.
   ...(
     [
