@@ -19,8 +19,9 @@ import { decodeTransaction, DEFAULT_TIME_WINDOW, type TimeWindow } from './wire'
 
 /**
  * The pipeline worker: source → validate → per-user features → rules → one store transaction per batch
- * → acknowledge. The next batch is read and scored while the previous one commits; at most one commit is
- * in flight, which bounds the work in memory (backpressure: nothing more is read until it is done).
+ * → acknowledge. The next batch is read and scored while the previous one commits, and a batch's
+ * acknowledgement runs beside the next one's commit; at most one commit and one acknowledgement are in
+ * flight, which bounds the work in memory (backpressure: nothing more is read until they are done).
  *
  * No entry can stop a partition: an entry the store refuses for its data (anywhere: loading states,
  * comparing with a stored version, writing) is found by trying the batch's rows in halves, becomes a
@@ -222,6 +223,16 @@ export class PipelineWorker {
   /** Transactions of commits whose outcome is unknown (the connection dropped): txn id → alerted. */
   private readonly uncertain = new Map<string, boolean>()
   private inflight: Promise<void> | undefined
+  /**
+   * The acknowledgements of committed batches, one after another, beside the next batch's commit: a
+   * commit waits for the one before it (the states it was scored from), never for that one's XACK.
+   * Never rejects: a failure is kept in settleFailure, and the next drain throws it (a re-read follows,
+   * which finds the batch stored and acknowledges it then).
+   */
+  private settling: Promise<void> = Promise.resolve()
+  /** The acknowledgements up to the batch before the last committed one: at most one is left behind. */
+  private settlingBefore: Promise<void> = Promise.resolve()
+  private settleFailure: unknown
   private batchNumber = 0
   private committedBatch = 0
   private stopping = false
@@ -335,7 +346,7 @@ export class PipelineWorker {
     const started = performance.now()
     const prepared = await this.prepare(batch, config)
     const preparedMs = performance.now() - started
-    await this.drain()
+    await this.drain(false)
     const commit = this.commit(prepared, preparedMs)
     // Its failure is handled when the next step drains it; until then it must not count as unhandled.
     commit.catch(() => {})
@@ -370,11 +381,25 @@ export class PipelineWorker {
     this.wake = undefined
   }
 
-  /** Waits for the commit in flight; its failure is this step's failure. */
-  private async drain(): Promise<void> {
+  /**
+   * Waits for the commit in flight, and for every acknowledgement unless `acknowledged` is false (the
+   * next commit needs only the store written); a failure of either is this step's failure.
+   */
+  private async drain(acknowledged = true): Promise<void> {
     const inflight = this.inflight
     this.inflight = undefined
-    await inflight
+    let failure: unknown
+    try {
+      await inflight
+    } catch (error) {
+      failure = error
+    }
+    await (acknowledged ? this.settling : this.settlingBefore)
+    if (failure === undefined && this.settleFailure !== undefined) {
+      failure = this.settleFailure
+      this.settleFailure = undefined
+    }
+    if (failure !== undefined) throw failure
   }
 
   private async settleInFlight(): Promise<void> {
@@ -653,13 +678,22 @@ export class PipelineWorker {
         // A listener's failure (a reply channel down) never fails a committed batch.
         this.options.log?.(`after storing a batch: ${describeFailure(error)}`)
       }
-    await this.source.settle(
-      batch.acks,
-      dead.map((refused) => refused.letter),
-    )
-    this.counters.deadLetters += dead.length
-    for (const { kind } of dead)
-      this.deadLettersByReason.set(kind, (this.deadLettersByReason.get(kind) ?? 0) + 1)
+    this.settlingBefore = this.settling
+    this.settling = this.settling.then(async () => {
+      // After a failed acknowledgement the re-read acknowledges what follows it too.
+      if (this.settleFailure !== undefined) return
+      try {
+        await this.source.settle(
+          batch.acks,
+          dead.map((refused) => refused.letter),
+        )
+        this.counters.deadLetters += dead.length
+        for (const { kind } of dead)
+          this.deadLettersByReason.set(kind, (this.deadLettersByReason.get(kind) ?? 0) + 1)
+      } catch (error) {
+        this.settleFailure = error
+      }
+    })
   }
 
   /**
@@ -712,6 +746,11 @@ export class PipelineWorker {
       (failure: unknown) => [failure],
     )
     const failures = [error, ...inflight]
+    // Both the commit in flight and an acknowledgement may have failed: the re-read answers for both.
+    if (this.settleFailure !== undefined) {
+      failures.push(this.settleFailure)
+      this.settleFailure = undefined
+    }
     this.cache.clear()
     this.positions.clear()
     this.source.rewind(
