@@ -42,6 +42,8 @@ export interface DatasetsServiceOptions {
    * read, instead of by OFFSET (default 10,000: shallower, OFFSET is as fast).
    */
   keysetFrom?: number
+  /** Whether a sorted grid page is read by position once the sort's order is built (default true). */
+  sortedOrders?: boolean
 }
 
 /** The bundled sample ships in resources/, which sits a few folders above this module in source and in builds. */
@@ -76,7 +78,10 @@ export class DatasetsService {
     this.exportsDir = join(options.dir, 'exports')
     this.samplePath = options.samplePath === undefined ? findBundledSample() : options.samplePath
     this.instances = new InstancePool(options.dir, this.catalog)
-    this.grid = new GridPages(this.instances, { keysetFrom: options.keysetFrom })
+    this.grid = new GridPages(this.instances, {
+      keysetFrom: options.keysetFrom,
+      sortedOrders: options.sortedOrders,
+    })
     this.imports = new ImportOrchestrator({
       dir: options.dir,
       catalog: this.catalog,
@@ -130,6 +135,11 @@ export class DatasetsService {
   /** A page of the grid; a caller that gives up (the grid went away) stops its queries. */
   rows(request: RowsRequest, signal?: AbortSignal): Promise<RowsPage> {
     return this.grid.rows(request, signal)
+  }
+
+  /** Settles when the order of a sorted request's rows, built after its first page, is ready (or not). */
+  sortedOrderBuilt(request: RowsRequest): Promise<boolean> {
+    return this.grid.sortedOrderBuilt(request)
   }
 
   groups(request: GroupRequest, signal?: AbortSignal): Promise<GroupResult> {

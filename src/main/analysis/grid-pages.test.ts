@@ -68,6 +68,18 @@ describe('the SQL of a grid page', () => {
     expect(unsorted.sql).toMatch(/LIMIT 50 OFFSET 100$/)
   })
 
+  it('reads the rows at the page’s positions in the sort’s order, where built, in the sort’s order', () => {
+    const ordered = { pageRows: (start: number, end: number) => `(positions ${start} to ${end})` }
+    const filter = { amount: { filterType: 'number' as const, type: 'greaterThan' as const, filter: 5 } }
+    const query = pageQuery(request({ filter }), table, end(12.5, 77), ordered)
+    // The filter is in the order already; the page end is not needed.
+    expect(query.sql).toBe(
+      'SELECT "id", "amount", "__line" FROM (positions 100 to 150)  ORDER BY "amount" DESC NULLS LAST, "__line" ',
+    )
+    expect(query.params).toEqual([])
+    expect(query.countParams).toEqual([5])
+  })
+
   it('reads a console query by OFFSET: it has no tie breaker', () => {
     const console: PageSource = { ...table, relation: '(SELECT 1)', select: '*', tieBreaker: null }
     const query = pageQuery(request(), console, end(1, 1))

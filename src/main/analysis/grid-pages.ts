@@ -7,14 +7,16 @@ import type {
   SortItem,
 } from '../../shared/datasets-contract'
 import { asNumber, asText, quoteIdentifier, readOne, readRows, readRowsAndLast, type Params } from './duck'
+import { SortedOrders, type SortedOrder } from './grid-orders'
 import { afterRowCondition, orderClause, sortKeys, whereClause, type PageEnd } from './grid-sql'
 import { gridTarget, onTarget, type GridTarget } from './grid-target'
 import type { InstancePool } from './instance-pool'
 import { paysimTxnIdPageSql } from './layout'
 
 /**
- * The grid's pages and groups. A sorted page remembers its last row; the next one is read from there on,
- * not by OFFSET, which keeps every row before the page (a million of them a million rows deep).
+ * The grid's pages and groups. A sorted page is read by its position in the sort's order (grid-orders.ts)
+ * once that is built; until then, it remembers its last row and the next one is read from there on, not
+ * by OFFSET, which keeps every row before the page (a million of them a million rows deep).
  */
 
 /** Sorted pages whose last row is remembered, at most (a grid scrolled through remembers one a page). */
@@ -80,25 +82,37 @@ export interface PageQuery {
 const pageTie = (request: RowsRequest, target: PageSource): string | null =>
   request.sort.length > 0 ? target.tieBreaker : null
 
-/** The SQL of a grid page: after `from`, the previous page's last row, where given; else by OFFSET. */
-export function pageQuery(request: RowsRequest, target: PageSource, from: PageEnd | undefined): PageQuery {
+/**
+ * The SQL of a grid page: its rows in the sort's `ordered` positions, where given (the filter is in
+ * them); else after `from`, the previous page's last row, where given; else by OFFSET.
+ */
+export function pageQuery(
+  request: RowsRequest,
+  target: PageSource,
+  from: PageEnd | undefined,
+  ordered?: Pick<SortedOrder, 'pageRows'>,
+): PageQuery {
   const params: Params = []
   const where = whereClause(request.filter, target.columns, params)
   const order = orderClause(request.sort, target.columns, target.tieBreaker)
   const limit = request.endRow - request.startRow
   const tie = pageTie(request, target)
   const keys = tie === null ? [] : sortKeys(request.sort, tie)
-  const pageParams = [...params]
+  const pageParams = ordered === undefined ? [...params] : []
   const pageTypes: (DuckDBType | undefined)[] = []
-  const readOn = from !== undefined && tie !== null
+  const readOn = from !== undefined && tie !== null && ordered === undefined
   const after = readOn ? afterRowCondition(keys, from, target.columns, tie, pageParams, pageTypes) : ''
-  const conditions = [where.replace(/^WHERE /, ''), after].filter((part) => part !== '')
+  const conditions = [ordered === undefined ? where.replace(/^WHERE /, '') : '', after].filter(
+    (part) => part !== '',
+  )
   const pageWhere = conditions.length === 0 ? '' : `WHERE (${conditions.join(') AND (')})`
-  const range = readOn ? `LIMIT ${limit}` : `LIMIT ${limit} OFFSET ${request.startRow}`
+  const range =
+    ordered !== undefined ? '' : readOn ? `LIMIT ${limit}` : `LIMIT ${limit} OFFSET ${request.startRow}`
+  const relation = ordered?.pageRows(request.startRow, request.endRow) ?? target.relation
   // The tie breaker is read with the page to remember its last row, where it is not a column shown.
   const hiddenTie = tie !== null && !target.columns.has(tie) ? tie : null
   const select = hiddenTie === null ? target.select : `${target.select}, ${quoteIdentifier(hiddenTie)}`
-  let sql = `SELECT ${select} FROM ${target.relation} ${pageWhere} ${order} ${range}`
+  let sql = `SELECT ${select} FROM ${relation} ${pageWhere} ${order} ${range}`
   if (target.datasetKey !== null) sql = paysimTxnIdPageSql(sql, target.datasetKey, order || 'ORDER BY seq')
   return {
     sql,
@@ -117,40 +131,57 @@ export interface GridPagesOptions {
    * instead of by OFFSET (default 10,000: shallower, OFFSET is as fast).
    */
   keysetFrom?: number
+  /** Whether a sorted page is read by position once the sort's order is built (default true). */
+  sortedOrders?: boolean
 }
 
 export class GridPages {
   private readonly pageEnds = new PageEnds()
+  private readonly orders: SortedOrders | undefined
 
   constructor(
     private readonly pool: InstancePool,
     private readonly options: GridPagesOptions = {},
-  ) {}
+  ) {
+    this.orders = options.sortedOrders === false ? undefined : new SortedOrders()
+  }
 
   /** A page of the grid; a caller that gives up (the grid went away) stops its queries. */
   async rows(request: RowsRequest, signal?: AbortSignal): Promise<RowsPage> {
     const started = performance.now()
     const target = await gridTarget(this.pool, request.datasetId, request.source)
     const tie = pageTie(request, target)
+    const ordered = request.source.kind === 'dataset' ? this.orders?.take(request, target) : undefined
     const from =
-      tie !== null && request.startRow >= (this.options.keysetFrom ?? 10_000)
+      tie !== null && ordered === undefined && request.startRow >= (this.options.keysetFrom ?? 10_000)
         ? this.pageEnds.get(request, target.generation, request.startRow)
         : undefined
-    const query = pageQuery(request, target, from)
-    // The page and the count run side by side, each on a connection of its own.
-    const counting =
-      request.withCount === true
-        ? onTarget(request.source, target, signal, async (connection) => {
-            const counted = await readOne(connection, query.countSql, query.countParams)
-            return asNumber(counted.n)
-          })
-        : Promise.resolve(null)
-    const [page, rowCount] = await Promise.all([
-      onTarget(request.source, target, signal, (connection) =>
-        readRowsAndLast(connection, query.sql, query.params, query.types),
-      ),
-      counting,
-    ])
+    const query = pageQuery(request, target, from, ordered)
+    let page: Awaited<ReturnType<typeof readRowsAndLast>>
+    let rowCount: number | null
+    try {
+      // The page and the count run side by side, each on a connection of its own.
+      const counting =
+        request.withCount !== true
+          ? Promise.resolve(null)
+          : ordered !== undefined
+            ? Promise.resolve(ordered.rows)
+            : onTarget(request.source, target, signal, async (connection) => {
+                const counted = await readOne(connection, query.countSql, query.countParams)
+                return asNumber(counted.n)
+              })
+      ;[page, rowCount] = await Promise.all([
+        onTarget(request.source, target, signal, (connection) =>
+          readRowsAndLast(connection, query.sql, query.params, query.types),
+        ),
+        counting,
+      ])
+    } finally {
+      if (ordered !== undefined) this.orders?.release(ordered)
+    }
+    // The first page of a sort is read without its order, which is built after it, in the background.
+    if (tie !== null && ordered === undefined && request.source.kind === 'dataset' && target.rows !== null)
+      void this.orders?.build(request, target, target.rows)
     const last = page.last
     const limit = request.endRow - request.startRow
     if (tie !== null && last !== undefined && page.rows.length === limit)
@@ -191,8 +222,15 @@ export class GridPages {
     })
   }
 
-  /** Forgets a dataset's page ends: it is closed, and what opens next under its id may differ. */
+  /** Settles when the order of a sorted request, if one is being built, is built (true) or not (false). */
+  async sortedOrderBuilt(request: RowsRequest): Promise<boolean> {
+    const target = await gridTarget(this.pool, request.datasetId, request.source)
+    return (await this.orders?.built(request, target.generation)) ?? false
+  }
+
+  /** Forgets a dataset's page ends and orders: it is closed, and what opens next under its id may differ. */
   forget(datasetId: string): void {
     this.pageEnds.forget(datasetId)
+    this.orders?.forget(datasetId)
   }
 }

@@ -20,6 +20,8 @@ export interface GridTarget {
   datasetKey: string | null
   /** The database file read: a re-import under the same id writes a new one. */
   generation: string
+  /** The dataset's rows (a console query's are not known before it runs). */
+  rows: number | null
 }
 
 export async function gridTarget(
@@ -44,6 +46,7 @@ export async function gridTarget(
       tieBreaker: null,
       datasetKey: null,
       generation: record.databaseFile,
+      rows: null,
     }
   }
   const paysim = record.kind === 'paysim'
@@ -59,6 +62,7 @@ export async function gridTarget(
     tieBreaker: paysim ? 'seq' : LINE_COLUMN,
     datasetKey: paysim ? record.datasetKey : null,
     generation: record.databaseFile,
+    rows: record.rowCount,
   }
 }
 

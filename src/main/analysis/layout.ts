@@ -80,9 +80,13 @@ const account = (column: string) => {
  * behind txn_id is computed only where a query asks for txn_id.
  */
 export function paysimTransactionsViewSql(datasetKey: string): string {
-  return `CREATE OR REPLACE VIEW ${TRANSACTIONS_VIEW} AS
-SELECT
-  ${TXN_ID_FROM_HASH} AS txn_id,
+  return `CREATE OR REPLACE VIEW ${TRANSACTIONS_VIEW} AS\n${paysimTransactionsSql(datasetKey, SOURCE_LINES_VIEW)}`
+}
+
+/** The transactions view's query over `lines` (source_lines or a copy of it); `kept` columns pass through. */
+export function paysimTransactionsSql(datasetKey: string, lines: string, kept: string[] = []): string {
+  return `SELECT
+  ${kept.map((column) => `${quoteIdentifier(column)}, `).join('')}${TXN_ID_FROM_HASH} AS txn_id,
   CASE WHEN step >= 1 THEN to_timestamp(${PAYSIM_EPOCH_SECONDS} + (CAST(step AS BIGINT) - 1) * 3600) END AS ts,
   ${account('nameOrig')} AS user_id,
   ${account('nameDest')} AS counterparty_id,
@@ -100,7 +104,7 @@ SELECT
   step,
   "isFlaggedFraud" AS is_flagged_fraud,
   "oldbalanceOrg" > 0 AND amount = "oldbalanceOrg" AS empties_account
-FROM (SELECT *, ${paysimRowHashSql(LINE_COLUMN, datasetKey)} AS __h FROM ${SOURCE_LINES_VIEW})`
+FROM (SELECT *, ${paysimRowHashSql(LINE_COLUMN, datasetKey)} AS __h FROM ${lines})`
 }
 
 /** Columns of the transactions view that cost a hash per row: computed for a page only, never for a scan. */
