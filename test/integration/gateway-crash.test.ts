@@ -4,6 +4,7 @@ import {
   call,
   createApiKey,
   freshTransaction,
+  gatewayArgs,
   ingestLogin,
   spawnGateway,
   type GatewayProcess,
@@ -37,10 +38,7 @@ beforeAll(async () => {
     layout,
   })
   cleanups.push(() => worker.close())
-  const args = [
-    ...['--postgres-url', login.url, '--redis-url', SHARED_REDIS_URL],
-    ...['--prefix', layout.prefix, '--partitions', '2', '--budget-ms', '200'],
-  ]
+  const args = gatewayArgs({ postgresUrl: login.url, layout, budgetMs: 200 })
   gateways = [spawnGateway(args), spawnGateway(args)]
   for (const gateway of gateways) cleanups.push(() => gateway.stop())
   urls = await Promise.all(gateways.map((gateway) => gateway.url))

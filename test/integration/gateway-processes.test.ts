@@ -4,6 +4,7 @@ import {
   call,
   createApiKey,
   freshTransaction,
+  gatewayArgs,
   ingestLogin,
   revokeApiKey,
   spawnGateway,
@@ -43,20 +44,7 @@ beforeAll(async () => {
   ingestUrl = login.url
   const layout = testLayout(2)
   cleanups.push(() => deleteKeys(SHARED_REDIS_URL, layout.prefix))
-  const args = [
-    '--postgres-url',
-    login.url,
-    '--redis-url',
-    SHARED_REDIS_URL,
-    '--prefix',
-    layout.prefix,
-    '--partitions',
-    '2',
-    '--budget-ms',
-    '20',
-    '--rate-limit',
-    '4/min',
-  ]
+  const args = [...gatewayArgs({ postgresUrl: login.url, layout, budgetMs: 20 }), '--rate-limit', '4/min']
   const gateways: GatewayProcess[] = [spawnGateway(args), spawnGateway(args)]
   for (const gateway of gateways) cleanups.push(() => gateway.stop())
   urls = (await Promise.all(gateways.map((gateway) => gateway.url))) as [string, string]

@@ -5,6 +5,7 @@ import {
   call,
   createApiKey,
   freshTransaction,
+  gatewayArgs,
   ingestLogin,
   readFeed,
   spawnGateway,
@@ -35,19 +36,8 @@ beforeAll(async () => {
   cleanups.push(() => deleteKeys(SHARED_REDIS_URL, layout.prefix))
   redis = new Redis(SHARED_REDIS_URL)
   cleanups.push(async () => redis.disconnect())
-  const args = [
-    '--postgres-url',
-    login.url,
-    '--redis-url',
-    SHARED_REDIS_URL,
-    '--prefix',
-    layout.prefix,
-    '--partitions',
-    '2',
-    // No worker runs: every decision is provisional, after this budget.
-    '--budget-ms',
-    '20',
-  ]
+  // No worker runs: every decision is provisional, after this budget.
+  const args = gatewayArgs({ postgresUrl: login.url, layout, budgetMs: 20 })
   gateways = [spawnGateway(args), spawnGateway(args)]
   for (const gateway of gateways) cleanups.push(() => gateway.stop())
   urls = (await Promise.all(gateways.map((gateway) => gateway.url))) as [string, string]

@@ -6,7 +6,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createApiKey, freshTransaction, ingestLogin, spawnGateway } from '../support/gateway'
+import {
+  createApiKey,
+  freshTransaction,
+  gatewayArgs,
+  gatewayCommand,
+  ingestLogin,
+  spawnGateway,
+} from '../support/gateway'
 import { deleteKeys, migratedDatabase, testLayout } from '../support/pipeline'
 import { createTestDatabase, SHARED_REDIS_URL, type TestDatabase } from '../support/services'
 
@@ -61,19 +68,8 @@ beforeAll(async () => {
   const login = await ingestLogin(database.url)
   cleanups.push(() => login.drop())
   cleanups.push(() => deleteKeys(SHARED_REDIS_URL, layout.prefix))
-  baseArgs = [
-    '--postgres-url',
-    login.url,
-    '--redis-url',
-    SHARED_REDIS_URL,
-    '--prefix',
-    layout.prefix,
-    '--partitions',
-    '2',
-    // No worker runs: decisions are provisional, after this budget.
-    '--budget-ms',
-    '20',
-  ]
+  // No worker runs: decisions are provisional, after this budget.
+  baseArgs = gatewayArgs({ postgresUrl: login.url, layout, budgetMs: 20 })
 }, 90_000)
 
 afterAll(async () => {
@@ -128,7 +124,7 @@ function failedStart(args: string[]): Promise<{ code: number; output: string }> 
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ['--import', 'tsx', 'test/support/aether-cli.ts', 'gateway', '--port', '0', ...baseArgs, ...args],
+      gatewayCommand([...baseArgs, ...args]),
       { timeout: 120_000 },
       (error, stdout, stderr) =>
         resolve({ code: error === null ? 0 : Number(error.code ?? 1), output: stdout + stderr }),

@@ -6,7 +6,7 @@ import { ApiKeyAdmin, type ApiKeyScope } from '../../src/main/security/api-keys'
 import { openPostgresStore } from '../../src/main/store/store'
 import type { Transaction } from '../../src/shared/transaction'
 import { query } from './pipeline'
-import { SHARED_POSTGRES_URL, uniqueName } from './services'
+import { SHARED_POSTGRES_URL, SHARED_REDIS_URL, uniqueName } from './services'
 
 /**
  * Decision API tests: the gateway in this process or as `aether gateway` processes, connected as a
@@ -80,13 +80,36 @@ export interface GatewayProcess {
   stop(): Promise<void>
 }
 
+/**
+ * The arguments of an `aether gateway` of a test: its database login, the shared Redis, the test's
+ * layout and a budget (short when no worker runs: every decision provisional, soon).
+ */
+export function gatewayArgs(options: {
+  postgresUrl: string
+  layout: StreamLayout
+  budgetMs: number
+}): string[] {
+  return [
+    ...['--postgres-url', options.postgresUrl, '--redis-url', SHARED_REDIS_URL],
+    ...['--prefix', options.layout.prefix, '--partitions', String(options.layout.partitions)],
+    ...['--budget-ms', String(options.budgetMs)],
+  ]
+}
+
+/** The Node arguments that run `aether gateway <args>` from source, on a free port. */
+export const gatewayCommand = (args: string[]) => [
+  '--import',
+  'tsx',
+  'test/support/aether-cli.ts',
+  'gateway',
+  '--port',
+  '0',
+  ...args,
+]
+
 /** `aether gateway` as a real process, from source; `url` resolves once it listens. */
 export function spawnGateway(args: string[]): GatewayProcess {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'test/support/aether-cli.ts', 'gateway', '--port', '0', ...args],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  )
+  const child = spawn(process.execPath, gatewayCommand(args), { stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   const url = new Promise<string>((resolve, reject) => {

@@ -143,12 +143,13 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
     // Event streams never end by themselves: a client reconnects with Last-Event-ID elsewhere.
     for (const end of [...streams]) end()
   })
-  app.addHook('onSend', async (_request, reply, payload) => {
+  // The hooks every request runs are callbacks, not async functions: no promise per hook per request.
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close')
-    return payload
+    done(null, payload)
   })
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched'
     const ms = performance.now() - request.startedAt
     deps.metrics.requests.inc({ route, status: String(reply.statusCode), key: request.apiKey?.name ?? '-' })
@@ -170,6 +171,7 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
         },
         'api request',
       )
+    done()
   })
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
@@ -210,14 +212,10 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
     keyGenerator: (request: FastifyRequest) => request.apiKey?.id ?? request.ip,
   }
 
-  const refuseWhenOverloaded = async (_request: FastifyRequest, reply: FastifyReply) => {
-    if (deps.overloaded()) {
-      deps.metrics.refused.inc({ reason: 'backpressure' })
-      return unavailable(
-        reply,
-        'The pipeline is behind: too many transactions wait to be decided; retry later',
-      )
-    }
+  const refuseWhenOverloaded = (_request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+    if (!deps.overloaded()) return done()
+    deps.metrics.refused.inc({ reason: 'backpressure' })
+    void unavailable(reply, 'The pipeline is behind: too many transactions wait to be decided; retry later')
   }
 
   app.post(

@@ -68,10 +68,18 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
   const pipelineStore = new PipelineStore({ engine: 'postgresql', db }, streamSource(layout))
   const rules = new RulesSource(pipelineStore)
   const scoringChanges = watchScoringChanges(store.listen, () => rules.invalidate(), config.log)
-  const redis = connectRedis(config.redis, { name: `aether-gateway-${gatewayId}`, maxRetriesPerRequest: 1 })
+  // Auto-pipelined: the commands of all the requests of one turn of the event loop (their rate limit
+  // counts, their claims and XADDs) leave in one socket write, not one write each: the writes of single
+  // commands were a sixth of the gateway's CPU at 2,000 req/s (bench:gateway --cpu-prof).
+  const redis = connectRedis(config.redis, {
+    name: `aether-gateway-${gatewayId}`,
+    maxRetriesPerRequest: 1,
+    enableAutoPipelining: true,
+  })
   const rateRedis = connectRedis(config.redis, {
     name: `aether-gateway-limits-${gatewayId}`,
     maxRetriesPerRequest: 1,
+    enableAutoPipelining: true,
   })
   const replies = new ReplyListener(config.redis, replyChannel(layout, gatewayId))
   // The stream layer's view: the layout check, the groups, the partitions' backlog and owners.

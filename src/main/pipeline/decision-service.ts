@@ -8,6 +8,7 @@ import {
   REPLY_FIELD,
   type DecisionReply,
   type ReplyListener,
+  type WorkerReply,
 } from './decision-replies'
 import { partitionOf, partitionStream, type StreamLayout } from './partitioning'
 import type { RedisStreams } from './redis-stream'
@@ -139,10 +140,14 @@ interface SlowRead {
   txn: Transaction
   resolve: (answer: SlowAnswer) => void
   reject: (error: unknown) => void
+  /** Answered otherwise before its batch was read: skipped. */
+  cancelled: boolean
 }
 
 /** Requests past their budget read together, at most this many at a time. */
 const SLOW_BATCH = 500
+/** How long a request past its budget still hears its reply: bounded by its read, which ends the wait. */
+const LATE_REPLY_MS = 60_000
 
 export class DecisionService {
   private readonly redis: ClaimingRedis
@@ -221,12 +226,16 @@ export class DecisionService {
       return { kind: 'decided', result: await this.inFlightDuplicate(txn, startedAt) }
     }
     const reply = await waiter.promise
-    if (reply === undefined) return this.pastBudget(txn, startedAt)
+    return reply === undefined ? this.pastBudget(txn, startedAt, true) : this.fromReply(txn, reply, startedAt)
+  }
+
+  /** The worker's reply: the decision it stored, or why it stored none. */
+  private async fromReply(txn: Transaction, reply: WorkerReply, startedAt: number): Promise<SubmitOutcome> {
     if (!isSeenReply(reply)) return { kind: 'decided', result: this.result(reply, true, startedAt) }
     // The worker stored no row for it: stored before (claim expired), or another version was.
     if (reply.seen === 'conflict') return { kind: 'conflict', txnId: txn.txn_id, fields: reply.fields }
     const stored = await this.storedDecision(txn.txn_id)
-    if (stored === undefined) return this.pastBudget(txn, startedAt)
+    if (stored === undefined) return this.pastBudget(txn, startedAt, false)
     return {
       kind: 'decided',
       result: {
@@ -241,9 +250,27 @@ export class DecisionService {
    * No reply within the budget. A version stored already (written long ago, or ours just now) answers:
    * other content is a conflict, the same is the stored decision. Else the provisional decision. Read
    * with every other request past its budget at that moment (slowRead).
+   * A late worker's reply may still come while the read waits for its turn: the first of the two
+   * answers, and a read not started yet is dropped. Else a worker behind by more than the budget had
+   * every request also read the store, which slowed the worker further (bench:gateway at 2,000 req/s:
+   * once past the budget, the gateway stayed past it, seconds behind).
    */
-  private async pastBudget(txn: Transaction, startedAt: number): Promise<SubmitOutcome> {
-    const read = await this.slowRead(txn)
+  private async pastBudget(
+    txn: Transaction,
+    startedAt: number,
+    replyMayCome: boolean,
+  ): Promise<SubmitOutcome> {
+    const late = replyMayCome ? this.options.replies.wait(txn.txn_id, LATE_REPLY_MS) : undefined
+    const slow = this.slowRead(txn)
+    const first = await new Promise<{ reply: WorkerReply } | { read: SlowAnswer }>((resolve, reject) => {
+      slow.promise.then((read) => resolve({ read }), reject)
+      void late?.promise.then((reply) => reply !== undefined && resolve({ reply }))
+    }).finally(() => {
+      late?.cancel()
+      slow.cancel()
+    })
+    if ('reply' in first) return this.fromReply(txn, first.reply, startedAt)
+    const read = first.read
     const version = read.version
     if (version !== undefined && version.differs.length > 0)
       return { kind: 'conflict', txnId: txn.txn_id, fields: version.differs }
@@ -362,18 +389,22 @@ export class DecisionService {
    * kind for all of them (a stored version, a stored decision, the user's state), one batch at a time,
    * so under load the slow path costs a few queries per batch, never a few per request.
    */
-  private slowRead(txn: Transaction): Promise<SlowAnswer> {
-    return new Promise((resolve, reject) => {
-      this.slowQueue.push({ txn, resolve, reject })
+  private slowRead(txn: Transaction): { promise: Promise<SlowAnswer>; cancel: () => void } {
+    const read: SlowRead = { txn, resolve: () => {}, reject: () => {}, cancelled: false }
+    const promise = new Promise<SlowAnswer>((resolve, reject) => {
+      Object.assign(read, { resolve, reject })
+      this.slowQueue.push(read)
       if (this.slowRunning) return
       this.slowRunning = true
       setImmediate(() => void this.flushSlow())
     })
+    return { promise, cancel: () => void (read.cancelled = true) }
   }
 
   private async flushSlow(): Promise<void> {
     while (this.slowQueue.length > 0) {
-      const reads = this.slowQueue.splice(0, SLOW_BATCH)
+      const reads = this.slowQueue.splice(0, SLOW_BATCH).filter((read) => !read.cancelled)
+      if (reads.length === 0) continue
       const txns = reads.map((read) => read.txn)
       try {
         const [versions, stored, states, config] = await Promise.all([
@@ -413,7 +444,7 @@ export class DecisionService {
 
   /** The same scorer over the latest stored user state and the rules and lists in force. */
   private async provisional(txn: Transaction, startedAt: number): Promise<DecisionResult> {
-    return this.provisionalFrom(txn, await this.slowRead(txn), startedAt)
+    return this.provisionalFrom(txn, await this.slowRead(txn).promise, startedAt)
   }
 
   private provisionalFrom(txn: Transaction, read: SlowAnswer, startedAt: number): DecisionResult {
