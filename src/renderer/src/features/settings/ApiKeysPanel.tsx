@@ -271,8 +271,11 @@ function CreateKeyForm({ onCreated }: { onCreated: (created: CreatedApiKey) => v
   )
 }
 
+/** Gateways write each key's last use every 5 s: the list follows while it is open. */
+const LIST_REFRESH_MS = 5000
+
 function ApiKeyList() {
-  const keys = useQuery(orpc.apiKeys.list.queryOptions())
+  const keys = useQuery({ ...orpc.apiKeys.list.queryOptions(), refetchInterval: LIST_REFRESH_MS })
   if (keys.isPending) return <LoadingSkeleton label="Loading API keys" rows={2} />
   if (keys.isError)
     return (
