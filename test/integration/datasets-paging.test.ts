@@ -3,12 +3,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DatasetCatalog } from '../../src/main/analysis/catalog'
-import { DatasetsService } from '../../src/main/analysis/datasets-service'
+import type { DatasetsService } from '../../src/main/analysis/datasets-service'
 import { GridPages } from '../../src/main/analysis/grid-pages'
-import { InstancePool } from '../../src/main/analysis/instance-pool'
+import type { InstancePool } from '../../src/main/analysis/instance-pool'
 import type { FilterModel, RowsPage, RowsRequest, SortItem } from '../../src/shared/datasets-contract'
-import { SAMPLE_PATH } from '../support/datasets'
+import { importTwice, SAMPLE_PATH } from '../support/datasets'
 
 /**
  * A sorted grid page deep in a dataset is read after the previous page's last row, not by OFFSET. Paged
@@ -38,14 +37,6 @@ function awkwardCsv(): string {
   return `${lines.join('\n')}\n`
 }
 
-async function open(service: DatasetsService, path: string): Promise<string> {
-  for await (const event of service.open({ path })) {
-    if (event.type === 'ready') return event.dataset.id
-    if (event.type === 'failed') throw new Error(event.message)
-  }
-  throw new Error('The open did not end ready')
-}
-
 /**
  * A Parquet file with the values a page's last row must be bound back as exactly: whole DOUBLEs beyond
  * BIGINT, lists of DOUBLE starting with a whole number, empty lists and lists starting with NULL.
@@ -72,20 +63,11 @@ beforeAll(async () => {
   await writeFile(csv, awkwardCsv())
   const parquet = join(folder, 'typed.parquet')
   await typedParquet(parquet)
-  byOffset = new DatasetsService({
-    dir: join(folder, 'offset'),
-    samplePath: null,
-    keysetFrom: Infinity,
-    sortedOrders: false,
-  })
-  const keysetDir = join(folder, 'keyset')
-  const importer = new DatasetsService({ dir: keysetDir, samplePath: null })
-  ids.table = [await open(byOffset, csv), await open(importer, csv)]
-  ids.paysim = [await open(byOffset, SAMPLE_PATH), await open(importer, SAMPLE_PATH)]
-  ids.parquet = [await open(byOffset, parquet), await open(importer, parquet)]
-  await importer.close()
+  const imported = await importTwice(folder, 'keyset', { table: csv, paysim: SAMPLE_PATH, parquet })
+  byOffset = imported.byOffset
   // The grid's own parts over the imported files, so the test can read what DuckDB ran for each page.
-  keysetInstances = new InstancePool(keysetDir, new DatasetCatalog(keysetDir))
+  keysetInstances = imported.instances
+  Object.assign(ids, imported.ids)
   byKeyset = new GridPages(keysetInstances, { keysetFrom: 1, sortedOrders: false })
 })
 

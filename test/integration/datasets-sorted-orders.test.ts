@@ -3,12 +3,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DatasetCatalog } from '../../src/main/analysis/catalog'
-import { DatasetsService } from '../../src/main/analysis/datasets-service'
+import type { DatasetsService } from '../../src/main/analysis/datasets-service'
 import { GridPages } from '../../src/main/analysis/grid-pages'
-import { InstancePool } from '../../src/main/analysis/instance-pool'
+import type { InstancePool } from '../../src/main/analysis/instance-pool'
 import type { FilterModel, RowsRequest, SortItem } from '../../src/shared/datasets-contract'
-import { SAMPLE_PATH } from '../support/datasets'
+import { importTwice, SAMPLE_PATH } from '../support/datasets'
 
 /**
  * A sorted page anywhere (a scrollbar dragged a long way) is read by its position in the sort's order,
@@ -35,14 +34,6 @@ function tiedCsv(): string {
   return `${lines.join('\n')}\n`
 }
 
-async function open(service: DatasetsService, path: string): Promise<string> {
-  for await (const event of service.open({ path })) {
-    if (event.type === 'ready') return event.dataset.id
-    if (event.type === 'failed') throw new Error(event.message)
-  }
-  throw new Error('The open did not end ready')
-}
-
 beforeAll(async () => {
   folder = await mkdtemp(join(tmpdir(), 'aether-orders-'))
   const ties = join(folder, 'ties.csv')
@@ -54,19 +45,10 @@ beforeAll(async () => {
   const broken = join(folder, 'broken.csv')
   await writeFile(broken, `${lines.join('\n')}\n`)
 
-  byOffset = new DatasetsService({
-    dir: join(folder, 'offset'),
-    samplePath: null,
-    keysetFrom: Infinity,
-    sortedOrders: false,
-  })
-  const positionDir = join(folder, 'position')
-  const importer = new DatasetsService({ dir: positionDir, samplePath: null })
-  ids.ties = [await open(byOffset, ties), await open(importer, ties)]
-  ids.paysim = [await open(byOffset, SAMPLE_PATH), await open(importer, SAMPLE_PATH)]
-  ids.broken = [await open(byOffset, broken), await open(importer, broken)]
-  await importer.close()
-  positionInstances = new InstancePool(positionDir, new DatasetCatalog(positionDir))
+  const imported = await importTwice(folder, 'position', { ties, paysim: SAMPLE_PATH, broken })
+  byOffset = imported.byOffset
+  positionInstances = imported.instances
+  Object.assign(ids, imported.ids)
   byPosition = new GridPages(positionInstances)
 })
 

@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import { createRouterClient } from '@orpc/server'
+import { DatasetCatalog } from '../../src/main/analysis/catalog'
+import { DatasetsService } from '../../src/main/analysis/datasets-service'
+import { InstancePool } from '../../src/main/analysis/instance-pool'
 import { createRouter } from '../../src/main/core/router'
 import type {
   BacktestEvent,
@@ -59,6 +62,36 @@ export function readyDataset(events: ImportEvent[]): Dataset {
   const last = events.at(-1)
   if (last?.type !== 'ready') throw new Error(`The open did not end ready: ${JSON.stringify(last)}`)
   return last.dataset
+}
+
+/** The id of a dataset opened from a file by the service, once its import is done. */
+export async function openedDatasetId(service: DatasetsService, path: string): Promise<string> {
+  return readyDataset(await collect(service.open({ path }))).id
+}
+
+/**
+ * For tests of how the grid reads pages: every file imported twice, by a service that reads pages only
+ * by OFFSET (the reference) and into `folder/dir`, whose datasets the grid's own parts open through
+ * `instances`. `ids` holds [reference id, id in dir] per file's name.
+ */
+export async function importTwice<K extends string>(
+  folder: string,
+  dir: string,
+  paths: Record<K, string>,
+): Promise<{ byOffset: DatasetsService; instances: InstancePool; ids: Record<K, [string, string]> }> {
+  const byOffset = new DatasetsService({
+    dir: join(folder, 'offset'),
+    samplePath: null,
+    keysetFrom: Infinity,
+    sortedOrders: false,
+  })
+  const importer = new DatasetsService({ dir: join(folder, dir), samplePath: null })
+  const ids = {} as Record<K, [string, string]>
+  for (const [name, path] of Object.entries(paths) as [K, string][])
+    ids[name] = [await openedDatasetId(byOffset, path), await openedDatasetId(importer, path)]
+  await importer.close()
+  const instances = new InstancePool(join(folder, dir), new DatasetCatalog(join(folder, dir)))
+  return { byOffset, instances, ids }
 }
 
 /** The sample read independently of DuckDB, for expectations. `line` is the 1-based file line. */
