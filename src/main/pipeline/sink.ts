@@ -24,7 +24,8 @@ import {
  * json_each). On PostgreSQL, given the writer's pool, a big batch's transactions and scores go in by
  * COPY straight into their tables: a transaction stored already breaks the primary key, which aborts the
  * batch, and that is the redelivered outcome. Small batches, PGlite and a store without a pool send the
- * rows as one array per column through unnest(), with ON CONFLICT telling the duplicates.
+ * rows as one array per column to pipeline_commit_batch (0014), one call, whose unnest() with ON CONFLICT
+ * tells the duplicates.
  */
 
 export interface PartitionFence {
@@ -210,9 +211,10 @@ const rejecting = (error: unknown): unknown =>
     : error
 
 /**
- * Batches from this size go in by COPY. A COPY costs two round trips and the batch three statements
- * more than the two of the unnest path: small batches (a quiet stream, where latency counts) are faster
- * that way, big ones (a backlog, where throughput counts) by COPY.
+ * Batches from this size go in by COPY. A COPY batch is BEGIN, the fences, two COPYs (two round trips
+ * each), the alerts, the states and COMMIT, where the unnest path is one call (pipeline_commit_batch):
+ * small batches (a quiet stream, where latency counts) are faster that way, big ones (a backlog, where
+ * throughput counts) by COPY.
  */
 const COPY_FROM_ROWS = 500
 
