@@ -31,6 +31,7 @@ import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
 import { CompiledQuery } from 'kysely'
 import pg from 'pg'
+import { sampleQuantile } from '../src/main/ops/latency'
 import { REPLY_FIELD, ReplyListener, replyChannel } from '../src/main/pipeline/decision-replies'
 import {
   CONSUMER_GROUP,
@@ -272,13 +273,12 @@ async function runLoad(spec: LoadSpec): Promise<void> {
   }
   const cpu = process.cpuUsage(cpuFrom)
   await close()
-  latencies.sort((a, b) => a - b)
   const seconds = (lastAnswer - t0) / 1000
   const out: LoadResult = {
     offered: spec.rate ?? 0,
     achieved: (ok + errors) / seconds,
-    p50: quantile(latencies, 0.5),
-    p99: quantile(latencies, 0.99),
+    p50: sampleQuantile(latencies, 0.5),
+    p99: sampleQuantile(latencies, 0.99),
     ok,
     final,
     accepted,
@@ -314,11 +314,6 @@ function cpuSeconds(children: readonly ChildProcess[]): number {
   }
   return ticks / 100
 }
-
-const quantile = (sorted: number[], q: number) =>
-  sorted.length === 0
-    ? NaN
-    : (sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number)
 
 async function main() {
   if (args.load !== undefined) return runLoad(JSON.parse(args.load) as LoadSpec)

@@ -11,6 +11,7 @@ import { loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { sql } from 'kysely'
 import pg from 'pg'
+import { sampleQuantile } from '../src/main/ops/latency'
 import { migrateToLatest } from '../src/main/store/migrate'
 import { openPostgresStore, type Store } from '../src/main/store/store'
 import {
@@ -100,9 +101,6 @@ const load = () =>
     .map((l) => l.toFixed(1))
     .join(' ')
 const fmt = (ms: number) => `${ms.toFixed(1).padStart(7)} ms`
-const quantile = (sorted: number[], q: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
-
 async function measure(store: Store, label: string, request: TransactionPageRequest) {
   const db = store.db
   await transactionPage(db, request)
@@ -113,7 +111,6 @@ async function measure(store: Store, label: string, request: TransactionPageRequ
     times.push(performance.now() - started)
     if (page.rows.length === 0) throw new Error(`${label}: the page came back empty`)
   }
-  times.sort((a, b) => a - b)
   const alertsFromScore = await reviewThresholdCeiling(db)
   const compiled = transactionPageQuery(db, { ...request, alertsFromScore }).compile()
   const explained = await sql<{
@@ -123,7 +120,7 @@ async function measure(store: Store, label: string, request: TransactionPageRequ
   )
   const plan = explained.rows.map((row) => row['QUERY PLAN'])
   const execution = Number(/Execution Time: ([\d.]+)/.exec(plan.join('\n'))?.[1] ?? NaN)
-  return { label, p50: quantile(times, 0.5), p95: quantile(times, 0.95), execution, plan }
+  return { label, p50: sampleQuantile(times, 0.5), p95: sampleQuantile(times, 0.95), execution, plan }
 }
 
 /** Parameters inlined as literals: EXPLAIN of a statement takes no bind parameters through Kysely's sql. */

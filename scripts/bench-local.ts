@@ -18,6 +18,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { PGlite } from '@electric-sql/pglite'
+import { sampleQuantile } from '../src/main/ops/latency'
 import { PipelineHost } from '../src/main/pipeline/embedded'
 import { migrateToLatest } from '../src/main/store/migrate'
 import { PGLITE_PARSERS } from '../src/main/store/pglite'
@@ -52,8 +53,6 @@ const { values: args } = parseArgs({
 })
 
 const mb = (bytes: number) => bytes / 1024 / 1024
-const quantile = (values: number[], q: number) =>
-  [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(q * values.length))] ?? NaN
 
 /** The earlier build: PGlite opened on the main thread at its default memory. */
 const openReference = async (dir: string): Promise<Store> =>
@@ -103,7 +102,7 @@ async function measure(kind: Kind, dir: string, seconds: number): Promise<Figure
     delayP99Ms: delay.percentile(99) / 1e6,
     delayMaxMs: delay.max / 1e6,
     pages: pageTimes.length,
-    pageP95Ms: quantile(pageTimes, 0.95),
+    pageP95Ms: sampleQuantile(pageTimes, 0.95),
     stored: status.counts.stored,
     idleRssMb,
     peakRssMb: process.resourceUsage().maxRSS / 1024,

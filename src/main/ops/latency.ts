@@ -69,3 +69,13 @@ export function latencyQuantile(
   }
   return bounds.at(-1) as number
 }
+
+/**
+ * The value at a quantile of measured samples by nearest rank (the smallest value with at least that
+ * share of the samples at or below it); NaN without samples. For the bench scripts' timings.
+ */
+export function sampleQuantile(values: readonly number[], quantile: number): number {
+  if (values.length === 0) return Number.NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(quantile * sorted.length) - 1))] as number
+}
