@@ -2,6 +2,7 @@ import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PipelineStore, RowRejectedError, type ScoredRow } from '../../src/main/pipeline/sink'
+import { emptyUserState, packUserState, type UserState } from '../../src/main/scoring'
 import { generateTransactions } from '../../src/main/scoring/generator'
 import { postgresPoolConfig } from '../../src/main/store/store'
 import type { Transaction } from '../../src/shared/transaction'
@@ -64,8 +65,22 @@ function batchOf(size: number, seed: number): ScoredRow[] {
   })
 }
 
+/** A user's state after its row: one transaction, to that row's counterparty and device. */
+const stateOf = (row: ScoredRow): UserState => ({
+  ...emptyUserState(),
+  n: 1,
+  lastMs: Date.parse(row.txn.ts),
+  mean: Number(row.txn.amount),
+  recentMs: [Date.parse(row.txn.ts)],
+  recentCents: [Math.round(Number(row.txn.amount) * 100)],
+  counterparties: [row.txn.counterparty_id],
+  devices: [row.txn.device_id ?? null],
+  ips: [row.txn.source_ip ?? null],
+})
+
+/** The states as the worker sends them: each user's stored form (state-codec.ts) as JSON. */
 const statesOf = (rows: readonly ScoredRow[]) =>
-  new Map(rows.map((row) => [row.txn.user_id, JSON.stringify({ n: 1, last: row.txn.txn_id })]))
+  new Map(rows.map((row) => [row.txn.user_id, JSON.stringify(packUserState(stateOf(row)))]))
 
 describe.each(SIZES)('a batch written by %s', (_path, size) => {
   let epoch: number
@@ -111,7 +126,8 @@ describe.each(SIZES)('a batch written by %s', (_path, size) => {
       expect(Number(row.amount)).toBe(Number(txn.amount))
     }
     const states = await store.loadStates(rows.map((row) => row.txn.user_id))
-    for (const [user, state] of statesOf(rows)) expect(states.get(user)).toEqual(JSON.parse(state))
+    const lastOf = new Map(rows.map((row) => [row.txn.user_id, row]))
+    for (const [user, row] of lastOf) expect(states.get(user)).toEqual(stateOf(row))
     const [position] = (
       await pool.query(
         `SELECT position FROM pipeline_partitions WHERE source = 'copy-test' AND partition = $1`,
@@ -197,5 +213,22 @@ describe('a score’s reference to its transaction (checked by triggers, not a f
 
     await query('TRUNCATE transactions CASCADE')
     expect((await query('SELECT count(*)::int AS n FROM scores')).rows[0].n).toBe(0)
+  })
+})
+
+describe('stored user states', () => {
+  it('reads the earlier form, and refuses an unreadable one as a row the store refused, naming its user', async () => {
+    const earlier = { ...emptyUserState(), n: 2, lastMs: 1_767_323_232_551, counterparties: ['C1', 'C2'] }
+    await pool.query(
+      `INSERT INTO user_features (user_id, state, model_version) VALUES
+         ('C-earlier-form', $1, 'test-model'), ('C-unreadable', '{"v":2,"n":"many"}', 'test-model')`,
+      [JSON.stringify(earlier)],
+    )
+    expect((await store.loadStates(['C-earlier-form'])).get('C-earlier-form')).toEqual(earlier)
+    const refused = await store
+      .loadStates(['C-earlier-form', 'C-unreadable'])
+      .catch((error: unknown) => error)
+    expect(refused).toBeInstanceOf(RowRejectedError)
+    expect((refused as Error).message).toMatch(/state of user C-unreadable cannot be read/)
   })
 })

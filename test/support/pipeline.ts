@@ -5,7 +5,13 @@ import pg from 'pg'
 import { CONSUMER_GROUP, partitionStream, type StreamLayout } from '../../src/main/pipeline/partitioning'
 import { replay } from '../../src/main/pipeline/producer'
 import { createTeamWorker, type TeamWorker, type TeamWorkerConfig } from '../../src/main/pipeline/team'
-import { createListMatcher, emptyUserState, scoreTransaction, type UserState } from '../../src/main/scoring'
+import {
+  createListMatcher,
+  emptyUserState,
+  scoreTransaction,
+  unpackUserState,
+  type UserState,
+} from '../../src/main/scoring'
 import { GENERATOR_BLOCKLIST, generateTransactions } from '../../src/main/scoring/generator'
 import { migrateToLatest } from '../../src/main/store/migrate'
 import { openPostgresStore, postgresUrlWithPassword } from '../../src/main/store/store'
@@ -151,7 +157,7 @@ export async function storedScoring(url: string, password?: string): Promise<Sto
     [],
     password,
   )
-  const states = await query<{ user_id: string; state: UserState }>(
+  const states = await query<{ user_id: string; state: unknown }>(
     url,
     'SELECT user_id, state FROM user_features',
     [],
@@ -160,7 +166,8 @@ export async function storedScoring(url: string, password?: string): Promise<Sto
   const [alerts] = await query<{ n: number }>(url, 'SELECT count(*)::int AS n FROM alerts', [], password)
   return {
     scores: new Map(scores.map(({ txn_id, ...score }) => [txn_id, score])),
-    states: new Map(states.map((row) => [row.user_id, row.state])),
+    // As the worker reads them back: the stored form is state-codec.ts's.
+    states: new Map(states.map((row) => [row.user_id, unpackUserState(row.state)])),
     alerts: alerts?.n ?? 0,
   }
 }

@@ -3,7 +3,7 @@ import { CompiledQuery } from 'kysely'
 import type pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 import type { Score, Transaction } from '../../shared/transaction'
-import type { UserState } from '../scoring'
+import { unpackUserState, type UserState } from '../scoring'
 import type { StoreDb } from '../store/schema'
 import type { Store } from '../store/store'
 import {
@@ -20,8 +20,8 @@ import {
 
 /**
  * The pipeline's side of the store. A batch goes in ONE transaction: the partition fences, the
- * transactions, their scores and alerts, and the users' feature states (one JSON object, split by
- * json_each). On PostgreSQL, given the writer's pool, a big batch's transactions and scores go in by
+ * transactions, their scores and alerts, and the users' feature states (one JSON object of their stored
+ * forms, src/main/scoring/state-codec.ts, split by json_each). On PostgreSQL, given the writer's pool, a big batch's transactions and scores go in by
  * COPY straight into their tables: a transaction stored already breaks the primary key, which aborts the
  * batch, and that is the redelivered outcome. Small batches, PGlite and a store without a pool send the
  * rows as one array per column to pipeline_commit_batch (0014), one call, whose unnest() with ON CONFLICT
@@ -269,12 +269,22 @@ export class PipelineStore {
   async loadStates(userIds: readonly string[]): Promise<Map<string, UserState>> {
     const states = new Map<string, UserState>()
     if (userIds.length === 0) return states
-    const rows = await run<{ user_id: string; state: UserState }>(this.store.db, LOAD_STATES, [
-      userIds,
-    ]).catch((error: unknown) => {
-      throw rejecting(error)
-    })
-    for (const row of rows) states.set(row.user_id, row.state)
+    const rows = await run<{ user_id: string; state: unknown }>(this.store.db, LOAD_STATES, [userIds]).catch(
+      (error: unknown) => {
+        throw rejecting(error)
+      },
+    )
+    for (const row of rows) {
+      try {
+        states.set(row.user_id, unpackUserState(row.state))
+      } catch (error) {
+        // As a refusal of the store: that user's entries are found and become dead letters, not a stall.
+        throw new RowRejectedError(
+          `the stored feature state of user ${row.user_id} cannot be read: ${(error as Error).message}`,
+          error,
+        )
+      }
+    }
     return states
   }
 

@@ -1,6 +1,13 @@
 import type { PipelinePartition, PipelineStatus } from '../../shared/pipeline-contract'
 import type { Transaction } from '../../shared/transaction'
-import { emptyUserState, MODEL_VERSION, scoreTransaction, type UserState } from '../scoring'
+import {
+  emptyUserState,
+  MODEL_VERSION,
+  packUserState,
+  scoreTransaction,
+  type PackedUserState,
+  type UserState,
+} from '../scoring'
 import type { Store } from '../store/store'
 import { BATCH_SIZE_BUCKETS, LatencyHistogram } from '../ops/latency'
 import { compareIds, type DeadLetter, type StreamEntry } from './redis-stream'
@@ -548,9 +555,9 @@ export class PipelineWorker {
       if (this.source.streamIds) produced.push(Number(entry.id.slice(0, entry.id.indexOf('-'))))
     }
 
-    // One JSON text for every state: per user, each text was made and then copied into the document.
-    const byUser: Record<string, UserState> = Object.create(null) as Record<string, UserState>
-    for (const [user, state] of touched) byUser[user] = state
+    // One JSON text for every state, in its stored form (state-codec.ts), made before any state advances.
+    const byUser = Object.create(null) as Record<string, PackedUserState>
+    for (const [user, state] of touched) byUser[user] = packUserState(state)
     const states: StatesDocument = { json: JSON.stringify(byUser), users: touched.size }
     const fences: PartitionFence[] = []
     for (const [partition, last] of lastIds) {
@@ -862,7 +869,7 @@ const refusal = (entry: StreamEntry, reason: string, kind: DeadLetterKind): Refu
 /** What a transaction would write on its own, scored from an empty state: for finding a refused one. */
 function probeRow({ txn, apiKeyId }: Accepted, config: ScoringConfig): ProbeRow {
   const result = scoreTransaction(txn, emptyUserState(), config.rules, config.lists)
-  return { txn, score: result.score, apiKeyId, state: JSON.stringify(result.state) }
+  return { txn, score: result.score, apiKeyId, state: JSON.stringify(packUserState(result.state)) }
 }
 
 /** The fields in which two entries of one txn_id differ, the partition included. */
