@@ -2,7 +2,8 @@
  * npm run bench:ingest [-- --n 200000 --postgres-url URL --redis-url URL --latency-seconds 10 --raw-unnest
  *                         --processes 1,2 --cpu-prof DIR --soak SECONDS]
  *
- * Prefills N generated transactions once, then drains the same entries again and again: with the bare
+ * Prefills N generated transactions once, writes the first 100,000 of them scored the way the pipeline's COPY
+ * path does, statement by statement (bench-ingest-breakdown.ts: what PostgreSQL spends on each row kind), then drains the same entries again and again: with the bare
  * consumer (XREADGROUP → COPY into transactions → XACK, the next read overlapped with the commit; no
  * validation, features or rules: the ceiling, as the issue measured it) and with the real pipeline
  * (`aether worker`, built), each with 1 and 2 processes. --raw-unnest adds the earlier bare consumer
@@ -34,6 +35,7 @@ import { GENERATOR_BLOCKLIST, generateTraffic } from '../src/main/scoring/genera
 import { migrateToLatest } from '../src/main/store/migrate'
 import { openPostgresStore } from '../src/main/store/store'
 import { dropTeamDatabase } from '../src/main/store/drop-database'
+import { runBreakdown } from './bench-ingest-breakdown'
 import { runSoak } from './bench-ingest-soak'
 
 const RAW_GROUP = 'bench-raw'
@@ -226,6 +228,13 @@ async function main() {
         for (let i = 0; i < n; i++) yield { txn: traffic.next().value.txn }
       })(),
     })
+
+    const breakdownCount = Math.min(n, 100_000)
+    process.stdout.write(
+      `PostgreSQL's side of the commit, statement by statement, ${breakdownCount.toLocaleString('en-US')} transactions… `,
+    )
+    const breakdown = await runBreakdown({ databaseUrl, count: breakdownCount })
+    console.log('done')
 
     const stored = async () => Number((await db.query('SELECT count(*) AS n FROM transactions')).rows[0].n)
     const reset = async (group: string) => {
@@ -498,6 +507,10 @@ async function main() {
       )
     console.log(
       "\nCPU µs per tx: the consumers' and their PostgreSQL backends' CPU time per transaction stored (less sensitive to other load on the machine than tx/s).",
+    )
+    const us = (value: number) => `${value.toFixed(1)} µs`
+    console.log(
+      `\nPostgreSQL's side of a 500-row batch by COPY, per transaction (one connection, wall time; bench-ingest-breakdown.ts): transactions ${us(breakdown.transactions)} (what the raw ceiling writes too), scores ${us(breakdown.scores)}, alerts ${us(breakdown.alerts)}, user states ${us(breakdown.states)} (${Math.round(breakdown.stateBytes)} bytes of state JSON per transaction), fences and COMMIT ${us(breakdown.commit)}.`,
     )
     console.log(
       '\nThe raw ceiling writes every column the pipeline writes into transactions (api_key_id included, 0009) into the same table with the same indexes; a change to that table changes the ceiling with it.',
