@@ -12,7 +12,8 @@ const SCORED_ROWS = 'backtest_rows'
  * rules need each such user's history, and telling them from the millions who pay once sorts every row
  * (about 0.8 s of a 2.4 s backtest on the full PaySim). A dataset never changes; one imported before this
  * table existed is told apart afresh in each backtest.
- * Users are kept by id, not by DuckDB's hash, which a later DuckDB may compute differently.
+ * Users are kept by id, not by DuckDB's hash, which a later DuckDB may compute differently. The import
+ * makes the same table from its one grouping of PaySim's nameOrig (importer.ts; quality.test.ts compares).
  */
 export const REPEAT_USERS_TABLE = 'repeat_users'
 const REPEAT_USERS_QUERY = `

@@ -69,7 +69,8 @@ const money = (column: string) => {
   const name = quoteIdentifier(column)
   return `CASE WHEN ${name} >= 0 THEN ${name} END`
 }
-const account = (column: string) => {
+/** An account of the transaction shape (user_id, counterparty_id) from a PaySim name column. */
+export const paysimAccountSql = (column: string) => {
   const name = quoteIdentifier(column)
   return `CASE WHEN length(${name}) BETWEEN 1 AND 128 THEN ${name} END`
 }
@@ -88,8 +89,8 @@ export function paysimTransactionsSql(datasetKey: string, lines: string, kept: s
   return `SELECT
   ${kept.map((column) => `${quoteIdentifier(column)}, `).join('')}${TXN_ID_FROM_HASH} AS txn_id,
   CASE WHEN step >= 1 THEN to_timestamp(${PAYSIM_EPOCH_SECONDS} + (CAST(step AS BIGINT) - 1) * 3600) END AS ts,
-  ${account('nameOrig')} AS user_id,
-  ${account('nameDest')} AS counterparty_id,
+  ${paysimAccountSql('nameOrig')} AS user_id,
+  ${paysimAccountSql('nameDest')} AS counterparty_id,
   type,
   CASE WHEN amount > 0 THEN amount END AS amount,
   '${PAYSIM_CURRENCY}' AS currency,
