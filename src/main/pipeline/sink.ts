@@ -126,7 +126,7 @@ UPDATE pipeline_partitions p SET position = f.position, updated_at = now()
  WHERE p.source = $4 AND p.partition = f.partition AND p.epoch = f.epoch`
 
 /** FENCE's parameters. */
-const fenceParameters = (fences: readonly PartitionFence[], source: string): unknown[] => [
+export const fenceParameters = (fences: readonly PartitionFence[], source: string): unknown[] => [
   fences.map((fence) => fence.partition),
   fences.map((fence) => fence.epoch),
   fences.map((fence) => fence.position),
@@ -176,6 +176,18 @@ const COPY_SCORES = `COPY scores (${columnNames(SCORE_COLUMNS)}) FROM STDIN`
 const INSERT_ALERTS = `
 INSERT INTO alerts (${columnNames(ALERT_COLUMNS)})
 SELECT * FROM unnest(${arrayParameters(ALERT_COLUMNS, 1)})`
+
+/**
+ * A big batch's statements, in the order commitByCopy runs them in its transaction (before COMMIT):
+ * bench:ingest's breakdown times each one (scripts/bench-ingest-breakdown.ts).
+ */
+export const COPY_PATH = {
+  fence: FENCE,
+  transactions: COPY_TRANSACTIONS,
+  scores: COPY_SCORES,
+  alerts: INSERT_ALERTS,
+  states: UPSERT_STATES,
+} as const
 
 /** The scores ($1 to $6), the alerts among them and the users' states ($7, $8) in one statement. */
 const INSERT_SCORES_AND_STATES = `

@@ -4,8 +4,8 @@ import {
   emptyUserState,
   MODEL_VERSION,
   packUserState,
+  packedStatesJson,
   scoreTransaction,
-  type PackedUserState,
   type UserState,
 } from '../scoring'
 import type { Store } from '../store/store'
@@ -556,9 +556,7 @@ export class PipelineWorker {
     }
 
     // One JSON text for every state, in its stored form (state-codec.ts), made before any state advances.
-    const byUser = Object.create(null) as Record<string, PackedUserState>
-    for (const [user, state] of touched) byUser[user] = packUserState(state)
-    const states: StatesDocument = { json: JSON.stringify(byUser), users: touched.size }
+    const states: StatesDocument = { json: packedStatesJson(touched), users: touched.size }
     const fences: PartitionFence[] = []
     for (const [partition, last] of lastIds) {
       const epoch = this.source.epochOf(partition)

@@ -4,7 +4,13 @@
  * owners in state-codec.ts's compact form); the DuckDB backtest compiles the same RuleSet to SQL (src/main/analysis/rules-sql.ts).
  */
 export { emptyUserState, MEMORY, type Features, type UserState } from './features'
-export { packUserState, unpackUserState, StoredStateError, type PackedUserState } from './state-codec'
+export {
+  packedStatesJson,
+  packUserState,
+  unpackUserState,
+  StoredStateError,
+  type PackedUserState,
+} from './state-codec'
 export { createListMatcher, type ListEntry, type ListMatcher } from './lists'
 export { MODEL_VERSION, scoreTransaction, type ScoredTransaction } from './score'
 export {

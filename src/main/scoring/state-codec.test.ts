@@ -4,7 +4,7 @@ import { emptyUserState, MEMORY, type UserState } from './features'
 import { GENERATOR_BLOCKLIST, generateTransactions } from './generator'
 import { createListMatcher } from './lists'
 import { scoreTransaction } from './score'
-import { packUserState, StoredStateError, unpackUserState } from './state-codec'
+import { packedStatesJson, packUserState, StoredStateError, unpackUserState } from './state-codec'
 
 /** Each user's state after `count` generated transactions, scored as the pipeline scores them. */
 function generatedStates(count: number, users: number): Map<string, UserState> {
@@ -33,6 +33,10 @@ describe('the stored form of a user state', () => {
       packed += JSON.stringify(packUserState(state)).length
     }
     expect(packed).toBeLessThan(plain * 0.6)
+    // A batch's states as the pipeline writes them: one object, user id → stored form.
+    const document = JSON.parse(packedStatesJson(states)) as Record<string, unknown>
+    expect(Object.keys(document)).toHaveLength(states.size)
+    for (const [user, state] of states) expect(unpackUserState(document[user])).toEqual(state)
   })
 
   it('keeps absent devices and IPs, runs of one value and a full memory as they were', () => {

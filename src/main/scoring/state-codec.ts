@@ -94,6 +94,13 @@ export function packUserState(state: UserState): PackedUserState {
   }
 }
 
+/** Users' states as one JSON object, user id → stored form: a batch's states, as the pipeline writes them. */
+export function packedStatesJson(states: ReadonlyMap<string, UserState>): string {
+  const byUser = Object.create(null) as Record<string, PackedUserState>
+  for (const [user, state] of states) byUser[user] = packUserState(state)
+  return JSON.stringify(byUser)
+}
+
 const isNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value)
 
 function numbers(value: unknown, field: string): number[] {
