@@ -60,18 +60,16 @@ const dropScratch = () =>
  */
 async function generate(store: Store, from: number, to: number) {
   await sql`
-    INSERT INTO transactions (txn_id, ts, user_id, counterparty_id, type, amount, currency)
+    INSERT INTO transactions (txn_id, ts, user_id, counterparty_id, type, amount, currency,
+                              score, decision, reasons, model_version, rules_version)
     SELECT md5(i::text)::uuid,
            timestamptz '2026-01-01 00:00:00+00' + i * interval '500 milliseconds',
            'C' || (i % 200000),
            'M' || ((i * 7) % 50000),
            (ARRAY['PAYMENT', 'TRANSFER', 'CASH_OUT', 'CASH_IN', 'DEBIT'])[1 + i % 5],
            round((10 ^ (1 + (i * 7919 % 5000) / 1000.0))::numeric, 2),
-           'USD'
-      FROM generate_series(${from}::bigint, ${to}::bigint) AS i`.execute(store.db)
-  await sql`
-    INSERT INTO scores (txn_id, score, decision, reasons, model_version, rules_version)
-    SELECT md5(i::text)::uuid, s.score, s.decision, s.reasons, 'bench', 1
+           'USD',
+           s.score, s.decision, s.reasons, 'bench', 1
       FROM generate_series(${from}::bigint, ${to}::bigint) AS i,
            LATERAL (SELECT (i * 104729) % 1000 AS h) AS hash,
            LATERAL (SELECT
@@ -85,9 +83,9 @@ async function generate(store: Store, from: number, to: number) {
     await sql`SET session_replication_role = replica`.execute(connection)
     await sql`
       INSERT INTO alerts (txn_id, score, decision, reasons, ts, user_id, amount)
-      SELECT s.txn_id, s.score, s.decision, s.reasons, t.ts, t.user_id, t.amount
-        FROM scores s JOIN transactions t USING (txn_id)
-       WHERE s.decision <> 'approve'
+      SELECT t.txn_id, t.score, t.decision, t.reasons, t.ts, t.user_id, t.amount
+        FROM transactions t
+       WHERE t.decision <> 'approve'
          AND t.ts >= timestamptz '2026-01-01 00:00:00+00' + ${from}::bigint * interval '500 milliseconds'
          AND t.ts <= timestamptz '2026-01-01 00:00:00+00' + ${to}::bigint * interval '500 milliseconds'`.execute(
       connection,
@@ -152,7 +150,6 @@ async function main() {
       )
     }
     await sql`VACUUM ANALYZE transactions`.execute(store.db)
-    await sql`VACUUM ANALYZE scores`.execute(store.db)
     await sql`VACUUM ANALYZE alerts`.execute(store.db)
     const { rows } = await sql<{ n: number; alerts: number }>`
       SELECT (SELECT count(*) FROM transactions)::int AS n, (SELECT count(*) FROM alerts)::int AS alerts`.execute(

@@ -3,7 +3,7 @@
  * PostgreSQL side of a big batch's commit, statement by statement. The first `count` generated
  * transactions (the bench's own seed) are scored in this process as a worker scores them, then written
  * in batches of 500 on one connection with the pipeline's COPY path statements (sink.ts, COPY_PATH): the
- * fences, the transactions (what the raw ceiling writes too), their scores, the alerts, the users' states
+ * fences, the transactions with their scores (the raw ceiling writes the same columns), the alerts, the users' states
  * (their stored form, state-codec.ts) and COMMIT, the fences counted with COMMIT. Each statement's wall time per transaction,
  * from the client: on a quiet machine, the backend's work on it (COMMIT adds its WAL flush). The tables
  * are emptied afterwards.
@@ -15,7 +15,6 @@ import {
   ALERT_COLUMNS,
   columnArrays,
   copyText,
-  SCORE_COLUMNS,
   STORED_TRANSACTION_COLUMNS,
 } from '../src/main/pipeline/sink-columns'
 import { COPY_PATH, fenceParameters, type ScoredRow } from '../src/main/pipeline/sink'
@@ -32,7 +31,7 @@ import { DEFAULT_RULES } from '../src/shared/rules'
 
 const BATCH = 500
 const SOURCE = 'bench-breakdown'
-type Step = 'transactions' | 'scores' | 'alerts' | 'states' | 'commit'
+type Step = 'transactions' | 'alerts' | 'states' | 'commit'
 export type Breakdown = Record<Step, number> & { stateBytes: number }
 
 export async function runBreakdown(options: { databaseUrl: string; count: number }): Promise<Breakdown> {
@@ -62,7 +61,6 @@ export async function runBreakdown(options: { databaseUrl: string; count: number
   }
   const spent: Record<Step, number> = {
     transactions: 0,
-    scores: 0,
     alerts: 0,
     states: 0,
     commit: 0,
@@ -86,7 +84,6 @@ export async function runBreakdown(options: { databaseUrl: string; count: number
       await timed('transactions', () =>
         copy(COPY_PATH.transactions, copyText(STORED_TRANSACTION_COLUMNS, rows)),
       )
-      await timed('scores', () => copy(COPY_PATH.scores, copyText(SCORE_COLUMNS, rows)))
       const alerted = rows.filter((row) => row.score.decision !== 'approve')
       if (alerted.length > 0)
         await timed('alerts', () => client.query(COPY_PATH.alerts, columnArrays(ALERT_COLUMNS, alerted)))
@@ -102,7 +99,6 @@ export async function runBreakdown(options: { databaseUrl: string; count: number
   const perTransaction = (ms: number) => (ms * 1000) / options.count
   return {
     transactions: perTransaction(spent.transactions),
-    scores: perTransaction(spent.scores),
     alerts: perTransaction(spent.alerts),
     states: perTransaction(spent.states),
     commit: perTransaction(spent.commit),

@@ -187,32 +187,56 @@ describe.each(SIZES)('a batch written by %s', (_path, size) => {
   })
 })
 
-describe('a score’s reference to its transaction (checked by triggers, not a foreign key)', () => {
+describe('a score on its transaction’s row (0015), read through the scores view', () => {
   const query = (text: string, values: unknown[] = []) => pool.query(text, values)
-  const score = (txnId: string) =>
+  const insert = (txnId: string, score: string) =>
     query(
-      `INSERT INTO scores (txn_id, score, decision, reasons, model_version, rules_version)
-       VALUES ($1, 10, 'approve', '[]', 'test-model', 1)`,
+      `INSERT INTO transactions (txn_id, ts, user_id, counterparty_id, type, amount, currency,
+                                 score, decision, reasons, model_version, rules_version)
+       VALUES ($1, now(), 'C-view', 'M1', 'PAYMENT', 10, 'USD', ${score})`,
       [txnId],
     )
 
-  it('refuses a score without its transaction, and takes scores away with their transactions', async () => {
-    await expect(score('00000000-0000-4000-8000-00000000dead')).rejects.toMatchObject({ code: '23503' })
-    const [first, second] = await query(
-      'SELECT s.txn_id FROM scores s JOIN transactions t USING (txn_id) ORDER BY s.txn_id LIMIT 2',
-    ).then((result) => result.rows.map((row: { txn_id: string }) => row.txn_id))
-    await query('DELETE FROM transactions WHERE txn_id = $1', [first])
-    expect((await query('SELECT count(*)::int AS n FROM scores WHERE txn_id = $1', [first])).rows[0].n).toBe(
+  it('is whole or absent, shows only scored transactions, and goes with its transaction', async () => {
+    const unscored = '00000000-0000-4000-8000-0000000000a1'
+    const scored = '00000000-0000-4000-8000-0000000000a2'
+    // Half a score is refused: a decision without its score, a score without its rule set version.
+    await expect(
+      insert('00000000-0000-4000-8000-0000000000a3', `NULL, 'block', '[]', 'm', 1`),
+    ).rejects.toMatchObject({ code: '23514' })
+    await expect(
+      insert('00000000-0000-4000-8000-0000000000a4', `90, 'block', '[]', 'm', NULL`),
+    ).rejects.toMatchObject({ code: '23514' })
+    await insert(unscored, 'NULL, NULL, NULL, NULL, NULL')
+    await insert(scored, `77, 'review', '[{"rule":"r"}]', 'm', 3`)
+    const { rows } = await query(
+      `SELECT txn_id::text, score, decision, reasons, model_version, rules_version,
+              scored_at = (SELECT ingested_at FROM transactions WHERE txn_id = $2) AS at_ingest
+         FROM scores WHERE txn_id = ANY($1::uuid[])`,
+      [[unscored, scored], scored],
+    )
+    expect(rows).toEqual([
+      {
+        txn_id: scored,
+        score: 77,
+        decision: 'review',
+        reasons: [{ rule: 'r' }],
+        model_version: 'm',
+        rules_version: 3,
+        at_ingest: true,
+      },
+    ])
+    // The view is not a second copy to write: a score goes in with its transaction only.
+    await expect(
+      query(
+        `INSERT INTO scores (txn_id, score, decision, reasons, model_version, rules_version)
+         VALUES ('00000000-0000-4000-8000-0000000000a5', 1, 'approve', '[]', 'm', 1)`,
+      ),
+    ).rejects.toThrow()
+    await query('DELETE FROM transactions WHERE txn_id = ANY($1::uuid[])', [[unscored, scored]])
+    expect((await query('SELECT count(*)::int AS n FROM scores WHERE txn_id = $1', [scored])).rows[0].n).toBe(
       0,
     )
-    await expect(
-      query(`UPDATE transactions SET txn_id = '00000000-0000-4000-8000-00000000beef' WHERE txn_id = $1`, [
-        second,
-      ]),
-    ).rejects.toMatchObject({ code: '23503' })
-
-    await query('TRUNCATE transactions CASCADE')
-    expect((await query('SELECT count(*)::int AS n FROM scores')).rows[0].n).toBe(0)
   })
 })
 

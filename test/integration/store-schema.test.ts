@@ -2,7 +2,6 @@ import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   ALERT_COLUMNS,
-  BATCH_SCORE_COLUMNS,
   SCORE_COLUMNS,
   STORED_TRANSACTION_COLUMNS,
   type Column,
@@ -38,6 +37,11 @@ const TYPED_COLUMNS = {
     'label',
     'ingested_at',
     'api_key_id',
+    'score',
+    'decision',
+    'reasons',
+    'model_version',
+    'rules_version',
   ],
   scores: ['txn_id', 'score', 'decision', 'reasons', 'model_version', 'rules_version', 'scored_at'],
   alerts: [
@@ -195,7 +199,7 @@ describe('the store schema', () => {
                    JOIN pg_type typ ON typ.oid = arg.type ORDER BY arg.i) AS types
           FROM pg_proc WHERE proname = 'pipeline_commit_batch'`.execute(store.db)
     ).rows
-    const written = [...STORED_TRANSACTION_COLUMNS, ...BATCH_SCORE_COLUMNS]
+    const written = STORED_TRANSACTION_COLUMNS
     expect(commit?.names.slice(4, 4 + written.length)).toEqual(written.map(({ name }) => `p_${name}`))
     const types = await Promise.all(written.map(({ type }) => typeName(`${type}[]`)))
     expect(commit?.types.slice(4, 4 + written.length)).toEqual(types)

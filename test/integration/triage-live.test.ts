@@ -115,10 +115,10 @@ describe('live alerts on a team database', () => {
     const taken = new Promise<void>((resolve) => (idTaken = resolve))
     const lateBatch = team.owner.db.transaction().execute(async (trx) => {
       const id = randomUUID()
-      await sql`INSERT INTO transactions (txn_id, ts, user_id, counterparty_id, type, amount, currency)
-                VALUES (${id}, now(), 'C-late', 'M1', 'TRANSFER', '310.00', 'USD')`.execute(trx)
-      await sql`INSERT INTO scores (txn_id, score, decision, reasons, model_version, rules_version)
-                VALUES (${id}, 55, 'review', '[]'::jsonb, 'test', 1)`.execute(trx)
+      await sql`INSERT INTO transactions (txn_id, ts, user_id, counterparty_id, type, amount, currency,
+                                          score, decision, reasons, model_version, rules_version)
+                VALUES (${id}, now(), 'C-late', 'M1', 'TRANSFER', '310.00', 'USD',
+                        55, 'review', '[]'::jsonb, 'test', 1)`.execute(trx)
       await sql`INSERT INTO alerts (txn_id, score, decision, reasons)
                 VALUES (${id}, 55, 'review', '[]'::jsonb)`.execute(trx)
       idTaken()

@@ -526,7 +526,21 @@ INSERT INTO case_events (case_id, action, after) VALUES ($1, 'closed', '{"status
   {
     action: 'rewrites a score',
     members: ['analyst', 'supervisor', 'admin', 'nobody'],
+    run: denied(`UPDATE transactions SET score = 0, decision = 'approve'`),
+  },
+  // The scores view (0015) is for reading: a score is written with its transaction only.
+  {
+    action: 'rewrites a score through the scores view',
+    members: EVERYONE,
     run: denied(`UPDATE scores SET score = 0, decision = 'approve'`),
+  },
+  {
+    action: 'inserts a score through the scores view',
+    members: EVERYONE,
+    run: denied(
+      `INSERT INTO scores (txn_id, score, decision, reasons, model_version, rules_version)
+       VALUES (gen_random_uuid(), 0, 'approve', '[]', 'm', 1)`,
+    ),
   },
   { action: 'deletes transactions', members: EVERYONE, run: denied(`DELETE FROM transactions`) },
   { action: 'truncates transactions', members: EVERYONE, run: denied(`TRUNCATE transactions CASCADE`) },
@@ -678,14 +692,14 @@ describe('what each role may do (controls: these must work)', () => {
     const worker = clients.ingest
     const txn = randomUUID()
     await worker.query(
-      `INSERT INTO transactions (txn_id, ts, user_id, counterparty_id, type, amount, currency)
-       VALUES ($1, now(), 'U_stream', 'M_stream', 'PAYMENT', 12.50, 'USD')`,
+      `INSERT INTO transactions (txn_id, ts, user_id, counterparty_id, type, amount, currency,
+                                 score, decision, reasons, model_version, rules_version)
+       VALUES ($1, now(), 'U_stream', 'M_stream', 'PAYMENT', 12.50, 'USD', 80, 'review', '[]', 'm1', 1)`,
       [txn],
     )
-    await worker.query(
-      `INSERT INTO scores (txn_id, score, decision, model_version, rules_version) VALUES ($1, 80, 'review', 'm1', 1)`,
-      [txn],
-    )
+    expect((await worker.query(`SELECT score FROM scores WHERE txn_id = $1`, [txn])).rows).toEqual([
+      { score: 80 },
+    ])
     expect((await worker.query(`SELECT 1 FROM rules`)).rowCount).toBeGreaterThan(0)
   })
 })

@@ -77,7 +77,7 @@ export interface SeedTransaction {
   label?: boolean
 }
 
-/** Writes transactions, scores and alerts as the pipeline does: one transaction, alerts with no case. */
+/** Writes scored transactions and alerts as the pipeline does: one transaction, alerts with no case. */
 export async function seedScored(store: Store, rows: SeedTransaction[]): Promise<string[]> {
   const ids = rows.map(() => randomUUID())
   await store.db.transaction().execute(async (trx) => {
@@ -87,14 +87,11 @@ export async function seedScored(store: Store, rows: SeedTransaction[]): Promise
       const score = row.score ?? (decision === 'block' ? 90 : decision === 'review' ? 55 : 5)
       const reasons = JSON.stringify(row.reasons ?? [])
       await sql`
-        INSERT INTO transactions (txn_id, ts, user_id, counterparty_id, type, amount, currency, source_ip, device_id, label)
+        INSERT INTO transactions (txn_id, ts, user_id, counterparty_id, type, amount, currency, source_ip, device_id, label,
+                                  score, decision, reasons, model_version, rules_version)
         VALUES (${id}, ${row.ts ?? new Date()}, ${row.userId}, ${row.counterpartyId ?? 'M1'}, ${row.type ?? 'TRANSFER'},
-                ${row.amount ?? '100.00'}, 'USD', ${row.sourceIp ?? null}, ${row.deviceId ?? null}, ${row.label ?? null})`.execute(
-        trx,
-      )
-      await sql`
-        INSERT INTO scores (txn_id, score, decision, reasons, model_version, rules_version)
-        VALUES (${id}, ${score}, ${decision}, ${reasons}::jsonb, 'test', 1)`.execute(trx)
+                ${row.amount ?? '100.00'}, 'USD', ${row.sourceIp ?? null}, ${row.deviceId ?? null}, ${row.label ?? null},
+                ${score}, ${decision}, ${reasons}::jsonb, 'test', 1)`.execute(trx)
       if (decision !== 'approve')
         await sql`INSERT INTO alerts (txn_id, score, decision, reasons) VALUES (${id}, ${score}, ${decision}, ${reasons}::jsonb)`.execute(
           trx,

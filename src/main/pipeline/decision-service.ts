@@ -367,8 +367,8 @@ export class DecisionService {
       decision: Score['decision'] | null
       reasons: Reason[] | null
       rules_version: number | null
-    }>`SELECT t.txn_id::text AS txn_id, s.score, s.decision, s.reasons, s.rules_version
-         FROM transactions t LEFT JOIN scores s ON s.txn_id = t.txn_id
+    }>`SELECT t.txn_id::text AS txn_id, t.score, t.decision, t.reasons, t.rules_version
+         FROM transactions t
         WHERE t.txn_id = ANY(${txnIds}::uuid[])`.execute(this.options.db)
     const decisions = new Map<string, StoredDecision>()
     for (const row of rows)

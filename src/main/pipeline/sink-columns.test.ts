@@ -7,6 +7,7 @@ import {
   columnArrays,
   columnNames,
   copyText,
+  BATCH_SCORE_COLUMNS,
   SCORE_COLUMNS,
   STORED_TRANSACTION_COLUMNS,
   TRANSACTION_COLUMNS,
@@ -115,19 +116,24 @@ describe('the transaction columns', () => {
 })
 
 describe('the stored transaction columns', () => {
-  it('are the content, then the API key that sent it (NULL when none did)', () => {
+  it('are the content, the API key that sent it (NULL when none did), then its score', () => {
     const rows: ScoredRow[] = [
       { txn: full, score: score('block'), apiKeyId: '9223372036854775807' },
       { txn: bare, score: score('approve') },
     ]
+    const content = TRANSACTION_COLUMNS.length
     expect(STORED_TRANSACTION_COLUMNS.map(({ name }) => name)).toEqual([
       ...TRANSACTION_COLUMNS.map(({ name }) => name),
       'api_key_id',
+      ...BATCH_SCORE_COLUMNS.map(({ name }) => name),
     ])
     const lines = parseCopy(copyText(STORED_TRANSACTION_COLUMNS, rows))
-    expect(lines.map((line) => line.at(-1))).toEqual(['9223372036854775807', null])
-    expect(lines.map((line) => line.slice(0, -1))).toEqual(
+    expect(lines.map((line) => line[content])).toEqual(['9223372036854775807', null])
+    expect(lines.map((line) => line.slice(0, content))).toEqual(
       parseCopy(copyText(TRANSACTION_COLUMNS, [full, bare])),
+    )
+    expect(lines.map((line) => line.slice(content + 1))).toEqual(
+      parseCopy(copyText(BATCH_SCORE_COLUMNS, rows)),
     )
   })
 })

@@ -38,19 +38,9 @@ export const TRANSACTION_COLUMNS: readonly Column<Transaction>[] = [
 ]
 
 /**
- * Every column of `transactions` but ingested_at (its default), in the table's order: the content, then
- * the API key that sent it (0009).
+ * Every column of the `scores` view but scored_at (its transaction's ingested_at), in its order: the
+ * score is stored on its transaction's row (0015), and these are its columns there but txn_id.
  */
-export const STORED_TRANSACTION_COLUMNS: readonly Column<ScoredRow>[] = [
-  ...TRANSACTION_COLUMNS.map(({ name, type, value }): Column<ScoredRow> => ({
-    name,
-    type,
-    value: (row) => value(row.txn),
-  })),
-  { name: 'api_key_id', type: 'bigint', value: (row) => row.apiKeyId ?? null },
-]
-
-/** Every column of `scores` but scored_at (its default), in the table's order. */
 export const SCORE_COLUMNS: readonly Column<ScoredRow>[] = [
   { name: 'txn_id', type: 'uuid', value: (row) => row.txn.txn_id },
   { name: 'score', type: 'smallint', value: (row) => row.score.score },
@@ -60,8 +50,23 @@ export const SCORE_COLUMNS: readonly Column<ScoredRow>[] = [
   { name: 'rules_version', type: 'int', value: (row) => row.score.rules_version },
 ]
 
-/** The score columns pipeline_commit_batch (0014) takes after the transaction's: its txn_id is theirs. */
+/** The score columns of a transaction's row (0015), after its content and API key. */
 export const BATCH_SCORE_COLUMNS: readonly Column<ScoredRow>[] = SCORE_COLUMNS.slice(1)
+
+/**
+ * Every column of `transactions` but ingested_at (its default), in the table's order: the content, the
+ * API key that sent it (0009), then its score (0015). pipeline_commit_batch (0014, 0015) takes them in
+ * this order too.
+ */
+export const STORED_TRANSACTION_COLUMNS: readonly Column<ScoredRow>[] = [
+  ...TRANSACTION_COLUMNS.map(({ name, type, value }): Column<ScoredRow> => ({
+    name,
+    type,
+    value: (row) => value(row.txn),
+  })),
+  { name: 'api_key_id', type: 'bigint', value: (row) => row.apiKeyId ?? null },
+  ...BATCH_SCORE_COLUMNS,
+]
 
 /** An alert is written with its score's first four columns (the rest come from its case's trigger). */
 export const ALERT_COLUMNS: readonly Column<ScoredRow>[] = SCORE_COLUMNS.slice(0, 4)

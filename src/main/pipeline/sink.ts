@@ -9,21 +9,20 @@ import type { Store } from '../store/store'
 import {
   ALERT_COLUMNS,
   arrayParameters,
-  BATCH_SCORE_COLUMNS,
   columnArrays,
   columnNames,
   copyText,
-  SCORE_COLUMNS,
   STORED_TRANSACTION_COLUMNS,
   TRANSACTION_COLUMNS,
 } from './sink-columns'
 
 /**
  * The pipeline's side of the store. A batch goes in ONE transaction: the partition fences, the
- * transactions, their scores and alerts, and the users' feature states (one JSON object of their stored
- * forms, src/main/scoring/state-codec.ts, split by json_each). On PostgreSQL, given the writer's pool, a big batch's transactions and scores go in by
- * COPY straight into their tables: a transaction stored already breaks the primary key, which aborts the
- * batch, and that is the redelivered outcome. Small batches, PGlite and a store without a pool send the
+ * transactions with their scores on their rows (0015), their alerts, and the users' feature states (one
+ * JSON object of their stored forms, src/main/scoring/state-codec.ts, split by json_each). On
+ * PostgreSQL, given the writer's pool, a big batch's transactions go in by COPY straight into their
+ * table: a transaction stored already breaks the primary key, which aborts the batch, and that is the
+ * redelivered outcome. Small batches, PGlite and a store without a pool send the
  * rows as one array per column to pipeline_commit_batch (0014), one call, whose unnest() with ON CONFLICT
  * tells the duplicates.
  */
@@ -134,16 +133,14 @@ export const fenceParameters = (fences: readonly PartitionFence[], source: strin
 ]
 
 /**
- * A small batch's whole commit, one call in its own transaction (0014): the fences ($1 to $4), the
- * transactions, their scores and alerts, then the users' states. Refused as a whole with SQLSTATE AEFEN
+ * A small batch's whole commit, one call in its own transaction (0014, 0015): the fences ($1 to $4), the
+ * scored transactions, their alerts, then the users' states. Refused as a whole with SQLSTATE AEFEN
  * (fenced) or AERED (some were stored already).
  */
 const COMMIT_BATCH = (() => {
-  const scores = 5 + STORED_TRANSACTION_COLUMNS.length
-  const states = scores + BATCH_SCORE_COLUMNS.length
+  const states = 5 + STORED_TRANSACTION_COLUMNS.length
   return `SELECT pipeline_commit_batch($1::text, $2::int[], $3::bigint[], $4::text[],
-  ${arrayParameters(STORED_TRANSACTION_COLUMNS, 5)},
-  ${arrayParameters(BATCH_SCORE_COLUMNS, scores)}, $${states}::json, $${states + 1}::text)`
+  ${arrayParameters(STORED_TRANSACTION_COLUMNS, 5)}, $${states}::json, $${states + 1}::text)`
 })()
 
 /** The outcome a refusal of pipeline_commit_batch stands for. */
@@ -171,8 +168,6 @@ const UPSERT_STATES = upsertStates(1, 2)
 
 const COPY_TRANSACTIONS = `COPY transactions (${STORED_TRANSACTIONS}) FROM STDIN`
 
-const COPY_SCORES = `COPY scores (${columnNames(SCORE_COLUMNS)}) FROM STDIN`
-
 const INSERT_ALERTS = `
 INSERT INTO alerts (${columnNames(ALERT_COLUMNS)})
 SELECT * FROM unnest(${arrayParameters(ALERT_COLUMNS, 1)})`
@@ -184,22 +179,18 @@ SELECT * FROM unnest(${arrayParameters(ALERT_COLUMNS, 1)})`
 export const COPY_PATH = {
   fence: FENCE,
   transactions: COPY_TRANSACTIONS,
-  scores: COPY_SCORES,
   alerts: INSERT_ALERTS,
   states: UPSERT_STATES,
 } as const
 
-/** The scores ($1 to $6), the alerts among them and the users' states ($7, $8) in one statement. */
-const INSERT_SCORES_AND_STATES = `
-WITH scored AS (
-  INSERT INTO scores (${columnNames(SCORE_COLUMNS)})
-  SELECT * FROM unnest(${arrayParameters(SCORE_COLUMNS, 1)})
-), alerted AS (
+/** The alerts ($1 to $4) and the users' states ($5, $6) in one statement. */
+const INSERT_ALERTS_AND_STATES = `
+WITH alerted AS (
   INSERT INTO alerts (${columnNames(ALERT_COLUMNS)})
   SELECT ${columnNames(ALERT_COLUMNS)}
     FROM unnest(${arrayParameters(ALERT_COLUMNS, 1)}) AS a(${columnNames(ALERT_COLUMNS)})
    WHERE decision <> 'approve'
-)${upsertStates(SCORE_COLUMNS.length + 1, SCORE_COLUMNS.length + 2)}`
+)${upsertStates(ALERT_COLUMNS.length + 1, ALERT_COLUMNS.length + 2)}`
 
 /**
  * SQLSTATE classes of a value the database refuses: data exceptions (22), integrity violations (23) but
@@ -223,8 +214,8 @@ const rejecting = (error: unknown): unknown =>
     : error
 
 /**
- * Batches from this size go in by COPY. A COPY batch is BEGIN, the fences, two COPYs (two round trips
- * each), the alerts, the states and COMMIT, where the unnest path is one call (pipeline_commit_batch):
+ * Batches from this size go in by COPY. A COPY batch is BEGIN, the fences, the COPY (two round trips),
+ * the alerts, the states and COMMIT, where the unnest path is one call (pipeline_commit_batch):
  * small batches (a quiet stream, where latency counts) are faster that way, big ones (a backlog, where
  * throughput counts) by COPY.
  */
@@ -393,11 +384,11 @@ export class PipelineStore {
         )
       ).map((row) => row.txn_id),
     )
-    // A row stored already has its score and state: only the new ones are written, as a commit would.
+    // A row stored already has its alert and state: only the new ones are written, as a commit would.
     const fresh = rows.filter((row) => inserted.has(row.txn.txn_id))
     const states = new Map(fresh.map((row) => [row.txn.user_id, row.state]))
-    await run(trx, INSERT_SCORES_AND_STATES, [
-      ...columnArrays(SCORE_COLUMNS, fresh),
+    await run(trx, INSERT_ALERTS_AND_STATES, [
+      ...columnArrays(ALERT_COLUMNS, fresh),
       statesDocument(states),
       modelVersion,
     ])
@@ -437,7 +428,6 @@ export class PipelineStore {
               throw isDuplicateTransaction(error) ? new Outcome('redelivered') : error
             },
           )
-          await copyIn(client, COPY_SCORES, copyText(SCORE_COLUMNS, rows))
           const alerted = rows.filter((row) => row.score.decision !== 'approve')
           if (alerted.length > 0) await client.query(INSERT_ALERTS, columnArrays(ALERT_COLUMNS, alerted))
         }
@@ -464,7 +454,6 @@ export class PipelineStore {
         fences.map((fence) => fence.epoch),
         fences.map((fence) => fence.position),
         ...columnArrays(STORED_TRANSACTION_COLUMNS, rows),
-        ...columnArrays(BATCH_SCORE_COLUMNS, rows),
         statesDocument(states),
         batch.modelVersion,
       ])

@@ -30,8 +30,15 @@ export interface TransactionsTable {
   ingested_at: Generated<Date>
   /** The Decision API key that sent it (0009), from the stream entry's `api_key` field; null otherwise. */
   api_key_id: number | null
+  /** Its score (0015): all five null on a transaction stored without one. */
+  score: number | null
+  decision: string | null
+  reasons: Json | null
+  model_version: string | null
+  rules_version: number | null
 }
 
+/** A view (0015): the scored transactions' score columns, scored_at being their ingested_at. */
 export interface ScoresTable {
   txn_id: string
   score: number

@@ -53,12 +53,11 @@ export async function dashboard(db: StoreDb, range: DashboardRange): Promise<Das
     sql<{ t: Date; total: number; approve: number; review: number; block: number; fraud: number }>`
       SELECT date_bin(${interval}::interval, t.ts, timestamptz 'epoch') AS t,
              count(*)::int AS total,
-             (count(*) FILTER (WHERE s.decision = 'approve'))::int AS approve,
-             (count(*) FILTER (WHERE s.decision = 'review'))::int AS review,
-             (count(*) FILTER (WHERE s.decision = 'block'))::int AS block,
+             (count(*) FILTER (WHERE t.decision = 'approve'))::int AS approve,
+             (count(*) FILTER (WHERE t.decision = 'review'))::int AS review,
+             (count(*) FILTER (WHERE t.decision = 'block'))::int AS block,
              (count(*) FILTER (WHERE t.label OR l.outcome = 'fraud_confirmed'))::int AS fraud
         FROM transactions t
-        LEFT JOIN scores s ON s.txn_id = t.txn_id
         LEFT JOIN labels l ON l.txn_id = t.txn_id
        WHERE t.ts >= ${new Date(trainingFrom)} AND t.ts < ${new Date(end)}
        GROUP BY 1`.execute(db),
@@ -71,8 +70,7 @@ export async function dashboard(db: StoreDb, range: DashboardRange): Promise<Das
     sql<{ rule: string; count: number }>`
       SELECT reason ->> 'rule' AS rule, count(*)::int AS count
         FROM transactions t
-        JOIN scores s ON s.txn_id = t.txn_id
-       CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(s.reasons) = 'array' THEN s.reasons ELSE '[]' END) AS reason
+       CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(t.reasons) = 'array' THEN t.reasons ELSE '[]' END) AS reason
        WHERE t.ts >= ${new Date(from)} AND t.ts < ${new Date(end)}
        GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10`.execute(db),
   ])

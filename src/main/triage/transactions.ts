@@ -60,7 +60,7 @@ function sortKey(plan: Plan, column: TransactionSort['column']) {
     case 'amount':
       return { value: sql.ref('t.amount'), txnId: sql.ref('t.txn_id'), cast: sql.raw('numeric') }
     case 'score':
-      return { value: sql.ref('s.score'), txnId: sql.ref('s.txn_id'), cast: sql.raw('integer') }
+      return { value: sql.ref('t.score'), txnId: sql.ref('t.txn_id'), cast: sql.raw('integer') }
   }
 }
 
@@ -85,7 +85,6 @@ export async function reviewThresholdCeiling(db: StoreDb): Promise<number> {
 const scoredTransactions = (db: StoreDb) =>
   db
     .selectFrom('transactions as t')
-    .leftJoin('scores as s', 's.txn_id', 't.txn_id')
     .leftJoin('alerts as a', 'a.txn_id', 't.txn_id')
     // Which Decision API key sent it (0009), by the name analysts may read (0012).
     .leftJoin('api_key_names as k', 'k.id', 't.api_key_id')
@@ -100,9 +99,9 @@ const scoredTransactions = (db: StoreDb) =>
       't.merchant_type',
       sql<string | null>`host(t.source_ip)`.as('source_ip'),
       't.device_id',
-      's.score',
-      's.decision',
-      's.reasons',
+      't.score',
+      't.decision',
+      't.reasons',
       'a.case_id',
       sql<string | null>`t.api_key_id::text`.as('api_key_id'),
       'k.name as api_key_name',
@@ -119,18 +118,18 @@ export function transactionPageQuery(db: StoreDb, query: PageQuery) {
   const key = sortKey(plan, sort.column)
   const direction = sort.direction === 'asc' ? sql.raw('ASC') : sql.raw('DESC')
 
-  // One join shape for every plan; a strict condition on alerts or scores turns its LEFT JOIN into an
+  // One join shape for every plan; a strict condition on alerts turns its LEFT JOIN into an
   // inner one, and the planner then starts from whichever index fits the sort and filter.
   let builder = scoredTransactions(db).select(sql<string>`${key.value}::text`.as('cursor_value'))
   if (plan.fromAlerts) builder = builder.where('a.decision', 'is not', null)
-  if (plan.needsScore) builder = builder.where('s.score', 'is not', null)
+  if (plan.needsScore) builder = builder.where('t.score', 'is not', null)
 
   const tsColumn = plan.fromAlerts ? 'a.ts' : 't.ts'
   if (plan.fromAlerts && filter.decisions !== undefined)
     builder = builder.where('a.decision', 'in', filter.decisions)
-  else if (filter.decisions !== undefined) builder = builder.where('s.decision', 'in', filter.decisions)
-  if (filter.scoreMin !== undefined) builder = builder.where('s.score', '>=', filter.scoreMin)
-  if (filter.scoreMax !== undefined) builder = builder.where('s.score', '<=', filter.scoreMax)
+  else if (filter.decisions !== undefined) builder = builder.where('t.decision', 'in', filter.decisions)
+  if (filter.scoreMin !== undefined) builder = builder.where('t.score', '>=', filter.scoreMin)
+  if (filter.scoreMax !== undefined) builder = builder.where('t.score', '<=', filter.scoreMax)
   if (filter.types !== undefined) builder = builder.where('t.type', 'in', filter.types)
   if (filter.from !== undefined) builder = builder.where(tsColumn, '>=', new Date(filter.from))
   if (filter.to !== undefined) builder = builder.where(tsColumn, '<', new Date(filter.to))
@@ -226,8 +225,8 @@ export async function transactionDetail(db: StoreDb, txnId: string): Promise<Tra
       't.cp_balance_before',
       't.cp_balance_after',
       't.label',
-      's.model_version',
-      's.rules_version',
+      't.model_version',
+      't.rules_version',
     ])
     .where('t.txn_id', '=', txnId)
     .executeTakeFirst()

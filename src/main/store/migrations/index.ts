@@ -13,6 +13,7 @@ import * as webhookDelivery from './0011_webhook_delivery'
 import * as apiKeyNames from './0012_api_key_names'
 import * as analystSearch from './0013_analyst_search'
 import * as pipelineCommit from './0014_pipeline_commit'
+import * as scoreOnTransaction from './0015_score_on_transaction'
 
 /**
  * Every migration, in order. Imported statically so the bundle carries them; names sort in
@@ -33,6 +34,7 @@ export const migrations: Record<string, Migration> = {
   '0012_api_key_names': apiKeyNames,
   '0013_analyst_search': analystSearch,
   '0014_pipeline_commit': pipelineCommit,
+  '0015_score_on_transaction': scoreOnTransaction,
 }
 
 export const latestMigration = Object.keys(migrations).sort().at(-1) ?? ''
