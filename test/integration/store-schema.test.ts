@@ -191,6 +191,18 @@ describe('the store schema', () => {
       expect(sent, name).toBe(stored)
   })
 
+  it('compresses users’ feature states with lz4 where the server has it (0016)', async () => {
+    const [setting] = (
+      await sql<{ lz4: boolean; method: string }>`
+        SELECT 'lz4' = ANY (s.enumvals) AS lz4, a.attcompression::text AS method
+          FROM pg_settings s, pg_attribute a
+         WHERE s.name = 'default_toast_compression'
+           AND a.attrelid = 'user_features'::regclass AND a.attname = 'state'`.execute(store.db)
+    ).rows
+    // Debian's PostgreSQL (this machine's, and CI's) is built with lz4.
+    expect(setting).toEqual({ lz4: true, method: 'l' })
+  })
+
   it('pipeline_commit_batch takes the columns the pipeline writes, in their order, as their types', async () => {
     const [commit] = (
       await sql<{ names: string[]; types: string[] }>`

@@ -14,6 +14,7 @@ import * as apiKeyNames from './0012_api_key_names'
 import * as analystSearch from './0013_analyst_search'
 import * as pipelineCommit from './0014_pipeline_commit'
 import * as scoreOnTransaction from './0015_score_on_transaction'
+import * as stateCompression from './0016_state_compression'
 
 /**
  * Every migration, in order. Imported statically so the bundle carries them; names sort in
@@ -35,6 +36,7 @@ export const migrations: Record<string, Migration> = {
   '0013_analyst_search': analystSearch,
   '0014_pipeline_commit': pipelineCommit,
   '0015_score_on_transaction': scoreOnTransaction,
+  '0016_state_compression': stateCompression,
 }
 
 export const latestMigration = Object.keys(migrations).sort().at(-1) ?? ''
