@@ -10,6 +10,12 @@
  * every 5 s) the streams fill and empty again by several MB, more than the rest of Redis holds, so one
  * reading lands anywhere in that swing: each 10 s sample is the mean of a reading every 500 ms over
  * those 10 s (two trims), with its lowest and highest reading printed beside it.
+ *
+ * And on a PostgreSQL of its own, set up as README "Running the team PostgreSQL" asks (durable: fsync,
+ * full-page writes and synchronous commit on; shared buffers and WAL sized for a store that takes
+ * millions of transactions): the shared server is a test server (128 MB of shared buffers, 1 GB of WAL
+ * between checkpoints, which this load fills in well under a minute), and other users' work there would
+ * be measured too.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { loadavg } from 'node:os'
@@ -23,12 +29,23 @@ import {
 import { replay } from '../src/main/pipeline/producer'
 import { RedisStreams } from '../src/main/pipeline/redis-stream'
 import { generateTraffic } from '../src/main/scoring/generator'
-import { startPrivateRedis } from '../test/support/private-servers'
+import { migrateToLatest } from '../src/main/store/migrate'
+import { openPostgresStore } from '../src/main/store/store'
+import { startPrivatePostgres, startPrivateRedis } from '../test/support/private-servers'
+
+/** README "Running the team PostgreSQL": the settings beyond the defaults for a team store under load. */
+export const TEAM_POSTGRES_SETTINGS = {
+  fsync: 'on',
+  full_page_writes: 'on',
+  synchronous_commit: 'on',
+  shared_buffers: '2GB',
+  max_wal_size: '16GB',
+  checkpoint_timeout: '15min',
+  wal_compression: 'lz4',
+}
 
 export interface SoakOptions {
   seconds: number
-  /** A migrated database the workers store into. */
-  databaseUrl: string
   /** Offered rate (default 5,000 tx/s). */
   tps?: number
   /** `aether worker` processes (default 2). */
@@ -75,11 +92,24 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   if (!(options.seconds >= 70))
     throw new Error('--soak needs 70 seconds at least: it compares the end with the first minute.')
   const redisServer = await startPrivateRedis()
+  const postgresServer = await startPrivatePostgres({
+    password: 'aether-soak',
+    settings: TEAM_POSTGRES_SETTINGS,
+  }).catch(async (error: unknown) => {
+    await redisServer.stop()
+    throw error
+  })
   const layout: StreamLayout = { prefix: 'aether:', partitions: 8 }
   const redis = new Redis(redisServer.url)
   const workers: ChildProcess[] = []
   const abort = new AbortController()
   try {
+    const store = openPostgresStore({
+      connectionString: postgresServer.url,
+      password: postgresServer.password,
+    })
+    await migrateToLatest(store)
+    await store.close()
     // The streams and the group first, so the workers take every partition before the offer begins.
     const producer = new RedisStreams({ url: redisServer.url }, layout, 'soak')
     await producer.prepareForProducing()
@@ -93,7 +123,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
             cli,
             'worker',
             '--postgres-url',
-            options.databaseUrl,
+            postgresServer.url,
             '--redis-url',
             redisServer.url,
             '--prefix',
@@ -103,7 +133,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
             '--log-level',
             'error',
           ],
-          { stdio: ['ignore', 'ignore', 'inherit'] },
+          {
+            stdio: ['ignore', 'ignore', 'inherit'],
+            env: { ...process.env, PGPASSWORD: postgresServer.password },
+          },
         ),
       )
 
@@ -138,7 +171,13 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       await sleep(200)
     }
     console.log(
-      `soak: ${fmt(tps)} tx/s offered to ${workerCount} \`aether worker\` processes for ${options.seconds} s, ${layout.partitions} partitions, on a Redis of its own (AOF everysec); used_memory read every ${READ_EVERY_MS} ms, each sample the mean over ${SAMPLE_EVERY_MS / 1000} s (load ${load()})`,
+      `soak: ${fmt(tps)} tx/s offered to ${workerCount} \`aether worker\` processes for ${options.seconds} s, ${layout.partitions} partitions, on a Redis of its own (AOF everysec) and a PostgreSQL of its own (${Object.entries(
+        TEAM_POSTGRES_SETTINGS,
+      )
+        .map(([name, value]) => `${name}=${value}`)
+        .join(
+          ', ',
+        )}); used_memory read every ${READ_EVERY_MS} ms, each sample the mean over ${SAMPLE_EVERY_MS / 1000} s (load ${load()})`,
     )
     const traffic = generateTraffic({ seed: options.seed ?? 44 })
     const total = Math.round(options.seconds * tps)
@@ -208,5 +247,6 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     )
     redis.disconnect()
     await redisServer.stop()
+    await postgresServer.stop()
   }
 }

@@ -478,8 +478,7 @@ async function main() {
     await stop([latencyWorker])
     const [slow, fast] = latencies as [(typeof latencies)[0], (typeof latencies)[0]]
     console.log(`p99 ${slow.p99.toFixed(1)} ms at 500 tx/s, ${fast.p99.toFixed(1)} ms at 5,000 tx/s`)
-    const soak =
-      args.soak === undefined ? undefined : await runSoak({ seconds: Number(args.soak), databaseUrl })
+    const soak = args.soak === undefined ? undefined : await runSoak({ seconds: Number(args.soak) })
 
     const fmt = (value: number) => Math.round(value).toLocaleString('en-US')
     const pct = (value: number) => `${Math.round(value * 100)}%`

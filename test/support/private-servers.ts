@@ -82,7 +82,19 @@ export interface PrivatePostgres {
   stop(): Promise<void>
 }
 
-export async function startPrivatePostgres({ password }: { password: string }): Promise<PrivatePostgres> {
+export interface PrivatePostgresOptions {
+  password: string
+  /**
+   * Server settings after the defaults (the later of two wins), e.g. { fsync: 'on' } for a server whose
+   * figures must be those of a durable one (a bench), where tests run with fsync off for speed.
+   */
+  settings?: Record<string, string>
+}
+
+export async function startPrivatePostgres({
+  password,
+  settings = {},
+}: PrivatePostgresOptions): Promise<PrivatePostgres> {
   const bin = postgresBinDir()
   const dir = await mkdtemp(join(tmpdir(), 'aether-pg-'))
   const data = join(dir, 'data')
@@ -113,6 +125,7 @@ export async function startPrivatePostgres({ password }: { password: string }): 
     '-c fsync=off',
     '-c full_page_writes=off',
     '-c synchronous_commit=on',
+    ...Object.entries(settings).map(([name, value]) => `-c ${name}=${value}`),
   ].join(' ')
   const pgCtl = (action: string, extra: string[] = []) =>
     pg('pg_ctl', [action, '-D', data, '-l', log, '-w', '-t', '60', ...extra])
