@@ -226,13 +226,22 @@ describe('a score on its transaction’s row (0015), read through the scores vie
         at_ingest: true,
       },
     ])
-    // The view is not a second copy to write: a score goes in with its transaction only.
+    // The view is not a second copy to write, even for its owner: a score goes in with its transaction only,
+    // and a DELETE through it would have deleted transactions.
+    const readOnly = { code: '42501', message: expect.stringMatching(/scores is read-only/) }
     await expect(
       query(
         `INSERT INTO scores (txn_id, score, decision, reasons, model_version, rules_version)
          VALUES ('00000000-0000-4000-8000-0000000000a5', 1, 'approve', '[]', 'm', 1)`,
       ),
-    ).rejects.toThrow()
+    ).rejects.toMatchObject(readOnly)
+    await expect(query(`UPDATE scores SET score = 0 WHERE txn_id = $1`, [scored])).rejects.toMatchObject(
+      readOnly,
+    )
+    await expect(query(`DELETE FROM scores WHERE txn_id = $1`, [scored])).rejects.toMatchObject(readOnly)
+    expect((await query('SELECT score FROM transactions WHERE txn_id = $1', [scored])).rows).toEqual([
+      { score: 77 },
+    ])
     await query('DELETE FROM transactions WHERE txn_id = ANY($1::uuid[])', [[unscored, scored]])
     expect((await query('SELECT count(*)::int AS n FROM scores WHERE txn_id = $1', [scored])).rows[0].n).toBe(
       0,

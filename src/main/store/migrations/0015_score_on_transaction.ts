@@ -11,8 +11,9 @@ import { runScript } from './script'
  * `scores` stays as a view of the scored transactions with the columns it had, so what reads it (the
  * gateway's reads, the analysts' queries, reports) reads the same rows; scored_at is the transaction's
  * ingested_at, as both were the storing transaction's now(). The view is security_invoker: a login reads
- * through it only what it may read of transactions. Nobody writes scores any more but with its
- * transaction, so the view is granted for reading only.
+ * through it only what it may read of transactions. A score is written with its transaction only: the
+ * view is granted for reading only, and refuses writes even from its owner (a plain view of one table
+ * would pass an INSERT, UPDATE or DELETE on to transactions: a DELETE FROM scores would delete them).
  *
  * A transaction stored without a score (a test's or a migration's row) has all five columns null;
  * a score is whole or absent. transactions_score_txn serves the grid's score sort and keyset paging
@@ -85,6 +86,19 @@ const COMMIT_BATCH = (scoreOnRow: boolean) => `CREATE OR REPLACE FUNCTION pipeli
    END
    $$`
 
+/** Writes through the view are refused: PostgreSQL would otherwise pass them on to transactions. */
+const READ_ONLY = [
+  `CREATE FUNCTION aether_scores_read_only() RETURNS trigger LANGUAGE plpgsql ${SAFE_PATH} AS $$
+   BEGIN
+     RAISE EXCEPTION 'scores is read-only: a score is written with its transaction'
+       USING ERRCODE = 'insufficient_privilege', TABLE = 'scores';
+   END
+   $$`,
+  `CREATE TRIGGER scores_read_only INSTEAD OF INSERT OR UPDATE OR DELETE ON scores
+     FOR EACH ROW EXECUTE FUNCTION aether_scores_read_only()`,
+  `REVOKE ALL ON FUNCTION aether_scores_read_only() FROM PUBLIC`,
+]
+
 const VIEW_GRANTS = `DO $$
    BEGIN
      EXECUTE format('GRANT SELECT ON scores TO %I, %I', aether_team_role('analyst'), aether_team_role('ingest'));
@@ -121,6 +135,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         FROM transactions WHERE score IS NOT NULL;
   `,
   )
+  for (const statement of READ_ONLY) await sql.raw(statement).execute(db)
   await sql.raw(VIEW_GRANTS).execute(db)
   await sql.raw(COMMIT_BATCH(true)).execute(db)
 }
@@ -130,6 +145,7 @@ export async function down(db: Kysely<unknown>): Promise<void> {
     db,
     `
     DROP VIEW scores;
+    DROP FUNCTION aether_scores_read_only();
     CREATE TABLE scores (
       txn_id         uuid PRIMARY KEY,
       score          smallint NOT NULL CHECK (score BETWEEN 0 AND 100),
@@ -160,6 +176,7 @@ export async function down(db: Kysely<unknown>): Promise<void> {
    $$`,
     )
     .execute(db)
-  // 0005's statement triggers are not restored: the foreign key keeps the same rule, at its old cost.
+  // 0005's statement triggers are not restored: the foreign key keeps the same rule, at its old cost
+  // (nothing goes further down: 0007 cannot be undone).
   await sql.raw(COMMIT_BATCH(false)).execute(db)
 }
