@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely'
+import * as pipelineCommit from './0014_pipeline_commit'
 import { runScript } from './script'
 
 /**
@@ -23,7 +24,7 @@ import { runScript } from './script'
 
 const SAFE_PATH = 'SET search_path = pg_catalog, public, pg_temp'
 
-const COMMIT_BATCH = (scoreOnRow: boolean) => `CREATE OR REPLACE FUNCTION pipeline_commit_batch(
+const COMMIT_BATCH = `CREATE OR REPLACE FUNCTION pipeline_commit_batch(
      p_source text, p_partitions int[], p_epochs bigint[], p_positions text[],
      p_txn_id uuid[], p_ts timestamptz[], p_user_id text[], p_counterparty_id text[], p_type text[],
      p_amount numeric[], p_currency text[], p_merchant_type text[], p_source_ip inet[], p_device_id text[],
@@ -45,9 +46,7 @@ const COMMIT_BATCH = (scoreOnRow: boolean) => `CREATE OR REPLACE FUNCTION pipeli
      END IF;
      wanted := coalesce(cardinality(p_txn_id), 0);
      IF wanted > 0 THEN
-       ${
-         scoreOnRow
-           ? `INSERT INTO transactions (txn_id, ts, user_id, counterparty_id, type, amount, currency, merchant_type,
+       INSERT INTO transactions (txn_id, ts, user_id, counterparty_id, type, amount, currency, merchant_type,
                                  source_ip, device_id, balance_before, balance_after, cp_balance_before,
                                  cp_balance_after, label, api_key_id, score, decision, reasons, model_version,
                                  rules_version)
@@ -59,21 +58,7 @@ const COMMIT_BATCH = (scoreOnRow: boolean) => `CREATE OR REPLACE FUNCTION pipeli
        GET DIAGNOSTICS changed = ROW_COUNT;
        IF changed <> wanted THEN
          RAISE EXCEPTION 'Some transactions of the batch were stored already' USING ERRCODE = 'AERED';
-       END IF;`
-           : `INSERT INTO transactions (txn_id, ts, user_id, counterparty_id, type, amount, currency, merchant_type,
-                                 source_ip, device_id, balance_before, balance_after, cp_balance_before,
-                                 cp_balance_after, label, api_key_id)
-       SELECT * FROM unnest(p_txn_id, p_ts, p_user_id, p_counterparty_id, p_type, p_amount, p_currency,
-                            p_merchant_type, p_source_ip, p_device_id, p_balance_before, p_balance_after,
-                            p_cp_balance_before, p_cp_balance_after, p_label, p_api_key_id)
-       ON CONFLICT (txn_id) DO NOTHING;
-       GET DIAGNOSTICS changed = ROW_COUNT;
-       IF changed <> wanted THEN
-         RAISE EXCEPTION 'Some transactions of the batch were stored already' USING ERRCODE = 'AERED';
        END IF;
-       INSERT INTO scores (txn_id, score, decision, reasons, model_version, rules_version)
-       SELECT * FROM unnest(p_txn_id, p_score, p_decision, p_reasons, p_model_version, p_rules_version);`
-       }
        INSERT INTO alerts (txn_id, score, decision, reasons)
        SELECT a.txn_id, a.score, a.decision, a.reasons
          FROM unnest(p_txn_id, p_score, p_decision, p_reasons) AS a(txn_id, score, decision, reasons)
@@ -137,7 +122,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   )
   for (const statement of READ_ONLY) await sql.raw(statement).execute(db)
   await sql.raw(VIEW_GRANTS).execute(db)
-  await sql.raw(COMMIT_BATCH(true)).execute(db)
+  await sql.raw(COMMIT_BATCH).execute(db)
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
@@ -178,5 +163,7 @@ export async function down(db: Kysely<unknown>): Promise<void> {
     .execute(db)
   // 0005's statement triggers are not restored: the foreign key keeps the same rule, at its old cost
   // (nothing goes further down: 0007 cannot be undone).
-  await sql.raw(COMMIT_BATCH(false)).execute(db)
+  // 0014's own function again (its grant to the ingest group with it).
+  await sql.raw('DROP FUNCTION pipeline_commit_batch').execute(db)
+  await pipelineCommit.up(db)
 }
