@@ -4,12 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   CONSUMER_GROUP,
   deadLetterStream,
-  partitionOf,
   partitionStream,
   type StreamLayout,
 } from '../../src/main/pipeline/partitioning'
 import { renderMetrics } from '../../src/main/pipeline/metrics'
-import { encodeTransaction } from '../../src/main/pipeline/wire'
 import type { Transaction } from '../../src/shared/transaction'
 import {
   deleteKeys,
@@ -24,6 +22,7 @@ import {
   storedScoring,
   testLayout,
   waitFor,
+  xaddTransactions,
 } from '../support/pipeline'
 import { startPrivateRedis } from '../support/private-servers'
 import { createTestDatabase, SHARED_REDIS_URL, type TestDatabase } from '../support/services'
@@ -47,17 +46,6 @@ afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {})
 })
 
-async function xadd(redis: Redis, layout: StreamLayout, txns: readonly Transaction[]) {
-  const pipeline = redis.pipeline()
-  for (const txn of txns)
-    pipeline.xadd(
-      partitionStream(layout, partitionOf(txn.user_id, layout.partitions)),
-      '*',
-      ...encodeTransaction(txn),
-    )
-  await pipeline.exec()
-}
-
 async function deadLetters(redis: Redis, layout: StreamLayout) {
   return (await redis.xrange(deadLetterStream(layout), '-', '+')).map(([, fields]) => {
     const record = new Map<string, string>()
@@ -76,7 +64,7 @@ describe('duplicates', () => {
     )
     const [first, later] = [generated(300, 31).slice(0, 200), generated(300, 31).slice(200)]
     const originals = first
-    await xadd(redis, layout, originals)
+    await xaddTransactions(redis, layout, originals)
     const worker = startWorker({ postgres: { url: database.url }, redis: { url: SHARED_REDIS_URL }, layout })
     cleanups.push(() => worker.close())
     await waitFor(
@@ -99,7 +87,7 @@ describe('duplicates', () => {
     // New transactions, each sent twice in a row: identically, and with another amount.
     const [twice, conflicted] = later as [Transaction, Transaction]
     const sentAgain = [twice, twice, conflicted, { ...conflicted, amount: '1.00' }]
-    await xadd(redis, layout, [...retries, ...otherAmount, ...otherUser, ...sentAgain])
+    await xaddTransactions(redis, layout, [...retries, ...otherAmount, ...otherUser, ...sentAgain])
     await waitFor(
       'every copy handled',
       () => worker.worker.status(),

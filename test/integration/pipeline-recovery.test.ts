@@ -9,6 +9,7 @@ import {
   spawnWorker,
   startWorker,
   storedCount,
+  statesBehind,
   storedScoring,
   testLayout,
   waitFor,
@@ -48,7 +49,9 @@ describe('recovery', () => {
     await migratedDatabase(database.url)
     const args = ['--postgres-url', database.url, '--redis-url', SHARED_REDIS_URL, '--prefix', layout.prefix]
     const producing = produce(SHARED_REDIS_URL, layout, txns, 3_000)
-    const first = spawnWorker(args)
+    // The first one writes no state checkpoint while the stream flows: its users' states live in its
+    // memory only when it dies, and the second must replay what the first stored.
+    const first = spawnWorker([...args, '--state-checkpoint-seconds', '3600'])
     cleanups.push(async () => first.child.kill('SIGKILL'))
     await waitFor(
       'a first part stored',
@@ -59,6 +62,7 @@ describe('recovery', () => {
     await first.exited
     const atCrash = await storedCount(database.url)
     expect(atCrash).toBeLessThan(COUNT)
+    expect(await statesBehind(database.url)).toBeGreaterThan(0)
     await producing
     expect(await pendingEntries(SHARED_REDIS_URL, layout)).toBeGreaterThan(0)
 
@@ -78,6 +82,7 @@ describe('recovery', () => {
     second.child.kill('SIGTERM')
     expect(await second.exited).toBe(0)
     expect(second.output()).toMatch(/Stopped; [\d,]+ transactions stored by this process/)
+    expect(second.output()).toMatch(/replayed [1-9][\d,]* transactions stored after its states' checkpoint/)
     await expectExactlyOnce(database.url)
   }, 150_000)
 

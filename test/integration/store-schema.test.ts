@@ -94,7 +94,16 @@ const TYPED_COLUMNS = {
   ],
   audit_log: ['id', 'at', 'actor', 'entity', 'entity_id', 'case_id', 'action', 'before', 'after'],
   user_features: ['user_id', 'state', 'model_version', 'updated_at'],
-  pipeline_partitions: ['source', 'partition', 'epoch', 'owner', 'position', 'updated_at'],
+  pipeline_partitions: [
+    'source',
+    'partition',
+    'epoch',
+    'owner',
+    'position',
+    'updated_at',
+    'state_position',
+    'state_at',
+  ],
   api_keys: ['id', 'name', 'hash', 'scopes', 'created_by', 'created_at', 'revoked_at', 'last_used_at'],
   api_key_names: ['id', 'name', 'revoked'],
 } as const satisfies { [T in keyof Database]: readonly (keyof Database[T])[] }

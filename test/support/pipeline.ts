@@ -2,8 +2,14 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { Redis } from 'ioredis'
 import { CompiledQuery } from 'kysely'
 import pg from 'pg'
-import { CONSUMER_GROUP, partitionStream, type StreamLayout } from '../../src/main/pipeline/partitioning'
+import {
+  CONSUMER_GROUP,
+  partitionOf,
+  partitionStream,
+  type StreamLayout,
+} from '../../src/main/pipeline/partitioning'
 import { replay } from '../../src/main/pipeline/producer'
+import { encodeTransaction } from '../../src/main/pipeline/wire'
 import { createTeamWorker, type TeamWorker, type TeamWorkerConfig } from '../../src/main/pipeline/team'
 import {
   createListMatcher,
@@ -85,6 +91,26 @@ export async function produce(
   return replay({ redis: { url: redisUrl }, layout, rows: txns.map((txn) => ({ txn })), tps })
 }
 
+/**
+ * Each transaction as one XADD on its user's partition, or on `partition` (a producer that routes it
+ * wrongly), all in one pipeline, in order: for entries a test shapes itself (retries, other versions).
+ */
+export async function xaddTransactions(
+  redis: Redis,
+  layout: StreamLayout,
+  txns: readonly Transaction[],
+  partition?: number,
+): Promise<void> {
+  const pipeline = redis.pipeline()
+  for (const txn of txns)
+    pipeline.xadd(
+      partitionStream(layout, partition ?? partitionOf(txn.user_id, layout.partitions)),
+      '*',
+      ...encodeTransaction(txn),
+    )
+  await pipeline.exec()
+}
+
 export async function deleteKeys(redisUrl: string, prefix: string): Promise<void> {
   const redis = new Redis(redisUrl, { lazyConnect: true })
   await redis.connect()
@@ -150,7 +176,28 @@ export interface StoredScoring {
   alerts: number
 }
 
+/**
+ * Partitions whose users' stored states do not yet count every stored transaction: a Team worker writes
+ * them at checkpoints (0017), at the latest when the stream goes quiet.
+ */
+export async function statesBehind(url: string, password?: string): Promise<number> {
+  const [row] = await query<{ n: number }>(
+    url,
+    `SELECT count(*)::int AS n FROM pipeline_partitions
+      WHERE state_position IS NOT NULL AND state_position IS DISTINCT FROM position`,
+    [],
+    password,
+  )
+  return row?.n ?? 0
+}
+
+/** The stored scores, alerts and users' states, once the states count every stored transaction. */
 export async function storedScoring(url: string, password?: string): Promise<StoredScoring> {
+  await waitFor(
+    "the users' states written (a checkpoint)",
+    () => statesBehind(url, password),
+    (n) => n === 0,
+  )
   const scores = await query<Score & { txn_id: string }>(
     url,
     'SELECT txn_id::text, score, decision, reasons, model_version, rules_version FROM scores',

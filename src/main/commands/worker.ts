@@ -24,6 +24,7 @@ interface WorkerCommandOptions {
   aheadHours: number
   deadLettersKeep: number
   deadLettersMaxAge: number
+  stateCheckpointSeconds: number
   logLevel: LogLevel
 }
 
@@ -133,6 +134,12 @@ export function registerWorker(program: Command) {
       wholeNumber('--dead-letters-max-age', 1, 87_600),
       DEAD_LETTERS_MAX_AGE_HOURS,
     )
+    .option(
+      '--state-checkpoint-seconds <n>',
+      'users’ feature states are written this often (and when the stream goes quiet, and on a stop)',
+      wholeNumber('--state-checkpoint-seconds', 1, 3600),
+      10,
+    )
     .addOption(logLevelOption())
     .addHelpText(
       'after',
@@ -141,7 +148,8 @@ Logs: JSON lines on stderr (readable when stderr is a terminal), passwords and k
 Pause: \`kill -USR2 <pid>\` stops consuming (the partitions go to the rest of the team); again resumes.
 Streams: every few seconds each worker drops the entries every consumer group has read and acknowledged
 (never one still pending or not yet read by a group: a group of your own that lags holds them back), and
-the dead letters beyond --dead-letters-keep or older than --dead-letters-max-age.`,
+the dead letters beyond --dead-letters-keep or older than --dead-letters-max-age. The entries since the
+last state checkpoint stay too: after a crash the next owner replays them into the users' states.`,
     )
     .action(async (options: WorkerCommandOptions) => {
       const logger = createLogger({ role: 'worker', level: options.logLevel })
@@ -159,6 +167,7 @@ the dead letters beyond --dead-letters-keep or older than --dead-letters-max-age
         timing: { leaseMs: options.leaseMs, heartbeatMs: Math.max(200, Math.round(options.leaseMs / 5)) },
         timeWindow: { earliestMs: Date.parse(options.earliestTs), aheadMs: options.aheadHours * 3_600_000 },
         deadLetters: { keep: options.deadLettersKeep, maxAgeMs: options.deadLettersMaxAge * 3_600_000 },
+        stateCheckpointMs: options.stateCheckpointSeconds * 1000,
       }
       const workers: ProcessWorker[] =
         options.concurrency === 1

@@ -89,8 +89,9 @@ return {1, redis.call('XREADGROUP', 'GROUP', ARGV[2], ARGV[3], 'COUNT', ARGV[5],
  * XGROUP SETID backwards that can be lower than what is pending: those entries are delivered again).
  * Entries below every group's bound are dropped; '~' drops only whole macro nodes below it, at most
  * ARGV[2] entries a call. A stream without the workers' own group (ARGV[1]) is left whole: a group
- * created later from 0 would expect to read it all. Returns {dropped, bound}. Ids compare as decimal
- * strings (a sequence can exceed what a Lua number holds exactly).
+ * created later from 0 would expect to read it all. ARGV[3], unless empty, is kept too, with everything
+ * after it: the users' states are stored up to it (0017), and a new owner replays what follows. Returns
+ * {dropped, bound}. Ids compare as decimal strings (a sequence can exceed what a Lua number holds exactly).
  */
 const TRIM_ACKNOWLEDGED = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0, ''} end
@@ -131,6 +132,10 @@ for _, flat in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
   if bound == nil or less(keep, bound) then bound = keep end
 end
 if not ours then return {0, ''} end
+if ARGV[3] ~= '' then
+  local floor = successor(ARGV[3])
+  if less(floor, bound) then bound = floor end
+end
 return {redis.call('XTRIM', KEYS[1], 'MINID', '~', bound, 'LIMIT', ARGV[2]), bound}
 `
 
@@ -179,7 +184,7 @@ interface ScriptedRedis extends Redis {
   renewLease(lease: string, token: string, ttlMs: number): Promise<number>
   releaseLease(lease: string, token: string): Promise<number>
   heartbeat(members: string, member: string, ttlMs: number): Promise<string[]>
-  trimAcknowledged(stream: string, group: string, limit: number): Promise<[number, string]>
+  trimAcknowledged(stream: string, group: string, limit: number, keepAfter: string): Promise<[number, string]>
   trimDeadLetters(stream: string, maxAgeMs: number, keep: number): Promise<number>
 }
 
@@ -392,11 +397,47 @@ export class RedisStreams {
     })
   }
 
-  /** Waits until one of the partitions has entries after the given ids, or the timeout passes. */
-  async waitForEntries(after: Map<number, string>, blockMs: number): Promise<void> {
-    if (after.size === 0) return
+  /**
+   * Waits until one of the partitions has entries after the given ids, or the timeout passes; says
+   * whether entries came.
+   */
+  async waitForEntries(after: Map<number, string>, blockMs: number): Promise<boolean> {
+    if (after.size === 0) return false
     const keys = [...after.keys()].map((partition) => this.stream(partition))
-    await this.reader.xread('COUNT', 1, 'BLOCK', blockMs, 'STREAMS', ...keys, ...after.values())
+    return (
+      (await this.reader.xread('COUNT', 1, 'BLOCK', blockMs, 'STREAMS', ...keys, ...after.values())) !== null
+    )
+  }
+
+  /**
+   * The entries of a partition after `after` up to `upTo` (both ids), at most `count`, oldest first:
+   * for replaying what follows the users' states' checkpoint. Read on the control connection, as the
+   * stream holds them; nothing is delivered or acknowledged.
+   */
+  async entriesBetween(
+    partition: number,
+    after: string,
+    upTo: string,
+    count: number,
+  ): Promise<StreamEntry[]> {
+    const raw = (await this.control.xrange(
+      this.stream(partition),
+      `(${after}`,
+      upTo,
+      'COUNT',
+      count,
+    )) as RawEntry[]
+    return toEntries(partition, raw)
+  }
+
+  /**
+   * The last entry id deleted from a partition stream by XDEL (Redis 7; a trim does not count), '0-0' if
+   * none or unknown.
+   */
+  async maxDeleted(partition: number): Promise<string> {
+    const info = pairs((await this.control.call('XINFO', 'STREAM', this.stream(partition))) as unknown[])
+    const id = info.get('max-deleted-entry-id')
+    return typeof id === 'string' ? id : '0-0'
   }
 
   /** Dead letters first, then the acks: an entry is never acknowledged before its dead letter exists. */
@@ -449,16 +490,22 @@ export class RedisStreams {
    * given to it: Redis never delivers them. Approximate (whole macro nodes), as Redis trims cheapest;
    * a backlog goes TRIM_LIMIT entries a call, the partitions together in one round trip. One
    * partition's failure (a key of another type) does not stop the others; the first is thrown after.
+   * `keepAfter` keeps a partition's entries after an id too (where its users' states are stored up to).
    * Returns the partition entries dropped.
    */
-  async trim(partitions: Iterable<number>): Promise<number> {
+  async trim(partitions: Iterable<number>, keepAfter?: ReadonlyMap<number, string>): Promise<number> {
     let dropped = 0
     let failure: unknown
     let due = [...partitions]
     for (let round = 0; due.length > 0 && round < TRIM_ROUNDS; round++) {
       const results = await Promise.allSettled(
         due.map((partition) =>
-          this.control.trimAcknowledged(this.stream(partition), CONSUMER_GROUP, TRIM_LIMIT),
+          this.control.trimAcknowledged(
+            this.stream(partition),
+            CONSUMER_GROUP,
+            TRIM_LIMIT,
+            keepAfter?.get(partition) ?? '',
+          ),
         ),
       )
       const again: number[] = []

@@ -18,8 +18,9 @@ import {
 
 /**
  * The pipeline's side of the store. A batch goes in ONE transaction: the partition fences, the
- * transactions with their scores on their rows (0015), their alerts, and the users' feature states (one
- * JSON object of their stored forms, src/main/scoring/state-codec.ts, split by json_each). On
+ * transactions with their scores on their rows (0015), their alerts, and in Local mode the users' feature
+ * states (one JSON object of their stored forms, src/main/scoring/state-codec.ts, split by json_each); a
+ * Team worker writes the states at checkpoints instead, in their own transactions (checkpoint, 0017). On
  * PostgreSQL, given the writer's pool, a big batch's transactions go in by COPY straight into their
  * table: a transaction stored already breaks the primary key, which aborts the batch, and that is the
  * redelivered outcome. Small batches, PGlite and a store without a pool send the
@@ -45,11 +46,13 @@ export interface BatchWrite {
   fences: PartitionFence[]
   rows: ScoredRow[]
   /**
-   * Each user's state after the batch, as JSON taken when the batch was scored: the scorer advances
-   * states in place, and the next batch is scored while this one commits. Either one JSON text per user,
-   * or the whole object at once (StatesDocument), which costs the worker one JSON.stringify per batch.
+   * A checkpoint: the state of every user advanced since the last one, as JSON taken when the batch was
+   * scored (the scorer advances states in place, and the next batch is scored while this one commits);
+   * the stored states are then current up to the batch's positions. Either one JSON text per user, or
+   * the whole object at once (StatesDocument), which costs the worker one JSON.stringify. Undefined: not
+   * a checkpoint, the stored states stay as they are (0017).
    */
-  states: Map<string, string> | StatesDocument
+  states?: Map<string, string> | StatesDocument | undefined
   modelVersion: string
 }
 
@@ -57,6 +60,21 @@ export interface BatchWrite {
 export interface StatesDocument {
   json: string
   users: number
+}
+
+/** A checkpoint's writes: see PipelineStore.checkpoint. */
+export interface CheckpointWrite {
+  fences: PartitionFence[]
+  states: StatesDocument
+  at: string | null
+  modelVersion: string
+}
+
+/** How far a partition's stored states go: see PipelineStore.checkpoints. */
+export interface PartitionCheckpoint {
+  position: string | null
+  statePosition: string | null
+  stateAt: string | null
 }
 
 /** A row to try on its own: the transaction, its score and its user's state after it (JSON). */
@@ -118,18 +136,40 @@ SELECT e.i, array_remove(ARRAY[${differsWhen.join(', ')}], NULL) AS differs,
   FROM unnest(${TRANSACTION_ARRAYS}) WITH ORDINALITY AS e(${TRANSACTIONS}, i)
   JOIN transactions t ON t.txn_id = e.txn_id`
 
-/** Moves the fenced partitions' positions, only where the epoch is still the batch's: $1 to $4. */
+/** STORED_VERSIONS of the rows stored after a time (the parameter after the arrays). */
+const STORED_SINCE = `${STORED_VERSIONS}
+ WHERE t.ingested_at > $${TRANSACTION_COLUMNS.length + 1}::timestamptz`
+
+/**
+ * Moves the fenced partitions' positions, only where the epoch is still the batch's: $1 to $4. With $5
+ * (a checkpoint: the batch writes every state advanced since the last one) the states are current up to
+ * the new positions; without, they stay where they stood (0017).
+ */
 const FENCE = `
-UPDATE pipeline_partitions p SET position = f.position, updated_at = now()
+UPDATE pipeline_partitions p SET position = f.position, updated_at = now(),
+       state_position = CASE WHEN $5 THEN NULL ELSE coalesce(p.state_position, p.position, '0-0') END,
+       state_at = CASE WHEN $5 THEN now() ELSE p.state_at END
+  FROM unnest($1::int[], $2::bigint[], $3::text[]) AS f(partition, epoch, position)
+ WHERE p.source = $4 AND p.partition = f.partition AND p.epoch = f.epoch
+RETURNING now()::text AS at`
+
+/** A checkpoint's record of how far the states go ($1 to $4 as FENCE's; $5 their time, null: now). */
+const CHECKPOINT = `
+UPDATE pipeline_partitions p SET state_position = f.position, state_at = coalesce($5::timestamptz, now())
   FROM unnest($1::int[], $2::bigint[], $3::text[]) AS f(partition, epoch, position)
  WHERE p.source = $4 AND p.partition = f.partition AND p.epoch = f.epoch`
 
 /** FENCE's parameters. */
-export const fenceParameters = (fences: readonly PartitionFence[], source: string): unknown[] => [
+export const fenceParameters = (
+  fences: readonly PartitionFence[],
+  source: string,
+  checkpoint = true,
+): unknown[] => [
   fences.map((fence) => fence.partition),
   fences.map((fence) => fence.epoch),
   fences.map((fence) => fence.position),
   source,
+  checkpoint,
 ]
 
 /**
@@ -140,7 +180,7 @@ export const fenceParameters = (fences: readonly PartitionFence[], source: strin
 const COMMIT_BATCH = (() => {
   const states = 5 + STORED_TRANSACTION_COLUMNS.length
   return `SELECT pipeline_commit_batch($1::text, $2::int[], $3::bigint[], $4::text[],
-  ${arrayParameters(STORED_TRANSACTION_COLUMNS, 5)}, $${states}::json, $${states + 1}::text)`
+  ${arrayParameters(STORED_TRANSACTION_COLUMNS, 5)}, $${states}::json, $${states + 1}::text)::text AS at`
 })()
 
 /** The outcome a refusal of pipeline_commit_batch stands for. */
@@ -311,14 +351,57 @@ export class PipelineStore {
 
   /** The last committed position of each of these partitions (null: never committed). */
   async positions(partitions: readonly number[]): Promise<Map<number, string | null>> {
-    const rows = await run<{ partition: number; position: string | null }>(
+    const positions = new Map<number, string | null>()
+    for (const [partition, { position }] of await this.checkpoints(partitions))
+      positions.set(partition, position)
+    return positions
+  }
+
+  /**
+   * Each partition's committed position, and how far its users' stored states go (0017): statePosition
+   * null when they are current up to the position, otherwise the entries after it (up to the position)
+   * whose transactions were stored after stateAt (the database's clock, as text) are still to be
+   * replayed into them.
+   */
+  async checkpoints(partitions: readonly number[]): Promise<Map<number, PartitionCheckpoint>> {
+    const rows = await run<{
+      partition: number
+      position: string | null
+      state_position: string | null
+      state_at: string
+    }>(
       this.store.db,
-      'SELECT partition, position FROM pipeline_partitions WHERE source = $1 AND partition = ANY($2::int[])',
+      `SELECT partition, position, state_position, state_at::text AS state_at FROM pipeline_partitions
+        WHERE source = $1 AND partition = ANY($2::int[])`,
       [this.source, partitions],
     )
-    const positions = new Map<number, string | null>(partitions.map((partition) => [partition, null]))
-    for (const row of rows) positions.set(Number(row.partition), row.position)
-    return positions
+    const checkpoints = new Map<number, PartitionCheckpoint>(
+      partitions.map((partition) => [partition, { position: null, statePosition: null, stateAt: null }]),
+    )
+    for (const row of rows)
+      checkpoints.set(Number(row.partition), {
+        position: row.position,
+        statePosition: row.state_position,
+        stateAt: row.state_at,
+      })
+    return checkpoints
+  }
+
+  /**
+   * Of these transactions (a partition's entries after its states' checkpoint), the indexes of those
+   * stored after `since` with exactly this content: the ones whose stored row came from such an entry,
+   * which advanced their user's state. A producer's duplicate of a transaction stored before `since`, or
+   * a conflicting version, is not among them.
+   */
+  async storedSince(txns: readonly Transaction[], since: string): Promise<Set<number>> {
+    const found = new Set<number>()
+    if (txns.length === 0) return found
+    const rows = await run<{ i: number; differs: string[] }>(this.store.db, STORED_SINCE, [
+      ...columnArrays(TRANSACTION_COLUMNS, txns),
+      since,
+    ])
+    for (const row of rows) if (row.differs.length === 0) found.add(Number(row.i) - 1)
+    return found
   }
 
   /**
@@ -399,28 +482,61 @@ export class PipelineStore {
    * no transactions (all dead letters or duplicates) still moves the fenced positions.
    */
   async commit(batch: BatchWrite): Promise<CommitOutcome> {
+    return (await this.commitAt(batch)).outcome
+  }
+
+  /** commit, and the batch's time once committed: its transaction's now(), every row's ingested_at. */
+  async commitAt(batch: BatchWrite): Promise<{ outcome: CommitOutcome; at?: string }> {
     try {
-      return this.pool !== undefined &&
-        this.store.engine === 'postgresql' &&
-        batch.rows.length >= COPY_FROM_ROWS
-        ? await this.commitByCopy(this.pool, batch)
-        : await this.commitByUnnest(batch)
+      const at =
+        this.pool !== undefined && this.store.engine === 'postgresql' && batch.rows.length >= COPY_FROM_ROWS
+          ? await this.commitByCopy(this.pool, batch)
+          : await this.commitByUnnest(batch)
+      return at === undefined ? { outcome: 'committed' } : { outcome: 'committed', at }
     } catch (error) {
-      if (error instanceof Outcome) return error.outcome
+      if (error instanceof Outcome) return { outcome: error.outcome }
       if (isRowRejection(error))
         throw new RowRejectedError(`the store refused it: ${(error as Error).message}`, error)
       throw error
     }
   }
 
-  private async commitByCopy(pool: pg.Pool, batch: BatchWrite): Promise<CommitOutcome> {
+  /**
+   * A checkpoint (0017), in its own transaction: writes these users' states, then records that the
+   * partitions' states are current up to the fences' positions, as of `at` (the time of the last batch
+   * they count; null: now, when nothing is being committed beside it). Fenced on every partition: nothing
+   * is written if another worker has taken one over.
+   */
+  async checkpoint(write: CheckpointWrite): Promise<'committed' | 'fenced'> {
+    try {
+      await this.store.db.transaction().execute(async (trx) => {
+        if (write.states.users > 0) await run(trx, UPSERT_STATES, [write.states.json, write.modelVersion])
+        const result = await trx.executeQuery(
+          CompiledQuery.raw(CHECKPOINT, [
+            ...fenceParameters(write.fences, this.source).slice(0, 4),
+            write.at,
+          ]),
+        )
+        if (Number(result.numAffectedRows ?? 0) !== write.fences.length) throw new Outcome('fenced')
+      })
+      return 'committed'
+    } catch (error) {
+      if (error instanceof Outcome) return 'fenced'
+      throw error
+    }
+  }
+
+  private async commitByCopy(pool: pg.Pool, batch: BatchWrite): Promise<string | undefined> {
     const { fences, rows, states } = batch
     const client = await pool.connect()
     let failure: Error | undefined
     try {
       await client.query('BEGIN')
       try {
-        const fenced = await client.query(FENCE, fenceParameters(fences, this.source))
+        const fenced = await client.query<{ at: string }>(
+          FENCE,
+          fenceParameters(fences, this.source, states !== undefined),
+        )
         if (fenced.rowCount !== fences.length) throw new Outcome('fenced')
         if (rows.length > 0) {
           await copyIn(client, COPY_TRANSACTIONS, copyText(STORED_TRANSACTION_COLUMNS, rows)).catch(
@@ -431,10 +547,10 @@ export class PipelineStore {
           const alerted = rows.filter((row) => row.score.decision !== 'approve')
           if (alerted.length > 0) await client.query(INSERT_ALERTS, columnArrays(ALERT_COLUMNS, alerted))
         }
-        if (stateCount(states) > 0)
+        if (states !== undefined && stateCount(states) > 0)
           await client.query(UPSERT_STATES, [statesDocument(states), batch.modelVersion])
         await client.query('COMMIT')
-        return 'committed'
+        return fenced.rows[0]?.at
       } catch (error) {
         // A connection that cannot even roll back is dropped from the pool, not handed out again.
         await client.query('ROLLBACK').catch((rollback: unknown) => (failure = rollback as Error))
@@ -445,22 +561,22 @@ export class PipelineStore {
     }
   }
 
-  private async commitByUnnest(batch: BatchWrite): Promise<CommitOutcome> {
+  private async commitByUnnest(batch: BatchWrite): Promise<string | undefined> {
     const { fences, rows, states } = batch
     try {
-      await run(this.store.db, COMMIT_BATCH, [
+      const [row] = await run<{ at: string }>(this.store.db, COMMIT_BATCH, [
         this.source,
         fences.map((fence) => fence.partition),
         fences.map((fence) => fence.epoch),
         fences.map((fence) => fence.position),
         ...columnArrays(STORED_TRANSACTION_COLUMNS, rows),
-        statesDocument(states),
+        states === undefined ? null : statesDocument(states),
         batch.modelVersion,
       ])
-      return 'committed'
+      return row?.at
     } catch (error) {
       const outcome = OUTCOMES[String((error as { code?: unknown }).code)]
-      if (outcome !== undefined) return outcome
+      if (outcome !== undefined) throw new Outcome(outcome)
       throw error
     }
   }

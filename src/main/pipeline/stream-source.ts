@@ -1,6 +1,7 @@
 import type { PartitionOwnership } from './ownership'
 import { partitionOf, partitionStream, streamSource, type StreamLayout } from './partitioning'
 import {
+  compareIds,
   LeaseLostError,
   type DeadLetter,
   type RedisStreams,
@@ -9,7 +10,7 @@ import {
 } from './redis-stream'
 import type { PipelineStore } from './sink'
 import { decodeTransaction } from './wire'
-import type { IngestSource, SourceBatch, SourceInfo } from './worker'
+import { ReplayGapError, type IngestSource, type SourceBatch, type SourceInfo } from './worker'
 
 interface HeldPartition {
   token: string
@@ -27,6 +28,8 @@ interface HeldPartition {
 
 /** How often a worker trims the acknowledged entries off the partitions it holds. */
 const TRIM_EVERY_MS = 5000
+/** Entries a replay reads from a partition at a time. */
+const REPLAY_CHUNK = 5000
 /** How often a worker looks for stream keys no worker reads (a SCAN of the prefix: cheap, but not free). */
 export const STRAY_SCAN_EVERY_MS = 30_000
 /** Stray keys named at most: a producer writing one key per user must not flood the status. */
@@ -64,6 +67,11 @@ export class RedisStreamSource implements IngestSource {
   private readonly strayKeys = new Set<string>()
   private strayTimer: NodeJS.Timeout | undefined
   private stopped = false
+  /**
+   * Per held partition, where its users' stored states go up to (the worker says, keepAfter): a trim
+   * keeps the entries after it. A partition not named here is not trimmed.
+   */
+  private readonly keep = new Map<number, string>()
 
   constructor(
     private readonly streams: RedisStreams,
@@ -102,6 +110,7 @@ export class RedisStreamSource implements IngestSource {
       const lost = this.ownership.lost.has(partition) || !this.ownership.leases.has(partition)
       if (!lost && wanted.has(partition)) continue
       this.held.delete(partition)
+      this.keep.delete(partition)
       left.push(partition)
       if (!lost) await store.release(partition, held.epoch)
       await this.ownership.release(partition)
@@ -174,12 +183,43 @@ export class RedisStreamSource implements IngestSource {
     }
     this.lastIsolated = isolated
     this.lastEntries = entries.length
+    let idle = false
     if (entries.length === 0 && ![...this.held.values()].some((held) => held.mode === 'claim')) {
       const after = new Map([...this.held].map(([partition, held]) => [partition, held.lastSeen]))
-      await this.streams.waitForEntries(after, this.blockMs)
+      idle = !(await this.streams.waitForEntries(after, this.blockMs))
       this.trimWhenDue()
     }
-    return { entries, redelivered, isolated, full }
+    return { entries, redelivered, isolated, full, idle }
+  }
+
+  async *replayEntries(partition: number, after: string, upTo: string): AsyncGenerator<StreamEntry[]> {
+    const deleted = await this.streams.maxDeleted(partition).catch((error: unknown) => {
+      if (!/no such key/i.test((error as Error).message)) throw error
+      throw new ReplayGapError(
+        `the stream of partition ${partition} is gone, with its entries after ${after}, which its users' states have not counted yet`,
+      )
+    })
+    if (compareIds(deleted, after) > 0)
+      throw new ReplayGapError(
+        `entries of partition ${partition} after ${after}, which its users' states have not counted yet, were deleted from the stream by hand (XDEL, up to ${deleted})`,
+      )
+    let from = after
+    for (;;) {
+      const entries = await this.streams.entriesBetween(partition, from, upTo, REPLAY_CHUNK)
+      for (const entry of entries) checkPartition(entry, this.layout)
+      if (entries.length > 0) yield entries
+      const last = entries.at(-1)
+      if (last === undefined || entries.length < REPLAY_CHUNK) return
+      from = last.id
+    }
+  }
+
+  heldPartitions(): number[] {
+    return [...this.held.keys()]
+  }
+
+  keepAfter(partition: number, id: string): void {
+    if (this.held.has(partition)) this.keep.set(partition, id)
   }
 
   async settle(acks: Map<number, string[]>, dead: DeadLetter[]): Promise<void> {
@@ -196,7 +236,7 @@ export class RedisStreamSource implements IngestSource {
     if (this.trimming !== undefined || performance.now() - this.trimmedAt < TRIM_EVERY_MS) return
     this.trimmedAt = performance.now()
     this.trimming = this.streams
-      .trim([...this.held.keys()])
+      .trim([...this.keep.keys()], this.keep)
       .catch(() => 0)
       .then(() => {
         this.trimming = undefined

@@ -29,6 +29,8 @@ export interface TeamWorkerConfig {
   strayScanMs?: number
   /** How many dead letters the team keeps, and for how long (default: 100,000 and 7 days). */
   deadLetters?: DeadLetterRetention
+  /** How often users' states are written (WorkerOptions.stateCheckpointMs; default 10 s). */
+  stateCheckpointMs?: number
 }
 
 /** Unique in the group, readable in the status: host, process, thread and a random part. */
@@ -78,6 +80,7 @@ export function createTeamWorker(config: TeamWorkerConfig, log?: (line: string) 
     ...(config.maxBatch !== undefined ? { maxBatch: config.maxBatch } : {}),
     ...(config.timeWindow !== undefined ? { timeWindow: config.timeWindow } : {}),
     ...(config.rulesPollMs !== undefined ? { rulesPollMs: config.rulesPollMs } : {}),
+    ...(config.stateCheckpointMs !== undefined ? { stateCheckpointMs: config.stateCheckpointMs } : {}),
     ...(log !== undefined ? { log } : {}),
   })
   return {

@@ -5,6 +5,7 @@ import {
   MODEL_VERSION,
   packUserState,
   packedStatesJson,
+  replayTransaction,
   scoreTransaction,
   type UserState,
 } from '../scoring'
@@ -43,6 +44,8 @@ export interface SourceBatch {
   isolated: boolean
   /** A file replay reached the end of its file. */
   finished?: boolean
+  /** Nothing came for as long as a read waits: the stream is quiet. */
+  idle?: boolean
   /** Some partition gave as many entries as were asked of it: more are waiting (a backlog). */
   full?: boolean
 }
@@ -78,6 +81,25 @@ export interface IngestSource {
   info(): Promise<SourceInfo>
   /** Leaves for good: gives partitions back, closes connections. Called with nothing in flight. */
   stop(store: PipelineStore): Promise<void>
+  /**
+   * A partition's entries after `after` up to `upTo`, oldest first, in chunks, as the stream holds them
+   * (nothing delivered or acknowledged): a worker replays them into its users' states when they were
+   * stored after the states' last checkpoint. Throws ReplayGapError when some are gone from the stream.
+   * Only sources of a worker with checkpoints (Team mode) have it.
+   */
+  replayEntries?(partition: number, after: string, upTo: string): AsyncIterable<StreamEntry[]>
+  /** The partition's users' states are stored up to this entry: what follows must stay (trims keep it). */
+  keepAfter?(partition: number, id: string): void
+  /** The partitions held now (sources of a worker with checkpoints). */
+  heldPartitions?(): number[]
+}
+
+/** Entries a partition's users' states have not counted are gone from its stream (deleted by hand). */
+export class ReplayGapError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'ReplayGapError'
+  }
 }
 
 export interface WorkerCounters {
@@ -105,6 +127,14 @@ export interface WorkerOptions {
   batchDeadlineMs?: number
   /** Users whose state stays in memory between batches (beyond it, read back from the store). */
   maxCachedUsers?: number
+  /**
+   * How often the users' states advanced since the last checkpoint are written (ms; Team default 10,000).
+   * 0 writes them with every batch, in its transaction (Local mode). Between checkpoints they live in
+   * memory only: after a crash or a takeover the partition's entries since the checkpoint, which the
+   * stream keeps, are replayed into them (0017). A checkpoint also comes when the stream goes quiet,
+   * before partitions are given up, on a graceful stop, and when a quarter of maxCachedUsers is unwritten.
+   */
+  stateCheckpointMs?: number
   rulesPollMs?: number
   /**
    * Listens for the store's announcements that lists or rules changed, so a block takes effect from the
@@ -155,8 +185,20 @@ interface Accepted {
 
 interface CachedState {
   state: UserState
-  /** Number of the batch that last wrote it: it may leave memory only once that batch is committed. */
+  /**
+   * Number of the batch that last advanced it: it may leave memory only once that batch is committed
+   * and a checkpoint after it has written it.
+   */
   batch: number
+}
+
+/** The states a checkpoint writes, taken when a batch was scored, and the positions they count up to. */
+interface Checkpoint {
+  /** The batch it was taken after. */
+  batch: number
+  users: string[]
+  states: StatesDocument
+  fences: PartitionFence[]
 }
 
 interface PreparedBatch {
@@ -165,7 +207,10 @@ interface PreparedBatch {
   rows: ScoredRow[]
   /** The entry of each row, for a dead letter if the store refuses the row. */
   rowEntries: StreamEntry[]
-  states: StatesDocument
+  /** Local mode: the states it advanced, written with it. */
+  states: StatesDocument | undefined
+  /** Team mode: a checkpoint to write once it is committed. */
+  checkpoint: Checkpoint | undefined
   acks: Map<number, string[]>
   dead: Refusal[]
   duplicates: number
@@ -242,6 +287,24 @@ export class PipelineWorker {
   private settleFailure: unknown
   private batchNumber = 0
   private committedBatch = 0
+  /** Users whose state advanced since the last checkpoint was taken: never evicted before one is written. */
+  private dirty = new Set<string>()
+  /** Whether a batch moved a position since the last checkpoint was taken. */
+  private moved = false
+  /** The batch the last written checkpoint was taken after: a state last advanced by it or before is stored. */
+  private checkpointedBatch = 0
+  private checkpointTakenAt = performance.now()
+  /** The checkpoint being written, beside the batches (one at a time). Never rejects. */
+  private checkpointing: Promise<void> | undefined
+  /** A checkpoint is taken and not yet written (or failed): no other is taken meanwhile. */
+  private checkpointPending = false
+  /**
+   * States were replayed: the next batch takes a checkpoint, so a failure that follows soon (a batch
+   * the store refuses, found and read again) replays little, not all since the last one again.
+   */
+  private checkpointSoon = false
+  /** The last entry id of each partition that a prepared batch held: how far a checkpoint goes. */
+  private readonly scored = new Map<number, string>()
   private stopping = false
   private paused = false
   private running: Promise<void> | undefined
@@ -313,6 +376,12 @@ export class PipelineWorker {
       }
       await this.settleInFlight()
       try {
+        // What lives in memory only is written before the partitions are given back.
+        await this.checkpointNow()
+      } catch (error) {
+        this.fail(error)
+      }
+      try {
         await this.source.stop(this.store)
       } catch (error) {
         this.fail(error)
@@ -325,6 +394,8 @@ export class PipelineWorker {
   private async step(): Promise<void> {
     if (this.source.changeDue() || this.paused) {
       await this.drain()
+      // The next owner of a partition given up starts from its states without replaying them.
+      await this.checkpointNow()
       const left = await this.source.rebalance(this.store)
       if (left.length > 0) this.forgetPartitions()
     }
@@ -342,6 +413,8 @@ export class PipelineWorker {
     if (batch.entries.length === 0) {
       // Idle: the commit in flight is finished here, so a failure of it is never left unnoticed.
       await this.drain()
+      // A quiet stream: the states are written now, so the store is current while nothing happens.
+      if (batch.idle === true) await this.checkpointNow()
       return
     }
     // A re-read may hold what the batch in flight is storing: its outcome must be known first.
@@ -431,7 +504,10 @@ export class PipelineWorker {
     let duplicates = 0
     let redelivered = 0
     const seenBefore: SeenBefore[] = []
-    const committed = await this.committedPositions(new Set(batch.entries.map((entry) => entry.partition)))
+    const committed = await this.committedPositions(
+      new Set([...batch.entries.map((entry) => entry.partition), ...(this.source.heldPartitions?.() ?? [])]),
+      number,
+    )
     // At or before its partition's committed position, an entry was in a committed batch itself.
     const handledBefore = (entry: StreamEntry) => {
       const position = committed.get(entry.partition)
@@ -529,7 +605,6 @@ export class PipelineWorker {
 
     const rows: ScoredRow[] = []
     const rowEntries: StreamEntry[] = []
-    const touched = new Map<string, UserState>()
     const produced: number[] = []
     for (const { entry, txn, apiKeyId } of fresh) {
       const cached = this.cache.get(txn.user_id) as CachedState
@@ -549,31 +624,35 @@ export class PipelineWorker {
       // Re-inserting keeps the map in least-recently-used order for eviction.
       this.cache.delete(txn.user_id)
       this.cache.set(txn.user_id, { state: result.state, batch: number })
-      touched.set(txn.user_id, result.state)
+      this.dirty.add(txn.user_id)
       rows.push({ txn, score: result.score, apiKeyId })
       rowEntries.push(entry)
       if (this.source.streamIds) produced.push(Number(entry.id.slice(0, entry.id.indexOf('-'))))
     }
 
-    // One JSON text for every state, in its stored form (state-codec.ts), made before any state advances.
-    const states: StatesDocument = { json: packedStatesJson(touched), users: touched.size }
     const fences: PartitionFence[] = []
     for (const [partition, last] of lastIds) {
       const epoch = this.source.epochOf(partition)
       if (epoch === undefined) throw new FencedError()
       const position = committed.get(partition)
-      fences.push({
+      const fence = {
         partition,
         epoch,
         position: position != null && compareIds(position, last) > 0 ? position : last,
-      })
+      }
+      fences.push(fence)
+      this.scored.set(partition, fence.position)
     }
+    this.moved = true
+    // Local mode writes the states with every batch; Team mode at a checkpoint now and then.
+    const inline = this.checkpointMs === 0
     return {
       number,
       fences,
       rows,
       rowEntries,
-      states,
+      states: inline ? this.takeStates() : undefined,
+      checkpoint: !inline && this.checkpointDue() ? this.takeCheckpoint(number) : undefined,
       acks,
       dead,
       duplicates,
@@ -586,13 +665,181 @@ export class PipelineWorker {
     }
   }
 
-  /** The committed positions of these partitions, read from the store for those not known yet. */
-  private async committedPositions(partitions: Iterable<number>): Promise<Map<number, string | null>> {
+  /**
+   * The committed positions of these partitions, read from the store for those not known yet. Those
+   * are new to this worker (a start, a takeover, after a failure): their users' states in the store go
+   * up to the partition's last checkpoint, so the transactions stored since are replayed into them first.
+   */
+  private async committedPositions(
+    partitions: Iterable<number>,
+    batch: number,
+  ): Promise<Map<number, string | null>> {
     const unknown = [...partitions].filter((partition) => !this.positions.has(partition))
-    if (unknown.length > 0)
-      for (const [partition, position] of await this.store.positions(unknown))
-        this.positions.set(partition, position)
+    if (unknown.length === 0) return this.positions
+    // A checkpoint being written changes what the store says: it is waited for.
+    await this.checkpointing
+    for (const [partition, checkpoint] of await this.store.checkpoints(unknown)) {
+      const { position, statePosition, stateAt } = checkpoint
+      if (statePosition !== null && position !== null && stateAt !== null) {
+        await this.replay(partition, statePosition, position, stateAt, batch)
+        // The next checkpoint brings the stored states up to the position.
+        if (compareIds(statePosition, position) < 0) this.moved = true
+      }
+      this.positions.set(partition, position)
+      if (position !== null && !this.scored.has(partition)) this.scored.set(partition, position)
+      this.source.keepAfter?.(partition, statePosition ?? position ?? '0-0')
+    }
     return this.positions
+  }
+
+  /**
+   * Brings the states of a partition's users up to its committed position: its entries after the states'
+   * checkpoint (`after`) up to `upTo` are read from the stream again, and each one whose transaction was
+   * stored from it after the checkpoint (`since`: see PipelineStore.storedSince) advances its user's
+   * state, in stream order, as scoring it did. Nothing is written; the states are written by the next
+   * checkpoint. A transaction's first such entry is the one that stored it.
+   */
+  private async replay(partition: number, after: string, upTo: string, since: string, batch: number) {
+    if (compareIds(after, upTo) >= 0 || this.source.replayEntries === undefined) return
+    const window = this.options.timeWindow ?? DEFAULT_TIME_WINDOW
+    const now = Date.now()
+    const applied = new Set<string>()
+    const started = performance.now()
+    let entries = 0
+    try {
+      for await (const chunk of this.source.replayEntries(partition, after, upTo)) {
+        entries += chunk.length
+        const txns: Transaction[] = []
+        for (const entry of chunk) {
+          if (entry.rejected !== undefined) continue
+          const decoded = decodeTransaction(entry.fields, window, now)
+          if (!decoded.ok) continue
+          decoded.txn.txn_id = decoded.txn.txn_id.toLowerCase()
+          txns.push(decoded.txn)
+        }
+        const stored = await this.store.storedSince(txns, since)
+        await this.loadForReplay(
+          txns.filter((txn, index) => stored.has(index) && !this.cache.has(txn.user_id)),
+        )
+        txns.forEach((txn, index) => {
+          if (!stored.has(index) || applied.has(txn.txn_id)) return
+          const cached = this.cache.get(txn.user_id)
+          // A user whose stored state cannot be read: its entries are refused when they are scored.
+          if (cached === undefined) return
+          applied.add(txn.txn_id)
+          replayTransaction(txn, cached.state)
+          cached.batch = batch
+          this.dirty.add(txn.user_id)
+        })
+      }
+    } catch (error) {
+      if (!(error instanceof ReplayGapError)) throw error
+      // The entries are gone for good: waiting would not bring them back. Said, and counted as an error.
+      this.fail(
+        new Error(
+          `partition ${partition}: ${error.message}; its users' states go on from the store without them`,
+        ),
+      )
+    }
+    if (applied.size > 0) this.checkpointSoon = true
+    this.options.log?.(
+      `partition ${partition}: replayed ${applied.size.toLocaleString('en-US')} transactions stored after its states' checkpoint (${entries.toLocaleString('en-US')} entries read again, ${Math.round(performance.now() - started)} ms)`,
+    )
+  }
+
+  /** The stored states of the users of these transactions; a user whose state cannot be read is left out. */
+  private async loadForReplay(txns: Transaction[]) {
+    const users = [...new Set(txns.map((txn) => txn.user_id))]
+    const load = async (some: string[]) => {
+      const states = await this.store.loadStates(some)
+      for (const user of some) this.cache.set(user, { state: states.get(user) ?? emptyUserState(), batch: 0 })
+    }
+    try {
+      await load(users)
+    } catch (error) {
+      if (!(error instanceof RowRejectedError)) throw error
+      for (const user of users)
+        await load([user]).catch((single: unknown) => {
+          if (!(single instanceof RowRejectedError)) throw single
+        })
+    }
+  }
+
+  private get checkpointMs() {
+    return this.options.stateCheckpointMs ?? (this.options.mode === 'team' ? 10_000 : 0)
+  }
+
+  /** Time for a checkpoint: its interval has passed, or too many states live in memory only. */
+  private checkpointDue(): boolean {
+    if (this.checkpointPending) return false
+    return (
+      this.checkpointSoon ||
+      performance.now() - this.checkpointTakenAt >= this.checkpointMs ||
+      this.dirty.size >= (this.options.maxCachedUsers ?? 200_000) / 4
+    )
+  }
+
+  /** The states advanced since the last one was taken, in their stored form (state-codec.ts), as one JSON text. */
+  private takeStates(): StatesDocument {
+    const states = new Map<string, UserState>()
+    for (const user of this.dirty) states.set(user, (this.cache.get(user) as CachedState).state)
+    this.dirty = new Set()
+    this.moved = false
+    this.checkpointTakenAt = performance.now()
+    return { json: packedStatesJson(states), users: states.size }
+  }
+
+  /** A checkpoint of every partition a batch has moved, taken after batch `batch` was scored. */
+  private takeCheckpoint(batch: number): Checkpoint {
+    this.checkpointPending = true
+    this.checkpointSoon = false
+    const users = [...this.dirty]
+    const fences: PartitionFence[] = []
+    for (const [partition, position] of this.scored) {
+      const epoch = this.source.epochOf(partition)
+      if (epoch !== undefined) fences.push({ partition, epoch, position })
+    }
+    return { batch, users, states: this.takeStates(), fences }
+  }
+
+  /**
+   * Writes a checkpoint beside the batches, once the batch it was taken after is committed (`at`: that
+   * batch's time; null when nothing is committed beside it). A failure loses nothing: its users are
+   * written by the next one (a fenced one: the partition's next owner replays them).
+   */
+  private startCheckpoint(checkpoint: Checkpoint, at: string | null) {
+    this.checkpointing = this.store
+      .checkpoint({ fences: checkpoint.fences, states: checkpoint.states, at, modelVersion: MODEL_VERSION })
+      .then((outcome) => {
+        if (outcome === 'fenced') throw new FencedError()
+        this.checkpointedBatch = Math.max(this.checkpointedBatch, checkpoint.batch)
+        for (const fence of checkpoint.fences) this.source.keepAfter?.(fence.partition, fence.position)
+      })
+      .catch((error: unknown) => {
+        for (const user of checkpoint.users) if (this.cache.has(user)) this.dirty.add(user)
+        this.moved = true
+        this.options.log?.(`writing the users' states (a checkpoint): ${describeFailure(error)}`)
+      })
+      .finally(() => {
+        this.checkpointing = undefined
+        this.checkpointPending = false
+      })
+  }
+
+  /**
+   * A checkpoint now, with nothing in flight (a quiet stream, partitions given up, a stop). If it cannot
+   * be written nothing is lost: whoever holds the partitions next replays what it would have written.
+   */
+  private async checkpointNow(): Promise<void> {
+    if (this.checkpointMs === 0) return
+    await this.drain()
+    await this.checkpointing
+    // Partitions taken over without a batch since are brought up to date (replayed) too.
+    const held = this.source.heldPartitions?.()
+    if (held !== undefined && held.length > 0) await this.committedPositions(held, this.batchNumber)
+    if (this.dirty.size === 0 && !this.moved) return
+    this.startCheckpoint(this.takeCheckpoint(this.batchNumber), null)
+    await this.checkpointing
   }
 
   /**
@@ -633,11 +880,12 @@ export class PipelineWorker {
   }
 
   private async commit(batch: PreparedBatch, preparedMs = 0): Promise<void> {
-    let { rows, states } = batch
+    const { rows, states } = batch
     const dead = batch.dead
     const started = performance.now()
+    let at: string | undefined
     try {
-      await this.write(batch.fences, rows, states)
+      at = await this.write(batch.fences, rows, states)
     } catch (error) {
       if (!(error instanceof RowRejectedError)) {
         // The connection may have dropped after the commit went through: a re-read tells.
@@ -646,19 +894,21 @@ export class PipelineWorker {
         throw error
       }
       error.entries = batch.entries
-      // One entry, read on its own, that the store refuses: it is the bad one and becomes a dead letter.
       if (!(batch.isolated && rows.length === 1)) await this.findRefusedRows(batch, error)
-      const [row] = rows as [ScoredRow]
-      const entry = batch.rowEntries[0] as StreamEntry
-      this.cache.delete(row.txn.user_id)
-      dead.push(refusal(entry, error.message, 'refused_by_store'))
-      rows = []
-      states = { json: '{}', users: 0 }
-      await this.write(batch.fences, rows, states)
+      // One entry, read on its own, that the store refuses: it is the bad one, and a dead letter when
+      // it is read again, after the states it advanced are read back (and replayed) without it.
+      this.refused.set(entryKey(batch.rowEntries[0] as StreamEntry), {
+        reason: error.message,
+        kind: 'refused_by_store',
+      })
+      error.entries = 0
+      throw error
     }
     // Counted once committed: a failure to acknowledge (Redis down) must not lose the count, and the
     // re-read that follows finds these stored and counts them as redelivered.
     this.committedBatch = batch.number
+    if (states !== undefined) this.checkpointedBatch = batch.number
+    if (batch.checkpoint !== undefined) this.startCheckpoint(batch.checkpoint, at ?? null)
     const commitMs = performance.now() - started
     this.commitTimes.record(commitMs)
     // Small batches are mostly round trips: only those big enough to tell say what an entry costs.
@@ -706,7 +956,7 @@ export class PipelineWorker {
    * is read again (their users' states counted them here, so the batch is scored again). Always throws.
    */
   private async findRefusedRows(batch: PreparedBatch, error: RowRejectedError): Promise<never> {
-    const states = JSON.parse(batch.states.json) as Record<string, unknown>
+    const states = JSON.parse(batch.states?.json ?? '{}') as Record<string, unknown>
     const refused = await this.store.refusedRows(
       batch.rows.map((row) => ({
         ...row,
@@ -728,19 +978,25 @@ export class PipelineWorker {
     throw error
   }
 
-  private async write(fences: PartitionFence[], rows: ScoredRow[], states: StatesDocument) {
-    const outcome = await this.store.commit({ fences, rows, states, modelVersion: MODEL_VERSION })
+  /** Commits a batch; its time (see PipelineStore.commitAt). */
+  private async write(fences: PartitionFence[], rows: ScoredRow[], states: StatesDocument | undefined) {
+    const { outcome, at } = await this.store.commitAt({ fences, rows, states, modelVersion: MODEL_VERSION })
     if (outcome === 'fenced') throw new FencedError()
     if (outcome === 'redelivered') throw new RedeliveredError()
+    return at
   }
 
-  /** Keeps memory bounded: the least recently used states go, never one a batch in flight has written. */
+  /**
+   * Keeps memory bounded: the least recently used states go, never one that lives in memory only (a
+   * batch in flight, or no checkpoint yet, has advanced it).
+   */
   private evict() {
     const max = this.options.maxCachedUsers ?? 200_000
     if (this.cache.size <= max) return
+    const stored = Math.min(this.committedBatch, this.checkpointedBatch)
     for (const [user, cached] of this.cache) {
-      if (this.cache.size <= max || cached.batch > this.committedBatch) break
-      this.cache.delete(user)
+      if (this.cache.size <= max) break
+      if (cached.batch <= stored) this.cache.delete(user)
     }
   }
 
@@ -756,8 +1012,7 @@ export class PipelineWorker {
       failures.push(this.settleFailure)
       this.settleFailure = undefined
     }
-    this.cache.clear()
-    this.positions.clear()
+    this.forgetStates()
     this.source.rewind(
       Math.max(
         ...failures.map((failure) => (failure instanceof RowRejectedError ? (failure.entries ?? 1) : 0)),
@@ -781,10 +1036,23 @@ export class PipelineWorker {
 
   /** Partitions were left: what was known about them belongs to their next owner now. */
   private forgetPartitions() {
-    this.cache.clear()
-    this.positions.clear()
+    this.forgetStates()
     this.refused.clear()
     this.uncertain.clear()
+  }
+
+  /**
+   * States and positions are read from the store again (and the entries since the states' checkpoint
+   * replayed) before the next batch is scored.
+   */
+  private forgetStates() {
+    // A checkpoint taken with a batch that failed is never written.
+    if (this.checkpointing === undefined) this.checkpointPending = false
+    this.cache.clear()
+    this.positions.clear()
+    this.dirty = new Set()
+    this.scored.clear()
+    this.moved = false
   }
 
   private fail(error: unknown) {

@@ -12,7 +12,7 @@ export {
   type PackedUserState,
 } from './state-codec'
 export { createListMatcher, type ListEntry, type ListMatcher } from './lists'
-export { MODEL_VERSION, scoreTransaction, type ScoredTransaction } from './score'
+export { MODEL_VERSION, replayTransaction, scoreTransaction, type ScoredTransaction } from './score'
 export {
   FRAUD_PATTERNS,
   GENERATOR_BLOCKLIST,

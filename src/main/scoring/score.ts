@@ -281,6 +281,14 @@ export function decide(score: number, blocked: boolean, thresholds: RuleSet['thr
  * between any two calls. `rules` must be a parsed RuleSet (it is not validated here, for speed; its
  * compiled form is cached per object). Money is compared as integer cents.
  */
+/**
+ * Advances `state` past `txn` exactly as scoreTransaction does, without scoring it: for a transaction
+ * scored and stored before, whose user's state is being brought up to date again (a replay).
+ */
+export function replayTransaction(txn: Transaction, state: UserState): void {
+  advanceUserState(state, txn, toCents(txn.amount))
+}
+
 export function scoreTransaction(
   txn: Transaction,
   state: UserState,

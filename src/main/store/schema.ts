@@ -180,6 +180,10 @@ export interface PipelinePartitionsTable {
   owner: string | null
   position: string | null
   updated_at: Generated<Date>
+  /** States are current up to here (0017); null: up to position. */
+  state_position: string | null
+  /** When the states were last current: rows stored after it and after state_position are replayed. */
+  state_at: Generated<Date>
 }
 
 /** Decision API keys (0008): only the SHA-256 of the secret is kept. */

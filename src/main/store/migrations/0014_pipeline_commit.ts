@@ -20,7 +20,8 @@ import { sql, type Kysely } from 'kysely'
 
 const SAFE_PATH = 'SET search_path = pg_catalog, public, pg_temp'
 
-const SIGNATURE = `pipeline_commit_batch(text, int[], bigint[], text[], uuid[], timestamptz[], text[], text[],
+/** The function's argument types, for DROP, REVOKE and GRANT (0015 and 0017 keep them). */
+export const SIGNATURE = `pipeline_commit_batch(text, int[], bigint[], text[], uuid[], timestamptz[], text[], text[],
   text[], numeric[], text[], text[], inet[], text[], numeric[], numeric[], numeric[], numeric[], boolean[],
   bigint[], smallint[], text[], jsonb[], text[], int[], json, text)`
 

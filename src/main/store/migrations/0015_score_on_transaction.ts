@@ -24,7 +24,8 @@ import { runScript } from './script'
 
 const SAFE_PATH = 'SET search_path = pg_catalog, public, pg_temp'
 
-const COMMIT_BATCH = `CREATE OR REPLACE FUNCTION pipeline_commit_batch(
+/** pipeline_commit_batch as 0015 leaves it (0017 derives its own from this text). */
+export const COMMIT_BATCH = `CREATE OR REPLACE FUNCTION pipeline_commit_batch(
      p_source text, p_partitions int[], p_epochs bigint[], p_positions text[],
      p_txn_id uuid[], p_ts timestamptz[], p_user_id text[], p_counterparty_id text[], p_type text[],
      p_amount numeric[], p_currency text[], p_merchant_type text[], p_source_ip inet[], p_device_id text[],

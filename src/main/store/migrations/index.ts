@@ -15,6 +15,7 @@ import * as analystSearch from './0013_analyst_search'
 import * as pipelineCommit from './0014_pipeline_commit'
 import * as scoreOnTransaction from './0015_score_on_transaction'
 import * as stateCompression from './0016_state_compression'
+import * as stateCheckpoints from './0017_state_checkpoints'
 
 /**
  * Every migration, in order. Imported statically so the bundle carries them; names sort in
@@ -37,6 +38,7 @@ export const migrations: Record<string, Migration> = {
   '0014_pipeline_commit': pipelineCommit,
   '0015_score_on_transaction': scoreOnTransaction,
   '0016_state_compression': stateCompression,
+  '0017_state_checkpoints': stateCheckpoints,
 }
 
 export const latestMigration = Object.keys(migrations).sort().at(-1) ?? ''

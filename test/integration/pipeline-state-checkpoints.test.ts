@@ -1,0 +1,159 @@
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { partitionOf, partitionStream } from '../../src/main/pipeline/partitioning'
+import { unpackUserState } from '../../src/main/scoring'
+import type { Transaction } from '../../src/shared/transaction'
+import {
+  deleteKeys,
+  expectedScoring,
+  generated,
+  migratedDatabase,
+  pendingEntries,
+  query,
+  startWorker,
+  statesBehind,
+  storedCount,
+  storedScoring,
+  testLayout,
+  waitFor,
+  xaddTransactions,
+} from '../support/pipeline'
+import { createTestDatabase, SHARED_REDIS_URL, type TestDatabase } from '../support/services'
+
+/**
+ * A Team worker writes its users' states at checkpoints (0017); between two, they live in its memory
+ * only. Whoever holds a partition next replays the entries since the last checkpoint into the stored
+ * states: each entry whose transaction it stored, once, in stream order — not a producer's retry, a
+ * conflicting version, an entry on the wrong partition or one that is not a transaction.
+ */
+
+const cleanups: (() => Promise<unknown>)[] = []
+let database: TestDatabase
+
+beforeAll(async () => {
+  database = await createTestDatabase('aether_states')
+  cleanups.push(() => database.drop())
+  await migratedDatabase(database.url)
+})
+
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {})
+})
+
+interface StoredState {
+  user_id: string
+  state: string
+  model_version: string
+}
+
+describe('state checkpoints', () => {
+  it('a new owner replays what was stored after the last checkpoint, and nothing else', async () => {
+    const layout = testLayout(4)
+    const redis = new Redis(SHARED_REDIS_URL)
+    cleanups.push(
+      async () => redis.disconnect(),
+      () => deleteKeys(SHARED_REDIS_URL, layout.prefix),
+    )
+    const txns = generated(900, 37)
+    const first = txns.slice(0, 400)
+    const later = txns.slice(400)
+    await xaddTransactions(redis, layout, first)
+    // A reader that reads nothing keeps every entry in the streams, whatever the checkpoints allow.
+    for (let partition = 0; partition < layout.partitions; partition++)
+      await redis.xgroup('CREATE', partitionStream(layout, partition), 'audit', '0', 'MKSTREAM')
+    const config = { postgres: { url: database.url }, redis: { url: SHARED_REDIS_URL }, layout }
+    const worker = startWorker(config)
+    cleanups.push(() => worker.close())
+    await waitFor(
+      'the first part stored',
+      () => storedCount(database.url),
+      (n) => n === first.length,
+    )
+    // The stream goes quiet: the worker writes its users' states.
+    await waitFor(
+      "the first part's states written",
+      () => statesBehind(database.url),
+      (n) => n === 0,
+    )
+    const checkpoint = await query<{ partition: number; position: string; state_at: string }>(
+      database.url,
+      'SELECT partition, position, state_at::text FROM pipeline_partitions WHERE position IS NOT NULL',
+    )
+    expect(checkpoint).toHaveLength(layout.partitions)
+    const firstStates = await query<StoredState>(
+      database.url,
+      'SELECT user_id, state::text, model_version FROM user_features',
+    )
+    expect(firstStates.length).toBeGreaterThan(0)
+
+    // After it: a producer's retries of transactions stored before it, a conflicting version of one,
+    // new transactions, one of them also sent to a wrong partition first, one sent twice and one in
+    // two versions, and an entry that is no transaction at all.
+    const retried = first.slice(0, 15)
+    const conflicting = first
+      .slice(20, 25)
+      .map((txn) => ({ ...txn, amount: (Number(txn.amount) + 1).toFixed(2) }))
+    const misrouted = later[0] as Transaction
+    const home = partitionOf(misrouted.user_id, layout.partitions)
+    await xaddTransactions(redis, layout, [misrouted], (home + 1) % layout.partitions)
+    const twice = later[1] as Transaction
+    const versions = later[2] as Transaction
+    await xaddTransactions(redis, layout, [...retried, ...conflicting, ...later.slice(0, 100)])
+    await xaddTransactions(redis, layout, [twice, { ...versions, amount: '1.00' }])
+    await redis.xadd(partitionStream(layout, 0), '*', 'txn_id', 'not-a-uuid', 'amount', 'x')
+    await xaddTransactions(redis, layout, later.slice(100))
+    await waitFor(
+      'the rest stored',
+      () => storedCount(database.url),
+      (n) => n === txns.length,
+    )
+    await waitFor(
+      'nothing pending',
+      () => pendingEntries(SHARED_REDIS_URL, layout),
+      (n) => n === 0,
+    )
+    const expected = expectedScoring(txns)
+    const written = await storedScoring(database.url)
+    expect(written.states).toEqual(expected.states)
+    const status = await worker.worker.status()
+    expect(status.counts).toMatchObject({ stored: txns.length, duplicates: retried.length + 1 })
+    expect(status.deadLettersByReason).toEqual({
+      conflicting_duplicate: conflicting.length + 1,
+      wrong_partition: 1,
+      invalid: 1,
+    })
+    await worker.close()
+
+    // As if the worker had died before writing any checkpoint after the first part's: the store keeps
+    // the first part's states, and where they stood.
+    for (const { partition, position, state_at } of checkpoint)
+      await query(
+        database.url,
+        'UPDATE pipeline_partitions SET state_position = $2, state_at = $3 WHERE partition = $1',
+        [partition, position, state_at],
+      )
+    await query(database.url, 'DELETE FROM user_features')
+    for (const { user_id, state, model_version } of firstStates)
+      await query(
+        database.url,
+        'INSERT INTO user_features (user_id, state, model_version) VALUES ($1, $2::jsonb, $3)',
+        [user_id, state, model_version],
+      )
+    expect(await statesBehind(database.url)).toBe(layout.partitions)
+    const restored = await query<{ user_id: string; state: unknown }>(
+      database.url,
+      'SELECT user_id, state FROM user_features',
+    )
+    const before = new Map(restored.map((row) => [row.user_id, unpackUserState(row.state)]))
+    expect(before).not.toEqual(expected.states)
+
+    // The next owner finds the store behind and replays; nothing new arrives meanwhile.
+    const next = startWorker(config)
+    cleanups.push(() => next.close())
+    const replayed = await storedScoring(database.url)
+    expect(replayed.states).toEqual(expected.states)
+    expect(replayed.scores).toEqual(expected.scores)
+    expect((await next.worker.status()).counts.stored).toBe(0)
+    await next.close()
+  }, 120_000)
+})
