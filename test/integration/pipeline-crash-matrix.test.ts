@@ -102,7 +102,17 @@ describe('crash matrix', () => {
     cleanups.push(() => database.drop())
     await migratedDatabase(database.url)
     const layout = testLayout()
-    const args = ['--postgres-url', database.url, '--redis-url', redis.url, '--prefix', layout.prefix]
+    // A state checkpoint every second: the first worker dies between two, with some written.
+    const args = [
+      '--postgres-url',
+      database.url,
+      '--redis-url',
+      redis.url,
+      '--prefix',
+      layout.prefix,
+      '--state-checkpoint-seconds',
+      '1',
+    ]
     const started = Date.now()
     const producing = produce(redis.url, layout)
     const first = spawnWorker(args)

@@ -97,7 +97,9 @@ describe('features at any scale', () => {
   })
 
   it('workers joining and leaving mid-stream lose nothing and count nothing twice', async () => {
-    const { stored, workers } = await run(async (config) => {
+    // Checkpoints every 300 ms: states written beside the batches and at each handover, many times over.
+    const { stored, workers } = await run(async (shared) => {
+      const config = { ...shared, stateCheckpointMs: 300 }
       const first = startWorker(config)
       const atLeast = async (n: number) =>
         waitFor(

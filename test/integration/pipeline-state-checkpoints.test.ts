@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { partitionOf, partitionStream } from '../../src/main/pipeline/partitioning'
@@ -24,7 +25,8 @@ import { createTestDatabase, SHARED_REDIS_URL, type TestDatabase } from '../supp
  * A Team worker writes its users' states at checkpoints (0017); between two, they live in its memory
  * only. Whoever holds a partition next replays the entries since the last checkpoint into the stored
  * states: each entry whose transaction it stored, once, in stream order — not a producer's retry, a
- * conflicting version, an entry on the wrong partition or one that is not a transaction.
+ * conflicting version, an entry on the wrong partition, one that is not a transaction or one the store
+ * refused.
  */
 
 const cleanups: (() => Promise<unknown>)[] = []
@@ -101,6 +103,10 @@ describe('state checkpoints', () => {
     await xaddTransactions(redis, layout, [...retried, ...conflicting, ...later.slice(0, 100)])
     await xaddTransactions(redis, layout, [twice, { ...versions, amount: '1.00' }])
     await redis.xadd(partitionStream(layout, 0), '*', 'txn_id', 'not-a-uuid', 'amount', 'x')
+    // A transaction only the store refuses (an address PostgreSQL cannot read): a batch fails on it,
+    // and every replay reads it again.
+    const unreadable = { ...(later[3] as Transaction), txn_id: randomUUID(), source_ip: '1::2::3' }
+    await xaddTransactions(redis, layout, [unreadable])
     await xaddTransactions(redis, layout, later.slice(100))
     await waitFor(
       'the rest stored',
@@ -121,6 +127,7 @@ describe('state checkpoints', () => {
       conflicting_duplicate: conflicting.length + 1,
       wrong_partition: 1,
       invalid: 1,
+      refused_by_store: 1,
     })
     await worker.close()
 

@@ -20,7 +20,8 @@ import { CONTENT_FIELDS, contentFingerprint } from './transaction-content'
 /**
  * What the Decision API does, apart from HTTP: validate a transaction as the worker will, write it to
  * its user's partition stream once per txn_id, and answer with the decision the worker stored, or past
- * the budget with a provisional one from the same scorer over the latest stored user state.
+ * the budget with a provisional one from the same scorer over the latest stored user state (written at
+ * the workers' state checkpoints, 0017: up to one interval behind what the worker holds).
  *
  * Once per txn_id across any number of gateways: a claim key (`<prefix>gw:txn:{pN}:<txn_id>`, holding
  * the content's fingerprint) is set and the entry added in one Redis script, so a retry, a second gateway

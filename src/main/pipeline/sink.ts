@@ -395,12 +395,30 @@ export class PipelineStore {
    */
   async storedSince(txns: readonly Transaction[], since: string): Promise<Set<number>> {
     const found = new Set<number>()
-    if (txns.length === 0) return found
-    const rows = await run<{ i: number; differs: string[] }>(this.store.db, STORED_SINCE, [
-      ...columnArrays(TRANSACTION_COLUMNS, txns),
-      since,
-    ])
-    for (const row of rows) if (row.differs.length === 0) found.add(Number(row.i) - 1)
+    // An entry whose values the store refuses (an address it cannot read) was never stored: the
+    // statement is tried on halves, down to that entry alone, which is then left out.
+    const look = async (indexes: number[]): Promise<void> => {
+      if (indexes.length === 0) return
+      let rows: { i: number; differs: string[] }[]
+      try {
+        rows = await run(this.store.db, STORED_SINCE, [
+          ...columnArrays(
+            TRANSACTION_COLUMNS,
+            indexes.map((index) => txns[index] as Transaction),
+          ),
+          since,
+        ])
+      } catch (error) {
+        if (!isRowRejection(error)) throw error
+        if (indexes.length === 1) return
+        const half = Math.ceil(indexes.length / 2)
+        await look(indexes.slice(0, half))
+        await look(indexes.slice(half))
+        return
+      }
+      for (const row of rows) if (row.differs.length === 0) found.add(indexes[Number(row.i) - 1] as number)
+    }
+    await look(txns.map((_, index) => index))
     return found
   }
 

@@ -192,14 +192,27 @@ interface CachedState {
   batch: number
 }
 
-/** The states a checkpoint writes, taken when a batch was scored, and the positions they count up to. */
+/**
+ * The states a checkpoint writes, as they were when a batch was scored, and the positions they count up
+ * to. Packing thousands of states at once would hold the event loop (and every entry waiting on it) for
+ * a while: they are packed a few hundred at a time between batches, and a state a later batch is about
+ * to advance is packed first.
+ */
 interface Checkpoint {
   /** The batch it was taken after. */
   batch: number
   users: string[]
-  states: StatesDocument
   fences: PartitionFence[]
+  /** Users whose state is not packed yet. */
+  unpacked: Set<string>
+  /** `"user":{state}` of each packed one, in its stored form (state-codec.ts). */
+  members: string[]
+  /** The time of the batch it was taken after, once that batch is committed (null: now). */
+  at?: string | null
 }
+
+/** States a checkpoint packs at a time between batches. */
+const PACKED_AT_A_TIME = 500
 
 interface PreparedBatch {
   number: number
@@ -298,6 +311,8 @@ export class PipelineWorker {
   private checkpointing: Promise<void> | undefined
   /** A checkpoint is taken and not yet written (or failed): no other is taken meanwhile. */
   private checkpointPending = false
+  /** The checkpoint taken and not yet being written: its states are being packed, or its batch committed. */
+  private openCheckpoint: Checkpoint | undefined
   /**
    * States were replayed: the next batch takes a checkpoint, so a failure that follows soon (a batch
    * the store refuses, found and read again) replays little, not all since the last one again.
@@ -374,13 +389,15 @@ export class PipelineWorker {
           await this.recover(error)
         }
       }
-      await this.settleInFlight()
-      try {
-        // What lives in memory only is written before the partitions are given back.
-        await this.checkpointNow()
-      } catch (error) {
-        this.fail(error)
-      }
+      if (await this.settleInFlight())
+        try {
+          // What lives in memory only is written before the partitions are given back.
+          await this.checkpointNow()
+        } catch (error) {
+          this.fail(error)
+        }
+      // The last batch failed: the states in memory may count it. Left to the next owner's replay.
+      else this.forgetStates()
       try {
         await this.source.stop(this.store)
       } catch (error) {
@@ -482,11 +499,14 @@ export class PipelineWorker {
     if (failure !== undefined) throw failure
   }
 
-  private async settleInFlight(): Promise<void> {
+  /** Finishes what is in flight; false if it failed (said and counted). */
+  private async settleInFlight(): Promise<boolean> {
     try {
       await this.drain()
+      return true
     } catch (error) {
       this.fail(error)
+      return false
     }
   }
 
@@ -606,8 +626,11 @@ export class PipelineWorker {
     const rows: ScoredRow[] = []
     const rowEntries: StreamEntry[] = []
     const produced: number[] = []
+    const open = this.openCheckpoint
     for (const { entry, txn, apiKeyId } of fresh) {
       const cached = this.cache.get(txn.user_id) as CachedState
+      // The checkpoint taken earlier writes this state as it is now, before this batch advances it.
+      if (open?.unpacked.has(txn.user_id) === true) this.pack(open, txn.user_id)
       let result: ReturnType<typeof scoreTransaction>
       try {
         result = scoreTransaction(txn, cached.state, config.rules, config.lists)
@@ -643,6 +666,7 @@ export class PipelineWorker {
       fences.push(fence)
       this.scored.set(partition, fence.position)
     }
+    fences.sort((a, b) => a.partition - b.partition)
     this.moved = true
     // Local mode writes the states with every batch; Team mode at a checkpoint now and then.
     const inline = this.checkpointMs === 0
@@ -652,7 +676,7 @@ export class PipelineWorker {
       rows,
       rowEntries,
       states: inline ? this.takeStates() : undefined,
-      checkpoint: !inline && this.checkpointDue() ? this.takeCheckpoint(number) : undefined,
+      checkpoint: !inline && this.checkpointDue() ? this.packLater(this.takeCheckpoint(number)) : undefined,
       acks,
       dead,
       duplicates,
@@ -799,7 +823,57 @@ export class PipelineWorker {
       const epoch = this.source.epochOf(partition)
       if (epoch !== undefined) fences.push({ partition, epoch, position })
     }
-    return { batch, users, states: this.takeStates(), fences }
+    // Partition rows are locked in one order by every writer (batches too): two never wait on each other.
+    fences.sort((a, b) => a.partition - b.partition)
+    this.dirty = new Set()
+    this.moved = false
+    this.checkpointTakenAt = performance.now()
+    const checkpoint: Checkpoint = { batch, users, fences, unpacked: new Set(users), members: [] }
+    this.openCheckpoint = checkpoint
+    return checkpoint
+  }
+
+  private pack(checkpoint: Checkpoint, user: string) {
+    const { state } = this.cache.get(user) as CachedState
+    checkpoint.members.push(`${JSON.stringify(user)}:${JSON.stringify(packUserState(state))}`)
+    checkpoint.unpacked.delete(user)
+  }
+
+  private packLater(checkpoint: Checkpoint): Checkpoint {
+    this.packInTurns(checkpoint)
+    return checkpoint
+  }
+
+  /** Packs the checkpoint's states a few hundred at a time, each turn of the event loop, then writes it. */
+  private packInTurns(checkpoint: Checkpoint) {
+    const turn = () => {
+      if (this.openCheckpoint !== checkpoint) return
+      let packed = 0
+      for (const user of checkpoint.unpacked) {
+        this.pack(checkpoint, user)
+        if (++packed >= PACKED_AT_A_TIME) break
+      }
+      if (checkpoint.unpacked.size > 0) setImmediate(turn)
+      else this.writeWhenReady(checkpoint)
+    }
+    setImmediate(turn)
+  }
+
+  /** A checkpoint taken that will not be written: its users are left to the next one. */
+  private dropCheckpoint(checkpoint: Checkpoint) {
+    if (this.openCheckpoint !== checkpoint) return
+    this.openCheckpoint = undefined
+    this.checkpointPending = false
+    for (const user of checkpoint.users) if (this.cache.has(user)) this.dirty.add(user)
+    this.moved = true
+  }
+
+  /** Starts writing the checkpoint once its states are packed and its batch is committed. */
+  private writeWhenReady(checkpoint: Checkpoint) {
+    if (this.openCheckpoint !== checkpoint || checkpoint.unpacked.size > 0 || checkpoint.at === undefined)
+      return
+    this.openCheckpoint = undefined
+    this.startCheckpoint(checkpoint, checkpoint.at)
   }
 
   /**
@@ -808,8 +882,9 @@ export class PipelineWorker {
    * written by the next one (a fenced one: the partition's next owner replays them).
    */
   private startCheckpoint(checkpoint: Checkpoint, at: string | null) {
+    const states = { json: `{${checkpoint.members.join(',')}}`, users: checkpoint.members.length }
     this.checkpointing = this.store
-      .checkpoint({ fences: checkpoint.fences, states: checkpoint.states, at, modelVersion: MODEL_VERSION })
+      .checkpoint({ fences: checkpoint.fences, states, at, modelVersion: MODEL_VERSION })
       .then((outcome) => {
         if (outcome === 'fenced') throw new FencedError()
         this.checkpointedBatch = Math.max(this.checkpointedBatch, checkpoint.batch)
@@ -818,12 +893,21 @@ export class PipelineWorker {
       .catch((error: unknown) => {
         for (const user of checkpoint.users) if (this.cache.has(user)) this.dirty.add(user)
         this.moved = true
-        this.options.log?.(`writing the users' states (a checkpoint): ${describeFailure(error)}`)
+        // Counted: while none can be written the streams keep every entry since the last one.
+        this.fail(new Error(`writing the users' states (a checkpoint): ${describeFailure(error)}`))
       })
       .finally(() => {
         this.checkpointing = undefined
         this.checkpointPending = false
       })
+  }
+
+  /** Packs what is left of the checkpoint at once and writes it, with nothing committed beside it. */
+  private async writeNow(checkpoint: Checkpoint) {
+    for (const user of checkpoint.unpacked) this.pack(checkpoint, user)
+    checkpoint.at ??= null
+    this.writeWhenReady(checkpoint)
+    await this.checkpointing
   }
 
   /**
@@ -833,13 +917,14 @@ export class PipelineWorker {
   private async checkpointNow(): Promise<void> {
     if (this.checkpointMs === 0) return
     await this.drain()
+    // One taken with the last batch is finished first.
+    if (this.openCheckpoint !== undefined) await this.writeNow(this.openCheckpoint)
     await this.checkpointing
     // Partitions taken over without a batch since are brought up to date (replayed) too.
     const held = this.source.heldPartitions?.()
     if (held !== undefined && held.length > 0) await this.committedPositions(held, this.batchNumber)
     if (this.dirty.size === 0 && !this.moved) return
-    this.startCheckpoint(this.takeCheckpoint(this.batchNumber), null)
-    await this.checkpointing
+    await this.writeNow(this.takeCheckpoint(this.batchNumber))
   }
 
   /**
@@ -908,7 +993,17 @@ export class PipelineWorker {
     // re-read that follows finds these stored and counts them as redelivered.
     this.committedBatch = batch.number
     if (states !== undefined) this.checkpointedBatch = batch.number
-    if (batch.checkpoint !== undefined) this.startCheckpoint(batch.checkpoint, at ?? null)
+    if (states !== undefined)
+      for (const fence of batch.fences) this.source.keepAfter?.(fence.partition, fence.position)
+    if (batch.checkpoint !== undefined) {
+      if (at === undefined) {
+        // Without the batch's time it could not tell its rows from the next batches': taken again later.
+        this.dropCheckpoint(batch.checkpoint)
+      } else {
+        batch.checkpoint.at = at
+        this.writeWhenReady(batch.checkpoint)
+      }
+    }
     const commitMs = performance.now() - started
     this.commitTimes.record(commitMs)
     // Small batches are mostly round trips: only those big enough to tell say what an entry costs.
@@ -994,9 +1089,11 @@ export class PipelineWorker {
     const max = this.options.maxCachedUsers ?? 200_000
     if (this.cache.size <= max) return
     const stored = Math.min(this.committedBatch, this.checkpointedBatch)
+    const open = this.openCheckpoint
     for (const [user, cached] of this.cache) {
       if (this.cache.size <= max) break
-      if (cached.batch <= stored) this.cache.delete(user)
+      if (cached.batch > stored || this.dirty.has(user) || open?.unpacked.has(user) === true) continue
+      this.cache.delete(user)
     }
   }
 
@@ -1047,6 +1144,7 @@ export class PipelineWorker {
    */
   private forgetStates() {
     // A checkpoint taken with a batch that failed is never written.
+    this.openCheckpoint = undefined
     if (this.checkpointing === undefined) this.checkpointPending = false
     this.cache.clear()
     this.positions.clear()

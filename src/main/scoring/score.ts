@@ -276,12 +276,6 @@ export function decide(score: number, blocked: boolean, thresholds: RuleSet['thr
 }
 
 /**
- * Scores one transaction of a user against the user's state and advances the state past it (in place).
- * Call it for each user's transactions in order; the state is plain JSON and may move between workers
- * between any two calls. `rules` must be a parsed RuleSet (it is not validated here, for speed; its
- * compiled form is cached per object). Money is compared as integer cents.
- */
-/**
  * Advances `state` past `txn` exactly as scoreTransaction does, without scoring it: for a transaction
  * scored and stored before, whose user's state is being brought up to date again (a replay).
  */
@@ -289,6 +283,12 @@ export function replayTransaction(txn: Transaction, state: UserState): void {
   advanceUserState(state, txn, toCents(txn.amount))
 }
 
+/**
+ * Scores one transaction of a user against the user's state and advances the state past it (in place).
+ * Call it for each user's transactions in order; the state is plain JSON and may move between workers
+ * between any two calls. `rules` must be a parsed RuleSet (it is not validated here, for speed; its
+ * compiled form is cached per object). Money is compared as integer cents.
+ */
 export function scoreTransaction(
   txn: Transaction,
   state: UserState,
