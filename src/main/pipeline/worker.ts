@@ -398,6 +398,8 @@ export class PipelineWorker {
         }
       // The last batch failed: the states in memory may count it. Left to the next owner's replay.
       else this.forgetStates()
+      // A checkpoint being written is finished before the partitions and connections go.
+      await this.checkpointing
       try {
         await this.source.stop(this.store)
       } catch (error) {
@@ -751,6 +753,9 @@ export class PipelineWorker {
           // A user whose stored state cannot be read: its entries are refused when they are scored.
           if (cached === undefined) return
           applied.add(txn.txn_id)
+          // No checkpoint is open when a replay runs; were one, it keeps this state as it was.
+          if (this.openCheckpoint?.unpacked.has(txn.user_id) === true)
+            this.pack(this.openCheckpoint, txn.user_id)
           replayTransaction(txn, cached.state)
           cached.batch = batch
           this.dirty.add(txn.user_id)
@@ -848,10 +853,17 @@ export class PipelineWorker {
   private packInTurns(checkpoint: Checkpoint) {
     const turn = () => {
       if (this.openCheckpoint !== checkpoint) return
-      let packed = 0
-      for (const user of checkpoint.unpacked) {
-        this.pack(checkpoint, user)
-        if (++packed >= PACKED_AT_A_TIME) break
+      try {
+        let packed = 0
+        for (const user of checkpoint.unpacked) {
+          this.pack(checkpoint, user)
+          if (++packed >= PACKED_AT_A_TIME) break
+        }
+      } catch (error) {
+        // Outside any batch: said and counted here, and its users are left to the next checkpoint.
+        this.dropCheckpoint(checkpoint)
+        this.fail(new Error(`packing the users' states (a checkpoint): ${describeFailure(error)}`))
+        return
       }
       if (checkpoint.unpacked.size > 0) setImmediate(turn)
       else this.writeWhenReady(checkpoint)
@@ -882,9 +894,16 @@ export class PipelineWorker {
    * written by the next one (a fenced one: the partition's next owner replays them).
    */
   private startCheckpoint(checkpoint: Checkpoint, at: string | null) {
-    const states = { json: `{${checkpoint.members.join(',')}}`, users: checkpoint.members.length }
-    this.checkpointing = this.store
-      .checkpoint({ fences: checkpoint.fences, states, at, modelVersion: MODEL_VERSION })
+    // Every failure, the text's own included, goes through the chain's catch and finally.
+    this.checkpointing = Promise.resolve()
+      .then(() =>
+        this.store.checkpoint({
+          fences: checkpoint.fences,
+          states: { json: `{${checkpoint.members.join(',')}}`, users: checkpoint.members.length },
+          at,
+          modelVersion: MODEL_VERSION,
+        }),
+      )
       .then((outcome) => {
         if (outcome === 'fenced') throw new FencedError()
         this.checkpointedBatch = Math.max(this.checkpointedBatch, checkpoint.batch)
@@ -893,8 +912,11 @@ export class PipelineWorker {
       .catch((error: unknown) => {
         for (const user of checkpoint.users) if (this.cache.has(user)) this.dirty.add(user)
         this.moved = true
+        const message = `writing the users' states (a checkpoint): ${describeFailure(error)}`
+        // A partition taken over: its next owner replays; the batch refused beside it is counted already.
+        if (error instanceof FencedError) this.options.log?.(message)
         // Counted: while none can be written the streams keep every entry since the last one.
-        this.fail(new Error(`writing the users' states (a checkpoint): ${describeFailure(error)}`))
+        else this.fail(new Error(message))
       })
       .finally(() => {
         this.checkpointing = undefined
