@@ -31,6 +31,7 @@ import {
   type StreamLayout,
 } from '../src/main/pipeline/partitioning'
 import { replay } from '../src/main/pipeline/producer'
+import { STATES_BEHIND } from '../src/main/pipeline/sink'
 import { GENERATOR_BLOCKLIST, generateTraffic } from '../src/main/scoring/generator'
 import { migrateToLatest } from '../src/main/store/migrate'
 import { openPostgresStore } from '../src/main/store/store'
@@ -322,15 +323,7 @@ async function main() {
     }
 
     /** Whether the workers' users' states count every stored transaction (their checkpoints, 0017). */
-    const statesWritten = async () =>
-      Number(
-        (
-          await db.query(
-            `SELECT count(*) AS n FROM pipeline_partitions
-              WHERE state_position IS NOT NULL AND state_position IS DISTINCT FROM position`,
-          )
-        ).rows[0].n,
-      ) === 0
+    const statesWritten = async () => Number((await db.query(STATES_BEHIND)).rows[0].n) === 0
 
     /**
      * Starts the consumers, and times the drain from the first acknowledged entry to the last (an entry

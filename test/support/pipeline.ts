@@ -9,6 +9,7 @@ import {
   type StreamLayout,
 } from '../../src/main/pipeline/partitioning'
 import { replay } from '../../src/main/pipeline/producer'
+import { STATES_BEHIND } from '../../src/main/pipeline/sink'
 import { encodeTransaction } from '../../src/main/pipeline/wire'
 import { createTeamWorker, type TeamWorker, type TeamWorkerConfig } from '../../src/main/pipeline/team'
 import {
@@ -181,13 +182,7 @@ export interface StoredScoring {
  * them at checkpoints (0017), at the latest when the stream goes quiet.
  */
 export async function statesBehind(url: string, password?: string): Promise<number> {
-  const [row] = await query<{ n: number }>(
-    url,
-    `SELECT count(*)::int AS n FROM pipeline_partitions
-      WHERE state_position IS NOT NULL AND state_position IS DISTINCT FROM position`,
-    [],
-    password,
-  )
+  const [row] = await query<{ n: number }>(url, STATES_BEHIND, [], password)
   return row?.n ?? 0
 }
 

@@ -136,6 +136,13 @@ SELECT e.i, array_remove(ARRAY[${differsWhen.join(', ')}], NULL) AS differs,
   FROM unnest(${TRANSACTION_ARRAYS}) WITH ORDINALITY AS e(${TRANSACTIONS}, i)
   JOIN transactions t ON t.txn_id = e.txn_id`
 
+/**
+ * Partitions whose users' stored states do not yet count every stored transaction (0017): a Team worker
+ * writes them at its next checkpoint. Counted as `n`.
+ */
+export const STATES_BEHIND = `SELECT count(*)::int AS n FROM pipeline_partitions
+  WHERE state_position IS NOT NULL AND state_position IS DISTINCT FROM position`
+
 /** STORED_VERSIONS of the rows stored after a time (the parameter after the arrays). */
 const STORED_SINCE = `${STORED_VERSIONS}
  WHERE t.ingested_at > $${TRANSACTION_COLUMNS.length + 1}::timestamptz`

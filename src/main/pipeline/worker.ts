@@ -4,6 +4,7 @@ import {
   emptyUserState,
   MODEL_VERSION,
   packUserState,
+  packedStateMember,
   packedStatesJson,
   replayTransaction,
   scoreTransaction,
@@ -840,7 +841,7 @@ export class PipelineWorker {
 
   private pack(checkpoint: Checkpoint, user: string) {
     const { state } = this.cache.get(user) as CachedState
-    checkpoint.members.push(`${JSON.stringify(user)}:${JSON.stringify(packUserState(state))}`)
+    checkpoint.members.push(packedStateMember(user, state))
     checkpoint.unpacked.delete(user)
   }
 

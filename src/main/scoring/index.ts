@@ -5,6 +5,7 @@
  */
 export { emptyUserState, MEMORY, type Features, type UserState } from './features'
 export {
+  packedStateMember,
   packedStatesJson,
   packUserState,
   unpackUserState,

@@ -94,6 +94,11 @@ export function packUserState(state: UserState): PackedUserState {
   }
 }
 
+/** One member of packedStatesJson's object, `"user":{stored form}`: for a text built a few users at a time. */
+export function packedStateMember(user: string, state: UserState): string {
+  return `${JSON.stringify(user)}:${JSON.stringify(packUserState(state))}`
+}
+
 /** Users' states as one JSON object, user id → stored form: a batch's states, as the pipeline writes them. */
 export function packedStatesJson(states: ReadonlyMap<string, UserState>): string {
   const byUser = Object.create(null) as Record<string, PackedUserState>
