@@ -8,8 +8,11 @@
  * validation, features or rules: the ceiling, as the issue measured it) and with the real pipeline
  * (`aether worker`, built), each with 1 and 2 processes. --raw-unnest adds the earlier bare consumer
  * (INSERT … unnest … ON CONFLICT DO NOTHING instead of COPY). Then offers 500, then 5,000 tx/s to one
- * worker and reads the XADD → commit latency of each from its /metrics histogram. Prints one table and
- * ends with the `bench:ingest:` line. --processes picks the drains (the summary needs 1 and 2);
+ * worker, then to two, and reads the XADD → commit latency of each from their /metrics histograms, with
+ * where the time went (the store transactions' share of the time, the workers' CPU a transaction and its
+ * kernel share, GC pauses). Prints one table and ends with the `bench:ingest:` line (p99_ms_5000 and
+ * p99_ms_500 with one worker, the _w2 keys with two). --processes picks the drains (the summary needs 1
+ * and 2; `none`: the latency part alone);
  * --cpu-prof writes each pipeline worker's CPU profile (node --cpu-prof) into DIR. --soak: Redis memory
  * under 5,000 tx/s for that long (bench-ingest-soak.ts), soak_mem_pct in the summary. Not a test: figures
  * depend on the machine and on what else runs on it (the load average is printed with them).
@@ -31,6 +34,7 @@ import {
   type StreamLayout,
 } from '../src/main/pipeline/partitioning'
 import { replay } from '../src/main/pipeline/producer'
+import { ownerOfToken } from '../src/main/pipeline/redis-stream'
 import { STATES_BEHIND } from '../src/main/pipeline/sink'
 import { GENERATOR_BLOCKLIST, generateTraffic } from '../src/main/scoring/generator'
 import { migrateToLatest } from '../src/main/store/migrate'
@@ -84,7 +88,7 @@ const { values: args } = parseArgs({
     'raw-unnest': { type: 'boolean', default: false },
     // Seconds of 5,000 tx/s offered to 2 workers, Redis used_memory sampled (bench-ingest-soak.ts).
     soak: { type: 'string' },
-    // The drains to run: with 1 worker, with 2, or both (the summary line needs both).
+    // The drains to run: with 1 worker, with 2, or both (the summary line needs both); none: latency only.
     processes: { type: 'string', default: '1,2' },
     // Writes a CPU profile of each pipeline worker (node --cpu-prof) into this folder.
     'cpu-prof': { type: 'string' },
@@ -392,7 +396,8 @@ async function main() {
 
     type Run = Awaited<ReturnType<typeof drain>>
     const results: { rawRun: Run; unnestRun: Run | undefined; pipelineRun: Run; processes: number }[] = []
-    for (const processes of (args.processes as string).split(',').map(Number)) {
+    const drains = args.processes === 'none' ? [] : (args.processes as string).split(',').map(Number)
+    for (const processes of drains) {
       let unnestRun: Awaited<ReturnType<typeof drain>> | undefined
       if (args['raw-unnest']) {
         await reset(RAW_GROUP)
@@ -414,33 +419,25 @@ async function main() {
       results.push({ rawRun, unnestRun, pipelineRun, processes })
     }
 
-    // Latency: 500 tx/s, then 5,000 tx/s offered to one worker; the worker's histogram before and after each.
+    // Latency: 500 tx/s, then 5,000 tx/s offered to one worker, then to two; the workers' histograms
+    // (summed) before and after each.
     const seconds = Number(args['latency-seconds'])
-    process.stdout.write(`latency at 500 and 5,000 tx/s for ${seconds} s each… `)
-    await reset(CONSUMER_GROUP)
-    for (let p = 0; p < layout.partitions; p++) {
-      const key = partitionStream(layout, p)
-      const [last] = (await redis.xrevrange(key, '+', '-', 'COUNT', 1)) as [string, string[]][]
-      if (last !== undefined) await redis.call('XGROUP', 'SETID', key, CONSUMER_GROUP, last[0])
-    }
-    const latencyWorker = worker()
-    const port = await new Promise<number>((resolve, reject) => {
-      let out = ''
-      latencyWorker.stdout?.on('data', (chunk: Buffer) => {
-        out += chunk.toString()
-        const match = /127\.0\.0\.1:(\d+)\/metrics/.exec(out)
-        if (match) resolve(Number(match[1]))
-      })
-      latencyWorker.once('exit', () => reject(new Error(`the worker ended: ${out}`)))
-    })
-    /** A histogram of the worker's /metrics: cumulative counts per bound (seconds or plain), and its count. */
-    const histogram = async (name: string, bounds: readonly number[], unit: number) => {
-      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
-      const cumulative = bounds.map((bound) =>
-        Number(new RegExp(`${name}_bucket\\{le="${bound / unit}"\\} (\\d+)`).exec(text)?.[1] ?? 0),
+    /** A sample of one worker's /metrics text: the number after `name` (labels included), 0 if absent. */
+    const sample = (text: string, name: string) =>
+      Number(new RegExp(`^${name.replace(/[{}]/g, '\\$&')} ([\\d.e+-]+)$`, 'm').exec(text)?.[1] ?? 0)
+    /** The sum of a metric's samples over all its labels in one worker's /metrics text. */
+    const summed = (text: string, name: string) =>
+      [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([\\d.e+-]+)$`, 'gm'))].reduce(
+        (total, match) => total + Number(match[1]),
+        0,
       )
-      const count = Number(new RegExp(`${name}_count (\\d+)`).exec(text)?.[1] ?? 0)
-      const sum = Number(new RegExp(`${name}_sum ([\\d.e+-]+)`).exec(text)?.[1] ?? 0)
+    /** A histogram of the workers' /metrics (summed): cumulative counts per bound (seconds or plain), count, sum. */
+    const histogram = (texts: string[], name: string, bounds: readonly number[], unit: number) => {
+      const cumulative = bounds.map((bound) =>
+        texts.reduce((total, text) => total + sample(text, `${name}_bucket{le="${bound / unit}"}`), 0),
+      )
+      const count = texts.reduce((total, text) => total + sample(text, `${name}_count`), 0)
+      const sum = texts.reduce((total, text) => total + sample(text, `${name}_sum`), 0)
       return { cumulative, count, sum }
     }
     // XADD → commit, the store transaction of each batch (both in seconds), and entries per batch.
@@ -449,8 +446,7 @@ async function main() {
       { name: 'aether_ingest_commit_seconds', bounds: LATENCY_BUCKETS_MS, unit: 1000 },
       { name: 'aether_ingest_batch_size', bounds: BATCH_SIZE_BUCKETS, unit: 1 },
     ] as const
-    const histograms = () => Promise.all(HISTOGRAMS.map((h) => histogram(h.name, h.bounds, h.unit)))
-    type Histogram = Awaited<ReturnType<typeof histogram>>
+    type Histogram = ReturnType<typeof histogram>
     /** Quantiles of what a histogram gained between two readings. */
     const between = (before: Histogram, after: Histogram, bounds: readonly number[]) => {
       const counts = after.cumulative.map((value, i) => value - (before.cumulative[i] as number))
@@ -465,37 +461,126 @@ async function main() {
         p95,
         p99,
         count: window.count,
+        sum: after.sum - before.sum,
         mean: (after.sum - before.sum) / Math.max(1, window.count),
       }
     }
     const warmTraffic = generateTraffic({ seed: 43 })
-    // Generated before it is offered: the producer's CPU on this 2-core machine is the pipeline's to use,
-    // so while it runs the producer only sends (tps / 200 entries every 5 ms).
     let offeredTotal = 0
-    const offer = async (count: number, tps: number) => {
-      const rows = Array.from({ length: count }, () => ({ txn: warmTraffic.next().value.txn }))
-      const offered = await replay({ redis: { url: redisUrl }, layout, tps, rows })
-      offeredTotal += offered.sent
-      while ((await stored()) < offeredTotal) await sleep(100)
-      return offered
+    const latencyWith = async (workers: number) => {
+      await reset(CONSUMER_GROUP)
+      offeredTotal = 0
+      for (let p = 0; p < layout.partitions; p++) {
+        const key = partitionStream(layout, p)
+        const [last] = (await redis.xrevrange(key, '+', '-', 'COUNT', 1)) as [string, string[]][]
+        if (last !== undefined) await redis.call('XGROUP', 'SETID', key, CONSUMER_GROUP, last[0])
+      }
+      const started = Array.from({ length: workers }, () => worker())
+      const ports = await Promise.all(
+        started.map(
+          (child) =>
+            new Promise<number>((resolve, reject) => {
+              let out = ''
+              child.stdout?.on('data', (chunk: Buffer) => {
+                out += chunk.toString()
+                const match = /127\.0\.0\.1:(\d+)\/metrics/.exec(out)
+                if (match) resolve(Number(match[1]))
+              })
+              child.once('exit', () => reject(new Error(`the worker ended: ${out}`)))
+            }),
+        ),
+      )
+      const readings = async () => {
+        const texts = await Promise.all(
+          ports.map(async (port) => (await fetch(`http://127.0.0.1:${port}/metrics`)).text()),
+        )
+        return {
+          at: performance.now(),
+          histograms: HISTOGRAMS.map((h) => histogram(texts, h.name, h.bounds, h.unit)),
+          cpu: texts.reduce((total, text) => total + sample(text, 'process_cpu_seconds_total'), 0),
+          system: texts.reduce((total, text) => total + sample(text, 'process_cpu_system_seconds_total'), 0),
+          // Every kind of pause (minor, major, incremental, weak callbacks), summed over the workers.
+          gc: {
+            count: texts.reduce((total, text) => total + summed(text, 'nodejs_gc_duration_seconds_count'), 0),
+            sum: texts.reduce((total, text) => total + summed(text, 'nodejs_gc_duration_seconds_sum'), 0),
+          },
+        }
+      }
+      // Generated before it is offered: the producer's CPU on this 2-core machine is the pipeline's to
+      // use, so while it runs the producer only sends (tps / 200 entries every 5 ms).
+      const offer = async (count: number, tps: number) => {
+        const rows = Array.from({ length: count }, () => ({ txn: warmTraffic.next().value.txn }))
+        const offered = await replay({ redis: { url: redisUrl }, layout, tps, rows })
+        offeredTotal += offered.sent
+        while ((await stored()) < offeredTotal) await sleep(100)
+        return offered
+      }
+      /** The XADD → commit quantiles of the transactions offered at `tps` for `seconds`, and where the time went. */
+      const latencyAt = async (tps: number) => {
+        await sleep(1500)
+        const before = await readings()
+        await offer(seconds * tps, tps)
+        await sleep(1500)
+        const after = await readings()
+        const [latency, commit, batch] = HISTOGRAMS.map((h, i) =>
+          between(before.histograms[i] as Histogram, after.histograms[i] as Histogram, h.bounds),
+        ) as [ReturnType<typeof between>, ReturnType<typeof between>, ReturnType<typeof between>]
+        const offeredSeconds = (after.at - before.at - 3000) / 1000
+        return {
+          tps,
+          workers,
+          ...latency,
+          commitP50: commit.p50,
+          commitP99: commit.p99,
+          batchMean: batch.mean,
+          // Each worker has one commit in flight at a time: the share of the offered time its store
+          // transactions took (a queue forms behind a busy one).
+          commitBusy: commit.sum / (offeredSeconds * workers),
+          workerCpuUs: ((after.cpu - before.cpu) * 1e6) / Math.max(1, latency.count),
+          workerSystem: (after.system - before.system) / Math.max(1e-9, after.cpu - before.cpu),
+          gcPauses: after.gc.count - before.gc.count,
+          gcMs: (after.gc.sum - before.gc.sum) * 1000,
+          offeredSeconds,
+        }
+      }
+      await offer(5000, 5000)
+      // Measured once the partitions are shared out (a takeover during a window would be measured too):
+      // each worker holds the lease of partitions / workers of them.
+      const owners = async () => {
+        const leases = await Promise.all(
+          Array.from({ length: layout.partitions }, (_, p) => redis.get(partitionLease(layout, p))),
+        )
+        const held = new Map<string, number>()
+        for (const lease of leases)
+          if (lease !== null) {
+            const owner = ownerOfToken(lease)
+            held.set(owner, (held.get(owner) ?? 0) + 1)
+          }
+        return [...held.values()]
+      }
+      const deadline = performance.now() + 60_000
+      for (;;) {
+        const held = await owners()
+        if (held.length === workers && held.every((count) => count === layout.partitions / workers)) break
+        if (performance.now() > deadline)
+          throw new Error(`the partitions were not shared out: ${held.join(', ')}`)
+        await sleep(200)
+      }
+      const measured = [await latencyAt(500), await latencyAt(5000)]
+      await stop(started)
+      return measured
     }
-    /** The XADD → commit quantiles of the transactions offered at `tps` for `seconds`. */
-    const latencyAt = async (tps: number) => {
-      await sleep(1500)
-      const before = await histograms()
-      await offer(seconds * tps, tps)
-      await sleep(1500)
-      const after = await histograms()
-      const [latency, commit, batch] = HISTOGRAMS.map((h, i) =>
-        between(before[i] as Histogram, after[i] as Histogram, h.bounds),
-      ) as [ReturnType<typeof between>, ReturnType<typeof between>, ReturnType<typeof between>]
-      return { tps, ...latency, commitP50: commit.p50, commitP99: commit.p99, batchMean: batch.mean }
-    }
-    await offer(5000, 5000)
-    const latencies = [await latencyAt(500), await latencyAt(5000)]
-    await stop([latencyWorker])
-    const [slow, fast] = latencies as [(typeof latencies)[0], (typeof latencies)[0]]
-    console.log(`p99 ${slow.p99.toFixed(1)} ms at 500 tx/s, ${fast.p99.toFixed(1)} ms at 5,000 tx/s`)
+    process.stdout.write(`latency at 500 and 5,000 tx/s for ${seconds} s each, with 1 worker then 2… `)
+    const latencies = [...(await latencyWith(1)), ...(await latencyWith(2))]
+    const [slow, fast, slow2, fast2] = latencies as [
+      (typeof latencies)[0],
+      (typeof latencies)[0],
+      (typeof latencies)[0],
+      (typeof latencies)[0],
+    ]
+    console.log(
+      `p99 ${slow.p99.toFixed(1)} ms at 500 tx/s, ${fast.p99.toFixed(1)} ms at 5,000 tx/s (2 workers: ${slow2.p99.toFixed(1)}, ${fast2.p99.toFixed(1)} ms)`,
+    )
     const soak = args.soak === undefined ? undefined : await runSoak({ seconds: Number(args.soak) })
 
     const fmt = (value: number) => Math.round(value).toLocaleString('en-US')
@@ -532,8 +617,11 @@ async function main() {
     }
     for (const latency of latencies)
       console.log(
-        `| ${`latency XADD → commit at ${fmt(latency.tps)} tx/s offered`.padEnd(43)} | 1         | p50 ${latency.p50.toFixed(1)} ms, p95 ${latency.p95.toFixed(1)} ms, p99 ${latency.p99.toFixed(1)} ms over ${fmt(latency.count)} transactions (1 ms buckets to 10 ms, interpolated); its batches' store transaction p50 ${latency.commitP50.toFixed(1)} ms, p99 ${latency.commitP99.toFixed(1)} ms, ${latency.batchMean.toFixed(0)} entries a batch on average |`,
+        `| ${`latency XADD → commit at ${fmt(latency.tps)} tx/s offered`.padEnd(43)} | ${String(latency.workers).padEnd(9)} | p50 ${latency.p50.toFixed(1)} ms, p95 ${latency.p95.toFixed(1)} ms, p99 ${latency.p99.toFixed(1)} ms over ${fmt(latency.count)} transactions (1 ms buckets to 10 ms, interpolated); its batches' store transaction p50 ${latency.commitP50.toFixed(1)} ms, p99 ${latency.commitP99.toFixed(1)} ms, ${latency.batchMean.toFixed(0)} entries a batch on average; each worker's store transactions busy ${pct(latency.commitBusy)} of the time; worker CPU ${fmt(latency.workerCpuUs)} µs a transaction (${pct(latency.workerSystem)} of it in the kernel); ${fmt(latency.gcPauses)} GC pauses, ${fmt(latency.gcMs)} ms in all |`,
       )
+    console.log(
+      "\nLatency: a worker keeps one store transaction in flight (the next batch is read and scored beside it), so an entry waits for the one in flight, then its own; where that lane is busy most of the time a queue forms, and the p99 is the queue's. The store transactions' time is mostly fixed per batch on this machine (a round trip and a commit among the other processes on two cores), and GC pauses (the worker's young generation, a few ms each) stop the worker whole.",
+    )
     console.log(
       "\nCPU µs per tx: the consumers' and their PostgreSQL backends' CPU time per transaction stored (less sensitive to other load on the machine than tx/s); the pipeline's until its users' states are written too (its checkpoints, every 10 s and when the stream goes quiet: the last one after the drain).",
     )
@@ -557,7 +645,7 @@ async function main() {
     ]
     const last = two ?? one
     console.log(
-      `bench:ingest: w1_pct=${ofRaw(one)} w2_pct=${ofRaw(two)} w2_tx_s=${two === undefined ? 'n/a' : Math.round(two.pipelineRun.rate)} cpu_us=${last === undefined ? 'n/a' : cpuUs(last.pipelineRun)} raw_cpu_us=${last === undefined ? 'n/a' : cpuUs(last.rawRun)} p99_ms_5000=${fast.p99.toFixed(1)} p99_ms_500=${slow.p99.toFixed(1)}${soak === undefined ? '' : ` soak_mem_pct=${soak.pct}`}`,
+      `bench:ingest: w1_pct=${ofRaw(one)} w2_pct=${ofRaw(two)} w2_tx_s=${two === undefined ? 'n/a' : Math.round(two.pipelineRun.rate)} cpu_us=${last === undefined ? 'n/a' : cpuUs(last.pipelineRun)} raw_cpu_us=${last === undefined ? 'n/a' : cpuUs(last.rawRun)} p99_ms_5000=${fast.p99.toFixed(1)} p99_ms_500=${slow.p99.toFixed(1)} p99_ms_5000_w2=${fast2.p99.toFixed(1)} p99_ms_500_w2=${slow2.p99.toFixed(1)}${soak === undefined ? '' : ` soak_mem_pct=${soak.pct}`}`,
     )
   } finally {
     for (const child of children) child.kill('SIGKILL')
