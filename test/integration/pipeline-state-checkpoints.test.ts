@@ -163,4 +163,68 @@ describe('state checkpoints', () => {
     expect((await next.worker.status()).counts.stored).toBe(0)
     await next.close()
   }, 120_000)
+  it('checkpoints the store refuses again and again lose nothing: the entries stay, and the next one writes every state', async () => {
+    const layout = testLayout(4)
+    const redis = new Redis(SHARED_REDIS_URL)
+    cleanups.push(
+      async () => redis.disconnect(),
+      () => deleteKeys(SHARED_REDIS_URL, layout.prefix),
+    )
+    const states = await createTestDatabase('aether_states_refused')
+    cleanups.push(() => states.drop())
+    await migratedDatabase(states.url)
+    const txns = generated(700, 41)
+    const first = txns.slice(0, 300)
+    const later = txns.slice(300)
+    const worker = startWorker({
+      postgres: { url: states.url },
+      redis: { url: SHARED_REDIS_URL },
+      layout,
+      stateCheckpointMs: 200,
+    })
+    cleanups.push(() => worker.close())
+    await xaddTransactions(redis, layout, first)
+    await waitFor(
+      "the first part's states written",
+      async () => [await storedCount(states.url), await statesBehind(states.url)],
+      ([stored, behind]) => stored === first.length && behind === 0,
+    )
+    // From here the store refuses every state (as a full disk or a lost grant would): the batches go on.
+    await query(
+      states.url,
+      'ALTER TABLE user_features ADD CONSTRAINT refuse_every_state CHECK (user_id IS NULL) NOT VALID',
+    )
+    const errorsBefore = (await worker.worker.status()).counts.errors
+    for (let part = 0; part < 4; part++) {
+      await xaddTransactions(redis, layout, later.slice(part * 100, (part + 1) * 100))
+      await new Promise((resolve) => setTimeout(resolve, 700))
+    }
+    await waitFor(
+      'every transaction stored',
+      () => storedCount(states.url),
+      (n) => n === txns.length,
+    )
+    // Long enough for a trim (every 5 s) and many more checkpoints to be tried.
+    await new Promise((resolve) => setTimeout(resolve, 6000))
+    const failing = await worker.worker.status()
+    // Each refused checkpoint is counted and said; the stored states stay behind.
+    expect(failing.counts.errors - errorsBefore).toBeGreaterThanOrEqual(3)
+    expect(failing.lastError?.message).toMatch(/a checkpoint/)
+    expect(await statesBehind(states.url)).toBeGreaterThan(0)
+    // What a replay would need is kept: no entry after the last written checkpoint is trimmed.
+    const kept = await Promise.all(
+      Array.from({ length: layout.partitions }, (_, partition) =>
+        redis.xlen(partitionStream(layout, partition)),
+      ),
+    )
+    expect(kept.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(later.length)
+
+    // The store takes states again: the next checkpoint writes every user advanced since the last one.
+    await query(states.url, 'ALTER TABLE user_features DROP CONSTRAINT refuse_every_state')
+    const written = await storedScoring(states.url)
+    const expected = expectedScoring(txns)
+    expect(written.states).toEqual(expected.states)
+    expect(written.scores).toEqual(expected.scores)
+    await worker.close()
+  }, 120_000)
 })
