@@ -26,6 +26,9 @@ export interface OwnershipTiming {
 
 export const DEFAULT_TIMING: OwnershipTiming = { leaseMs: 5000, heartbeatMs: 1000 }
 
+/** A joining worker takes partitions after this many heartbeats at most, whatever the group does. */
+const JOIN_HEARTBEATS_AT_MOST = 5
+
 export interface Lease {
   token: string
   /** Local time until which the lease surely holds (renewed before it, less a margin). */
@@ -42,6 +45,11 @@ export class PartitionOwnership {
   private ticking: Promise<void> | undefined
   private paused = false
   private stopped = false
+  /** While joining (see tick): the members the last heartbeat saw, and how many heartbeats so far. */
+  private joining: { seen: string | undefined; heartbeats: number } | undefined = {
+    seen: undefined,
+    heartbeats: 0,
+  }
   /** Called after every heartbeat, so the loop can wake up for a change. */
   onChange: (() => void) | undefined
   problem: string | undefined
@@ -82,6 +90,16 @@ export class PartitionOwnership {
       if (this.paused) return
       const members = await this.streams.heartbeat(this.timing.leaseMs)
       this.desired = assignPartitions(members, this.streams.consumer, this.partitions)
+      // A worker that has just joined takes nothing until two heartbeats in a row see the same members:
+      // workers started together (a deploy, a restart of the fleet) then see each other and split the
+      // partitions at once, instead of the first taking them all and handing most of them over again.
+      // A group that keeps changing does not hold it back for more than a few heartbeats.
+      if (this.joining !== undefined) {
+        const seen = [...new Set(members)].sort().join('\n')
+        const settled = seen === this.joining.seen || this.joining.heartbeats >= JOIN_HEARTBEATS_AT_MOST
+        this.joining = settled ? undefined : { seen, heartbeats: this.joining.heartbeats + 1 }
+        if (!settled) return
+      }
       for (const partition of this.desired) {
         if (this.leases.has(partition)) continue
         if (!(await this.streams.ensureGroup(partition))) continue

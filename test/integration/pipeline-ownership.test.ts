@@ -1,0 +1,55 @@
+import { afterAll, describe, expect, it } from 'vitest'
+import { PartitionOwnership } from '../../src/main/pipeline/ownership'
+import { RedisStreams } from '../../src/main/pipeline/redis-stream'
+import { deleteKeys, testLayout, TEST_TIMING } from '../support/pipeline'
+import { SHARED_REDIS_URL } from '../support/services'
+
+/**
+ * Workers started together (a deploy, a restart of the fleet) split the partitions at once: none takes
+ * them all first to hand most of them over again, each a drain, a checkpoint and a takeover.
+ */
+
+const cleanups: (() => Promise<unknown>)[] = []
+
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {})
+})
+
+describe('partition ownership', () => {
+  it('workers started together each take only their share, from the first lease on', async () => {
+    const layout = testLayout(8)
+    cleanups.push(() => deleteKeys(SHARED_REDIS_URL, layout.prefix))
+    // The streams and the workers' group exist, as once a producer has written.
+    const producer = new RedisStreams({ url: SHARED_REDIS_URL }, layout, 'producer')
+    await producer.prepareForProducing()
+    await producer.close()
+    const members = ['worker-a', 'worker-b', 'worker-c', 'worker-d']
+    const owners = members.map((member) => {
+      const streams = new RedisStreams({ url: SHARED_REDIS_URL }, layout, member)
+      const ownership = new PartitionOwnership(streams, layout.partitions, TEST_TIMING)
+      cleanups.push(async () => {
+        await ownership.stop()
+        await streams.close()
+      })
+      return ownership
+    })
+    for (const ownership of owners) ownership.start()
+    // The most partitions each one ever held, sampled until all eight are held.
+    const most = owners.map(() => 0)
+    const deadline = Date.now() + 20_000
+    for (;;) {
+      owners.forEach((ownership, i) => (most[i] = Math.max(most[i] as number, ownership.leases.size)))
+      const held = owners.map((ownership) => [...ownership.leases.keys()])
+      if (held.flat().length === layout.partitions) {
+        // Each holds its two, and no partition is held twice.
+        expect(new Set(held.flat()).size).toBe(layout.partitions)
+        expect(held.map((partitions) => partitions.length)).toEqual([2, 2, 2, 2])
+        break
+      }
+      if (Date.now() > deadline)
+        throw new Error(`the partitions were not shared out: ${JSON.stringify(held)}`)
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    expect(most).toEqual([2, 2, 2, 2])
+  })
+})
