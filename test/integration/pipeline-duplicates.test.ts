@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -10,7 +10,7 @@ import {
 import { renderMetrics } from '../../src/main/pipeline/metrics'
 import type { Transaction } from '../../src/shared/transaction'
 import {
-  deleteKeys,
+  sharedRedisFor,
   expectedScoring,
   generated,
   migratedDatabase,
@@ -57,11 +57,7 @@ async function deadLetters(redis: Redis, layout: StreamLayout) {
 describe('duplicates', () => {
   it('drops an identical copy as a duplicate and sends a conflicting one to the dead letters with both versions', async () => {
     const layout = testLayout(4)
-    const redis = new Redis(SHARED_REDIS_URL)
-    cleanups.push(
-      async () => redis.disconnect(),
-      () => deleteKeys(SHARED_REDIS_URL, layout.prefix),
-    )
+    const redis = sharedRedisFor(layout, cleanups)
     const [first, later] = [generated(300, 31).slice(0, 200), generated(300, 31).slice(200)]
     const originals = first
     await xaddTransactions(redis, layout, originals)
@@ -141,11 +137,7 @@ describe('duplicates', () => {
 
   it('counts entries Redis delivers again after forgetting its deliveries as redelivered, not as duplicates', async () => {
     const layout = testLayout(4)
-    const redis = new Redis(SHARED_REDIS_URL)
-    cleanups.push(
-      async () => redis.disconnect(),
-      () => deleteKeys(SHARED_REDIS_URL, layout.prefix),
-    )
+    const redis = sharedRedisFor(layout, cleanups)
     const db = await createTestDatabase('aether_pipe')
     cleanups.push(() => db.drop())
     await migratedDatabase(db.url)

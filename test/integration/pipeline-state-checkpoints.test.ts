@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { partitionOf, partitionStream } from '../../src/main/pipeline/partitioning'
 import { unpackUserState } from '../../src/main/scoring'
 import type { Transaction } from '../../src/shared/transaction'
 import {
-  deleteKeys,
+  sharedRedisFor,
   expectedScoring,
   generated,
   migratedDatabase,
@@ -51,11 +50,7 @@ interface StoredState {
 describe('state checkpoints', () => {
   it('a new owner replays what was stored after the last checkpoint, and nothing else', async () => {
     const layout = testLayout(4)
-    const redis = new Redis(SHARED_REDIS_URL)
-    cleanups.push(
-      async () => redis.disconnect(),
-      () => deleteKeys(SHARED_REDIS_URL, layout.prefix),
-    )
+    const redis = sharedRedisFor(layout, cleanups)
     const txns = generated(900, 37)
     const first = txns.slice(0, 400)
     const later = txns.slice(400)
@@ -163,13 +158,10 @@ describe('state checkpoints', () => {
     expect((await next.worker.status()).counts.stored).toBe(0)
     await next.close()
   }, 120_000)
+
   it('checkpoints the store refuses again and again lose nothing: the entries stay, and the next one writes every state', async () => {
     const layout = testLayout(4)
-    const redis = new Redis(SHARED_REDIS_URL)
-    cleanups.push(
-      async () => redis.disconnect(),
-      () => deleteKeys(SHARED_REDIS_URL, layout.prefix),
-    )
+    const redis = sharedRedisFor(layout, cleanups)
     const states = await createTestDatabase('aether_states_refused')
     cleanups.push(() => states.drop())
     await migratedDatabase(states.url)

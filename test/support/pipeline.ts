@@ -24,7 +24,7 @@ import { migrateToLatest } from '../../src/main/store/migrate'
 import { openPostgresStore, postgresUrlWithPassword } from '../../src/main/store/store'
 import { DEFAULT_RULES } from '../../src/shared/rules'
 import type { Score, Transaction } from '../../src/shared/transaction'
-import { uniqueName } from './services'
+import { SHARED_REDIS_URL, uniqueName } from './services'
 
 /**
  * Pipeline tests: their own key prefix on Redis (deleted afterwards), their own database, generated
@@ -110,6 +110,19 @@ export async function xaddTransactions(
       ...encodeTransaction(txn),
     )
   await pipeline.exec()
+}
+
+/**
+ * A connection to the shared Redis for a test's own layout: `cleanups` disconnects it and deletes the
+ * layout's keys.
+ */
+export function sharedRedisFor(layout: StreamLayout, cleanups: (() => Promise<unknown>)[]): Redis {
+  const redis = new Redis(SHARED_REDIS_URL)
+  cleanups.push(
+    async () => redis.disconnect(),
+    () => deleteKeys(SHARED_REDIS_URL, layout.prefix),
+  )
+  return redis
 }
 
 export async function deleteKeys(redisUrl: string, prefix: string): Promise<void> {
