@@ -7,11 +7,12 @@
  * consumer (XREADGROUP → COPY into transactions → XACK, the next read overlapped with the commit; no
  * validation, features or rules: the ceiling, as the issue measured it) and with the real pipeline
  * (`aether worker`, built), each with 1 and 2 processes. --raw-unnest adds the earlier bare consumer
- * (INSERT … unnest … ON CONFLICT DO NOTHING instead of COPY). Then offers 500, then 5,000 tx/s to one
- * worker, then to two, and reads the XADD → commit latency of each from their /metrics histograms, with
- * where the time went (the store transactions' share of the time, the workers' CPU a transaction and its
+ * (INSERT … unnest … ON CONFLICT DO NOTHING instead of COPY). Then offers 500, then 5,000 tx/s to the
+ * bare consumer (one round trip a batch: the reference, this machine's floor), to one worker, then to
+ * two, and reads the XADD → commit latency of each (the workers' from their /metrics histograms, with
+ * where the time went: the store transactions' share of the time, the workers' CPU a transaction and its
  * kernel share, GC pauses). Prints one table and ends with the `bench:ingest:` line (p99_ms_5000 and
- * p99_ms_500 with one worker, the _w2 keys with two). --processes picks the drains (the summary needs 1
+ * p99_ms_500 with one worker, the _w2 keys with two, the raw_ keys the bare consumer's). --processes picks the drains (the summary needs 1
  * and 2; `none`: the latency part alone);
  * --cpu-prof writes each pipeline worker's CPU profile (node --cpu-prof) into DIR. --soak: Redis memory
  * under 5,000 tx/s for that long (bench-ingest-soak.ts), soak_mem_pct in the summary. Not a test: figures
@@ -26,7 +27,13 @@ import { CompiledQuery } from 'kysely'
 import { finished } from 'node:stream/promises'
 import pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
-import { BATCH_SIZE_BUCKETS, latencyQuantile, LATENCY_BUCKETS_MS } from '../src/main/ops/latency'
+import {
+  BATCH_SIZE_BUCKETS,
+  LatencyHistogram,
+  latencyQuantile,
+  LATENCY_BUCKETS_MS,
+  type HistogramSnapshot,
+} from '../src/main/ops/latency'
 import {
   CONSUMER_GROUP,
   partitionLease,
@@ -151,6 +158,9 @@ async function rawConsumer(spec: string, databaseUrl: string, prefix: string, wr
   let inflight: Promise<unknown> = Promise.resolve()
   let stopping = false
   process.on('SIGTERM', () => (stopping = true))
+  // XADD → commit of every entry, as the pipeline measures it (its /metrics histogram): SIGUSR2 prints it.
+  const latency = new LatencyHistogram()
+  process.on('SIGUSR2', () => process.stdout.write(`raw-latency ${JSON.stringify(latency.snapshot())}\n`))
   while (!stopping) {
     const reply = (await redis.xreadgroup(
       'GROUP',
@@ -177,9 +187,11 @@ async function rawConsumer(spec: string, databaseUrl: string, prefix: string, wr
       }
     }
     await inflight
-    inflight = store(columns).then(() =>
-      Promise.all(acks.map(([key, ids]) => redis.xack(key, RAW_GROUP, ...ids))),
-    )
+    inflight = store(columns).then(() => {
+      const now = Date.now()
+      for (const [, ids] of acks) for (const id of ids) latency.record(now - Number(id.split('-')[0]))
+      return Promise.all(acks.map(([key, ids]) => redis.xack(key, RAW_GROUP, ...ids)))
+    })
   }
   await inflight
   redis.disconnect()
@@ -467,14 +479,67 @@ async function main() {
     }
     const warmTraffic = generateTraffic({ seed: 43 })
     let offeredTotal = 0
-    const latencyWith = async (workers: number) => {
-      await reset(CONSUMER_GROUP)
+    /** A fresh group, the store emptied: the consumers read only what is offered from here on. */
+    const resetAtEnd = async (group: string) => {
+      await reset(group)
       offeredTotal = 0
       for (let p = 0; p < layout.partitions; p++) {
         const key = partitionStream(layout, p)
         const [last] = (await redis.xrevrange(key, '+', '-', 'COUNT', 1)) as [string, string[]][]
-        if (last !== undefined) await redis.call('XGROUP', 'SETID', key, CONSUMER_GROUP, last[0])
+        if (last !== undefined) await redis.call('XGROUP', 'SETID', key, group, last[0])
       }
+    }
+    // Generated before it is offered: the producer's CPU on this 2-core machine is the consumers' to
+    // use, so while it runs the producer only sends (tps / 200 entries every 5 ms).
+    const offer = async (count: number, tps: number) => {
+      const rows = Array.from({ length: count }, () => ({ txn: warmTraffic.next().value.txn }))
+      const offered = await replay({ redis: { url: redisUrl }, layout, tps, rows })
+      offeredTotal += offered.sent
+      while ((await stored()) < offeredTotal) await sleep(100)
+      return offered
+    }
+    /**
+     * The reference: the bare consumer's XADD → commit at the same rates (one process, all 8 partitions,
+     * one commit in flight, each batch one INSERT … unnest, so one round trip as the pipeline's small
+     * batches): what this machine gives a consumer that validates, scores and remembers nothing.
+     */
+    const rawLatency = async () => {
+      await resetAtEnd(RAW_GROUP)
+      const child = raw(0, 1, 'unnest')
+      const waiting: ((text: string) => void)[] = []
+      let out = ''
+      child.stdout?.on('data', (chunk: Buffer) => {
+        out += chunk.toString()
+        for (let newline = out.indexOf('\n'); newline >= 0; newline = out.indexOf('\n')) {
+          const line = out.slice(0, newline)
+          out = out.slice(newline + 1)
+          if (line.startsWith('raw-latency ')) waiting.shift()?.(line.slice('raw-latency '.length))
+        }
+      })
+      const reading = () =>
+        new Promise<Histogram>((resolve) => {
+          waiting.push((text) => {
+            const snapshot = JSON.parse(text) as HistogramSnapshot
+            let total = 0
+            const cumulative = snapshot.counts.slice(0, -1).map((count) => (total += count))
+            resolve({ cumulative, count: snapshot.count, sum: snapshot.sum })
+          })
+          child.kill('SIGUSR2')
+        })
+      await offer(5000, 5000)
+      const at = async (tps: number) => {
+        await sleep(1500)
+        const before = await reading()
+        await offer(seconds * tps, tps)
+        await sleep(1500)
+        return { tps, ...between(before, await reading(), LATENCY_BUCKETS_MS) }
+      }
+      const measured = [await at(500), await at(5000)]
+      await stop([child])
+      return measured
+    }
+    const latencyWith = async (workers: number) => {
+      await resetAtEnd(CONSUMER_GROUP)
       const started = Array.from({ length: workers }, () => worker())
       const ports = await Promise.all(
         started.map(
@@ -505,15 +570,6 @@ async function main() {
             sum: texts.reduce((total, text) => total + summed(text, 'nodejs_gc_duration_seconds_sum'), 0),
           },
         }
-      }
-      // Generated before it is offered: the producer's CPU on this 2-core machine is the pipeline's to
-      // use, so while it runs the producer only sends (tps / 200 entries every 5 ms).
-      const offer = async (count: number, tps: number) => {
-        const rows = Array.from({ length: count }, () => ({ txn: warmTraffic.next().value.txn }))
-        const offered = await replay({ redis: { url: redisUrl }, layout, tps, rows })
-        offeredTotal += offered.sent
-        while ((await stored()) < offeredTotal) await sleep(100)
-        return offered
       }
       /** The XADD → commit quantiles of the transactions offered at `tps` for `seconds`, and where the time went. */
       const latencyAt = async (tps: number) => {
@@ -570,7 +626,13 @@ async function main() {
       await stop(started)
       return measured
     }
-    process.stdout.write(`latency at 500 and 5,000 tx/s for ${seconds} s each, with 1 worker then 2… `)
+    process.stdout.write(
+      `latency at 500 and 5,000 tx/s for ${seconds} s each, the bare consumer, then 1 worker, then 2… `,
+    )
+    const [rawSlow, rawFast] = (await rawLatency()) as [
+      Awaited<ReturnType<typeof rawLatency>>[0],
+      Awaited<ReturnType<typeof rawLatency>>[0],
+    ]
     const latencies = [...(await latencyWith(1)), ...(await latencyWith(2))]
     const [slow, fast, slow2, fast2] = latencies as [
       (typeof latencies)[0],
@@ -579,7 +641,7 @@ async function main() {
       (typeof latencies)[0],
     ]
     console.log(
-      `p99 ${slow.p99.toFixed(1)} ms at 500 tx/s, ${fast.p99.toFixed(1)} ms at 5,000 tx/s (2 workers: ${slow2.p99.toFixed(1)}, ${fast2.p99.toFixed(1)} ms)`,
+      `p99 ${slow.p99.toFixed(1)} ms at 500 tx/s, ${fast.p99.toFixed(1)} ms at 5,000 tx/s (2 workers: ${slow2.p99.toFixed(1)}, ${fast2.p99.toFixed(1)} ms; the bare consumer: ${rawSlow.p99.toFixed(1)}, ${rawFast.p99.toFixed(1)} ms)`,
     )
     const soak = args.soak === undefined ? undefined : await runSoak({ seconds: Number(args.soak) })
 
@@ -615,6 +677,10 @@ async function main() {
         row('raw: XREADGROUP → INSERT unnest → XACK', unnestRun, pct(unnestRun.rate / rawRun.rate))
       row('pipeline: validate, features, rules, state', pipelineRun, pct(pipelineRun.rate / rawRun.rate))
     }
+    for (const reference of [rawSlow, rawFast])
+      console.log(
+        `| ${`latency at ${fmt(reference.tps)} tx/s, bare consumer (unnest)`.padEnd(43)} | ${'1'.padEnd(9)} | p50 ${reference.p50.toFixed(1)} ms, p95 ${reference.p95.toFixed(1)} ms, p99 ${reference.p99.toFixed(1)} ms over ${fmt(reference.count)} transactions: the reference (XREADGROUP → INSERT … unnest → XACK, nothing else) |`,
+      )
     for (const latency of latencies)
       console.log(
         `| ${`latency XADD → commit at ${fmt(latency.tps)} tx/s offered`.padEnd(43)} | ${String(latency.workers).padEnd(9)} | p50 ${latency.p50.toFixed(1)} ms, p95 ${latency.p95.toFixed(1)} ms, p99 ${latency.p99.toFixed(1)} ms over ${fmt(latency.count)} transactions (1 ms buckets to 10 ms, interpolated); its batches' store transaction p50 ${latency.commitP50.toFixed(1)} ms, p99 ${latency.commitP99.toFixed(1)} ms, ${latency.batchMean.toFixed(0)} entries a batch on average; each worker's store transactions busy ${pct(latency.commitBusy)} of the time; worker CPU ${fmt(latency.workerCpuUs)} µs a transaction (${pct(latency.workerSystem)} of it in the kernel); ${fmt(latency.gcPauses)} GC pauses, ${fmt(latency.gcMs)} ms in all |`,
@@ -645,7 +711,7 @@ async function main() {
     ]
     const last = two ?? one
     console.log(
-      `bench:ingest: w1_pct=${ofRaw(one)} w2_pct=${ofRaw(two)} w2_tx_s=${two === undefined ? 'n/a' : Math.round(two.pipelineRun.rate)} cpu_us=${last === undefined ? 'n/a' : cpuUs(last.pipelineRun)} raw_cpu_us=${last === undefined ? 'n/a' : cpuUs(last.rawRun)} p99_ms_5000=${fast.p99.toFixed(1)} p99_ms_500=${slow.p99.toFixed(1)} p99_ms_5000_w2=${fast2.p99.toFixed(1)} p99_ms_500_w2=${slow2.p99.toFixed(1)}${soak === undefined ? '' : ` soak_mem_pct=${soak.pct}`}`,
+      `bench:ingest: w1_pct=${ofRaw(one)} w2_pct=${ofRaw(two)} w2_tx_s=${two === undefined ? 'n/a' : Math.round(two.pipelineRun.rate)} cpu_us=${last === undefined ? 'n/a' : cpuUs(last.pipelineRun)} raw_cpu_us=${last === undefined ? 'n/a' : cpuUs(last.rawRun)} p99_ms_5000=${fast.p99.toFixed(1)} p99_ms_500=${slow.p99.toFixed(1)} p99_ms_5000_w2=${fast2.p99.toFixed(1)} p99_ms_500_w2=${slow2.p99.toFixed(1)} raw_p99_ms_5000=${rawFast.p99.toFixed(1)} raw_p99_ms_500=${rawSlow.p99.toFixed(1)}${soak === undefined ? '' : ` soak_mem_pct=${soak.pct}`}`,
     )
   } finally {
     for (const child of children) child.kill('SIGKILL')
