@@ -219,4 +219,83 @@ describe('state checkpoints', () => {
     expect(written.scores).toEqual(expected.scores)
     await worker.close()
   }, 120_000)
+
+  it('a checkpoint goes in parts of whole partitions: a part the store refuses leaves only its partitions behind, and the next owner brings them up to date', async () => {
+    const layout = testLayout(4)
+    const redis = sharedRedisFor(layout, cleanups)
+    const parts = await createTestDatabase('aether_states_parts')
+    cleanups.push(() => parts.drop())
+    await migratedDatabase(parts.url)
+    const txns = generated(700, 43)
+    const first = txns.slice(0, 300)
+    const later = txns.slice(300)
+    const refusedPartition = 2
+    const onRefused = (user: string) => partitionOf(user, layout.partitions) === refusedPartition
+    const config = {
+      postgres: { url: parts.url },
+      redis: { url: SHARED_REDIS_URL },
+      layout,
+      stateCheckpointMs: 200,
+      // Every partition a part of its own.
+      checkpointPartUsers: 1,
+    }
+    const worker = startWorker(config)
+    cleanups.push(() => worker.close())
+    await xaddTransactions(redis, layout, first)
+    await waitFor(
+      "the first part's states written",
+      async () => [await storedCount(parts.url), await statesBehind(parts.url)],
+      ([stored, behind]) => stored === first.length && behind === 0,
+    )
+    // The store refuses the states of one partition's users; the other partitions' parts go through.
+    const refusedUsers = [...new Set(later.map((txn) => txn.user_id).filter(onRefused))]
+    expect(refusedUsers.length).toBeGreaterThan(5)
+    await query(
+      parts.url,
+      `ALTER TABLE user_features ADD CONSTRAINT refuse_one_partition
+         CHECK (user_id <> ALL (ARRAY[${refusedUsers.map((user) => `'${user}'`).join(', ')}]::text[])) NOT VALID`,
+    )
+    for (let slice = 0; slice < 4; slice++) {
+      await xaddTransactions(redis, layout, later.slice(slice * 100, (slice + 1) * 100))
+      await new Promise((resolve) => setTimeout(resolve, 500))
+    }
+    const behind = () =>
+      query<{ partition: number }>(
+        parts.url,
+        `SELECT partition FROM pipeline_partitions
+           WHERE state_position IS NOT NULL AND state_position IS DISTINCT FROM position ORDER BY partition`,
+      )
+    await waitFor(
+      'every transaction stored, and every partition but the refused one checkpointed',
+      async () => [await storedCount(parts.url), (await behind()).map((row) => row.partition)],
+      ([stored, partitions]) =>
+        stored === txns.length && JSON.stringify(partitions) === JSON.stringify([refusedPartition]),
+    )
+    expect((await worker.worker.status()).lastError?.message).toMatch(/a checkpoint/)
+    const expected = expectedScoring(txns)
+    const stored = await query<{ user_id: string; state: unknown }>(
+      parts.url,
+      'SELECT user_id, state FROM user_features',
+    )
+    const storedStates = new Map(stored.map((row) => [row.user_id, unpackUserState(row.state)]))
+    // The parts written hold every state of their partitions as it is now; the refused one's are behind.
+    for (const [user, state] of expected.states)
+      if (!onRefused(user)) expect(storedStates.get(user), user).toEqual(state)
+    expect(
+      refusedUsers.some(
+        (user) => JSON.stringify(storedStates.get(user)) !== JSON.stringify(expected.states.get(user)),
+      ),
+    ).toBe(true)
+    await worker.close()
+
+    // The next owner replays the refused partition's entries since its last checkpoint, and writes them.
+    await query(parts.url, 'ALTER TABLE user_features DROP CONSTRAINT refuse_one_partition')
+    const next = startWorker(config)
+    cleanups.push(() => next.close())
+    const written = await storedScoring(parts.url)
+    expect(written.states).toEqual(expected.states)
+    expect(written.scores).toEqual(expected.scores)
+    expect((await next.worker.status()).counts.stored).toBe(0)
+    await next.close()
+  }, 120_000)
 })

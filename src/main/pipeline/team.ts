@@ -31,6 +31,8 @@ export interface TeamWorkerConfig {
   deadLetters?: DeadLetterRetention
   /** How often users' states are written (WorkerOptions.stateCheckpointMs; default 10 s). */
   stateCheckpointMs?: number
+  /** States a checkpoint's part holds at least (WorkerOptions.checkpointPartUsers). */
+  checkpointPartUsers?: number
 }
 
 /** Unique in the group, readable in the status: host, process, thread and a random part. */
@@ -81,6 +83,7 @@ export function createTeamWorker(config: TeamWorkerConfig, log?: (line: string) 
     ...(config.timeWindow !== undefined ? { timeWindow: config.timeWindow } : {}),
     ...(config.rulesPollMs !== undefined ? { rulesPollMs: config.rulesPollMs } : {}),
     ...(config.stateCheckpointMs !== undefined ? { stateCheckpointMs: config.stateCheckpointMs } : {}),
+    ...(config.checkpointPartUsers !== undefined ? { checkpointPartUsers: config.checkpointPartUsers } : {}),
     ...(log !== undefined ? { log } : {}),
   })
   return {
