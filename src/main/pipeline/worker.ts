@@ -196,9 +196,19 @@ interface CachedState {
    * and a checkpoint after it has written it.
    */
   batch: number
-  /** The partition whose entries advanced it (none: read from the store and not advanced since). */
+  /**
+   * The partition whose entries advanced it (none: read from the store and not advanced since; MIXED:
+   * entries of two partitions did, as only a worker with a time window wider than the producers' can
+   * let happen: its checkpoints then go in one part).
+   */
   partition?: number
 }
+
+const MIXED = -1
+
+/** The partition a state advanced by an entry of `partition` belongs to now. */
+const advancedBy = (cached: CachedState | undefined, partition: number) =>
+  cached?.partition === undefined || cached.partition === partition ? partition : MIXED
 
 /**
  * The states a checkpoint writes, as they were when a batch was scored, and the positions they count up
@@ -345,6 +355,8 @@ export class PipelineWorker {
   /** Something waits for the checkpoint being written: its parts go without pauses. */
   private hurried = false
   private hurryCheckpoint: (() => void) | undefined
+  /** Users of the checkpoint being written whose part is not written yet: they stay in memory. */
+  private readonly writing = new Set<string>()
   /** The checkpoint taken and not yet being written: its states are being packed, or its batch committed. */
   private openCheckpoint: Checkpoint | undefined
   /**
@@ -676,7 +688,11 @@ export class PipelineWorker {
       }
       // Re-inserting keeps the map in least-recently-used order for eviction.
       this.cache.delete(txn.user_id)
-      this.cache.set(txn.user_id, { state: result.state, batch: number, partition: entry.partition })
+      this.cache.set(txn.user_id, {
+        state: result.state,
+        batch: number,
+        partition: advancedBy(cached, entry.partition),
+      })
       this.dirty.add(txn.user_id)
       rows.push({ txn, score: result.score, apiKeyId })
       rowEntries.push(entry)
@@ -786,7 +802,7 @@ export class PipelineWorker {
             this.pack(this.openCheckpoint, txn.user_id)
           replayTransaction(txn, cached.state)
           cached.batch = batch
-          cached.partition = partition
+          cached.partition = advancedBy(cached, partition)
           this.dirty.add(txn.user_id)
         })
       }
@@ -829,12 +845,13 @@ export class PipelineWorker {
 
   /** Time for a checkpoint: its interval has passed, or too many states live in memory only. */
   private checkpointDue(): boolean {
-    if (this.checkpointPending) return false
-    return (
-      this.checkpointSoon ||
-      performance.now() - this.checkpointTakenAt >= this.checkpointMs ||
-      this.dirty.size >= (this.options.maxCachedUsers ?? 200_000) / 4
-    )
+    const crowded = this.dirty.size >= (this.options.maxCachedUsers ?? 200_000) / 4
+    if (this.checkpointPending) {
+      // Too many states live in memory only: the one being written goes at once, and the next one follows.
+      if (crowded) this.hurry()
+      return false
+    }
+    return this.checkpointSoon || performance.now() - this.checkpointTakenAt >= this.checkpointMs || crowded
   }
 
   /** The states advanced since the last one was taken, in their stored form (state-codec.ts), as one JSON text. */
@@ -939,11 +956,16 @@ export class PipelineWorker {
    */
   private startCheckpoint(checkpoint: Checkpoint, at: string | null, paced: boolean) {
     this.hurried = !paced
+    const parts = checkpointParts(checkpoint, this.options.checkpointPartUsers ?? CHECKPOINT_PART_USERS)
+    // Packed but not stored: never evicted until their part is written (or put back among the dirty).
+    for (const part of parts) for (const user of part.users) this.writing.add(user)
+    // The parts of one checkpoint go within half its interval, however many there are.
+    const gapMs = Math.min(CHECKPOINT_PART_GAP_MS, this.checkpointMs / 2 / parts.length)
     const write = async () => {
-      let written = true
-      const parts = checkpointParts(checkpoint, this.options.checkpointPartUsers ?? CHECKPOINT_PART_USERS)
+      let failure: unknown
+      let failed = 0
       for (const [index, part] of parts.entries()) {
-        if (index > 0 && !this.hurried) await this.checkpointGap()
+        if (index > 0 && !this.hurried) await this.checkpointGap(gapMs)
         try {
           // The text's own failure (too large a string) is this part's failure too.
           const outcome = await this.store.checkpoint({
@@ -955,17 +977,25 @@ export class PipelineWorker {
           if (outcome === 'fenced') throw new FencedError()
           for (const fence of part.fences) this.source.keepAfter?.(fence.partition, fence.position)
         } catch (error) {
-          written = false
+          failed++
           for (const user of part.users) if (this.cache.has(user)) this.dirty.add(user)
           this.moved = true
-          const message = `writing the users' states (a checkpoint): ${describeFailure(error)}`
           // A partition taken over: its next owner replays; the batch refused beside it is counted already.
-          if (error instanceof FencedError) this.options.log?.(message)
-          // Counted: while none can be written the streams keep every entry since the last one.
-          else this.fail(new Error(message))
+          if (error instanceof FencedError)
+            this.options.log?.(`writing the users' states (a checkpoint): ${describeFailure(error)}`)
+          else failure ??= error
+        } finally {
+          for (const user of part.users) this.writing.delete(user)
         }
       }
-      if (written) this.checkpointedBatch = Math.max(this.checkpointedBatch, checkpoint.batch)
+      if (failed === 0) this.checkpointedBatch = Math.max(this.checkpointedBatch, checkpoint.batch)
+      // Counted once a checkpoint: while none can be written the streams keep every entry since the last one.
+      else if (failure !== undefined)
+        this.fail(
+          new Error(
+            `writing the users' states (a checkpoint): ${describeFailure(failure)}${parts.length > 1 ? ` (${failed} of its ${parts.length} parts not written)` : ''}`,
+          ),
+        )
     }
     this.checkpointing = write().finally(() => {
       this.checkpointing = undefined
@@ -974,16 +1004,21 @@ export class PipelineWorker {
   }
 
   /** The pause between two parts of a checkpoint; ends at once when something waits for the checkpoint. */
-  private async checkpointGap() {
-    await pause(CHECKPOINT_PART_GAP_MS, (wake) => (this.hurryCheckpoint = wake))
+  private async checkpointGap(ms: number) {
+    await pause(ms, (wake) => (this.hurryCheckpoint = wake))
     this.hurryCheckpoint = undefined
   }
 
   /** The checkpoint being written, its parts without pauses between them. */
   private async checkpointWritten() {
+    this.hurry()
+    await this.checkpointing
+  }
+
+  /** The rest of the checkpoint being written goes without pauses. */
+  private hurry() {
     this.hurried = true
     this.hurryCheckpoint?.()
-    await this.checkpointing
   }
 
   /** Packs what is left of the checkpoint at once and writes it, with nothing committed beside it. */
@@ -1176,7 +1211,13 @@ export class PipelineWorker {
     const open = this.openCheckpoint
     for (const [user, cached] of this.cache) {
       if (this.cache.size <= max) break
-      if (cached.batch > stored || this.dirty.has(user) || open?.unpacked.has(user) === true) continue
+      if (
+        cached.batch > stored ||
+        this.dirty.has(user) ||
+        this.writing.has(user) ||
+        open?.unpacked.has(user) === true
+      )
+        continue
       this.cache.delete(user)
     }
   }
@@ -1363,6 +1404,8 @@ function conflicting(
  * fence in it.
  */
 function checkpointParts(checkpoint: Checkpoint, partUsers: number) {
+  // A state that entries of two partitions advanced goes with both fences: everything in one part.
+  if (checkpoint.memberPartitions.includes(MIXED)) partUsers = Number.POSITIVE_INFINITY
   const fenced = new Set(checkpoint.fences.map((fence) => fence.partition))
   const members = new Map<number, number[]>()
   const loose: number[] = []
