@@ -1,5 +1,7 @@
+import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
 import { PartitionOwnership } from '../../src/main/pipeline/ownership'
+import { membersKey } from '../../src/main/pipeline/partitioning'
 import { RedisStreams } from '../../src/main/pipeline/redis-stream'
 import { deleteKeys, testLayout, TEST_TIMING } from '../support/pipeline'
 import { SHARED_REDIS_URL } from '../support/services'
@@ -51,5 +53,46 @@ describe('partition ownership', () => {
       await new Promise((resolve) => setTimeout(resolve, 5))
     }
     expect(most).toEqual([2, 2, 2, 2])
+  })
+
+  it('a worker paused while its heartbeat is on its way wants nothing and stays out of the group', async () => {
+    const layout = testLayout(8)
+    cleanups.push(() => deleteKeys(SHARED_REDIS_URL, layout.prefix))
+    const producer = new RedisStreams({ url: SHARED_REDIS_URL }, layout, 'producer')
+    await producer.prepareForProducing()
+    await producer.close()
+    const streams = new RedisStreams({ url: SHARED_REDIS_URL }, layout, 'worker-p')
+    const ownership = new PartitionOwnership(streams, layout.partitions, TEST_TIMING)
+    cleanups.push(async () => {
+      await ownership.stop()
+      await streams.close()
+    })
+    ownership.start()
+    const waitUntil = async (what: string, done: () => boolean) => {
+      const deadline = Date.now() + 20_000
+      while (!done()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+        await new Promise((resolve) => setTimeout(resolve, 5))
+      }
+    }
+    await waitUntil('all eight held', () => ownership.leases.size === layout.partitions)
+    // The pause lands between a heartbeat's request and its answer (the analyst's Pause at any moment).
+    const heartbeat = streams.heartbeat.bind(streams)
+    let paused = false
+    streams.heartbeat = async (leaseMs: number) => {
+      const members = await heartbeat(leaseMs)
+      if (!paused) {
+        paused = true
+        ownership.setPaused(true)
+      }
+      return members
+    }
+    await waitUntil('the pause', () => paused)
+    // Two more heartbeats' time: a paused worker wants no partition, whatever the last heartbeat saw.
+    await new Promise((resolve) => setTimeout(resolve, 3 * TEST_TIMING.heartbeatMs))
+    expect([...ownership.wanted()]).toEqual([])
+    const redis = new Redis(SHARED_REDIS_URL)
+    cleanups.push(async () => redis.quit())
+    expect(await redis.zrange(membersKey(layout), 0, -1)).not.toContain('worker-p')
   })
 })

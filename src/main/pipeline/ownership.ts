@@ -89,6 +89,12 @@ export class PartitionOwnership {
       await this.renew()
       if (this.paused) return
       const members = await this.streams.heartbeat(this.timing.leaseMs)
+      // Paused while the heartbeat was on its way: the worker wants nothing, and leaves again (the
+      // heartbeat may have come after the leave).
+      if (this.paused) {
+        await this.streams.leave().catch(() => {})
+        return
+      }
       this.desired = assignPartitions(members, this.streams.consumer, this.partitions)
       // A worker that has just joined takes nothing until two heartbeats in a row see the same members:
       // workers started together (a deploy, a restart of the fleet) then see each other and split the
