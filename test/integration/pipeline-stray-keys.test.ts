@@ -210,10 +210,12 @@ describe('entries on the wrong partition', () => {
     const database = await newDatabase()
     const txns = generated(2_000, 43)
     const valid = txns.slice(0, 1_900)
-    // Transactions of users who also have valid ones, written to the partition after their own.
+    // Transactions of users who also have valid ones, written to the partition after their own; every
+    // tenth from 1995, which only this worker's wider time window accepts.
     const misplaced: Transaction[] = txns.slice(1_900).map((txn, i) => ({
       ...txn,
       user_id: (valid[i * 17] as Transaction).user_id,
+      ...(i % 10 === 0 ? { ts: '1995-06-01T12:00:00.000Z' } : {}),
     }))
     await produce(SHARED_REDIS_URL, layout, valid)
     const pipeline = redis.pipeline()
@@ -225,7 +227,12 @@ describe('entries on the wrong partition', () => {
       )
     await pipeline.exec()
 
-    const worker = startWorker({ postgres: { url: database.url }, redis: { url: SHARED_REDIS_URL }, layout })
+    const worker = startWorker({
+      postgres: { url: database.url },
+      redis: { url: SHARED_REDIS_URL },
+      layout,
+      timeWindow: { earliestMs: Date.parse('1990-01-01T00:00:00Z'), aheadMs: 24 * 3_600_000 },
+    })
     let status: Awaited<ReturnType<typeof worker.worker.status>>
     let text: string
     try {

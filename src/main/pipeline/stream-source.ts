@@ -9,7 +9,7 @@ import {
   type StreamEntry,
 } from './redis-stream'
 import type { PipelineStore } from './sink'
-import { decodeTransaction } from './wire'
+import { decodeTransaction, type TimeWindow } from './wire'
 import { ReplayGapError, type IngestSource, type SourceBatch, type SourceInfo } from './worker'
 
 interface HeldPartition {
@@ -315,6 +315,12 @@ export class RedisStreamSource implements IngestSource {
 }
 
 /**
+ * Whatever its time: a worker may accept times the default window refuses (--earliest-ts), and a
+ * transaction on the wrong partition must never be scored, whichever window the worker has.
+ */
+const ANY_TIME: TimeWindow = { earliestMs: Number.NEGATIVE_INFINITY, aheadMs: Number.POSITIVE_INFINITY }
+
+/**
  * An entry on a partition its user does not belong to is refused (a dead letter) rather than stored or
  * re-routed: the partition's owner may already have scored later transactions of that user, so storing
  * it, here or on the right partition, would score the user out of order without anyone noticing. Runs
@@ -327,7 +333,7 @@ function checkPartition(entry: StreamEntry, layout: StreamLayout): void {
   for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === 'user_id') user = fields[i + 1]
   if (user === undefined || user === '') return
   const home = partitionOf(user, layout.partitions)
-  if (home === entry.partition || !decodeTransaction(fields).ok) return
+  if (home === entry.partition || !decodeTransaction(fields, ANY_TIME).ok) return
   entry.rejected = `wrong partition: user ${JSON.stringify(user.slice(0, 128))} belongs on partition ${home} (${partitionStream(layout, home)}), not partition ${entry.partition} where it arrived`
   entry.rejectedKind = 'wrong_partition'
 }
