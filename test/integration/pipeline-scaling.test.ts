@@ -110,10 +110,12 @@ describe('features at any scale', () => {
       await atLeast(2_000)
       const second = startWorker(config)
       const third = startWorker(config)
+      // Both newcomers hold partitions before the first one leaves (on a busy machine one of them could
+      // otherwise join only after the stream is drained).
       await waitFor(
-        'the newcomers to take partitions',
-        async () => second.worker.counters.stored + third.worker.counters.stored,
-        (n) => n > 0,
+        'each newcomer to take partitions',
+        async () => [second.worker.counters.stored, third.worker.counters.stored],
+        (counts) => counts.every((n) => n > 0),
       )
       await first.close()
       const fourth = startWorker(config)
