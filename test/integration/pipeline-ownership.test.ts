@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { PartitionOwnership } from '../../src/main/pipeline/ownership'
 import { membersKey } from '../../src/main/pipeline/partitioning'
 import { RedisStreams } from '../../src/main/pipeline/redis-stream'
-import { deleteKeys, testLayout, TEST_TIMING } from '../support/pipeline'
+import { deleteKeys, testLayout, TEST_TIMING, waitFor } from '../support/pipeline'
 import { SHARED_REDIS_URL } from '../support/services'
 
 /**
@@ -68,14 +68,11 @@ describe('partition ownership', () => {
       await streams.close()
     })
     ownership.start()
-    const waitUntil = async (what: string, done: () => boolean) => {
-      const deadline = Date.now() + 20_000
-      while (!done()) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-        await new Promise((resolve) => setTimeout(resolve, 5))
-      }
-    }
-    await waitUntil('all eight held', () => ownership.leases.size === layout.partitions)
+    await waitFor(
+      'all eight held',
+      async () => ownership.leases.size,
+      (held) => held === layout.partitions,
+    )
     // The pause lands between a heartbeat's request and its answer (the analyst's Pause at any moment).
     const heartbeat = streams.heartbeat.bind(streams)
     let paused = false
@@ -87,7 +84,11 @@ describe('partition ownership', () => {
       }
       return members
     }
-    await waitUntil('the pause', () => paused)
+    await waitFor(
+      'the pause',
+      async () => paused,
+      (done) => done,
+    )
     // Two more heartbeats' time: a paused worker wants no partition, whatever the last heartbeat saw.
     await new Promise((resolve) => setTimeout(resolve, 3 * TEST_TIMING.heartbeatMs))
     expect([...ownership.wanted()]).toEqual([])
