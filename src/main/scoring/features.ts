@@ -80,12 +80,16 @@ export interface Features {
   newIp: boolean | null
 }
 
-/** Whether `value` occurs among the recent ones; then remembers it as the latest. */
+/**
+ * Whether `value` occurs among the recent ones; then remembers it as the latest. A value seen before is
+ * remembered as the string already held (equal, so nothing a feature reads changes): the entry's own copy
+ * dies young instead of living in the state, and in the worker's old generation, until 256 more come.
+ */
 function remember<T extends string | null>(recent: T[], value: T): boolean {
-  const known = value !== null && recent.lastIndexOf(value) >= 0
-  recent.push(value)
+  const at = value === null ? -1 : recent.lastIndexOf(value)
+  recent.push(at >= 0 ? (recent[at] as T) : value)
   if (recent.length > MEMORY.recentValues) recent.shift()
-  return known
+  return at >= 0
 }
 
 /**
