@@ -138,7 +138,7 @@ export interface WorkerOptions {
   stateCheckpointMs?: number
   /**
    * A checkpoint is written in parts of whole partitions, each holding at least this many states
-   * (default 2,000), 200 ms apart while batches go on (see CHECKPOINT_PART_USERS).
+   * (default 1,000), 200 ms apart while batches go on (see CHECKPOINT_PART_USERS).
    */
   checkpointPartUsers?: number
   rulesPollMs?: number
@@ -241,7 +241,7 @@ const PACKED_AT_A_TIME = 500
  * batches' commits wait behind) held them up together; smaller ones, spread out, leave the queue time to
  * drain between them.
  */
-const CHECKPOINT_PART_USERS = 2000
+const CHECKPOINT_PART_USERS = 1000
 const CHECKPOINT_PART_GAP_MS = 200
 
 interface PreparedBatch {
