@@ -2,6 +2,7 @@ import { CompiledQuery, sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   ALERT_COLUMNS,
+  arrayLiteral,
   SCORE_COLUMNS,
   STORED_TRANSACTION_COLUMNS,
   type Column,
@@ -249,6 +250,38 @@ describe('the store schema', () => {
     // The states grow a little each round: with room on the pages the table ends at 2.6 times its first
     // size here; with full pages (fillfactor 100) nearly every new version goes to another page: 14 times.
     expect(await size()).toBeLessThan(first * 4)
+  })
+
+  it('the arrays the pipeline sends as text read back as their values, whatever they hold', async () => {
+    const read = async <T>(cast: string, values: readonly T[]) =>
+      (
+        await store.db.executeQuery<{ a: unknown[] }>(
+          CompiledQuery.raw(`SELECT $1::${cast} AS a`, [
+            arrayLiteral(values, (value) => value as string | null),
+          ]),
+        )
+      ).rows[0]?.a
+    const hostile = [
+      'plain',
+      '',
+      'NULL',
+      'null',
+      'a,b',
+      '{x}',
+      ' spaced ',
+      'quo"te',
+      'back\\slash',
+      '\\"',
+      'tab\tnew\nline',
+      'ünï ✓',
+    ]
+    expect(await read('text[]', hostile)).toEqual(hostile)
+    expect(await read('text[]', [...hostile, null])).toEqual([...hostile, null])
+    expect(await read('text[]', [null])).toEqual([null])
+    expect(await read('text[]', [])).toEqual([])
+    expect(await read('numeric[]::text[]', ['9839.64', 0.5, null])).toEqual(['9839.64', '0.5', null])
+    expect(await read('boolean[]', [true, false, null])).toEqual([true, false, null])
+    expect(await read('jsonb[]', ['["amount \\"high\\"", "a\\\\b"]'])).toEqual([['amount "high"', 'a\\b']])
   })
 
   it('pipeline_commit_batch takes the columns the pipeline writes, in their order, as their types', async () => {

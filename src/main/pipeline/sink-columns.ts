@@ -84,6 +84,38 @@ export function columnArrays<R>(columns: readonly Column<R>[], rows: readonly R[
   return columns.map((column) => rows.map(column.value))
 }
 
+/** Characters an array element escapes with a backslash inside its double quotes. */
+const ELEMENT_SPECIAL = /["\\]/
+const ELEMENT_SPECIALS = /["\\]/g
+
+/**
+ * One column's values as PostgreSQL's text form of an array (`{"a","b",NULL}`), for a `$n::type[]`
+ * parameter: what node-postgres makes of the JS array, every value quoted, built with one join instead of
+ * a string concatenation per element (a quarter of what a worker allocated at 5,000 tx/s, issue 13).
+ */
+export function arrayLiteral<R>(rows: readonly R[], value: Column<R>['value']): string {
+  if (rows.length === 0) return '{}'
+  const elements = new Array<string | null>(rows.length)
+  let nulls = false
+  for (let i = 0; i < rows.length; i++) {
+    const element = value(rows[i] as R) as string | number | boolean | null | undefined
+    if (element === null || element === undefined) {
+      nulls = true
+      elements[i] = null
+    } else {
+      const text = typeof element === 'string' ? element : String(element)
+      elements[i] = ELEMENT_SPECIAL.test(text) ? text.replace(ELEMENT_SPECIALS, '\\$&') : text
+    }
+  }
+  if (!nulls) return `{"${elements.join('","')}"}`
+  return `{${elements.map((element) => (element === null ? 'NULL' : `"${element}"`)).join(',')}}`
+}
+
+/** columnArrays' arrays as arrayLiteral's texts: the same parameters, for node-postgres. */
+export function columnLiterals<R>(columns: readonly Column<R>[], rows: readonly R[]): string[] {
+  return columns.map((column) => arrayLiteral(rows, column.value))
+}
+
 const SPECIAL = /[\\\t\n\r]/
 const SPECIALS = /[\\\t\n\r]/g
 const ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' }

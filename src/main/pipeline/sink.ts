@@ -10,6 +10,7 @@ import {
   ALERT_COLUMNS,
   arrayParameters,
   columnArrays,
+  columnLiterals,
   columnNames,
   copyText,
   STORED_TRANSACTION_COLUMNS,
@@ -594,7 +595,10 @@ export class PipelineStore {
         fences.map((fence) => fence.partition),
         fences.map((fence) => fence.epoch),
         fences.map((fence) => fence.position),
-        ...columnArrays(STORED_TRANSACTION_COLUMNS, rows),
+        // node-postgres takes the arrays' text forms as they are; PGlite is handed the arrays.
+        ...(this.store.engine === 'postgresql'
+          ? columnLiterals(STORED_TRANSACTION_COLUMNS, rows)
+          : columnArrays(STORED_TRANSACTION_COLUMNS, rows)),
         states === undefined ? null : statesDocument(states),
         batch.modelVersion,
       ])
