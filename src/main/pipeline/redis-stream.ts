@@ -73,14 +73,20 @@ type RawEntry = [id: string, fields: string[] | null]
  * A read that happens only while this worker holds the partition's lease, checked in the same script,
  * so a worker that lost a partition can never take entries its successor has to see first: per-user order
  * holds whatever the timing. `claim` takes over every pending entry of the partition (min idle 0), from a
- * cursor, as XAUTOCLAIM does; `new` reads entries never delivered.
+ * cursor, as XAUTOCLAIM does; `new` reads entries never delivered, and gives them as one JSON text (an
+ * array of [id, [field, value, …]]; '' or '{}' when there are none): ioredis makes a Buffer and then a
+ * string of every field of every entry it is given, and JSON.parse only the strings (a read of 50 entries
+ * of 15 fields: 300 µs of the worker's CPU as bulk strings, 140 as JSON, measured side by side). Bytes
+ * that are not UTF-8 come out as they do from a bulk string (U+FFFD).
  */
 const FENCED_READ = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end
 if ARGV[4] == 'claim' then
   return {1, redis.call('XAUTOCLAIM', KEYS[2], ARGV[2], ARGV[3], 0, ARGV[6], 'COUNT', ARGV[5])}
 end
-return {1, redis.call('XREADGROUP', 'GROUP', ARGV[2], ARGV[3], 'COUNT', ARGV[5], 'STREAMS', KEYS[2], '>')}
+local read = redis.call('XREADGROUP', 'GROUP', ARGV[2], ARGV[3], 'COUNT', ARGV[5], 'STREAMS', KEYS[2], '>')
+if not read then return {1, ''} end
+return {1, cjson.encode(read[1][2])}
 `
 
 /**
@@ -386,8 +392,9 @@ export class RedisStreams {
         const entries = toEntries(request.partition, raw)
         return { partition: request.partition, entries, cursor, deleted: deletedIds?.length ?? 0 }
       }
-      const streams = body as [string, RawEntry[]][] | null
-      const raw = streams?.[0]?.[1] ?? []
+      const text = body as string
+      // cjson writes an empty array as an empty object.
+      const raw = text === '' || text === '{}' ? [] : (JSON.parse(text) as RawEntry[])
       return {
         partition: request.partition,
         entries: toEntries(request.partition, raw),
