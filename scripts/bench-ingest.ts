@@ -283,9 +283,27 @@ async function main() {
       }
       await redis.del(`${prefix}workers`)
     }
+    /**
+     * A consumer that ended before the bench stopped it (a crash, killed from outside): every wait below
+     * ends with this error instead of waiting for entries that nobody stores.
+     */
+    let ended: Error | undefined
+    const stopping = new Set<ChildProcess>()
+    const onEnded: (() => void)[] = []
+    const alive = () => {
+      if (ended !== undefined) throw ended
+    }
     const start = (argv: string[]) => {
       const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] })
       children.add(child)
+      child.once('exit', (code, signal) => {
+        if (stopping.has(child)) return
+        const what = argv.includes('--raw-consumer') ? 'the bare consumer' : 'a pipeline worker'
+        ended ??= new Error(
+          `${what} (pid ${child.pid}) ended before the bench stopped it (${signal ?? `exit code ${code}`}); its output is above`,
+        )
+        for (const wake of onEnded.splice(0)) wake()
+      })
       return child
     }
     const workerArgs = [
@@ -299,9 +317,13 @@ async function main() {
       '0',
     ]
     const stop = async (procs: ChildProcess[]) => {
+      for (const child of procs) stopping.add(child)
       for (const child of procs) child.kill('SIGTERM')
       await Promise.all(procs.map((child) => new Promise((resolve) => child.once('exit', resolve))))
-      for (const child of procs) children.delete(child)
+      for (const child of procs) {
+        children.delete(child)
+        stopping.delete(child)
+      }
     }
 
     /** Entries the group has acknowledged over all partitions (read from Redis: it costs the store nothing). */
@@ -355,19 +377,24 @@ async function main() {
     ) => {
       process.stdout.write(`${label}… `)
       const started = procs()
-      while ((await acked(group)) === 0) await sleep(20)
+      while ((await acked(group)) === 0) {
+        alive()
+        await sleep(20)
+      }
       const t0 = performance.now()
       const cpu0 = started.map((child) => cpuSeconds(child.pid))
       const backends = new Map<number, { first: number; last: number }>()
       await backendCpu(backends, false)
       let done = await acked(group)
       while (done < n) {
+        alive()
         await sleep(50)
         done = await acked(group)
         await backendCpu(backends, true)
       }
       const seconds = (performance.now() - t0) / 1000
       while (settled !== undefined && !(await settled())) {
+        alive()
         await sleep(50)
         await backendCpu(backends, true)
       }
@@ -495,7 +522,10 @@ async function main() {
       const rows = Array.from({ length: count }, () => ({ txn: warmTraffic.next().value.txn }))
       const offered = await replay({ redis: { url: redisUrl }, layout, tps, rows })
       offeredTotal += offered.sent
-      while ((await stored()) < offeredTotal) await sleep(100)
+      while ((await stored()) < offeredTotal) {
+        alive()
+        await sleep(100)
+      }
       return offered
     }
     /**
@@ -516,9 +546,21 @@ async function main() {
           if (line.startsWith('raw-latency ')) waiting.shift()?.(line.slice('raw-latency '.length))
         }
       })
+      /** Its histogram (it prints it on SIGUSR2); fails if it has ended or does not answer within 30 s. */
       const reading = () =>
-        new Promise<Histogram>((resolve) => {
+        new Promise<Histogram>((resolve, reject) => {
+          alive()
+          const fail = (error: unknown) => {
+            clearTimeout(timer)
+            reject(error as Error)
+          }
+          const timer = setTimeout(
+            () => fail(new Error('the bare consumer did not print its latency within 30 s of SIGUSR2')),
+            30_000,
+          )
+          onEnded.push(() => fail(ended))
           waiting.push((text) => {
+            clearTimeout(timer)
             const snapshot = JSON.parse(text) as HistogramSnapshot
             let total = 0
             const cumulative = snapshot.counts.slice(0, -1).map((count) => (total += count))
