@@ -1,9 +1,8 @@
-import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
 import { PartitionOwnership } from '../../src/main/pipeline/ownership'
-import { membersKey } from '../../src/main/pipeline/partitioning'
+import { membersKey, type StreamLayout } from '../../src/main/pipeline/partitioning'
 import { RedisStreams } from '../../src/main/pipeline/redis-stream'
-import { deleteKeys, testLayout, TEST_TIMING, waitFor } from '../support/pipeline'
+import { sharedRedisFor, testLayout, TEST_TIMING, waitFor } from '../support/pipeline'
 import { SHARED_REDIS_URL } from '../support/services'
 
 /**
@@ -17,24 +16,35 @@ afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {})
 })
 
+/**
+ * A layout whose streams and workers' group exist, as once a producer has written, and a connection to
+ * its Redis (the layout's keys are dropped after the tests).
+ */
+async function preparedLayout() {
+  const layout = testLayout(8)
+  const redis = sharedRedisFor(layout, cleanups)
+  const producer = new RedisStreams({ url: SHARED_REDIS_URL }, layout, 'producer')
+  await producer.prepareForProducing()
+  await producer.close()
+  return { layout, redis }
+}
+
+/** A member's partition ownership on the shared Redis, not started; stopped after the tests. */
+function ownershipOf(layout: StreamLayout, member: string) {
+  const streams = new RedisStreams({ url: SHARED_REDIS_URL }, layout, member)
+  const ownership = new PartitionOwnership(streams, layout.partitions, TEST_TIMING)
+  cleanups.push(async () => {
+    await ownership.stop()
+    await streams.close()
+  })
+  return { streams, ownership }
+}
+
 describe('partition ownership', () => {
   it('workers started together each take only their share, from the first lease on', async () => {
-    const layout = testLayout(8)
-    cleanups.push(() => deleteKeys(SHARED_REDIS_URL, layout.prefix))
-    // The streams and the workers' group exist, as once a producer has written.
-    const producer = new RedisStreams({ url: SHARED_REDIS_URL }, layout, 'producer')
-    await producer.prepareForProducing()
-    await producer.close()
+    const { layout } = await preparedLayout()
     const members = ['worker-a', 'worker-b', 'worker-c', 'worker-d']
-    const owners = members.map((member) => {
-      const streams = new RedisStreams({ url: SHARED_REDIS_URL }, layout, member)
-      const ownership = new PartitionOwnership(streams, layout.partitions, TEST_TIMING)
-      cleanups.push(async () => {
-        await ownership.stop()
-        await streams.close()
-      })
-      return ownership
-    })
+    const owners = members.map((member) => ownershipOf(layout, member).ownership)
     for (const ownership of owners) ownership.start()
     // The most partitions each one ever held, sampled until all eight are held.
     const most = owners.map(() => 0)
@@ -56,17 +66,8 @@ describe('partition ownership', () => {
   })
 
   it('a worker paused while its heartbeat is on its way wants nothing and stays out of the group', async () => {
-    const layout = testLayout(8)
-    cleanups.push(() => deleteKeys(SHARED_REDIS_URL, layout.prefix))
-    const producer = new RedisStreams({ url: SHARED_REDIS_URL }, layout, 'producer')
-    await producer.prepareForProducing()
-    await producer.close()
-    const streams = new RedisStreams({ url: SHARED_REDIS_URL }, layout, 'worker-p')
-    const ownership = new PartitionOwnership(streams, layout.partitions, TEST_TIMING)
-    cleanups.push(async () => {
-      await ownership.stop()
-      await streams.close()
-    })
+    const { layout, redis } = await preparedLayout()
+    const { streams, ownership } = ownershipOf(layout, 'worker-p')
     ownership.start()
     await waitFor(
       'all eight held',
@@ -92,8 +93,6 @@ describe('partition ownership', () => {
     // Two more heartbeats' time: a paused worker wants no partition, whatever the last heartbeat saw.
     await new Promise((resolve) => setTimeout(resolve, 3 * TEST_TIMING.heartbeatMs))
     expect([...ownership.wanted()]).toEqual([])
-    const redis = new Redis(SHARED_REDIS_URL)
-    cleanups.push(async () => redis.quit())
     expect(await redis.zrange(membersKey(layout), 0, -1)).not.toContain('worker-p')
   })
 })
