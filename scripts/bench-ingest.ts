@@ -50,6 +50,9 @@ import { dropTeamDatabase } from '../src/main/store/drop-database'
 import { runBreakdown } from './bench-ingest-breakdown'
 import { runSoak } from './bench-ingest-soak'
 
+/** The workers' full (mark-compact) GC pauses, as prom-client's default metrics label them. */
+const MAJOR_GC_COUNT = 'nodejs_gc_duration_seconds_count{kind="major"}'
+const MAJOR_GC_SUM = 'nodejs_gc_duration_seconds_sum{kind="major"}'
 const RAW_GROUP = 'bench-raw'
 const KEEP_GROUP = 'bench-keep'
 /**
@@ -300,7 +303,7 @@ async function main() {
         if (stopping.has(child)) return
         const what = argv.includes('--raw-consumer') ? 'the bare consumer' : 'a pipeline worker'
         ended ??= new Error(
-          `${what} (pid ${child.pid}) ended before the bench stopped it (${signal ?? `exit code ${code}`}); its output is above`,
+          `${what} (pid ${child.pid}) ended before the bench stopped it (${signal ?? `exit code ${code}`}); anything it printed is above`,
         )
         for (const wake of onEnded.splice(0)) wake()
       })
@@ -611,6 +614,11 @@ async function main() {
             count: texts.reduce((total, text) => total + summed(text, 'nodejs_gc_duration_seconds_count'), 0),
             sum: texts.reduce((total, text) => total + summed(text, 'nodejs_gc_duration_seconds_sum'), 0),
           },
+          // Of them, the full (mark-compact) ones: the long pauses, after the old generation has grown.
+          major: {
+            count: texts.reduce((total, text) => total + sample(text, MAJOR_GC_COUNT), 0),
+            sum: texts.reduce((total, text) => total + sample(text, MAJOR_GC_SUM), 0),
+          },
         }
       }
       /** The XADD → commit quantiles of the transactions offered at `tps` for `seconds`, and where the time went. */
@@ -638,6 +646,8 @@ async function main() {
           workerSystem: (after.system - before.system) / Math.max(1e-9, after.cpu - before.cpu),
           gcPauses: after.gc.count - before.gc.count,
           gcMs: (after.gc.sum - before.gc.sum) * 1000,
+          majorGcPauses: after.major.count - before.major.count,
+          majorGcMs: (after.major.sum - before.major.sum) * 1000,
           offeredSeconds,
         }
       }
@@ -725,7 +735,7 @@ async function main() {
       )
     for (const latency of latencies)
       console.log(
-        `| ${`latency XADD → commit at ${fmt(latency.tps)} tx/s offered`.padEnd(43)} | ${String(latency.workers).padEnd(9)} | p50 ${latency.p50.toFixed(1)} ms, p95 ${latency.p95.toFixed(1)} ms, p99 ${latency.p99.toFixed(1)} ms over ${fmt(latency.count)} transactions (1 ms buckets to 10 ms, interpolated); its batches' store transaction p50 ${latency.commitP50.toFixed(1)} ms, p99 ${latency.commitP99.toFixed(1)} ms, ${latency.batchMean.toFixed(0)} entries a batch on average; each worker's store transactions busy ${pct(latency.commitBusy)} of the time; worker CPU ${fmt(latency.workerCpuUs)} µs a transaction (${pct(latency.workerSystem)} of it in the kernel); ${fmt(latency.gcPauses)} GC pauses, ${fmt(latency.gcMs)} ms in all |`,
+        `| ${`latency XADD → commit at ${fmt(latency.tps)} tx/s offered`.padEnd(43)} | ${String(latency.workers).padEnd(9)} | p50 ${latency.p50.toFixed(1)} ms, p95 ${latency.p95.toFixed(1)} ms, p99 ${latency.p99.toFixed(1)} ms over ${fmt(latency.count)} transactions (1 ms buckets to 10 ms, interpolated); its batches' store transaction p50 ${latency.commitP50.toFixed(1)} ms, p99 ${latency.commitP99.toFixed(1)} ms, ${latency.batchMean.toFixed(0)} entries a batch on average; each worker's store transactions busy ${pct(latency.commitBusy)} of the time; worker CPU ${fmt(latency.workerCpuUs)} µs a transaction (${pct(latency.workerSystem)} of it in the kernel); ${fmt(latency.gcPauses)} GC pauses, ${fmt(latency.gcMs)} ms in all (${fmt(latency.majorGcPauses)} full, ${fmt(latency.majorGcMs)} ms) |`,
       )
     console.log(
       "\nLatency: a worker keeps one store transaction in flight (the next batch is read and scored beside it), so an entry waits for the one in flight, then its own; where that lane is busy most of the time a queue forms, and the p99 is the queue's. The store transactions' time is mostly fixed per batch on this machine (a round trip and a commit among the other processes on two cores), and GC pauses (the worker's young generation, a few ms each) stop the worker whole.",
