@@ -16,7 +16,6 @@ import * as pipelineCommit from './0014_pipeline_commit'
 import * as scoreOnTransaction from './0015_score_on_transaction'
 import * as stateCompression from './0016_state_compression'
 import * as stateCheckpoints from './0017_state_checkpoints'
-import * as stateFillfactor from './0018_state_fillfactor'
 
 /**
  * Every migration, in order. Imported statically so the bundle carries them; names sort in
@@ -40,7 +39,6 @@ export const migrations: Record<string, Migration> = {
   '0015_score_on_transaction': scoreOnTransaction,
   '0016_state_compression': stateCompression,
   '0017_state_checkpoints': stateCheckpoints,
-  '0018_state_fillfactor': stateFillfactor,
 }
 
 export const latestMigration = Object.keys(migrations).sort().at(-1) ?? ''
