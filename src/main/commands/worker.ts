@@ -5,7 +5,7 @@ import { addSecret, createLogger, lineLogger, logLevelOption, type Logger, type 
 import { watchServices } from '../ops/probes'
 import { serveMetrics, workerFigures, type WorkerMetrics } from '../pipeline/metrics'
 import { DEFAULT_PARTITIONS, DEFAULT_PREFIX, streamSource, validateLayout } from '../pipeline/partitioning'
-import { redisPersistenceWarning } from '../pipeline/redis-persistence'
+import { redisPersistenceWarning, redisVersionWarning } from '../pipeline/redis-persistence'
 import { DEAD_LETTERS_KEPT, DEAD_LETTERS_MAX_AGE_HOURS } from '../pipeline/redis-stream'
 import { createTeamWorker, newWorkerId, type TeamWorkerConfig } from '../pipeline/team'
 import { WorkerThread } from '../pipeline/threads'
@@ -212,6 +212,9 @@ last state checkpoint stay too: after a crash the next owner replays them into t
       )
       // What "accepted" means depends on the Redis persistence: say so when a restart would lose entries.
       void redisPersistenceWarning({ url: options.redisUrl }).then((warning) => {
+        if (warning !== undefined) logger.warn(warning)
+      })
+      void redisVersionWarning({ url: options.redisUrl }).then((warning) => {
         if (warning !== undefined) logger.warn(warning)
       })
       // An operator's pause without the app: the worker stays up, scraped, and consumes nothing.

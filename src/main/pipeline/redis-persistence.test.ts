@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { describePersistence } from './redis-persistence'
+import { describePersistence, describeRedisVersion } from './redis-persistence'
 
 /** What each Redis persistence setting means for accepted entries; real servers in test/integration. */
 
@@ -35,5 +35,19 @@ describe('describePersistence', () => {
       mode: 'aof',
       warning: undefined,
     })
+  })
+})
+
+describe('describeRedisVersion', () => {
+  it('warns about versions with the cjson overflow the workers’ reads reach, and about those without XAUTOCLAIM', () => {
+    for (const version of ['7.0.0', '7.0.11', '6.2.0', '6.2.12'])
+      expect(describeRedisVersion(version), version).toMatch(/CVE-2022-24834.*7\.0\.12/)
+    for (const version of ['6.0.16', '5.0.7'])
+      expect(describeRedisVersion(version), version).toMatch(/XAUTOCLAIM/)
+    for (const version of ['7.0.12', '7.0.15', '7.2.4', '7.4.0', '8.0.1', '6.2.13', '6.2.14'])
+      expect(describeRedisVersion(version), version).toBeUndefined()
+    // Unknown (a managed service that hides INFO server, or a fork's own numbering): nothing said.
+    expect(describeRedisVersion(undefined)).toBeUndefined()
+    expect(describeRedisVersion('unknown')).toBeUndefined()
   })
 })

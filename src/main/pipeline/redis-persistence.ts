@@ -139,3 +139,43 @@ export async function redisPersistenceWarning(connection: RedisConnection): Prom
     redis.disconnect()
   }
 }
+
+/**
+ * Pure: what a Redis version (INFO server redis_version) means for the workers, or undefined when it is
+ * fine or unknown. A worker's fenced read encodes the entries it reads with Redis' cjson (redis-stream.ts
+ * FENCED_READ), whose buffer overflow (CVE-2022-24834, fixed in 6.2.13 and 7.0.12) an entry's fields reach;
+ * before 6.2 there is no XAUTOCLAIM, which a worker needs to take pending entries over.
+ */
+export function describeRedisVersion(version: string | undefined): string | undefined {
+  const match = /^(\d+)\.(\d+)\.(\d+)/.exec(version ?? '')
+  if (match === null) return undefined
+  const [major, minor, patch] = match.slice(1).map(Number) as [number, number, number]
+  const at = major * 1_000_000 + minor * 1_000 + patch
+  if (at < 6_002_000)
+    return `Redis ${version} is too old for the workers (they need XAUTOCLAIM, Redis 6.2): upgrade to 7.0.12 or later.`
+  if (at < 6_002_013 || (at >= 7_000_000 && at < 7_000_012))
+    return `Redis ${version} has a buffer overflow in its Lua cjson (CVE-2022-24834) that an entry's fields reach through the workers' reads: upgrade to 7.0.12 or later (or 6.2.13).`
+  return undefined
+}
+
+/**
+ * For `aether worker` at start: the warning to print about the team Redis' version (describeRedisVersion).
+ * Opens its own short connection; never throws.
+ */
+export async function redisVersionWarning(connection: RedisConnection): Promise<string | undefined> {
+  const redis = connectRedis(connection, {
+    name: 'aether-version-check',
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 5000,
+    lazyConnect: true,
+  })
+  try {
+    await redis.connect()
+    return describeRedisVersion(/^redis_version:(\S+)/m.exec(await redis.info('server'))?.[1])
+  } catch {
+    return undefined
+  } finally {
+    redis.disconnect()
+  }
+}
