@@ -322,7 +322,9 @@ async function main() {
     const stop = async (procs: ChildProcess[]) => {
       for (const child of procs) stopping.add(child)
       for (const child of procs) child.kill('SIGTERM')
-      await Promise.all(procs.map((child) => new Promise((resolve) => child.once('exit', resolve))))
+      // One that has ended already (between the last check and here) has no 'exit' left to wait for.
+      const running = procs.filter((child) => child.exitCode === null && child.signalCode === null)
+      await Promise.all(running.map((child) => new Promise((resolve) => child.once('exit', resolve))))
       for (const child of procs) {
         children.delete(child)
         stopping.delete(child)
