@@ -58,6 +58,19 @@ describe('recovery', () => {
       () => storedCount(database.url),
       (n) => n >= 2_000,
     )
+    // Killed at a moment it holds entries read and not yet acknowledged, so the second must take them
+    // over too: frozen (SIGSTOP) until one such moment is seen, then killed there. A worker that keeps up
+    // is often between batches with nothing pending, where a kill would leave nothing to take over.
+    await waitFor(
+      'the first worker frozen with entries pending',
+      async () => {
+        first.child.kill('SIGSTOP')
+        const pending = await pendingEntries(SHARED_REDIS_URL, layout)
+        if (pending === 0) first.child.kill('SIGCONT')
+        return pending
+      },
+      (n) => n > 0,
+    )
     first.child.kill('SIGKILL')
     await first.exited
     const atCrash = await storedCount(database.url)
