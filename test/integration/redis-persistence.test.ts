@@ -1,7 +1,12 @@
 import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
 import { checkRedis } from '../../src/main/core/connection-check'
-import { checkPersistence, redisPersistenceWarning } from '../../src/main/pipeline/redis-persistence'
+import {
+  checkPersistence,
+  redisPersistenceWarning,
+  redisVersion,
+  redisVersionWarning,
+} from '../../src/main/pipeline/redis-persistence'
 import { spawnWorker, testLayout, waitFor } from '../support/pipeline'
 import { startPrivateRedis, type PrivateRedis } from '../support/private-servers'
 import { SHARED_POSTGRES_URL } from '../support/services'
@@ -63,6 +68,15 @@ describe('Redis persistence check', () => {
     expect(check.detail).toMatch(/AOF, appendfsync everysec$/)
     expect(check.warning).toBeUndefined()
     expect(await redisPersistenceWarning({ url: server.url })).toBeUndefined()
+    // The version as the server gives it (this machine's Redis has the cjson fix: no warning).
+    const redis = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 0 })
+    await redis.connect()
+    try {
+      expect(await redisVersion(redis)).toMatch(/^7\.\d+\.\d+$/)
+    } finally {
+      redis.disconnect()
+    }
+    expect(await redisVersionWarning({ url: server.url })).toBeUndefined()
   })
 
   it('says it could not check when CONFIG is disabled, and the connection still passes', async () => {

@@ -210,13 +210,12 @@ last state checkpoint stay too: after a crash the next owner replays them into t
         { metricsPort: metrics.port, workers: options.concurrency, partitions: layout.partitions },
         'started',
       )
-      // What "accepted" means depends on the Redis persistence: say so when a restart would lose entries.
-      void redisPersistenceWarning({ url: options.redisUrl }).then((warning) => {
-        if (warning !== undefined) logger.warn(warning)
-      })
-      void redisVersionWarning({ url: options.redisUrl }).then((warning) => {
-        if (warning !== undefined) logger.warn(warning)
-      })
+      // What "accepted" means depends on the Redis persistence: say so when a restart would lose entries;
+      // and a Redis whose Lua cjson can be overflowed by an entry's fields is worth a warning too.
+      for (const check of [redisPersistenceWarning, redisVersionWarning])
+        void check({ url: options.redisUrl }).then((warning) => {
+          if (warning !== undefined) logger.warn(warning)
+        })
       // An operator's pause without the app: the worker stays up, scraped, and consumes nothing.
       let paused = false
       const togglePause = () => {

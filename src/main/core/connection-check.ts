@@ -2,7 +2,7 @@ import { Redis } from 'ioredis'
 import pg from 'pg'
 import type { ConnectionProblem, ServiceCheck } from '../../shared/profile'
 import { ACCOUNT_DISABLED_MESSAGE } from '../../shared/session-contract'
-import { checkPersistence } from '../pipeline/redis-persistence'
+import { checkPersistence, redisVersion } from '../pipeline/redis-persistence'
 import { schemaState } from '../store/migrate'
 import { openPostgresStore, postgresUrlWithPassword } from '../store/store'
 import type { TeamCredentials } from './profiles'
@@ -168,8 +168,7 @@ export function checkRedis(credentials: TeamCredentials): Promise<ServiceCheck> 
     try {
       await redis.connect()
       await redis.ping()
-      const info = await redis.info('server')
-      const version = /redis_version:(\S+)/.exec(info)?.[1] ?? '?'
+      const version = (await redisVersion(redis)) ?? '?'
       // Reachable is what "ok" means; a Redis that would lose accepted entries on a restart is a warning.
       const persistence = await checkPersistence(redis)
       return {

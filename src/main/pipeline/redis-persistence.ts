@@ -118,13 +118,17 @@ export async function checkPersistence(redis: Redis): Promise<RedisPersistence> 
 }
 
 /**
- * For `aether worker` at start: the warning to print about the team Redis, or undefined when it keeps
- * accepted entries. Opens its own short connection; never throws (an unreachable Redis is the worker's
- * own error to report).
+ * A start-up check of `aether worker` over a short connection of its own: `use`'s answer, or undefined
+ * when Redis cannot be reached or answers with an error (an unreachable Redis is the worker's own error
+ * to report). Never throws.
  */
-export async function redisPersistenceWarning(connection: RedisConnection): Promise<string | undefined> {
+async function checkedAtStart<T>(
+  connection: RedisConnection,
+  name: string,
+  use: (redis: Redis) => Promise<T | undefined>,
+): Promise<T | undefined> {
   const redis = connectRedis(connection, {
-    name: 'aether-persistence-check',
+    name,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
     connectTimeout: 5000,
@@ -132,12 +136,25 @@ export async function redisPersistenceWarning(connection: RedisConnection): Prom
   })
   try {
     await redis.connect()
-    return (await checkPersistence(redis)).warning
+    return await use(redis)
   } catch {
     return undefined
   } finally {
     redis.disconnect()
   }
+}
+
+/** For `aether worker` at start: the warning to print about the team Redis, or undefined when it keeps accepted entries. */
+export const redisPersistenceWarning = (connection: RedisConnection): Promise<string | undefined> =>
+  checkedAtStart(
+    connection,
+    'aether-persistence-check',
+    async (redis) => (await checkPersistence(redis)).warning,
+  )
+
+/** The server's version (INFO server redis_version); undefined when INFO does not say. */
+export async function redisVersion(redis: Redis): Promise<string | undefined> {
+  return /^redis_version:(\S+)/m.exec(await redis.info('server'))?.[1]
 }
 
 /**
@@ -158,24 +175,8 @@ export function describeRedisVersion(version: string | undefined): string | unde
   return undefined
 }
 
-/**
- * For `aether worker` at start: the warning to print about the team Redis' version (describeRedisVersion).
- * Opens its own short connection; never throws.
- */
-export async function redisVersionWarning(connection: RedisConnection): Promise<string | undefined> {
-  const redis = connectRedis(connection, {
-    name: 'aether-version-check',
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    connectTimeout: 5000,
-    lazyConnect: true,
-  })
-  try {
-    await redis.connect()
-    return describeRedisVersion(/^redis_version:(\S+)/m.exec(await redis.info('server'))?.[1])
-  } catch {
-    return undefined
-  } finally {
-    redis.disconnect()
-  }
-}
+/** For `aether worker` at start: the warning to print about the team Redis' version (describeRedisVersion). */
+export const redisVersionWarning = (connection: RedisConnection): Promise<string | undefined> =>
+  checkedAtStart(connection, 'aether-version-check', async (redis) =>
+    describeRedisVersion(await redisVersion(redis)),
+  )
