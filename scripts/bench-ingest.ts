@@ -1,6 +1,6 @@
 /**
  * npm run bench:ingest [-- --n 200000 --postgres-url URL --redis-url URL --latency-seconds 10 --raw-unnest
- *                         --processes 1,2 --cpu-prof DIR --soak SECONDS]
+ *                         --processes 1,2 --rounds 1 --cpu-prof DIR --soak SECONDS]
  *
  * Prefills N generated transactions once, writes the first 100,000 of them scored the way the pipeline's COPY
  * path does, statement by statement (bench-ingest-breakdown.ts: what PostgreSQL spends on each row kind), then drains the same entries again and again: with the bare
@@ -12,8 +12,11 @@
  * two, and reads the XADD → commit latency of each (the workers' from their /metrics histograms, with
  * where the time went: the store transactions' share of the time, the workers' CPU a transaction and its
  * kernel share, GC pauses). Prints one table and ends with the `bench:ingest:` line (p99_ms_5000 and
- * p99_ms_500 with one worker, the _w2 keys with two, the raw_ keys the bare consumer's). --processes picks the drains (the summary needs 1
- * and 2; `none`: the latency part alone);
+ * p99_ms_500 with one worker, the _w2 keys with two, the raw_ keys the bare consumer's; cpu_x the pipeline's
+ * CPU a transaction over the bare consumer's, with 2 processes). --processes picks the drains (the summary needs 1
+ * and 2; `none`: the latency part alone); --rounds N runs the drains and the latency part N times over, each
+ * round a pair side by side, and the summary takes the median of each figure over the rounds (this VM's
+ * figures swing between runs; every round's rows are printed);
  * --cpu-prof writes each pipeline worker's CPU profile (node --cpu-prof) into DIR. --soak: Redis memory
  * under 5,000 tx/s for that long (bench-ingest-soak.ts), soak_mem_pct in the summary. Not a test: figures
  * depend on the machine and on what else runs on it (the load average is printed with them).
@@ -100,6 +103,8 @@ const { values: args } = parseArgs({
     soak: { type: 'string' },
     // The drains to run: with 1 worker, with 2, or both (the summary line needs both); none: latency only.
     processes: { type: 'string', default: '1,2' },
+    // The drains and the latency part this many times over; the summary line takes the medians.
+    rounds: { type: 'string', default: '1' },
     // Writes a CPU profile of each pipeline worker (node --cpu-prof) into this folder.
     'cpu-prof': { type: 'string' },
     // Internal: this script is also the bare consumer of the raw-ceiling runs.
@@ -111,6 +116,14 @@ const { values: args } = parseArgs({
 })
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+/** The middle value (the mean of the two middle ones for an even count). */
+const median = (values: readonly number[]) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = sorted.length >> 1
+  return sorted.length % 2 === 1
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2
+}
 const layoutOf = (prefix: string): StreamLayout => ({ prefix, partitions: 8 })
 
 /**
@@ -439,29 +452,39 @@ async function main() {
       ])
 
     type Run = Awaited<ReturnType<typeof drain>>
-    const results: { rawRun: Run; unnestRun: Run | undefined; pipelineRun: Run; processes: number }[] = []
+    const results: {
+      rawRun: Run
+      unnestRun: Run | undefined
+      pipelineRun: Run
+      processes: number
+      round: number
+    }[] = []
     const drains = args.processes === 'none' ? [] : (args.processes as string).split(',').map(Number)
-    for (const processes of drains) {
-      let unnestRun: Awaited<ReturnType<typeof drain>> | undefined
-      if (args['raw-unnest']) {
+    const rounds = Number(args.rounds)
+    if (!Number.isInteger(rounds) || rounds < 1)
+      throw new Error(`--rounds: a whole number from 1, not ${args.rounds}`)
+    for (let round = 1; round <= rounds; round++)
+      for (const processes of drains) {
+        let unnestRun: Awaited<ReturnType<typeof drain>> | undefined
+        if (args['raw-unnest']) {
+          await reset(RAW_GROUP)
+          unnestRun = await drain(`raw INSERT … unnest, ${processes} process(es)`, RAW_GROUP, () =>
+            Array.from({ length: processes }, (_, k) => raw(k, processes, 'unnest')),
+          )
+        }
         await reset(RAW_GROUP)
-        unnestRun = await drain(`raw INSERT … unnest, ${processes} process(es)`, RAW_GROUP, () =>
-          Array.from({ length: processes }, (_, k) => raw(k, processes, 'unnest')),
+        const rawRun = await drain(`raw ceiling (COPY), ${processes} process(es)`, RAW_GROUP, () =>
+          Array.from({ length: processes }, (_, k) => raw(k, processes, 'copy')),
         )
+        await reset(CONSUMER_GROUP)
+        const pipelineRun = await drain(
+          `pipeline, ${processes} worker process(es)`,
+          CONSUMER_GROUP,
+          () => Array.from({ length: processes }, () => worker()),
+          statesWritten,
+        )
+        results.push({ rawRun, unnestRun, pipelineRun, processes, round })
       }
-      await reset(RAW_GROUP)
-      const rawRun = await drain(`raw ceiling (COPY), ${processes} process(es)`, RAW_GROUP, () =>
-        Array.from({ length: processes }, (_, k) => raw(k, processes, 'copy')),
-      )
-      await reset(CONSUMER_GROUP)
-      const pipelineRun = await drain(
-        `pipeline, ${processes} worker process(es)`,
-        CONSUMER_GROUP,
-        () => Array.from({ length: processes }, () => worker()),
-        statesWritten,
-      )
-      results.push({ rawRun, unnestRun, pipelineRun, processes })
-    }
 
     // Latency: 500 tx/s, then 5,000 tx/s offered to one worker, then to two; the workers' histograms
     // (summed) before and after each.
@@ -680,23 +703,30 @@ async function main() {
       await stop(started)
       return measured
     }
-    process.stdout.write(
-      `latency at 500 and 5,000 tx/s for ${seconds} s each, the bare consumer, then 1 worker, then 2… `,
-    )
-    const [rawSlow, rawFast] = (await rawLatency()) as [
-      Awaited<ReturnType<typeof rawLatency>>[0],
-      Awaited<ReturnType<typeof rawLatency>>[0],
-    ]
-    const latencies = [...(await latencyWith(1)), ...(await latencyWith(2))]
-    const [slow, fast, slow2, fast2] = latencies as [
-      (typeof latencies)[0],
-      (typeof latencies)[0],
-      (typeof latencies)[0],
-      (typeof latencies)[0],
-    ]
-    console.log(
-      `p99 ${slow.p99.toFixed(1)} ms at 500 tx/s, ${fast.p99.toFixed(1)} ms at 5,000 tx/s (2 workers: ${slow2.p99.toFixed(1)}, ${fast2.p99.toFixed(1)} ms; the bare consumer: ${rawSlow.p99.toFixed(1)}, ${rawFast.p99.toFixed(1)} ms)`,
-    )
+    type Reference = Awaited<ReturnType<typeof rawLatency>>[number]
+    type Latency = Awaited<ReturnType<typeof latencyWith>>[number]
+    /** Each round's: the bare consumer's at 500 and 5,000 tx/s; 1 worker's, then 2 workers', at the same. */
+    const latencyRounds: { round: number; references: Reference[]; latencies: Latency[] }[] = []
+    const p99s = (values: readonly { p99: number }[]) =>
+      values.map((value) => value.p99.toFixed(1)).join(', ')
+    for (let round = 1; round <= rounds; round++) {
+      process.stdout.write(
+        `latency${rounds > 1 ? ` (round ${round} of ${rounds})` : ''} at 500 and 5,000 tx/s for ${seconds} s each, the bare consumer, then 1 worker, then 2… `,
+      )
+      const references = await rawLatency()
+      const latencies = [...(await latencyWith(1)), ...(await latencyWith(2))]
+      latencyRounds.push({ round, references, latencies })
+      console.log(
+        `p99 at 500 and 5,000 tx/s: 1 worker ${p99s(latencies.slice(0, 2))} ms, 2 workers ${p99s(latencies.slice(2))} ms, the bare consumer ${p99s(references)} ms`,
+      )
+    }
+    // The summary's figures: each the median over the rounds.
+    const [slow, fast, slow2, fast2] = [0, 1, 2, 3].map((i) =>
+      median(latencyRounds.map(({ latencies }) => (latencies[i] as Latency).p99)),
+    ) as [number, number, number, number]
+    const [rawSlow, rawFast] = [0, 1].map((i) =>
+      median(latencyRounds.map(({ references }) => (references[i] as Reference).p99)),
+    ) as [number, number]
     const soak = args.soak === undefined ? undefined : await runSoak({ seconds: Number(args.soak) })
 
     const fmt = (value: number) => Math.round(value).toLocaleString('en-US')
@@ -716,7 +746,8 @@ async function main() {
     console.log(
       '|---------------------------------------------|-----------|----------|----------------|-------------------------|------------------------|---------------|',
     )
-    for (const { rawRun, unnestRun, pipelineRun } of results) {
+    const roundOf = (round: number) => (rounds > 1 ? `, round ${round}` : '')
+    for (const { rawRun, unnestRun, pipelineRun, round } of results) {
       const row = (name: string, run: typeof rawRun, ratio: string) =>
         console.log(
           `| ${name.padEnd(43)} | ${String(run.processes).padEnd(9)} | ${fmt(run.rate).padStart(8)} | ${ratio.padStart(14)} | ${run.cpu
@@ -726,19 +757,29 @@ async function main() {
               23,
             )} | ${run.postgresCpu.toFixed(2).padEnd(22)} | ${fmt(((run.cpu.reduce((a, b) => a + b, 0) + run.postgresCpu) * 1e6) / run.rate).padStart(13)} |`,
         )
-      row('raw ceiling: XREADGROUP → COPY → XACK', rawRun, '100%')
+      row(`raw ceiling: XREADGROUP → COPY → XACK${roundOf(round)}`, rawRun, '100%')
       if (unnestRun !== undefined)
-        row('raw: XREADGROUP → INSERT unnest → XACK', unnestRun, pct(unnestRun.rate / rawRun.rate))
-      row('pipeline: validate, features, rules, state', pipelineRun, pct(pipelineRun.rate / rawRun.rate))
+        row(
+          `raw: XREADGROUP → INSERT unnest → XACK${roundOf(round)}`,
+          unnestRun,
+          pct(unnestRun.rate / rawRun.rate),
+        )
+      row(
+        `pipeline: validate, features, rules, state${roundOf(round)}`,
+        pipelineRun,
+        pct(pipelineRun.rate / rawRun.rate),
+      )
     }
-    for (const reference of [rawSlow, rawFast])
-      console.log(
-        `| ${`latency at ${fmt(reference.tps)} tx/s, bare consumer (unnest)`.padEnd(43)} | ${'1'.padEnd(9)} | p50 ${reference.p50.toFixed(1)} ms, p95 ${reference.p95.toFixed(1)} ms, p99 ${reference.p99.toFixed(1)} ms over ${fmt(reference.count)} transactions: the reference (XREADGROUP → INSERT … unnest → XACK, nothing else) |`,
-      )
-    for (const latency of latencies)
-      console.log(
-        `| ${`latency XADD → commit at ${fmt(latency.tps)} tx/s offered`.padEnd(43)} | ${String(latency.workers).padEnd(9)} | p50 ${latency.p50.toFixed(1)} ms, p95 ${latency.p95.toFixed(1)} ms, p99 ${latency.p99.toFixed(1)} ms over ${fmt(latency.count)} transactions (1 ms buckets to 10 ms, interpolated); its batches' store transaction p50 ${latency.commitP50.toFixed(1)} ms, p99 ${latency.commitP99.toFixed(1)} ms, ${latency.batchMean.toFixed(0)} entries a batch on average; each worker's store transactions busy ${pct(latency.commitBusy)} of the time; worker CPU ${fmt(latency.workerCpuUs)} µs a transaction (${pct(latency.workerSystem)} of it in the kernel); ${fmt(latency.gcPauses)} GC pauses, ${fmt(latency.gcMs)} ms in all (${fmt(latency.majorGcPauses)} full, ${fmt(latency.majorGcMs)} ms) |`,
-      )
+    for (const { round, references } of latencyRounds)
+      for (const reference of references)
+        console.log(
+          `| ${`latency at ${fmt(reference.tps)} tx/s, bare consumer (unnest)${roundOf(round)}`.padEnd(43)} | ${'1'.padEnd(9)} | p50 ${reference.p50.toFixed(1)} ms, p95 ${reference.p95.toFixed(1)} ms, p99 ${reference.p99.toFixed(1)} ms over ${fmt(reference.count)} transactions: the reference (XREADGROUP → INSERT … unnest → XACK, nothing else) |`,
+        )
+    for (const { round, latencies } of latencyRounds)
+      for (const latency of latencies)
+        console.log(
+          `| ${`latency XADD → commit at ${fmt(latency.tps)} tx/s offered${roundOf(round)}`.padEnd(43)} | ${String(latency.workers).padEnd(9)} | p50 ${latency.p50.toFixed(1)} ms, p95 ${latency.p95.toFixed(1)} ms, p99 ${latency.p99.toFixed(1)} ms over ${fmt(latency.count)} transactions (1 ms buckets to 10 ms, interpolated); its batches' store transaction p50 ${latency.commitP50.toFixed(1)} ms, p99 ${latency.commitP99.toFixed(1)} ms, ${latency.batchMean.toFixed(0)} entries a batch on average; each worker's store transactions busy ${pct(latency.commitBusy)} of the time; worker CPU ${fmt(latency.workerCpuUs)} µs a transaction (${pct(latency.workerSystem)} of it in the kernel); ${fmt(latency.gcPauses)} GC pauses, ${fmt(latency.gcMs)} ms in all (${fmt(latency.majorGcPauses)} full, ${fmt(latency.majorGcMs)} ms) |`,
+        )
     console.log(
       "\nLatency: a worker keeps one store transaction in flight (the next batch is read and scored beside it), so an entry waits for the one in flight, then its own; where that lane is busy most of the time a queue forms, and the p99 is the queue's. The store transactions' time is mostly fixed per batch on this machine (a round trip and a commit among the other processes on two cores), and GC pauses (the worker's young generation, a few ms each) stop the worker whole.",
     )
@@ -755,17 +796,33 @@ async function main() {
     console.log(
       '\nGoals: ≥ 80% of the raw ceiling with 1 and with 2 workers; CPU µs per tx ≤ 1.25× the raw consumer’s; p99 ≤ 25 ms at 5,000 tx/s and ≤ 10 ms at 500 tx/s.',
     )
-    const cpuUs = (run: Run) =>
-      Math.round(((run.cpu.reduce((a, b) => a + b, 0) + run.postgresCpu) * 1e6) / run.rate)
-    const ofRaw = (runs: (typeof results)[number] | undefined) =>
-      runs === undefined ? 'n/a' : String(Math.round((runs.pipelineRun.rate / runs.rawRun.rate) * 100))
-    const [one, two] = [
-      results.find((r) => r.rawRun.processes === 1),
-      results.find((r) => r.rawRun.processes === 2),
-    ]
-    const last = two ?? one
+    const cpuUs = (run: Run) => ((run.cpu.reduce((a, b) => a + b, 0) + run.postgresCpu) * 1e6) / run.rate
+    type Pair = (typeof results)[number]
+    /** Over the rounds' pairs with this many processes (raw and pipeline side by side): a figure's median. */
+    const medianOf = (processes: number | undefined, figure: (pair: Pair) => number) => {
+      const pairs = results.filter((pair) => pair.processes === processes)
+      return pairs.length === 0 ? undefined : median(pairs.map(figure))
+    }
+    const ofRaw = (processes: number) => {
+      const share = medianOf(processes, (pair) => pair.pipelineRun.rate / pair.rawRun.rate)
+      return share === undefined ? 'n/a' : String(Math.round(share * 100))
+    }
+    const cpuRatio = (pair: Pair) => cpuUs(pair.pipelineRun) / cpuUs(pair.rawRun)
+    for (const processes of drains)
+      console.log(
+        `\nCPU a transaction against the bare consumer's, ${processes} process(es)${
+          rounds > 1
+            ? `, round by round: ${results
+                .filter((pair) => pair.processes === processes)
+                .map((pair) => `${cpuRatio(pair).toFixed(2)}×`)
+                .join(', ')}; the median`
+            : ''
+        }: ${(medianOf(processes, cpuRatio) as number).toFixed(2)}× (goal ≤ 1.25×).`,
+      )
+    const last = drains.includes(2) ? 2 : drains.includes(1) ? 1 : undefined
+    const whole = (value: number | undefined) => (value === undefined ? 'n/a' : String(Math.round(value)))
     console.log(
-      `bench:ingest: w1_pct=${ofRaw(one)} w2_pct=${ofRaw(two)} w2_tx_s=${two === undefined ? 'n/a' : Math.round(two.pipelineRun.rate)} cpu_us=${last === undefined ? 'n/a' : cpuUs(last.pipelineRun)} raw_cpu_us=${last === undefined ? 'n/a' : cpuUs(last.rawRun)} p99_ms_5000=${fast.p99.toFixed(1)} p99_ms_500=${slow.p99.toFixed(1)} p99_ms_5000_w2=${fast2.p99.toFixed(1)} p99_ms_500_w2=${slow2.p99.toFixed(1)} raw_p99_ms_5000=${rawFast.p99.toFixed(1)} raw_p99_ms_500=${rawSlow.p99.toFixed(1)}${soak === undefined ? '' : ` soak_mem_pct=${soak.pct}`}`,
+      `bench:ingest: w1_pct=${ofRaw(1)} w2_pct=${ofRaw(2)} w2_tx_s=${whole(medianOf(2, (pair) => pair.pipelineRun.rate))} cpu_us=${whole(medianOf(last, (pair) => cpuUs(pair.pipelineRun)))} raw_cpu_us=${whole(medianOf(last, (pair) => cpuUs(pair.rawRun)))} cpu_x=${medianOf(last, cpuRatio)?.toFixed(2) ?? 'n/a'} p99_ms_5000=${fast.toFixed(1)} p99_ms_500=${slow.toFixed(1)} p99_ms_5000_w2=${fast2.toFixed(1)} p99_ms_500_w2=${slow2.toFixed(1)} raw_p99_ms_5000=${rawFast.toFixed(1)} raw_p99_ms_500=${rawSlow.toFixed(1)}${soak === undefined ? '' : ` soak_mem_pct=${soak.pct}`}`,
     )
   } finally {
     for (const child of children) child.kill('SIGKILL')
