@@ -13,10 +13,12 @@
  * where the time went: the store transactions' share of the time, the workers' CPU a transaction and its
  * kernel share, GC pauses). Prints one table and ends with the `bench:ingest:` line (p99_ms_5000 and
  * p99_ms_500 with one worker, the _w2 keys with two, the raw_ keys the bare consumer's; cpu_x the pipeline's
- * CPU a transaction over the bare consumer's, with 2 processes). --processes picks the drains (the summary needs 1
- * and 2; `none`: the latency part alone); --rounds N runs the drains and the latency part N times over, each
- * round a pair side by side, and the summary takes the median of each figure over the rounds (this VM's
- * figures swing between runs; every round's rows are printed);
+ * CPU a transaction over the bare consumer's, as cpu_us and raw_cpu_us with 2 processes, or with 1 where only
+ * 1 is drained). --processes picks the drains (the summary needs 1 and 2; `none`: the latency part alone);
+ * --rounds N runs the drains N times over (each round the bare consumer's drain, then the pipeline's), then
+ * the latency part N times over; each key of the summary line is then the median of its own figure over
+ * the rounds (cpu_x is the median of the rounds' ratios, not cpu_us over raw_cpu_us), and every round's
+ * rows are printed (this VM's figures swing between runs);
  * --cpu-prof writes each pipeline worker's CPU profile (node --cpu-prof) into DIR. --soak: Redis memory
  * under 5,000 tx/s for that long (bench-ingest-soak.ts), soak_mem_pct in the summary. Not a test: figures
  * depend on the machine and on what else runs on it (the load average is printed with them).
@@ -114,6 +116,10 @@ const { values: args } = parseArgs({
     prefix: { type: 'string' },
   },
 })
+
+const rounds = Number(args.rounds)
+if (!Number.isInteger(rounds) || rounds < 1)
+  throw new Error(`--rounds: a whole number from 1, not ${args.rounds}`)
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 /** The middle value (the mean of the two middle ones for an even count). */
@@ -460,25 +466,23 @@ async function main() {
       round: number
     }[] = []
     const drains = args.processes === 'none' ? [] : (args.processes as string).split(',').map(Number)
-    const rounds = Number(args.rounds)
-    if (!Number.isInteger(rounds) || rounds < 1)
-      throw new Error(`--rounds: a whole number from 1, not ${args.rounds}`)
     for (let round = 1; round <= rounds; round++)
       for (const processes of drains) {
+        const of = rounds > 1 ? `, round ${round} of ${rounds}` : ''
         let unnestRun: Awaited<ReturnType<typeof drain>> | undefined
         if (args['raw-unnest']) {
           await reset(RAW_GROUP)
-          unnestRun = await drain(`raw INSERT … unnest, ${processes} process(es)`, RAW_GROUP, () =>
+          unnestRun = await drain(`raw INSERT … unnest, ${processes} process(es)${of}`, RAW_GROUP, () =>
             Array.from({ length: processes }, (_, k) => raw(k, processes, 'unnest')),
           )
         }
         await reset(RAW_GROUP)
-        const rawRun = await drain(`raw ceiling (COPY), ${processes} process(es)`, RAW_GROUP, () =>
+        const rawRun = await drain(`raw ceiling (COPY), ${processes} process(es)${of}`, RAW_GROUP, () =>
           Array.from({ length: processes }, (_, k) => raw(k, processes, 'copy')),
         )
         await reset(CONSUMER_GROUP)
         const pipelineRun = await drain(
-          `pipeline, ${processes} worker process(es)`,
+          `pipeline, ${processes} worker process(es)${of}`,
           CONSUMER_GROUP,
           () => Array.from({ length: processes }, () => worker()),
           statesWritten,

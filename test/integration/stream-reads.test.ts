@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it, vi } from 'vitest'
 import { CONSUMER_GROUP, partitionLease, partitionStream } from '../../src/main/pipeline/partitioning'
 import { FENCED_READ, JSON_READ_LIMIT, RedisStreams } from '../../src/main/pipeline/redis-stream'
 import { sharedRedisFor, testLayout } from '../support/pipeline'
@@ -53,16 +53,22 @@ describe('reading new entries', () => {
     const { layout, redis, stream } = await streamWithEntries()
     const expected = (await redis.xrange(stream, '-', '+')).map(([id, fields]) => ({ id, fields }))
     expect(expected).toHaveLength(HOSTILE.length)
-    // The default limit (JSON), then one the 3,000-byte value is over (bulk strings).
-    for (const limit of [JSON_READ_LIMIT, 1000]) {
+    // The default limit (one JSON text, parsed once), then one the 3,000-byte value is over (bulk strings).
+    for (const { limit, parsed } of [
+      { limit: JSON_READ_LIMIT, parsed: 1 },
+      { limit: 1000, parsed: 0 },
+    ]) {
       const streams = new RedisStreams({ url: SHARED_REDIS_URL }, layout, `reader-${limit}`, undefined, limit)
+      const parse = vi.spyOn(JSON, 'parse')
       try {
         await redis.call('XGROUP', 'SETID', stream, CONSUMER_GROUP, '0')
         const [read] = await streams.readFenced([
           { partition: 0, token: 'token-0', mode: 'new', count: 100, cursor: '' },
         ])
+        expect(parse).toHaveBeenCalledTimes(parsed)
         expect(read?.entries.map(({ id, fields }) => ({ id, fields }))).toEqual(expected)
       } finally {
+        parse.mockRestore()
         await streams.close()
       }
     }

@@ -77,10 +77,11 @@ type RawEntry = [id: string, fields: string[] | null]
  * array of [id, [field, value, …]]; '' or '{}' when there are none): ioredis makes a Buffer and then a
  * string of every field of every entry it is given, and JSON.parse only the strings (a read of 50 entries
  * of 15 fields: 300 µs of the worker's CPU as bulk strings, 140 as JSON, measured side by side). Bytes
- * that are not UTF-8 come out as they do from a bulk string (U+FFFD). A read whose values total more than
- * ARGV[7] bytes comes as the entries themselves ({2, entries}, as XREADGROUP gives them): one JSON text
- * holds every entry of the read, and a string that long (V8's limit is ~512 MiB) could not be made, so a
- * producer's oversized entries would stop the partition's reads instead of becoming dead letters.
+ * that are not UTF-8 come out as they do from a bulk string (U+FFFD). A read whose field names and values
+ * total more than ARGV[7] bytes comes as the entries themselves ({2, entries}, as XREADGROUP gives them):
+ * one JSON text holds every entry of the read, and a string that long (V8's limit is ~512 MiB) could not
+ * be made, so a producer's oversized entries would stop the partition's reads instead of becoming dead
+ * letters.
  */
 export const FENCED_READ = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end
