@@ -826,7 +826,7 @@ async function main() {
     const last = drains.includes(2) ? 2 : drains.includes(1) ? 1 : undefined
     const whole = (value: number | undefined) => (value === undefined ? 'n/a' : String(Math.round(value)))
     console.log(
-      `bench:ingest: w1_pct=${ofRaw(1)} w2_pct=${ofRaw(2)} w2_tx_s=${whole(medianOf(2, (pair) => pair.pipelineRun.rate))} cpu_us=${whole(medianOf(last, (pair) => cpuUs(pair.pipelineRun)))} raw_cpu_us=${whole(medianOf(last, (pair) => cpuUs(pair.rawRun)))} cpu_x=${medianOf(last, cpuRatio)?.toFixed(2) ?? 'n/a'} p99_ms_5000=${fast.toFixed(1)} p99_ms_500=${slow.toFixed(1)} p99_ms_5000_w2=${fast2.toFixed(1)} p99_ms_500_w2=${slow2.toFixed(1)} raw_p99_ms_5000=${rawFast.toFixed(1)} raw_p99_ms_500=${rawSlow.toFixed(1)}${soak === undefined ? '' : ` soak_mem_pct=${soak.pct}`}`,
+      `bench:ingest: w1_pct=${ofRaw(1)} w2_pct=${ofRaw(2)} w2_tx_s=${whole(medianOf(2, (pair) => pair.pipelineRun.rate))} cpu_us=${whole(medianOf(last, (pair) => cpuUs(pair.pipelineRun)))} raw_cpu_us=${whole(medianOf(last, (pair) => cpuUs(pair.rawRun)))} p99_ms_5000=${fast.toFixed(1)} p99_ms_500=${slow.toFixed(1)} p99_ms_5000_w2=${fast2.toFixed(1)} p99_ms_500_w2=${slow2.toFixed(1)} raw_p99_ms_5000=${rawFast.toFixed(1)} raw_p99_ms_500=${rawSlow.toFixed(1)} cpu_x=${medianOf(last, cpuRatio)?.toFixed(2) ?? 'n/a'}${soak === undefined ? '' : ` soak_mem_pct=${soak.pct}`}`,
     )
   } finally {
     for (const child of children) child.kill('SIGKILL')
