@@ -37,6 +37,7 @@ import {
   LatencyHistogram,
   latencyQuantile,
   LATENCY_BUCKETS_MS,
+  sampleQuantile,
   type HistogramSnapshot,
 } from '../src/main/ops/latency'
 import {
@@ -122,14 +123,8 @@ if (!Number.isInteger(rounds) || rounds < 1)
   throw new Error(`--rounds: a whole number from 1, not ${args.rounds}`)
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-/** The middle value (the mean of the two middle ones for an even count). */
-const median = (values: readonly number[]) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = sorted.length >> 1
-  return sorted.length % 2 === 1
-    ? (sorted[middle] as number)
-    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2
-}
+/** The median by nearest rank (of an even count, the lower middle one): a figure some round measured. */
+const median = (values: readonly number[]) => sampleQuantile(values, 0.5)
 const layoutOf = (prefix: string): StreamLayout => ({ prefix, partitions: 8 })
 
 /**

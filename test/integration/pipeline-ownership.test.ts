@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { PartitionOwnership } from '../../src/main/pipeline/ownership'
 import { membersKey, type StreamLayout } from '../../src/main/pipeline/partitioning'
 import { RedisStreams } from '../../src/main/pipeline/redis-stream'
-import { sharedRedisFor, testLayout, TEST_TIMING, waitFor } from '../support/pipeline'
+import { preparedLayout, TEST_TIMING, waitFor } from '../support/pipeline'
 import { SHARED_REDIS_URL } from '../support/services'
 
 /**
@@ -15,19 +15,6 @@ const cleanups: (() => Promise<unknown>)[] = []
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {})
 })
-
-/**
- * A layout whose streams and workers' group exist, as once a producer has written, and a connection to
- * its Redis (the layout's keys are dropped after the tests).
- */
-async function preparedLayout() {
-  const layout = testLayout(8)
-  const redis = sharedRedisFor(layout, cleanups)
-  const producer = new RedisStreams({ url: SHARED_REDIS_URL }, layout, 'producer')
-  await producer.prepareForProducing()
-  await producer.close()
-  return { layout, redis }
-}
 
 /** A member's partition ownership on the shared Redis, not started; stopped after the tests. */
 function ownershipOf(layout: StreamLayout, member: string) {
@@ -42,7 +29,7 @@ function ownershipOf(layout: StreamLayout, member: string) {
 
 describe('partition ownership', () => {
   it('workers started together each take only their share, from the first lease on', async () => {
-    const { layout } = await preparedLayout()
+    const { layout } = await preparedLayout(cleanups)
     const members = ['worker-a', 'worker-b', 'worker-c', 'worker-d']
     const owners = members.map((member) => ownershipOf(layout, member).ownership)
     for (const ownership of owners) ownership.start()
@@ -66,7 +53,7 @@ describe('partition ownership', () => {
   })
 
   it('a worker paused while its heartbeat is on its way wants nothing and stays out of the group', async () => {
-    const { layout, redis } = await preparedLayout()
+    const { layout, redis } = await preparedLayout(cleanups)
     const { streams, ownership } = ownershipOf(layout, 'worker-p')
     ownership.start()
     await waitFor(

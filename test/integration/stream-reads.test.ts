@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it, vi } from 'vitest'
 import { CONSUMER_GROUP, partitionLease, partitionStream } from '../../src/main/pipeline/partitioning'
 import { FENCED_READ, JSON_READ_LIMIT, RedisStreams } from '../../src/main/pipeline/redis-stream'
-import { sharedRedisFor, testLayout } from '../support/pipeline'
+import { preparedLayout } from '../support/pipeline'
 import { SHARED_REDIS_URL } from '../support/services'
 
 /**
@@ -36,11 +36,7 @@ const HOSTILE: (string | Buffer)[] = [
 ]
 
 async function streamWithEntries() {
-  const layout = testLayout(2)
-  const redis = sharedRedisFor(layout, cleanups)
-  const producer = new RedisStreams({ url: SHARED_REDIS_URL }, layout, 'producer')
-  await producer.prepareForProducing()
-  await producer.close()
+  const { layout, redis } = await preparedLayout(cleanups, 2)
   const stream = partitionStream(layout, 0)
   for (const [index, value] of HOSTILE.entries())
     await redis.xadd(stream, '*', 'txn_id', `t-${index}`, 'merchant_type', value, value, 'as a name')

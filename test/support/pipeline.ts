@@ -9,6 +9,7 @@ import {
   type StreamLayout,
 } from '../../src/main/pipeline/partitioning'
 import { replay } from '../../src/main/pipeline/producer'
+import { RedisStreams } from '../../src/main/pipeline/redis-stream'
 import { STATES_BEHIND } from '../../src/main/pipeline/sink'
 import { encodeTransaction } from '../../src/main/pipeline/wire'
 import { createTeamWorker, type TeamWorker, type TeamWorkerConfig } from '../../src/main/pipeline/team'
@@ -123,6 +124,22 @@ export function sharedRedisFor(layout: StreamLayout, cleanups: (() => Promise<un
     () => deleteKeys(SHARED_REDIS_URL, layout.prefix),
   )
   return redis
+}
+
+/**
+ * A layout of its own on the shared Redis whose streams and workers' group exist, as once a producer has
+ * written, and a connection to it (sharedRedisFor: `cleanups` drops the layout's keys).
+ */
+export async function preparedLayout(
+  cleanups: (() => Promise<unknown>)[],
+  partitions = 8,
+): Promise<{ layout: StreamLayout; redis: Redis }> {
+  const layout = testLayout(partitions)
+  const redis = sharedRedisFor(layout, cleanups)
+  const producer = new RedisStreams({ url: SHARED_REDIS_URL }, layout, 'producer')
+  await producer.prepareForProducing()
+  await producer.close()
+  return { layout, redis }
 }
 
 export async function deleteKeys(redisUrl: string, prefix: string): Promise<void> {

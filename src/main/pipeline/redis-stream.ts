@@ -79,9 +79,9 @@ type RawEntry = [id: string, fields: string[] | null]
  * of 15 fields: 300 µs of the worker's CPU as bulk strings, 140 as JSON, measured side by side). Bytes
  * that are not UTF-8 come out as they do from a bulk string (U+FFFD). A read whose field names and values
  * total more than ARGV[7] bytes comes as the entries themselves ({2, entries}, as XREADGROUP gives them):
- * one JSON text holds every entry of the read, and a string that long (V8's limit is ~512 MiB) could not
- * be made, so a producer's oversized entries would stop the partition's reads instead of becoming dead
- * letters.
+ * one JSON text holds every entry of the read, and past V8's ~512 MiB the worker cannot make that string
+ * (the read fails, to be claimed again as bulk strings after a rewind), while Redis would have held the
+ * whole text in memory to send it.
  */
 export const FENCED_READ = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end
@@ -104,7 +104,8 @@ return {1, cjson.encode(entries)}
 
 /**
  * The most bytes of field names and values a read of new entries brings as one JSON text (FENCED_READ);
- * a larger one comes as bulk strings. A batch of ordinary transactions is a few tens of kilobytes.
+ * a larger one comes as bulk strings. A generated transaction is ~300 bytes of them, so the largest read
+ * (4,000 entries, one partition held) is ~1.2 MiB.
  */
 export const JSON_READ_LIMIT = 16 * 1024 * 1024
 
