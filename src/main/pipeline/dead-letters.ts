@@ -13,8 +13,18 @@ const SHOWN_VALUE = 2000
 /** The fields the worker adds to the original message (RedisStreams.settle). */
 const ADDED = new Set(['dead_reason', 'dead_partition', 'dead_id'])
 
-const shown = (value: string) =>
-  value.length > SHOWN_VALUE ? `${value.slice(0, SHOWN_VALUE)}… (${value.length} characters)` : value
+/**
+ * A field as shown. One read from Redis is bytes, cut before it becomes text: a letter keeps the
+ * original message, whose field may be longer than a JavaScript string can be (RedisStreams).
+ */
+function shown(value: string | Buffer): string {
+  if (typeof value === 'string')
+    return value.length > SHOWN_VALUE ? `${value.slice(0, SHOWN_VALUE)}… (${value.length} characters)` : value
+  const head = value.subarray(0, SHOWN_VALUE * 4).toString()
+  return head.length > SHOWN_VALUE || value.length > SHOWN_VALUE * 4
+    ? `${head.slice(0, SHOWN_VALUE)}… (${value.length} bytes)`
+    : head
+}
 
 /** A stream entry id's first part is the time Redis added it, in ms. */
 const timeOfId = (id: string) => {
@@ -22,14 +32,14 @@ const timeOfId = (id: string) => {
   return Number.isFinite(ms) ? new Date(ms).toISOString() : new Date(0).toISOString()
 }
 
-export function entryOfStream(id: string, flat: readonly string[]): DeadLetterEntry {
+export function entryOfStream(id: string, flat: readonly (string | Buffer)[]): DeadLetterEntry {
   const fields: { name: string; value: string }[] = []
   const added = new Map<string, string>()
   for (let i = 0; i + 1 < flat.length; i += 2) {
-    const name = flat[i] as string
-    const value = flat[i + 1] as string
-    if (ADDED.has(name)) added.set(name, value)
-    else fields.push({ name: shown(name), value: shown(value) })
+    const name = shown(flat[i] as string | Buffer)
+    const value = flat[i + 1] as string | Buffer
+    if (ADDED.has(name)) added.set(name, value.toString())
+    else fields.push({ name, value: shown(value) })
   }
   const partition = Number(added.get('dead_partition'))
   return {
@@ -48,8 +58,11 @@ export async function readDeadLetterStream(
   limit: number,
 ): Promise<DeadLetterList> {
   const key = deadLetterStream(layout)
-  const [total, newest] = await Promise.all([redis.xlen(key), redis.xrevrange(key, '+', '-', 'COUNT', limit)])
-  return { total, entries: newest.map(([id, fields]) => entryOfStream(id, fields)) }
+  const [total, newest] = await Promise.all([
+    redis.xlen(key),
+    redis.xrevrangeBuffer(key, '+', '-', 'COUNT', limit),
+  ])
+  return { total, entries: newest.map(([id, fields]) => entryOfStream(id.toString('latin1'), fields)) }
 }
 
 /** Local mode: the refused lines, newest last, as the worker reported them. */

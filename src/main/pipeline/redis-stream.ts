@@ -1,3 +1,4 @@
+import { constants } from 'node:buffer'
 import { Redis, type RedisOptions } from 'ioredis'
 import {
   CONSUMER_GROUP,
@@ -67,7 +68,8 @@ export interface StreamEntry {
   rejectedKind?: 'invalid' | 'wrong_partition'
 }
 
-type RawEntry = [id: string, fields: string[] | null]
+/** An entry as Redis gives it; `tooLong` says why one read as bytes is refused (entriesOfBytes). */
+type RawEntry = [id: string, fields: string[] | null, tooLong?: string]
 
 /**
  * A read that happens only while this worker holds the partition's lease, checked in the same script,
@@ -208,6 +210,8 @@ interface ScriptedRedis extends Redis {
     cursor: string,
     jsonLimit: number,
   ): Promise<[0] | [1 | 2, unknown]>
+  /** The same, every string of the reply as a Buffer (ioredis defines both). */
+  fencedReadBuffer(...args: Parameters<ScriptedRedis['fencedRead']>): Promise<[0] | [1 | 2, unknown]>
   renewLease(lease: string, token: string, ttlMs: number): Promise<number>
   releaseLease(lease: string, token: string): Promise<number>
   heartbeat(members: string, member: string, ttlMs: number): Promise<string[]>
@@ -229,6 +233,20 @@ export class LeaseLostError extends Error {
   constructor(readonly partition: number) {
     super(`The lease on partition ${partition} was lost`)
     this.name = 'LeaseLostError'
+  }
+}
+
+/**
+ * A read of new entries whose reply held a field longer than a JavaScript string can be (V8's limit is
+ * 2^29 - 24 characters; a Redis field can be 512 MiB): the entries are pending now, and the worker's
+ * recovery claims them again, which reads such a field as bytes (entriesOfBytes) and refuses its entry.
+ */
+export class OversizedReplyError extends Error {
+  constructor(partition: number) {
+    super(
+      `A read of partition ${partition} held a field too long to read as text (over ${constants.MAX_STRING_LENGTH.toLocaleString('en-US')} characters); its entries are read again as bytes and that entry goes to the dead-letter stream`,
+    )
+    this.name = 'OversizedReplyError'
   }
 }
 
@@ -390,8 +408,8 @@ export class RedisStreams {
   ): Promise<{ partition: number; entries: StreamEntry[]; cursor: string; deleted: number }[]> {
     const connection = this.readerConnections
     const replies = await Promise.all(
-      requests.map((request) =>
-        this.reader.fencedRead(
+      requests.map(async (request) => {
+        const args = [
           partitionLease(this.layout, request.partition),
           this.stream(request.partition),
           request.token,
@@ -401,8 +419,17 @@ export class RedisStreams {
           request.count,
           request.cursor,
           this.jsonReadLimit,
-        ),
-      ),
+        ] as const
+        try {
+          return await this.reader.fencedRead(...args)
+        } catch (error) {
+          if (!isStringTooLong(error)) throw error
+          // New entries are delivered by the read whose reply failed: the worker rewinds and claims them.
+          if (request.mode === 'new') throw new OversizedReplyError(request.partition)
+          // A claim reads the same pending entries again (from the same cursor), as bytes this time.
+          return claimOfBytes(await this.reader.fencedReadBuffer(...args))
+        }
+      }),
     )
     // ioredis re-sends a command whose reply a disconnect lost; the first sending may have delivered
     // entries that are now pending and unseen. Reading past them would break per-user order.
@@ -458,14 +485,13 @@ export class RedisStreams {
     upTo: string,
     count: number,
   ): Promise<StreamEntry[]> {
-    const raw = (await this.control.xrange(
-      this.stream(partition),
-      `(${after}`,
-      upTo,
-      'COUNT',
-      count,
-    )) as RawEntry[]
-    return toEntries(partition, raw)
+    const args = [this.stream(partition), `(${after}`, upTo, 'COUNT', count] as const
+    try {
+      return toEntries(partition, (await this.control.xrange(...args)) as RawEntry[])
+    } catch (error) {
+      if (!isStringTooLong(error)) throw error
+      return toEntries(partition, entriesOfBytes(await this.control.xrangeBuffer(...args)))
+    }
   }
 
   /**
@@ -683,6 +709,49 @@ function pairs(flat: unknown[]): Map<string, unknown> {
 function toEntries(partition: number, raw: RawEntry[]): StreamEntry[] {
   const entries: StreamEntry[] = []
   // XAUTOCLAIM on Redis 6.2 gives a deleted entry as an id with no fields; 7 lists them apart.
-  for (const [id, fields] of raw) if (fields !== null) entries.push({ partition, id, fields })
+  for (const [id, fields, tooLong] of raw)
+    if (fields !== null)
+      entries.push(
+        tooLong === undefined ? { partition, id, fields } : { partition, id, fields, rejected: tooLong },
+      )
   return entries
+}
+
+/** Node's error for a string longer than V8 can make (a reply's field decoded as text). */
+export const isStringTooLong = (error: unknown) =>
+  (error as { code?: unknown } | null)?.code === 'ERR_STRING_TOO_LONG'
+
+/**
+ * Entries read as bytes (Buffers), as the strings the worker reads. A field too long to be a string
+ * becomes a short stand-in holding U+FFFD, so its dead letter is written from the entry's original bytes
+ * (RedisStreams.originalFields), and its entry is refused with the reason (`tooLong`): one hostile entry
+ * must not make every read of its partition fail. Ids are ASCII.
+ */
+function entriesOfBytes(raw: [Buffer, Buffer[] | null][]): RawEntry[] {
+  return raw.map(([id, fields]) => {
+    if (fields === null) return [id.toString('latin1'), null]
+    let tooLong: string | undefined
+    const text = fields.map((bytes, index) => {
+      try {
+        return bytes.toString()
+      } catch (error) {
+        if (!isStringTooLong(error)) throw error
+        const name =
+          index % 2 === 0
+            ? 'a field name'
+            : `field ${JSON.stringify(fields[index - 1]?.subarray(0, 64).toString())}`
+        tooLong ??= `${name} holds ${bytes.length.toLocaleString('en-US')} bytes, more than can be read as text (${constants.MAX_STRING_LENGTH.toLocaleString('en-US')} characters)`
+        return `\uFFFD (${bytes.length} bytes, too long to read as text)`
+      }
+    })
+    return tooLong === undefined ? [id.toString('latin1'), text] : [id.toString('latin1'), text, tooLong]
+  })
+}
+
+/** A claim's reply (FENCED_READ) read as bytes: {1, {cursor, entries, deleted ids}} or {0} / {2, entries}. */
+function claimOfBytes(reply: [0] | [1 | 2, unknown]): [0] | [1 | 2, unknown] {
+  if (reply[0] === 0) return reply
+  if (reply[0] === 2) return [2, entriesOfBytes(reply[1] as [Buffer, Buffer[] | null][])]
+  const [cursor, raw, deleted] = reply[1] as [Buffer, [Buffer, Buffer[] | null][], Buffer[] | undefined]
+  return [1, [cursor.toString('latin1'), entriesOfBytes(raw), deleted?.map((id) => id.toString('latin1'))]]
 }

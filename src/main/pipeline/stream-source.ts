@@ -328,6 +328,8 @@ const ANY_TIME: TimeWindow = { earliestMs: Number.NEGATIVE_INFINITY, aheadMs: Nu
  * an entry that is not a valid transaction anyway is left to the worker's validation and its reason.
  */
 function checkPartition(entry: StreamEntry, layout: StreamLayout): void {
+  // Refused already (a field too long to read as text): that reason stands.
+  if (entry.rejected !== undefined) return
   const fields = entry.fields
   let user: string | undefined
   for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === 'user_id') user = fields[i + 1]

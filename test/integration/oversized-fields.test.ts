@@ -1,0 +1,121 @@
+import { constants } from 'node:buffer'
+import { randomUUID } from 'node:crypto'
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readDeadLetterStream } from '../../src/main/pipeline/dead-letters'
+import { deadLetterStream, partitionOf, partitionStream } from '../../src/main/pipeline/partitioning'
+import { RedisStreams } from '../../src/main/pipeline/redis-stream'
+import { encodeTransaction } from '../../src/main/pipeline/wire'
+import {
+  expectedScoring,
+  generated,
+  migratedDatabase,
+  pendingEntries,
+  startWorker,
+  storedCount,
+  storedScoring,
+  testLayout,
+  waitFor,
+  xaddTransactions,
+} from '../support/pipeline'
+import { startPrivateRedis, type PrivateRedis } from '../support/private-servers'
+import { createTestDatabase, type TestDatabase } from '../support/services'
+
+/**
+ * A Redis field can be 512 MiB (proto-max-bulk-len), a JavaScript string at most 2^29 - 24 characters:
+ * a producer that sends a field between the two (hostile or broken) made every read of its partition
+ * fail ("Cannot create a string longer than 0x1fffffe8 characters"), and the worker's recovery read it
+ * again, for ever, holding up every partition read with it. Now the entry is read as bytes and refused:
+ * a dead letter with its original bytes, and every other entry stored in order. On a Redis of its own
+ * (the entry and its letter hold a GiB between them), the store on the shared PostgreSQL.
+ */
+
+const FIELD_BYTES = constants.MAX_STRING_LENGTH + 12
+const cleanups: (() => Promise<unknown>)[] = []
+let server: PrivateRedis
+let database: TestDatabase
+
+beforeAll(async () => {
+  server = await startPrivateRedis()
+  cleanups.push(() => server.stop())
+  database = await createTestDatabase('aether_oversized')
+  cleanups.push(() => database.drop())
+  await migratedDatabase(database.url)
+}, 60_000)
+
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {})
+}, 60_000)
+
+describe('a field too long to be a string', () => {
+  it('is a dead letter with its original bytes; the entries around it are stored in order', async () => {
+    expect(FIELD_BYTES).toBeLessThan(512 * 1024 * 1024)
+    const layout = testLayout(2)
+    const redis = new Redis(server.url)
+    cleanups.push(async () => redis.disconnect())
+
+    const txns = generated(60, 7)
+    const partition = partitionOf(txns[0]?.user_id ?? '', layout.partitions)
+    // On the first user's partition, between the others' entries: the oversized one is otherwise valid.
+    const poisoned = { ...(txns[0] as (typeof txns)[number]), txn_id: randomUUID() }
+    const fields = encodeTransaction(poisoned)
+    const oversized = Buffer.alloc(FIELD_BYTES, 'a')
+    await xaddTransactions(redis, layout, txns.slice(0, 30))
+    const poisonId = (await redis.xadd(
+      partitionStream(layout, partition),
+      '*',
+      ...fields,
+      'merchant_type',
+      oversized,
+    )) as string
+    await xaddTransactions(redis, layout, txns.slice(30))
+
+    // The replay after a checkpoint reads entries by XRANGE: the entry comes refused, with the reason.
+    const streams = new RedisStreams({ url: server.url }, layout, 'reader')
+    cleanups.push(() => streams.close())
+    const between = await streams.entriesBetween(partition, '0-0', '+', 100)
+    const refused = between.find((entry) => entry.id === poisonId)
+    expect(refused?.rejected).toBe(
+      `field "merchant_type" holds ${FIELD_BYTES.toLocaleString('en-US')} bytes, more than can be read as text (${constants.MAX_STRING_LENGTH.toLocaleString('en-US')} characters)`,
+    )
+    expect(between.filter((entry) => entry.rejected === undefined)).toHaveLength(
+      txns.filter((txn) => partitionOf(txn.user_id, layout.partitions) === partition).length,
+    )
+
+    const team = startWorker({ postgres: { url: database.url }, redis: { url: server.url }, layout })
+    cleanups.push(() => team.close())
+    await waitFor(
+      'the 60 valid transactions stored and nothing pending',
+      async () => [await storedCount(database.url), await pendingEntries(server.url, layout)],
+      ([stored, pending]) => stored === 60 && pending === 0,
+      120_000,
+    )
+    // Scored in stream order, the refused entry left out: as one worker scoring the 60 alone gives.
+    await team.close()
+    const expected = expectedScoring(txns)
+    const stored = await storedScoring(database.url)
+    expect(stored.scores).toEqual(expected.scores)
+    expect(stored.states).toEqual(expected.states)
+
+    // The letter holds the entry as the producer sent it, byte for byte, with the reason.
+    const [letter] = await redis.xrangeBuffer(deadLetterStream(layout), '-', '+')
+    expect(letter).toBeDefined()
+    const letterFields = new Map<string, Buffer>()
+    const raw = letter?.[1] ?? []
+    for (let i = 0; i + 1 < raw.length; i += 2)
+      letterFields.set(raw[i]?.toString() ?? '', raw[i + 1] as Buffer)
+    expect(letterFields.get('merchant_type')?.equals(oversized)).toBe(true)
+    expect(letterFields.get('txn_id')?.toString()).toBe(poisoned.txn_id)
+    expect(letterFields.get('dead_id')?.toString()).toBe(poisonId)
+    expect(letterFields.get('dead_reason')?.toString()).toBe(refused?.rejected)
+    expect(await redis.xlen(deadLetterStream(layout))).toBe(1)
+
+    // An operator reads it, the long field cut.
+    const list = await readDeadLetterStream(redis, layout, 10)
+    expect(list.total).toBe(1)
+    expect(list.entries[0]?.reason).toBe(refused?.rejected)
+    expect(list.entries[0]?.originalId).toBe(poisonId)
+    const shown = list.entries[0]?.fields.find((field) => field.name === 'merchant_type')?.value
+    expect(shown).toBe(`${'a'.repeat(2000)}… (${FIELD_BYTES} bytes)`)
+  }, 240_000)
+})
