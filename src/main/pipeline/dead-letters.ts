@@ -20,8 +20,9 @@ const ADDED = new Set(['dead_reason', 'dead_partition', 'dead_id'])
 function shown(value: string | Buffer): string {
   if (typeof value === 'string')
     return value.length > SHOWN_VALUE ? `${value.slice(0, SHOWN_VALUE)}… (${value.length} characters)` : value
-  const head = value.subarray(0, SHOWN_VALUE * 4).toString()
-  return head.length > SHOWN_VALUE || value.length > SHOWN_VALUE * 4
+  // Whole characters (at most 4 bytes each) up to SHOWN_VALUE, and one more to tell a cut.
+  const head = value.subarray(0, SHOWN_VALUE * 4 + 4).toString()
+  return head.length > SHOWN_VALUE || value.length > SHOWN_VALUE * 4 + 4
     ? `${head.slice(0, SHOWN_VALUE)}… (${value.length} bytes)`
     : head
 }
@@ -38,7 +39,8 @@ export function entryOfStream(id: string, flat: readonly (string | Buffer)[]): D
   for (let i = 0; i + 1 < flat.length; i += 2) {
     const name = shown(flat[i] as string | Buffer)
     const value = flat[i + 1] as string | Buffer
-    if (ADDED.has(name)) added.set(name, value.toString())
+    // The worker's own fields, whole; a producer may have sent one of these names too, of any length.
+    if (ADDED.has(name)) added.set(name, value.length > SHOWN_VALUE * 8 ? shown(value) : value.toString())
     else fields.push({ name, value: shown(value) })
   }
   const partition = Number(added.get('dead_partition'))

@@ -307,6 +307,8 @@ export class RedisStreams {
   private readonly control: ScriptedRedis
   /** Counts the reader's lost connections: a read that spans one is not trusted (see readFenced). */
   private readerConnections = 0
+  /** Partitions whose last read held a field too long for text: claimed as bytes (see readFenced). */
+  private readonly readAsBytes = new Set<number>()
 
   constructor(
     connection: RedisConnection,
@@ -420,10 +422,14 @@ export class RedisStreams {
           request.cursor,
           this.jsonReadLimit,
         ] as const
+        // A partition whose reply was too long for text is claimed as bytes until its claim is through.
+        if (request.mode === 'claim' && this.readAsBytes.has(request.partition))
+          return claimOfBytes(await this.reader.fencedReadBuffer(...args))
         try {
           return await this.reader.fencedRead(...args)
         } catch (error) {
           if (!isStringTooLong(error)) throw error
+          this.readAsBytes.add(request.partition)
           // New entries are delivered by the read whose reply failed: the worker rewinds and claims them.
           if (request.mode === 'new') throw new OversizedReplyError(request.partition)
           // A claim reads the same pending entries again (from the same cursor), as bytes this time.
@@ -447,6 +453,7 @@ export class RedisStreams {
         }
       if (request.mode === 'claim') {
         const [cursor, raw, deletedIds] = body as [string, RawEntry[], string[] | undefined]
+        if (cursor === '0-0') this.readAsBytes.delete(request.partition)
         const entries = toEntries(request.partition, raw)
         return { partition: request.partition, entries, cursor, deleted: deletedIds?.length ?? 0 }
       }
@@ -470,7 +477,9 @@ export class RedisStreams {
     if (after.size === 0) return false
     const keys = [...after.keys()].map((partition) => this.stream(partition))
     return (
-      (await this.reader.xread('COUNT', 1, 'BLOCK', blockMs, 'STREAMS', ...keys, ...after.values())) !== null
+      // As bytes: only whether an entry came counts, and its fields may be too long for text.
+      (await this.reader.xreadBuffer('COUNT', 1, 'BLOCK', blockMs, 'STREAMS', ...keys, ...after.values())) !==
+      null
     )
   }
 
@@ -499,9 +508,12 @@ export class RedisStreams {
    * none or unknown.
    */
   async maxDeleted(partition: number): Promise<string> {
-    const info = pairs((await this.control.call('XINFO', 'STREAM', this.stream(partition))) as unknown[])
+    // As bytes: the reply holds the stream's first and last entries, which may be too long for text.
+    const info = pairs(
+      (await this.control.callBuffer('XINFO', 'STREAM', this.stream(partition))) as unknown[],
+    )
     const id = info.get('max-deleted-entry-id')
-    return typeof id === 'string' ? id : '0-0'
+    return Buffer.isBuffer(id) ? id.toString('latin1') : '0-0'
   }
 
   /** Dead letters first, then the acks: an entry is never acknowledged before its dead letter exists. */

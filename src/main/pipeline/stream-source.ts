@@ -172,6 +172,9 @@ export class RedisStreamSource implements IngestSource {
         redelivered ||= reply.entries.length > 0
         if (reply.cursor === '0-0') held.mode = 'new'
         else held.cursor = reply.cursor
+        // Delivered before, by a read whose reply was lost: the wait for new entries starts after them.
+        const last = reply.entries.at(-1)
+        if (last !== undefined && compareIds(last.id, held.lastSeen) > 0) held.lastSeen = last.id
       } else {
         const last = reply.entries.at(-1)
         if (last !== undefined) held.lastSeen = last.id

@@ -12,7 +12,7 @@ import {
 } from '../scoring'
 import type { Store } from '../store/store'
 import { BATCH_SIZE_BUCKETS, LatencyHistogram } from '../ops/latency'
-import { compareIds, type DeadLetter, type StreamEntry } from './redis-stream'
+import { compareIds, OversizedReplyError, type DeadLetter, type StreamEntry } from './redis-stream'
 import { RulesSource, type ScoringConfig } from './rules-source'
 import { watchScoringChanges } from './scoring-changes'
 import {
@@ -1240,9 +1240,17 @@ export class PipelineWorker {
         ...failures.map((failure) => (failure instanceof RowRejectedError ? (failure.entries ?? 1) : 0)),
       ),
     )
-    // A redelivery and a refused entry are handled by the re-read: neither is a failure.
+    // A redelivery, a refused entry and a field too long for text are handled by the re-read: none is a
+    // failure (the last is said, once a read).
+    for (const failure of failures)
+      if (failure instanceof OversizedReplyError) this.options.log?.(failure.message)
     const others = failures.filter(
-      (failure) => !(failure instanceof RedeliveredError || failure instanceof RowRejectedError),
+      (failure) =>
+        !(
+          failure instanceof RedeliveredError ||
+          failure instanceof RowRejectedError ||
+          failure instanceof OversizedReplyError
+        ),
     )
     for (const failure of others) this.fail(failure)
     if (others.length === 0) return
