@@ -1,6 +1,6 @@
 /**
  * npm run bench:ingest [-- --n 200000 --postgres-url URL --redis-url URL --latency-seconds 10 --raw-unnest
- *                         --processes 1,2 --rounds 1 --cpu-prof DIR --soak SECONDS]
+ *                         --processes 1,2 --rounds 1 --cpu-prof DIR --worker-node-options=FLAGS --soak SECONDS]
  *
  * Prefills N generated transactions once, writes the first 100,000 of them scored the way the pipeline's COPY
  * path does, statement by statement (bench-ingest-breakdown.ts: what PostgreSQL spends on each row kind), then drains the same entries again and again: with the bare
@@ -19,7 +19,9 @@
  * the latency part N times over; each key of the summary line is then the median of its own figure over
  * the rounds (cpu_x is the median of the rounds' ratios, not cpu_us over raw_cpu_us), and every round's
  * rows are printed (this VM's figures swing between runs);
- * --cpu-prof writes each pipeline worker's CPU profile (node --cpu-prof) into DIR. --soak: Redis memory
+ * --cpu-prof writes each pipeline worker's CPU profile (node --cpu-prof) into DIR. --worker-node-options
+ * starts each pipeline worker with these node options (e.g. "--initial-old-space-size=256", README
+ * "Operating the team backend"), the bare consumer without them. --soak: Redis memory
  * under 5,000 tx/s for that long (bench-ingest-soak.ts), soak_mem_pct in the summary. Not a test: figures
  * depend on the machine and on what else runs on it (the load average is printed with them).
  */
@@ -110,6 +112,8 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '1' },
     // Writes a CPU profile of each pipeline worker (node --cpu-prof) into this folder.
     'cpu-prof': { type: 'string' },
+    // Node options the pipeline workers start with (space-separated), e.g. "--initial-old-space-size=256".
+    'worker-node-options': { type: 'string', default: '' },
     // Internal: this script is also the bare consumer of the raw-ceiling runs.
     'raw-consumer': { type: 'string' },
     'raw-write': { type: 'string', default: 'copy' },
@@ -121,6 +125,11 @@ const { values: args } = parseArgs({
 const rounds = Number(args.rounds)
 if (!Number.isInteger(rounds) || rounds < 1)
   throw new Error(`--rounds: a whole number from 1, not ${args.rounds}`)
+
+const workerNodeOptions = args['worker-node-options'].split(' ').filter((option) => option !== '')
+for (const option of workerNodeOptions)
+  if (!/^--[a-z][a-z0-9-]*(=[\w.,:/-]+)?$/.test(option))
+    throw new Error(`--worker-node-options: node options such as --initial-old-space-size=256, not ${option}`)
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 /** The median by nearest rank (of an even count, the lower middle one): a figure some round measured. */
@@ -447,6 +456,7 @@ async function main() {
     const worker = () =>
       start([
         ...(profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`]),
+        ...workerNodeOptions,
         new URL('../bin/aether.js', import.meta.url).pathname,
         'worker',
         ...workerArgs,
@@ -738,6 +748,10 @@ async function main() {
         .map((l) => l.toFixed(1))
         .join(' ')} at the end; Node ${process.version}; ioredis 5.9.3.`,
     )
+    if (workerNodeOptions.length > 0)
+      console.log(
+        `The pipeline workers ran with node ${workerNodeOptions.join(' ')} (the bare consumer without).`,
+      )
     console.log('')
     console.log(
       '| run                                         | processes | tx/s     | of raw ceiling | CPU per process (cores) | PostgreSQL CPU (cores) | CPU µs per tx |',
