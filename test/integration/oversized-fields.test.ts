@@ -9,7 +9,6 @@ import { createTeamWorker } from '../../src/main/pipeline/team'
 import { encodeTransaction } from '../../src/main/pipeline/wire'
 import {
   expectedScoring,
-  query,
   generated,
   migratedDatabase,
   pendingEntries,
@@ -142,16 +141,8 @@ describe('a field too long to be a string', () => {
     })
     team.worker.start()
     cleanups.push(() => team.close())
-    const stored = async () =>
-      Number(
-        (
-          await query<{ n: number }>(
-            own.url,
-            `SELECT count(*)::int AS n FROM transactions WHERE txn_id = ANY($1::uuid[])`,
-            [txns.map((txn) => txn.txn_id)],
-          )
-        )[0]?.n,
-      )
+    // The store holds only this test's transactions.
+    const stored = () => storedCount(own.url)
     await waitFor('the first 10 stored', stored, (n) => n === 10)
 
     // The newest entry of its partition, the first after what the worker has seen: its next read and

@@ -730,7 +730,7 @@ function toEntries(partition: number, raw: RawEntry[]): StreamEntry[] {
 }
 
 /** Node's error for a string longer than V8 can make (a reply's field decoded as text). */
-export const isStringTooLong = (error: unknown) =>
+const isStringTooLong = (error: unknown) =>
   (error as { code?: unknown } | null)?.code === 'ERR_STRING_TOO_LONG'
 
 /**
