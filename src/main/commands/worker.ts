@@ -1,8 +1,10 @@
 import type { Command } from 'commander'
+import { Histogram, type Registry } from 'prom-client'
 import { withoutPassword } from '../core/profiles'
 import { formatCount, isoDate, postgresUrl, redisUrl, wholeNumber } from '../pipeline/cli-options'
 import { addSecret, createLogger, lineLogger, logLevelOption, type Logger, type LogLevel } from '../ops/log'
 import { watchServices } from '../ops/probes'
+import { createRegistry } from '../ops/metrics'
 import { serveMetrics, workerFigures, type WorkerMetrics } from '../pipeline/metrics'
 import { DEFAULT_PARTITIONS, DEFAULT_PREFIX, streamSource, validateLayout } from '../pipeline/partitioning'
 import { redisPersistenceWarning, redisVersionWarning } from '../pipeline/redis-persistence'
@@ -58,14 +60,35 @@ function inProcess(config: TeamWorkerConfig, logger: Logger): ProcessWorker {
   }
 }
 
-async function onThread(config: TeamWorkerConfig, logger: Logger): Promise<ProcessWorker> {
+/** The process's GC histogram (prom-client's default metrics): the threads' pauses are added to it. */
+function gcHistogram(registry: Registry): Histogram<'kind'> | undefined {
+  const metric = registry.getSingleMetric('nodejs_gc_duration_seconds')
+  return metric instanceof Histogram ? (metric as Histogram<'kind'>) : undefined
+}
+
+async function onThread(
+  config: TeamWorkerConfig,
+  logger: Logger,
+  registry: Registry,
+  onEnded: (code: number) => void,
+): Promise<ProcessWorker> {
   const children = new Map<string, Logger>()
-  const thread = await WorkerThread.start(config, (line, workerId) => {
-    const key = workerId ?? ''
-    let child = children.get(key)
-    if (child === undefined) children.set(key, (child = logger.child({ worker: workerId ?? null })))
-    child.warn(line)
-  })
+  const gc = gcHistogram(registry)
+  const thread = await WorkerThread.start(
+    config,
+    (line, workerId) => {
+      const key = workerId ?? ''
+      let child = children.get(key)
+      if (child === undefined) children.set(key, (child = logger.child({ worker: workerId ?? null })))
+      child.warn(line)
+    },
+    {
+      onGc: (pauses) => {
+        for (const [kind, seconds] of pauses) gc?.observe({ kind }, seconds)
+      },
+      onEnded,
+    },
+  )
   return {
     metrics: async () => thread.latest,
     setPaused: (paused) => (paused ? thread.pause() : thread.resume()),
@@ -169,13 +192,22 @@ last state checkpoint stay too: after a crash the next owner replays them into t
         deadLetters: { keep: options.deadLettersKeep, maxAgeMs: options.deadLettersMaxAge * 3_600_000 },
         stateCheckpointMs: options.stateCheckpointSeconds * 1000,
       }
+      const registry = createRegistry('worker')
+      // A thread that crashed leaves this process short of a worker: the process ends (non-zero, after
+      // stopping the others), so the supervisor starts it again and the team takes its partitions meanwhile.
+      let crashed: ((code: number) => void) | undefined
+      const crashedExit = new Promise<number>((resolve) => (crashed = resolve))
       const workers: ProcessWorker[] =
         options.concurrency === 1
           ? [inProcess(config, logger)]
-          : await Promise.all(Array.from({ length: options.concurrency }, () => onThread(config, logger)))
+          : await Promise.all(
+              Array.from({ length: options.concurrency }, () =>
+                onThread(config, logger, registry, (code) => crashed?.(code)),
+              ),
+            )
       const collect = async () =>
         (await Promise.all(workers.map((worker) => worker.metrics()))).filter((m) => m !== undefined)
-      const metrics = await serveMetrics(options.metricsPort, collect)
+      const metrics = await serveMetrics(options.metricsPort, collect, registry)
       const services = watchServices({
         registry: metrics.registry,
         postgres: config.postgres,
@@ -251,10 +283,16 @@ last state checkpoint stay too: after a crash the next owner replays them into t
           )
         })
       }, 10_000)
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve)
-        process.once('SIGTERM', resolve)
+      const crashCode = await new Promise<number | undefined>((resolve) => {
+        process.once('SIGINT', () => resolve(undefined))
+        process.once('SIGTERM', () => resolve(undefined))
+        void crashedExit.then(resolve)
       })
+      if (crashCode !== undefined)
+        logger.error(
+          { exitCode: crashCode },
+          'a worker thread ended unexpectedly: stopping the others and ending, for the supervisor to start this process again',
+        )
       clearInterval(report)
       process.off('SIGUSR2', togglePause)
       services.stop()
@@ -266,5 +304,6 @@ last state checkpoint stay too: after a crash the next owner replays them into t
       await metrics.close()
       const stored = final.reduce((sum, m) => sum + m.status.counts.stored, 0)
       console.log(`Stopped; ${formatCount(stored)} transactions stored by this process.`)
+      if (crashCode !== undefined) process.exitCode = 1
     })
 }

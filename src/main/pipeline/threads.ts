@@ -3,7 +3,14 @@ import { Worker } from 'node:worker_threads'
 import { workerEntry } from '../threads/worker-entry'
 import type { WorkerMetrics } from './metrics'
 import type { TeamWorkerConfig } from './team'
-import type { FromWorkerThread, ToWorkerThread } from './thread'
+import type { FromWorkerThread, GcPause, ToWorkerThread } from './thread'
+
+export interface WorkerThreadOptions {
+  /** Told each GC pause of the thread's isolate, about once a second. */
+  onGc?: (pauses: GcPause[]) => void
+  /** Told when the thread ends without a stop (a crash in it): its exit code. */
+  onEnded?: (code: number) => void
+}
 
 /** A Team-mode worker on its own thread; a crash there ends the thread, never the app. */
 export class WorkerThread {
@@ -15,16 +22,21 @@ export class WorkerThread {
   private constructor(
     private readonly thread: Worker,
     onLog: (line: string, workerId?: string) => void,
+    options: WorkerThreadOptions,
   ) {
     thread.on('message', (message: FromWorkerThread) => {
       if (message.type === 'metrics') {
         this.latest = message.metrics
         this.onMetrics?.(message.metrics)
+        if (message.gc.length > 0) options.onGc?.(message.gc)
       } else if (message.type === 'log') onLog(message.line, message.workerId)
     })
     this.exited = new Promise((resolve) => {
       thread.once('exit', (code) => {
-        if (!this.stopped) onLog(`the pipeline worker thread ended unexpectedly (exit code ${code})`)
+        if (!this.stopped) {
+          onLog(`the pipeline worker thread ended unexpectedly (exit code ${code})`)
+          options.onEnded?.(code)
+        }
         resolve()
       })
       thread.once('error', (error) => onLog(`the pipeline worker thread failed: ${error.message}`))
@@ -35,6 +47,7 @@ export class WorkerThread {
   static async start(
     config: TeamWorkerConfig,
     onLog: (line: string, workerId?: string) => void,
+    options: WorkerThreadOptions = {},
   ): Promise<WorkerThread> {
     return new WorkerThread(
       new Worker(
@@ -42,6 +55,7 @@ export class WorkerThread {
         { workerData: config },
       ),
       onLog,
+      options,
     )
   }
 
