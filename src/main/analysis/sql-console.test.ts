@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { consoleRelation, errorPosition } from './sql-console'
+import { consoleRelation, errorPosition, withoutTrailingSemicolon } from './sql-console'
 
 describe('where DuckDB points in a statement', () => {
   it('reads the line and the caret', () => {
@@ -33,6 +33,26 @@ describe('where DuckDB points in a statement', () => {
 describe('a console query as a relation', () => {
   it('drops a final semicolon and keeps a final comment from closing the subquery', () => {
     expect(consoleRelation('select 1; -- done')).toBe('(\nselect 1\n) AS console_query')
-    expect(consoleRelation('select 1 -- done')).toBe('(\nselect 1 -- done\n) AS console_query')
+    expect(consoleRelation('select 1 -- done')).toBe('(\nselect 1\n) AS console_query')
+    expect(consoleRelation('select 1;; /* a */ ; \n -- b\n')).toBe('(\nselect 1\n) AS console_query')
+  })
+
+  it('keeps a semicolon or a comment marker inside a string, an identifier or a dollar quote', () => {
+    for (const sql of [
+      "select 'x;--y' as a",
+      "select 'it''s;' as a",
+      "select E'a\\';' as a",
+      'select 1 as "a;--b"',
+      'select $$;--$$ as a',
+      'select $t$ ; $$ $t$ as a',
+      'select 1 /* ; /* nested ; */ ; */ + 2',
+    ])
+      expect(withoutTrailingSemicolon(`${sql}; -- done`)).toBe(sql)
+  })
+
+  it('takes linear time on text a regular expression would backtrack on for minutes', () => {
+    // `;` then thousands of `-`: each could start a comment or not (the earlier pattern's 2^n ways).
+    const sql = `select ';${'-'.repeat(20_000)}'\nas a;${' --'.repeat(20_000)}`
+    expect(withoutTrailingSemicolon(sql)).toBe(`select ';${'-'.repeat(20_000)}'\nas a`)
   })
 })

@@ -52,8 +52,61 @@ export function consoleError(error: unknown, sql: string, lineOffset = 0): Conso
   return new ConsoleStatementError(withoutPosition(message), line, column)
 }
 
-/** A trailing semicolon (and comments after it) would end the subquery early. */
-const withoutTrailingSemicolon = (sql: string) => sql.replace(/;(\s|--[^\n]*)*$/, '')
+/** `'…'` (with `''`), `E'…'` (with backslash escapes too) and `"…"`: where the quote at `start` ends. */
+function quotedEnd(sql: string, start: number): number {
+  const quote = sql[start]
+  const backslashes = quote === "'" && /[eE]/.test(sql[start - 1] ?? '') && !/\w/.test(sql[start - 2] ?? '')
+  let i = start + 1
+  while (i < sql.length) {
+    const c = sql[i]
+    if (backslashes && c === '\\') i += 2
+    else if (c === quote && sql[i + 1] === quote) i += 2
+    else if (c === quote) return i + 1
+    else i++
+  }
+  return sql.length
+}
+
+/**
+ * The statement without what follows its last token: semicolons, whitespace and comments. A trailing
+ * semicolon would end the subquery early. One pass that knows quotes, dollar quotes and (nested) block
+ * comments, so a `;` or `--` inside a string stays, and no text makes it slow (a regular expression
+ * over an analyst's text could backtrack for minutes on the main process).
+ */
+export function withoutTrailingSemicolon(sql: string): string {
+  let end = 0
+  let i = 0
+  while (i < sql.length) {
+    const c = sql[i] as string
+    const next = sql[i + 1]
+    if (c === '-' && next === '-') {
+      const newline = sql.indexOf('\n', i)
+      i = newline < 0 ? sql.length : newline
+    } else if (c === '/' && next === '*') {
+      let depth = 1
+      i += 2
+      while (i < sql.length && depth > 0) {
+        if (sql[i] === '/' && sql[i + 1] === '*') {
+          depth++
+          i += 2
+        } else if (sql[i] === '*' && sql[i + 1] === '/') {
+          depth--
+          i += 2
+        } else i++
+      }
+    } else if (c === ';' || c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\f') i++
+    else if (c === "'" || c === '"') end = i = quotedEnd(sql, i)
+    else {
+      const tag = c === '$' ? /^\$(?:[A-Za-z_][A-Za-z_0-9]{0,62})?\$/.exec(sql.slice(i, i + 65)) : null
+      if (tag === null) end = i = i + 1
+      else {
+        const close = sql.indexOf(tag[0], i + tag[0].length)
+        end = i = close < 0 ? sql.length : close + tag[0].length
+      }
+    }
+  }
+  return sql.slice(0, end)
+}
 
 /** The analyst's query as a relation; it starts on the second line, so positions shift by one line. */
 export const consoleRelation = (sql: string) => `(\n${withoutTrailingSemicolon(sql)}\n) AS console_query`
