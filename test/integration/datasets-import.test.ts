@@ -266,6 +266,30 @@ describe('files that are not the bundled sample', () => {
     expect(tsvDataset).toMatchObject({ kind: 'table', rowCount: 2 })
   })
 
+  it('reads exactly the named file, whatever characters its name holds', async () => {
+    // DuckDB reads a path as a glob pattern: `[1]` matched `1`, `?` any character, `*` anything.
+    const lines = sampleLines()
+    const header = lines[0] as string
+    const rows = (count: number, from: number) =>
+      `${[header, ...lines.slice(from, from + count)].join('\n')}\n`
+    const folder = await mkdtemp(join(scratch, 'globs-'))
+    await writeFile(join(folder, 'paysim 1.csv'), rows(10, 1))
+    await writeFile(join(folder, 'paysim [1].csv'), rows(50, 11))
+    await writeFile(join(folder, 'qa.csv'), rows(20, 61))
+    await writeFile(join(folder, 'q?.csv'), rows(30, 81))
+    await writeFile(join(folder, 'star*{x,y}.csv'), rows(40, 111))
+    for (const [name, count] of [
+      ['paysim [1].csv', 50],
+      ['q?.csv', 30],
+      ['star*{x,y}.csv', 40],
+    ] as const) {
+      const dataset = readyDataset(
+        await collect(await harness.client.datasets.open({ path: join(folder, name) })),
+      )
+      expect(dataset, name).toMatchObject({ kind: 'paysim', rowCount: count })
+    }
+  })
+
   it('refuses a file that is not a data file, saying why, and imports nothing', async () => {
     const binary = join(scratch, 'program.csv')
     await writeFile(binary, Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0x02, 0x01, 0x01, 0x00, 0x00, 0x00]))

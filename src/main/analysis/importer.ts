@@ -1,4 +1,7 @@
 import { createReadStream } from 'node:fs'
+import { link, mkdtemp, rm, symlink } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { basename, join, resolve } from 'node:path'
 import { createGunzip } from 'node:zlib'
 import type { DuckDBConnection } from '@duckdb/node-api'
 import type {
@@ -180,6 +183,32 @@ async function numberLines(connection: DuckDBConnection, firstLine: number, reje
   `)
 }
 
+/** The characters DuckDB's file readers take as a glob pattern (`*`, `?`, `[…]`, `{…}`). */
+const GLOB_CHARACTER = /[*?[\]{}]/g
+
+/**
+ * A path DuckDB reads as exactly this file. Its readers take every path as a glob pattern, so a file
+ * named `paysim [1].csv` read `paysim 1.csv` beside it, and `q?.csv` every file it matches: such a file
+ * is read through a link of a plain name (a symbolic link, or a hard one where those are not allowed),
+ * in a folder of its own, removed after the import.
+ */
+export async function literalPath(path: string): Promise<{ path: string; remove: () => Promise<void> }> {
+  if (path.search(GLOB_CHARACTER) < 0) return { path, remove: async () => {} }
+  const folder = await mkdtemp(join(tmpdir(), 'aether-import-'))
+  const remove = () => rm(folder, { recursive: true, force: true })
+  const plain = join(folder, basename(path).replace(GLOB_CHARACTER, '_'))
+  try {
+    await symlink(resolve(path), plain).catch(() => link(resolve(path), plain))
+  } catch (error) {
+    await remove()
+    throw new Error(
+      `DuckDB would read ${JSON.stringify(basename(path))} as a pattern of file names, and no link of a plain name could be made to it (${(error as Error).message}): rename it without * ? [ ] { }.`,
+      { cause: error },
+    )
+  }
+  return { path: plain, remove }
+}
+
 /**
  * Imports a CSV, CSV.gz or Parquet file into a new DuckDB database: PaySim (recognized by its header) is
  * read with its types and mapped to the transaction shape; any other file is imported as it is. Lines that
@@ -193,12 +222,16 @@ export async function runImport(
 ): Promise<ImportOutcome> {
   const instance = await openWritable(job.databasePath)
   const connection = await instance.connect()
+  const cleanups: (() => Promise<void>)[] = []
   try {
     // Progress is tracked from the first moment and never printed: the worker reports it.
     await connection.run(
       'SET enable_progress_bar = true; SET enable_progress_bar_print = false; SET progress_bar_time = 0',
     )
-    const path = quoteLiteral(job.sourcePath)
+    const literal = await literalPath(job.sourcePath)
+    cleanups.push(literal.remove)
+    const sourcePath = literal.path
+    const path = quoteLiteral(sourcePath)
     let paysim: boolean
     let bytesPerRow: number
     let select: string
@@ -211,7 +244,7 @@ export async function runImport(
         `SELECT sum(num_rows) AS rows FROM parquet_file_metadata(${path})`,
       )
       bytesPerRow = job.sourceBytes / Math.max(1, asNumber(meta.rows))
-      select = paysim ? paysimParquetSelect(job.sourcePath) : `SELECT * FROM read_parquet(${path})`
+      select = paysim ? paysimParquetSelect(sourcePath) : `SELECT * FROM read_parquet(${path})`
       firstLine = 1
     } else {
       const head = await readCsvHead(job.sourcePath, job.format)
@@ -323,5 +356,6 @@ export async function runImport(
   } finally {
     connection.closeSync()
     instance.closeSync()
+    for (const cleanup of cleanups) await cleanup().catch(() => {})
   }
 }
