@@ -41,7 +41,10 @@ export class ImportOrchestrator {
     const path = resolve(request.path)
     const info = await stat(path).catch(() => undefined)
     if (info === undefined) throw new DatasetNotFoundError(`There is no file at ${path}.`)
-    if (!info.isFile()) throw new DatasetConflictError(`${path} is a folder, not a data file.`)
+    if (!info.isFile())
+      throw new DatasetConflictError(
+        `${path} is ${info.isDirectory() ? 'a folder' : 'not a regular file (a pipe, a socket or a device)'}, not a data file.`,
+      )
     // By content, not name: /etc/passwd is no dataset, and a Parquet file named .csv still is one.
     const format = await sniffDataFile(path)
     const id = datasetIdOf(path)

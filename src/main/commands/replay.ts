@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
 import { defaultDataDir } from '../core/paths'
@@ -6,7 +5,7 @@ import { withoutPassword } from '../core/profiles'
 import { addSecret, createLogger, logLevelOption, type LogLevel } from '../ops/log'
 import { generateTraffic } from '../scoring/generator'
 import { formatCount, formatDuration, redisUrl, wholeNumber } from '../pipeline/cli-options'
-import { countDataLines, paysimDatasetKey, readPaysimFile } from '../pipeline/file-replay'
+import { checkReplayFile, countDataLines, paysimDatasetKey, readPaysimFile } from '../pipeline/file-replay'
 import { DEFAULT_PARTITIONS, DEFAULT_PREFIX, streamSource } from '../pipeline/partitioning'
 import {
   DEFAULT_RETRY_FOR_MS,
@@ -125,7 +124,7 @@ file then holds what Redis confirmed, and --resume sends the rest.`,
       let total: number
       let what: string
       if (file !== undefined) {
-        if (!existsSync(file)) throw new Error(`There is no file ${file}.`)
+        await checkReplayFile(file)
         datasetKey = await paysimDatasetKey(file)
         // The path tells two files apart; name and size give the transaction ids (paysimDatasetKey).
         source = `file ${resolve(file)} (${datasetKey})`

@@ -1,8 +1,15 @@
+import { execFileSync } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { FileReplaySource } from './file-replay'
+import {
+  checkReplayFile,
+  countDataLines,
+  FileReplaySource,
+  readPaysimFile,
+  type PaysimRow,
+} from './file-replay'
 import type { PipelineStore } from './sink'
 
 const HEADER =
@@ -106,5 +113,63 @@ describe('the live sample replay', () => {
     const batch = await source.read(100)
     expect(decodeTransaction(batch.entries[0]?.fields ?? []).ts).toBe('2026-01-01T02:00:00.000Z')
     await source.stop(store(null))
+  })
+})
+
+describe('a file to replay, as the command reads it', () => {
+  const write = async (name: string, content: string | Buffer) => {
+    const dir = await mkdtemp(join(tmpdir(), 'aether-replay-'))
+    dirs.push(dir)
+    const path = join(dir, name)
+    await writeFile(path, content)
+    return path
+  }
+  const rows = async (path: string) => {
+    const read: PaysimRow[] = []
+    for await (const one of readPaysimFile(path, 'k')) read.push(one)
+    return read
+  }
+
+  it('counts the rows whatever ends its lines: LF, CRLF or a CR alone', async () => {
+    for (const end of ['\n', '\r\n', '\r']) {
+      for (const last of [end, '']) {
+        const path = await write(
+          'lines.csv',
+          [HEADER, row(1, 'C1'), row(2, 'C2'), row(3, 'C3')].join(end) + last,
+        )
+        expect(await countDataLines(path), JSON.stringify({ end, last })).toBe(3)
+        expect((await rows(path)).length).toBe(3)
+      }
+    }
+  })
+
+  it('reports a row whose bytes are not UTF-8 with its line, and sends the others', async () => {
+    const path = await write(
+      'garbled.csv',
+      Buffer.concat([
+        Buffer.from(`${HEADER}\n${row(1, 'C1')}\n1,PAYMENT,10.00,C`),
+        Buffer.from([0xff, 0xfe]),
+        Buffer.from(`9,100,90,M1,0,0,0,0\n${row(2, 'C2')}\n`),
+      ]),
+    )
+    const read = await rows(path)
+    expect(read.map((one) => ('error' in one ? one.error : one.txn.user_id))).toEqual([
+      'C1',
+      'line 3: holds bytes that are not UTF-8 text',
+      'C2',
+    ])
+  })
+
+  it('refuses an empty file, a folder and a pipe, saying why', async () => {
+    const empty = await write('empty.csv', '')
+    await expect(rows(empty)).rejects.toThrow(/is empty: a PaySim CSV starts with its header/)
+    const folder = await mkdtemp(join(tmpdir(), 'aether-replay-'))
+    dirs.push(folder)
+    await expect(checkReplayFile(folder)).rejects.toThrow(/is a folder, not a PaySim CSV/)
+    const fifo = join(folder, 'pipe.csv')
+    execFileSync('mkfifo', [fifo])
+    await expect(checkReplayFile(fifo)).rejects.toThrow(/is not a regular file \(a pipe/)
+    await expect(checkReplayFile(join(folder, 'none.csv'))).rejects.toThrow(/There is no file/)
+    await expect(checkReplayFile(empty)).resolves.toBeUndefined()
   })
 })

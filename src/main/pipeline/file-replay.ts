@@ -35,6 +35,12 @@ export async function* readPaysimFile(
         continue
       }
       if (line <= afterLine || text.trim() === '') continue
+      // Bytes that are not UTF-8 were read as U+FFFD: sent on, the row would be stored changed or refused
+      // without its line; reported here, as the import reports it.
+      if (text.includes('\uFFFD')) {
+        yield { line, error: `line ${line}: holds bytes that are not UTF-8 text` }
+        continue
+      }
       try {
         yield { line, txn: parsePaysimLine(text, { datasetKey, line }) }
       } catch (error) {
@@ -42,20 +48,47 @@ export async function* readPaysimFile(
         yield { line, error: error.message }
       }
     }
+    if (line === 0)
+      throw new Error(`${path} is empty: a PaySim CSV starts with its header (step,type,amount,…)`)
   } finally {
     lines.close()
   }
 }
 
-/** Data lines of a file (without its header), counted once for a replay's progress. */
+/**
+ * Data lines of a file (without its header), counted once for a replay's progress: lines end as
+ * readline ends them (LF, CRLF or a CR alone).
+ */
 export async function countDataLines(path: string): Promise<number> {
-  let newlines = 0
-  let last = 10
+  const LF = 10
+  const CR = 13
+  let ends = 0
+  let last = LF
   for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
-    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) newlines++
+    for (let i = chunk.indexOf(LF); i !== -1; i = chunk.indexOf(LF, i + 1)) ends++
+    // A CR ends a line unless an LF follows it (then the LF was counted); one that ended the last chunk
+    // is decided by this chunk's first byte.
+    if (last === CR && chunk.length > 0 && chunk[0] !== LF) ends++
+    for (let i = chunk.indexOf(CR); i !== -1 && i < chunk.length - 1; i = chunk.indexOf(CR, i + 1))
+      if (chunk[i + 1] !== LF) ends++
     if (chunk.length > 0) last = chunk[chunk.length - 1] as number
   }
-  return Math.max(0, newlines + (last === 10 ? 0 : 1) - 1)
+  if (last === CR) ends++
+  return Math.max(0, ends + (last === LF || last === CR ? 0 : 1) - 1)
+}
+
+/**
+ * A replay reads its file twice (to count the rows for progress, then to send them), so it must be a
+ * regular file: from a pipe the second reading found nothing, and the replay said it was done.
+ */
+export async function checkReplayFile(path: string): Promise<void> {
+  const info = await stat(path).catch(() => undefined)
+  if (info === undefined) throw new Error(`There is no file ${path}.`)
+  if (info.isDirectory()) throw new Error(`${path} is a folder, not a PaySim CSV.`)
+  if (!info.isFile())
+    throw new Error(
+      `${path} is not a regular file (a pipe, a socket or a device): a replay reads its file twice, to count its rows and then to send them; save it to a file first.`,
+    )
 }
 
 export interface FileReplayOptions {
