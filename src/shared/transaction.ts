@@ -20,19 +20,61 @@ export const PositiveMoney = Money.refine((value) => Number(value) > 0, 'must be
  */
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
 export const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/
+/**
+ * Half of a UTF-16 surrogate pair without the other half: JSON and JavaScript strings can hold one, UTF-8
+ * cannot (it reaches Redis and the store as U+FFFD), so such text would be accepted here and refused, or
+ * stored changed, later.
+ */
+export const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 const PlainText = z
   .string()
   .refine(
     (value) => !CONTROL_CHARACTER.test(value),
     'must not contain control characters (such as NUL, tab or newline)',
   )
+  .refine(
+    (value) => !LONE_SURROGATE.test(value),
+    'must be valid Unicode text (it holds half of a UTF-16 surrogate pair)',
+  )
 
-const ipv4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/
-const ipv6 = /^[0-9a-fA-F:.]{2,45}$/
+export const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/
+const HEXTET = /^[0-9a-fA-F]{1,4}$/
+
+/**
+ * An IPv4 address in dotted decimal, or an IPv6 address as RFC 4291 writes it (eight groups, `::` once
+ * for a run of zeros, an IPv4 address as the last two), which PostgreSQL's inet takes: a looser pattern
+ * let `1:2` through to a refusal by the store, after the transaction was accepted.
+ */
+export function isIpAddress(value: string): boolean {
+  if (value.length > 45) return false
+  if (IPV4.test(value)) return true
+  const halves = value.split('::')
+  if (halves.length > 2) return false
+  const groups = (half: string) => (half === '' ? [] : half.split(':'))
+  const head = groups(halves[0] as string)
+  const tail = halves.length === 2 ? groups(halves[1] as string) : []
+  const all = [...head, ...tail]
+  // An embedded IPv4 address ends the address (nothing after it, not even `::`) and counts as two groups.
+  const last = halves.length === 2 ? tail[tail.length - 1] : head[head.length - 1]
+  const v4 = last !== undefined && last.includes('.')
+  if (v4 && !IPV4.test(last)) return false
+  const hextets = v4 ? all.slice(0, -1) : all
+  if (!hextets.every((group) => HEXTET.test(group))) return false
+  const count = hextets.length + (v4 ? 2 : 0)
+  return halves.length === 2 ? count <= 7 : count === 8
+}
+
+/** More digits than nanoseconds after the seconds: PostgreSQL refuses the longest (over ~100). */
+export const TS_FRACTION_TOO_LONG = /\.\d{10}/
+/** A UTC offset of 16 hours or more, which PostgreSQL refuses ("time zone displacement out of range"). */
+export const TS_OFFSET_TOO_FAR = /[+-](1[6-9]|2\d):\d\d$/
 
 export const Transaction = z.object({
   txn_id: z.uuid(),
-  ts: z.iso.datetime({ offset: true }),
+  ts: z.iso
+    .datetime({ offset: true })
+    .refine((value) => !TS_FRACTION_TOO_LONG.test(value), 'at most 9 digits after the seconds')
+    .refine((value) => !TS_OFFSET_TOO_FAR.test(value), 'a UTC offset within ±15:59'),
   user_id: PlainText.min(1).max(128),
   counterparty_id: PlainText.min(1).max(128),
   type: TransactionType,
@@ -42,14 +84,7 @@ export const Transaction = z.object({
     .length(3, 'an ISO 4217 code such as USD')
     .regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as USD'),
   merchant_type: PlainText.max(64).optional(),
-  source_ip: z
-    .string()
-    .max(45)
-    .refine(
-      (value) => ipv4.test(value) || (value.includes(':') && ipv6.test(value)),
-      'an IPv4 or IPv6 address',
-    )
-    .optional(),
+  source_ip: z.string().max(45).refine(isIpAddress, 'an IPv4 or IPv6 address').optional(),
   device_id: PlainText.max(128).optional(),
   balance_before: Money.optional(),
   balance_after: Money.optional(),

@@ -93,6 +93,15 @@ describe('validation', () => {
       [{ ...freshTransaction(), amount: '-5' }, 'amount'],
       [{ ...freshTransaction(), currency: undefined }, 'currency'],
       [{ ...freshTransaction(), user_id: 'a\u0000b' }, 'user_id'],
+      // JSON can carry half a surrogate pair, UTF-8 cannot: the stream would get U+FFFD, the worker a
+      // dead letter, and the client, told it was accepted, nothing.
+      [{ ...freshTransaction(), user_id: 'U\ud800x' }, 'user_id'],
+      [{ ...freshTransaction(), counterparty_id: 'M\udc00' }, 'counterparty_id'],
+      // Refused by PostgreSQL's inet and timestamp after the stream had them: refused here first.
+      [{ ...freshTransaction(), source_ip: '1:2' }, 'source_ip'],
+      [{ ...freshTransaction(), source_ip: ':::' }, 'source_ip'],
+      [{ ...freshTransaction(), ts: `${new Date().toISOString().slice(0, 19)}+16:00` }, 'ts'],
+      [{ ...freshTransaction(), ts: `${new Date().toISOString().slice(0, 19)}.${'1'.repeat(200)}Z` }, 'ts'],
       // Valid for the schema, outside the workers' time window: the worker would dead-letter it.
       [{ ...freshTransaction(), ts: '1999-12-31T23:59:59Z' }, 'ts'],
     ]

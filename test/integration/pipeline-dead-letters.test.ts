@@ -9,6 +9,7 @@ import {
   generated,
   migratedDatabase,
   pendingEntries,
+  query,
   startWorker,
   storedCount,
   storedScoring,
@@ -68,12 +69,18 @@ describe('malformed messages', () => {
   it('sends each bad message to the dead-letter stream with its reason and stores every valid one', async () => {
     const txns = generated(VALID + MALFORMED + 2, 11)
     const valid = txns.slice(0, VALID)
-    // Messages the schema accepts but the store refuses (an address PostgreSQL cannot read), from real
-    // users: their state must not count them.
+    // Messages the schema accepts but the store refuses, from real users: their state must not count
+    // them. Validation now refuses every value PostgreSQL's types refuse (pipeline-poison.test.ts checks
+    // that against PostgreSQL itself), so the team's database refuses these by a rule of its own, as a
+    // DBA's CHECK constraint would.
+    await query(
+      database.url,
+      `ALTER TABLE transactions ADD CONSTRAINT dba_rule CHECK (merchant_type IS DISTINCT FROM 'refused-by-store')`,
+    )
     const refused: Transaction[] = txns.slice(VALID + MALFORMED).map((txn, i) => ({
       ...txn,
       user_id: (valid[i * 1000 + 17] as Transaction).user_id,
-      source_ip: ':::::',
+      merchant_type: 'refused-by-store',
     }))
     const malformed = txns.slice(VALID, VALID + MALFORMED)
     const pipeline = redis.pipeline()
@@ -146,7 +153,7 @@ describe('malformed messages', () => {
       MALFORMED / spoilers.length,
     )
     for (const poison of refused)
-      expect(byTxn.get(poison.txn_id)?.get('dead_reason')).toMatch(/store refused it: .*inet/)
+      expect(byTxn.get(poison.txn_id)?.get('dead_reason')).toMatch(/store refused it: .*dba_rule/)
 
     const stored = await storedScoring(database.url)
     const expected = expectedScoring(valid)

@@ -79,7 +79,10 @@ function spoiled(fields: Fields): Fields {
   return { ...fields, [name]: Buffer.concat([value.subarray(0, at), bytes, value.subarray(at)]) }
 }
 
-/** Entries the issue met: NUL in a user id, an address only PostgreSQL refuses, a year out of range. */
+/**
+ * Entries the issue met: NUL in a user id, an address PostgreSQL refuses (validation once let it through
+ * to the store), a year out of range.
+ */
 function poison(fields: Fields): Fields {
   switch (random.below(4)) {
     case 0:
@@ -200,16 +203,14 @@ describe(`poison entries (seed ${SEED})`, () => {
       return { probe: String(i), fields: roll < 40 ? spoiled(fields) : roll < 43 ? poison(fields) : fields }
     })
     const accepted = new Map(entries.map((entry) => [entry.probe, acceptable(entry.fields)]))
-    // Only the store refuses these (an address PostgreSQL cannot read): each may cost one batch.
+    // Every address validation takes, PostgreSQL's inet takes too: none is accepted and then refused
+    // by the store (a looser pattern once let `1:2` through to the commit).
     const unreadable = await addressesRefused(
       [...accepted.values()].map((txn) => txn?.source_ip ?? '10.0.0.1'),
     )
-    const expected = new Map(
-      [...accepted].map(([probe, txn]) => [probe, unreadable.has(txn?.source_ip ?? '') ? undefined : txn]),
-    )
+    expect([...unreadable]).toEqual([])
+    const expected = accepted
     const valid = [...expected.values()].filter((txn) => txn !== undefined)
-    const storeRefused = [...accepted.values()].filter((txn) => unreadable.has(txn?.source_ip ?? '')).length
-    expect(storeRefused).toBeGreaterThan(0)
     await send(layout, entries)
 
     const logs: string[] = []
@@ -274,11 +275,10 @@ describe(`poison entries (seed ${SEED})`, () => {
       statuses.reduce((total, status) => total + pick(status), 0)
     expect(sum((status) => status.counts.stored)).toBe(valid.length)
     expect(sum((status) => status.counts.deadLetters)).toBe(ENTRIES - valid.length)
-    expect(sum((status) => status.deadLettersByReason?.refused_by_store ?? 0)).toBe(storeRefused)
-    // Each batch the store refused was refused once, for at least one bad entry that then left it.
-    const refusals = logs.filter((line) => line.startsWith('the store refused')).length
-    expect(refusals).toBeGreaterThan(0)
-    expect(refusals).toBeLessThanOrEqual(storeRefused)
+    // Nothing reached the store for it to refuse: validation refused each bad value first, so no batch
+    // was refused and read again without it (pipeline-dead-letters.test.ts has a store that refuses).
+    expect(sum((status) => status.deadLettersByReason?.refused_by_store ?? 0)).toBe(0)
+    expect(logs.filter((line) => line.startsWith('the store refused'))).toEqual([])
   }, 240_000)
 
   it('refuses a ts outside the window (year 0000, 0001, 2999, tomorrow and a bit) and names it, storing the rest', async () => {

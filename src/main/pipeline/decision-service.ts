@@ -13,7 +13,7 @@ import {
 import { partitionOf, partitionStream, type StreamLayout } from './partitioning'
 import type { RedisStreams } from './redis-stream'
 import type { RulesSource } from './rules-source'
-import type { PipelineStore } from './sink'
+import { RowRejectedError, type PipelineStore, type StoredVersion } from './sink'
 import { decodeTransaction, DEFAULT_TIME_WINDOW, encodeTransaction, type TimeWindow } from './wire'
 import { CONTENT_FIELDS, contentFingerprint } from './transaction-content'
 
@@ -135,6 +135,34 @@ interface SlowAnswer {
   stored: StoredDecision | undefined
   state: UserState | undefined
   config: Awaited<ReturnType<RulesSource['current']>>
+}
+
+/**
+ * The stored versions of these transactions. Where the store refuses one of them (a value it cannot take
+ * that validation let through), each is read alone, so the others are answered and only that one is
+ * refused (`refused`): one bad transaction must not fail the good ones read with it.
+ */
+export async function versionsApart<T extends { txn: Transaction }>(
+  store: Pick<PipelineStore, 'storedVersions'>,
+  items: readonly T[],
+  refused: (item: T, error: RowRejectedError) => void,
+): Promise<Map<number, StoredVersion>> {
+  try {
+    return await store.storedVersions(items.map((item) => item.txn))
+  } catch (error) {
+    if (!(error instanceof RowRejectedError) || items.length === 1) throw error
+  }
+  const versions = new Map<number, StoredVersion>()
+  for (const [position, item] of items.entries()) {
+    try {
+      const version = (await store.storedVersions([item.txn])).get(0)
+      if (version !== undefined) versions.set(position, version)
+    } catch (error) {
+      if (!(error instanceof RowRejectedError)) throw error
+      refused(item, error)
+    }
+  }
+  return versions
 }
 
 interface SlowRead {
@@ -297,9 +325,17 @@ export class DecisionService {
         }
       }
     })
-    const stored = await this.options.pipelineStore.storedVersions(valid.map((item) => item.txn))
+    const stored = await versionsApart(this.options.pipelineStore, valid, (item, error) => {
+      statuses[item.index] = {
+        index: item.index,
+        txn_id: item.txn.txn_id,
+        status: 'invalid',
+        errors: [{ field: '', message: error.message }],
+      }
+    })
     const fresh: { index: number; txn: Transaction }[] = []
     valid.forEach((item, position) => {
+      if (statuses[item.index] !== undefined) return
       const version = stored.get(position)
       if (version === undefined) fresh.push(item)
       else
@@ -407,23 +443,30 @@ export class DecisionService {
       const reads = this.slowQueue.splice(0, SLOW_BATCH).filter((read) => !read.cancelled)
       if (reads.length === 0) continue
       const txns = reads.map((read) => read.txn)
+      const refused = new Set<SlowRead>()
       try {
         const [versions, stored, states, config] = await Promise.all([
-          this.options.pipelineStore.storedVersions(txns),
+          // One a store refuses fails alone, not the other requests read with it.
+          versionsApart(this.options.pipelineStore, reads, (read, error) => {
+            refused.add(read)
+            read.reject(error)
+          }),
           this.storedDecisions([...new Set(txns.map((txn) => txn.txn_id))]),
           this.options.pipelineStore.loadStates([...new Set(txns.map((txn) => txn.user_id))]),
           this.options.rules.current(),
         ])
         reads.forEach((read, index) =>
-          read.resolve({
-            version: versions.get(index),
-            stored: stored.get(read.txn.txn_id),
-            state: states.get(read.txn.user_id),
-            config,
-          }),
+          refused.has(read)
+            ? undefined
+            : read.resolve({
+                version: versions.get(index),
+                stored: stored.get(read.txn.txn_id),
+                state: states.get(read.txn.user_id),
+                config,
+              }),
         )
       } catch (error) {
-        for (const read of reads) read.reject(error)
+        for (const read of reads) if (!refused.has(read)) read.reject(error)
       }
     }
     this.slowRunning = false

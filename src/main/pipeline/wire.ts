@@ -1,5 +1,12 @@
 import { z } from 'zod'
-import { CONTROL_CHARACTER, TRANSACTION_TYPES, Transaction } from '../../shared/transaction'
+import {
+  CONTROL_CHARACTER,
+  isIpAddress,
+  TRANSACTION_TYPES,
+  Transaction,
+  TS_FRACTION_TOO_LONG,
+  TS_OFFSET_TOO_FAR,
+} from '../../shared/transaction'
 import { WIRE_VERSION } from './partitioning'
 
 /**
@@ -71,8 +78,6 @@ const uuidPattern = z.regexes.uuid()
 const datetimePattern = z.regexes.datetime({ offset: true, local: false, precision: null })
 const moneyPattern = /^-?\d{1,16}(\.\d{1,2})?$/
 const currencyPattern = /^[A-Z]{3}$/
-const ipv4Pattern = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/
-const ipv6Pattern = /^[0-9a-fA-F:.]{2,45}$/
 const types = new Set<string>(TRANSACTION_TYPES)
 
 /**
@@ -192,6 +197,8 @@ function passesFastChecks(r: Record<string, string | undefined>): boolean {
     uuidPattern.test(txn_id) &&
     ts !== undefined &&
     datetimePattern.test(ts) &&
+    !TS_FRACTION_TOO_LONG.test(ts) &&
+    !TS_OFFSET_TOO_FAR.test(ts) &&
     text(r.user_id, 128) &&
     text(r.counterparty_id, 128) &&
     type !== undefined &&
@@ -203,9 +210,7 @@ function passesFastChecks(r: Record<string, string | undefined>): boolean {
     currencyPattern.test(currency) &&
     optionalText(r.merchant_type, 64) &&
     optionalText(r.device_id, 128) &&
-    (source_ip === undefined ||
-      ipv4Pattern.test(source_ip) ||
-      (source_ip.includes(':') && ipv6Pattern.test(source_ip))) &&
+    (source_ip === undefined || isIpAddress(source_ip)) &&
     optionalMoney(r.balance_before) &&
     optionalMoney(r.balance_after) &&
     optionalMoney(r.cp_balance_before) &&
