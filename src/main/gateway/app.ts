@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis'
 import { addSecret, type Logger } from '../ops/log'
 import { followFeed, type DecisionFeed } from '../pipeline/decision-feed'
 import type { DecisionService } from '../pipeline/decision-service'
+import { RowRejectedError } from '../pipeline/sink'
 import type { ApiKeyIdentity, ApiKeyScope } from '../security/api-keys'
 import type { GatewayMetrics } from './metrics'
 import type { GatewayActivity } from './registry'
@@ -180,6 +181,9 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
     if (status === 429)
       return reply.code(429).send({ error: (error as { error?: string }).error ?? error.message })
     if (status >= 400 && status < 500) return reply.code(status).send({ error: error.message })
+    // A value the store cannot take that validation let through: the client's to fix, and nothing was lost.
+    if (error instanceof RowRejectedError)
+      return reply.code(400).send({ error: `The transaction was refused: ${error.message}` })
     const code = error.code ?? ''
     if (
       /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|57P0[1-3]|08\d\d\d)$/.test(code) ||
@@ -330,9 +334,21 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
             sent++
             last = Number(id)
           }
-          raw.write(chunk)
+          return raw.write(chunk)
         },
         deps.log,
+        undefined,
+        () =>
+          new Promise<void>((resolve) => {
+            if (raw.destroyed || raw.writableEnded) return resolve()
+            const done = () => {
+              raw.off('drain', done)
+              raw.off('close', done)
+              resolve()
+            }
+            raw.once('drain', done)
+            raw.once('close', done)
+          }),
       )
       let ended = false
       const end = () => {

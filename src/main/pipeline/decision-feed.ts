@@ -148,14 +148,17 @@ export class DecisionFeed {
  * One client of the event stream: every final event after `afterId`, in id order, as Server-Sent Events
  * (`id:` is the alert id a client resumes from with Last-Event-ID), then each new one as it becomes
  * final; a comment line every `heartbeatMs` keeps proxies from closing an idle connection. Returns the
- * stop, which the caller runs when the client goes away.
+ * stop, which the caller runs when the client goes away. `write` says whether the connection takes
+ * more now (a socket's write()); when it does not, the next page waits for `drained`: a client that
+ * reads slowly holds the feed back instead of the server buffering every event for it.
  */
 export function followFeed(
   feed: Pick<DecisionFeed, 'subscribe' | 'read'>,
   afterId: number,
-  write: (chunk: string) => void,
+  write: (chunk: string) => boolean | void,
   log?: (line: string) => void,
   heartbeatMs = 15_000,
+  drained: () => Promise<void> = async () => {},
 ): () => void {
   let last = afterId
   let pumping = false
@@ -173,10 +176,12 @@ export function followFeed(
         for (;;) {
           const events = await feed.read(last)
           if (events.length === 0 || ended) break
+          let room = true
           for (const event of events) {
-            write(`id: ${event.id}\nevent: decision\ndata: ${JSON.stringify(event)}\n\n`)
+            room = write(`id: ${event.id}\nevent: decision\ndata: ${JSON.stringify(event)}\n\n`) !== false
             last = event.id
           }
+          if (!room) await drained()
         }
       } while (again && !ended)
     } catch (error) {
