@@ -44,7 +44,14 @@ beforeAll(async () => {
   ingestUrl = login.url
   const layout = testLayout(2)
   cleanups.push(() => deleteKeys(SHARED_REDIS_URL, layout.prefix))
-  const args = [...gatewayArgs({ postgresUrl: login.url, layout, budgetMs: 20 }), '--rate-limit', '4/min']
+  // The team's workers refuse what is dated before 2020: so must its gateways.
+  const args = [
+    ...gatewayArgs({ postgresUrl: login.url, layout, budgetMs: 20 }),
+    '--rate-limit',
+    '4/min',
+    '--earliest-ts',
+    '2020-01-01',
+  ]
   const gateways: GatewayProcess[] = [spawnGateway(args), spawnGateway(args)]
   for (const gateway of gateways) cleanups.push(() => gateway.stop())
   urls = (await Promise.all(gateways.map((gateway) => gateway.url))) as [string, string]
@@ -55,6 +62,20 @@ afterAll(async () => {
 })
 
 describe('two gateway processes', () => {
+  it('refuse a transaction dated outside the time window they were given, as the workers would', async () => {
+    const key = await createApiKey(database.url, 'window')
+    const response = await call<{ errors: { field: string; message: string }[] }>(
+      urls[0],
+      'POST',
+      '/v1/transactions',
+      key,
+      { ...freshTransaction(), ts: '2015-06-01T00:00:00Z' },
+    )
+    expect(response.status).toBe(400)
+    expect(response.body.errors[0]?.field).toBe('ts')
+    expect(response.body.errors[0]?.message).toMatch(/before 2020-01-01/)
+  })
+
   it('refuse a revoked key within a second, on every gateway', async () => {
     const key = await createApiKey(database.url, 'to-revoke')
     const [first, second] = urls

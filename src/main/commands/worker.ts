@@ -1,13 +1,24 @@
 import type { Command } from 'commander'
 import { Histogram, type Registry } from 'prom-client'
 import { withoutPassword } from '../core/profiles'
-import { formatCount, isoDate, postgresUrl, redisUrl, wholeNumber } from '../pipeline/cli-options'
+import {
+  addTimeWindowOptions,
+  formatCount,
+  postgresUrl,
+  redisUrl,
+  timeWindowOf,
+  wholeNumber,
+} from '../pipeline/cli-options'
 import { addSecret, createLogger, lineLogger, logLevelOption, type Logger, type LogLevel } from '../ops/log'
 import { watchServices } from '../ops/probes'
 import { createRegistry } from '../ops/metrics'
 import { serveMetrics, workerFigures, type WorkerMetrics } from '../pipeline/metrics'
 import { DEFAULT_PARTITIONS, DEFAULT_PREFIX, streamSource, validateLayout } from '../pipeline/partitioning'
-import { redisPersistenceWarning, redisVersionWarning } from '../pipeline/redis-persistence'
+import {
+  redisBulkLimitWarning,
+  redisPersistenceWarning,
+  redisVersionWarning,
+} from '../pipeline/redis-persistence'
 import { DEAD_LETTERS_KEPT, DEAD_LETTERS_MAX_AGE_HOURS } from '../pipeline/redis-stream'
 import { createTeamWorker, newWorkerId, type TeamWorkerConfig } from '../pipeline/team'
 import { WorkerThread } from '../pipeline/threads'
@@ -97,54 +108,44 @@ async function onThread(
 }
 
 export function registerWorker(program: Command) {
-  program
-    .command('worker')
-    .description(
-      'Consume the partition streams and score into PostgreSQL, as a member of the team’s consumer group',
-    )
-    .requiredOption(
-      '--postgres-url <url>',
-      'the team PostgreSQL (password from the URL or PGPASSWORD)',
-      postgresUrl,
-    )
-    .option('--redis-url <url>', 'the team Redis', redisUrl, 'redis://127.0.0.1:6379')
-    .option('--prefix <prefix>', 'key prefix of the streams', DEFAULT_PREFIX)
-    .option(
-      '--partitions <n>',
-      'number of partition streams',
-      wholeNumber('--partitions', 1, 1024),
-      DEFAULT_PARTITIONS,
-    )
-    .option(
-      '--concurrency <n>',
-      'workers in this process, each on its own thread',
-      wholeNumber('--concurrency', 1, 64),
-      1,
-    )
-    .option(
-      '--metrics-port <port>',
-      'Prometheus /metrics on 127.0.0.1 (0 picks a free port)',
-      wholeNumber('--metrics-port', 0, 65535),
-      9464,
-    )
-    .option(
-      '--lease-ms <ms>',
-      'how long a crashed worker’s partitions wait before others take them',
-      wholeNumber('--lease-ms', 1000, 600_000),
-      5000,
-    )
-    .option(
-      '--earliest-ts <date>',
-      'transactions dated before this are dead letters (ISO 8601)',
-      isoDate('--earliest-ts'),
-      '2000-01-01',
-    )
-    .option(
-      '--ahead-hours <n>',
-      'transactions dated more than this past the worker’s clock are dead letters',
-      wholeNumber('--ahead-hours', 0, 87_600),
-      24,
-    )
+  addTimeWindowOptions(
+    program
+      .command('worker')
+      .description(
+        'Consume the partition streams and score into PostgreSQL, as a member of the team’s consumer group',
+      )
+      .requiredOption(
+        '--postgres-url <url>',
+        'the team PostgreSQL (password from the URL or PGPASSWORD)',
+        postgresUrl,
+      )
+      .option('--redis-url <url>', 'the team Redis', redisUrl, 'redis://127.0.0.1:6379')
+      .option('--prefix <prefix>', 'key prefix of the streams', DEFAULT_PREFIX)
+      .option(
+        '--partitions <n>',
+        'number of partition streams',
+        wholeNumber('--partitions', 1, 1024),
+        DEFAULT_PARTITIONS,
+      )
+      .option(
+        '--concurrency <n>',
+        'workers in this process, each on its own thread',
+        wholeNumber('--concurrency', 1, 64),
+        1,
+      )
+      .option(
+        '--metrics-port <port>',
+        'Prometheus /metrics on 127.0.0.1 (0 picks a free port)',
+        wholeNumber('--metrics-port', 0, 65535),
+        9464,
+      )
+      .option(
+        '--lease-ms <ms>',
+        'how long a crashed worker’s partitions wait before others take them',
+        wholeNumber('--lease-ms', 1000, 600_000),
+        5000,
+      ),
+  )
     .option(
       '--dead-letters-keep <n>',
       'the dead-letter stream keeps this many of the newest letters',
@@ -188,7 +189,7 @@ last state checkpoint stay too: after a crash the next owner replays them into t
         redis: { url: options.redisUrl },
         layout,
         timing: { leaseMs: options.leaseMs, heartbeatMs: Math.max(200, Math.round(options.leaseMs / 5)) },
-        timeWindow: { earliestMs: Date.parse(options.earliestTs), aheadMs: options.aheadHours * 3_600_000 },
+        timeWindow: timeWindowOf(options),
         deadLetters: { keep: options.deadLettersKeep, maxAgeMs: options.deadLettersMaxAge * 3_600_000 },
         stateCheckpointMs: options.stateCheckpointSeconds * 1000,
       }
@@ -243,8 +244,9 @@ last state checkpoint stay too: after a crash the next owner replays them into t
         'started',
       )
       // What "accepted" means depends on the Redis persistence: say so when a restart would lose entries;
-      // and a Redis whose Lua cjson can be overflowed by an entry's fields is worth a warning too.
-      for (const check of [redisPersistenceWarning, redisVersionWarning])
+      // a Redis whose Lua cjson can be overflowed by an entry's fields, or that takes fields so large that
+      // reading one blocks it for seconds, is worth a warning too.
+      for (const check of [redisPersistenceWarning, redisVersionWarning, redisBulkLimitWarning])
         void check({ url: options.redisUrl }).then((warning) => {
           if (warning !== undefined) logger.warn(warning)
         })

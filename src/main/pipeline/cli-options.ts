@@ -1,4 +1,5 @@
-import { InvalidArgumentError } from 'commander'
+import { InvalidArgumentError, type Command } from 'commander'
+import type { TimeWindow } from './wire'
 
 /** Option parsers shared by `aether replay` and `aether worker`. */
 
@@ -53,3 +54,29 @@ export function formatDuration(ms: number): string {
     ? `${minutes} min ${seconds % 60} s`
     : `${Math.floor(minutes / 60)} h ${minutes % 60} min`
 }
+
+/**
+ * --earliest-ts and --ahead-hours: the times a transaction may carry. `aether worker` and `aether gateway`
+ * take the same two, and a team gives both the same values: a gateway that accepts what its workers
+ * refuse answers 200 for a transaction that becomes a dead letter.
+ */
+export function addTimeWindowOptions(command: Command): Command {
+  return command
+    .option(
+      '--earliest-ts <date>',
+      'transactions dated before this are refused (ISO 8601; the workers and gateways of a team alike)',
+      isoDate('--earliest-ts'),
+      '2000-01-01',
+    )
+    .option(
+      '--ahead-hours <n>',
+      'transactions dated more than this past the clock are refused',
+      wholeNumber('--ahead-hours', 0, 87_600),
+      24,
+    )
+}
+
+export const timeWindowOf = (options: { earliestTs: string; aheadHours: number }): TimeWindow => ({
+  earliestMs: Date.parse(options.earliestTs),
+  aheadMs: options.aheadHours * 3_600_000,
+})

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { describePersistence, describeRedisVersion } from './redis-persistence'
+import { describeBulkLimit, describePersistence, describeRedisVersion } from './redis-persistence'
 
 /** What each Redis persistence setting means for accepted entries; real servers in test/integration. */
 
@@ -49,5 +49,17 @@ describe('describeRedisVersion', () => {
     // Unknown (a managed service that hides INFO server, or a fork's own numbering): nothing said.
     expect(describeRedisVersion(undefined)).toBeUndefined()
     expect(describeRedisVersion('unknown')).toBeUndefined()
+  })
+})
+
+describe('the largest field Redis takes', () => {
+  it('warns above 64 MiB (Redis takes 512 MiB by default), naming the setting', () => {
+    expect(describeBulkLimit(512 * 1024 * 1024)).toMatch(
+      /^Redis takes stream fields of up to 512 MiB \(proto-max-bulk-len\).*Set proto-max-bulk-len 16mb/,
+    )
+    expect(describeBulkLimit(16 * 1024 * 1024)).toBeUndefined()
+    expect(describeBulkLimit(64 * 1024 * 1024)).toBeUndefined()
+    expect(describeBulkLimit(undefined)).toBeUndefined()
+    expect(describeBulkLimit(Number.NaN)).toBeUndefined()
   })
 })

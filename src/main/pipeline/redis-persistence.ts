@@ -180,3 +180,21 @@ export const redisVersionWarning = (connection: RedisConnection): Promise<string
   checkedAtStart(connection, 'aether-version-check', async (redis) =>
     describeRedisVersion(await redisVersion(redis)),
   )
+
+/**
+ * Pure: what Redis' proto-max-bulk-len (bytes, CONFIG GET) means for the workers, or undefined when it is
+ * at most 64 MiB or unknown. Redis takes fields up to it (512 MiB by default); a worker's read of an
+ * entry that large blocks Redis, every client, for seconds (6.2 s for 512 MiB on a 2-core VM), longer than
+ * a lease, so the partitions' leases lapse while it reads and the entry is read again by the next owner.
+ */
+export function describeBulkLimit(bytes: number | undefined): string | undefined {
+  if (bytes === undefined || !Number.isFinite(bytes) || bytes <= 64 * 1024 * 1024) return undefined
+  const mib = Math.round(bytes / 1024 / 1024)
+  return `Redis takes stream fields of up to ${mib} MiB (proto-max-bulk-len): one entry that large blocks Redis for seconds each time a worker reads it, and the partitions' leases can lapse meanwhile. Set proto-max-bulk-len 16mb (README: "Running the team Redis"); a transaction's fields are a few hundred bytes.`
+}
+
+/** For `aether worker` at start: the warning about the team Redis' largest field (describeBulkLimit). */
+export const redisBulkLimitWarning = (connection: RedisConnection): Promise<string | undefined> =>
+  checkedAtStart(connection, 'aether-bulk-limit-check', async (redis) =>
+    describeBulkLimit(Number(await configValue(redis, 'proto-max-bulk-len'))),
+  )
