@@ -223,6 +223,46 @@ describe('decisions', () => {
     expect(count?.n).toBe(1)
   })
 
+  it('answers 409 to a version of another user sent at once, not the other version’s decision', async () => {
+    // Another user lands on another partition: the two claims do not meet, both are written, and the
+    // worker finds the second a conflicting duplicate; its request must hear that, not the first's reply.
+    const body = freshTransaction()
+    let other = `${body.user_id}-x`
+    for (
+      let i = 0;
+      partitionOf(other, layout.partitions) === partitionOf(body.user_id, layout.partitions);
+      i++
+    )
+      other = `${body.user_id}-x${i}`
+    for (let round = 0; round < 3; round++) {
+      const versions = [
+        { ...body, txn_id: crypto.randomUUID() },
+        { ...body, user_id: other, amount: '7.00' },
+      ]
+      versions[1] = { ...versions[1], txn_id: versions[0]?.txn_id } as (typeof versions)[number]
+      const answers = await Promise.all(
+        versions.map((version) => call(gateway.url, 'POST', '/v1/transactions', submitKey, version)),
+      )
+      expect(
+        answers.map((answer) => answer.status).sort(),
+        JSON.stringify(answers.map((a) => a.body)),
+      ).toEqual([200, 409])
+      const winner = answers.findIndex((answer) => answer.status === 200)
+      const stored = await waitFor(
+        'the winner stored',
+        () => storedScore(versions[winner]?.txn_id ?? ''),
+        (row) => row !== undefined,
+      )
+      expect(answers[winner]?.body.decision).toBe(stored?.decision)
+      const [row] = await query<{ user_id: string }>(
+        database.url,
+        'SELECT user_id FROM transactions WHERE txn_id = $1',
+        [versions[winner]?.txn_id],
+      )
+      expect(row?.user_id).toBe(versions[winner]?.user_id)
+    }
+  })
+
   it('tells the status and decision of a transaction by its id', async () => {
     const body = freshTransaction()
     const posted = await call(gateway.url, 'POST', '/v1/transactions', submitKey, body)

@@ -28,11 +28,14 @@ export const replyChannel = (layout: StreamLayout, gatewayId: string) =>
 /** One stored decision as a reply carries it: exactly the stored score. */
 export interface DecisionReply extends Score {
   txn_id: string
+  /** The stream entry it answers, `partition:id`: two requests may send one txn_id with other content. */
+  entry?: string
 }
 
 /** An entry that stored no row, and why (SeenBefore without the entry). */
 export interface SeenReply {
   txn_id: string
+  entry?: string
   seen: SeenBefore['kind']
   /** The fields in which a conflicting version differs from the stored one. */
   fields: string[]
@@ -41,6 +44,15 @@ export interface SeenReply {
 export type WorkerReply = DecisionReply | SeenReply
 
 export const isSeenReply = (reply: WorkerReply): reply is SeenReply => 'seen' in reply
+
+/** How a reply names the stream entry it answers. */
+export const entryName = (partition: number, id: string) => `${partition}:${id}`
+
+interface Waiter {
+  done: (reply: WorkerReply | undefined) => void
+  /** The entry this request wrote, once the XADD said: replies about another entry are not its. */
+  entry?: string
+}
 
 function fieldOf(entry: StreamEntry, name: string): string | undefined {
   let value: string | undefined
@@ -70,9 +82,13 @@ export async function publishDecisions(
       if (replies === undefined) byChannel.set(channel, (replies = []))
       replies.push(reply())
     }
-    rows.forEach((row, index) => add(entries[index], () => ({ txn_id: row.txn.txn_id, ...row.score })))
+    const named = (entry: StreamEntry | undefined) =>
+      entry === undefined ? {} : { entry: entryName(entry.partition, entry.id) }
+    rows.forEach((row, index) =>
+      add(entries[index], () => ({ txn_id: row.txn.txn_id, ...named(entries[index]), ...row.score })),
+    )
     for (const { entry, txnId, kind, fields } of seenBefore)
-      add(entry, () => ({ txn_id: txnId, seen: kind, fields }))
+      add(entry, () => ({ txn_id: txnId, ...named(entry), seen: kind, fields }))
     await Promise.all(
       [...byChannel].map(([channel, replies]) => redis.publish(channel, JSON.stringify(replies))),
     )
@@ -119,7 +135,7 @@ export class DecisionPublisher {
  * decision. A waiter is registered before the XADD, so a reply can never arrive before it.
  */
 export class ReplyListener {
-  private readonly waiting = new Map<string, Set<(reply: WorkerReply | undefined) => void>>()
+  private readonly waiting = new Map<string, Set<Waiter>>()
   private subscriber: Redis | undefined
 
   constructor(
@@ -140,25 +156,31 @@ export class ReplyListener {
 
   /**
    * Resolves with the worker's reply (the stored decision, or why nothing was stored), or undefined when
-   * none came within `ms` (or it was cancelled).
+   * none came within `ms` (or it was cancelled). `wrote` names the entry the request wrote, once the XADD
+   * has said: from then on a reply about another entry of the same txn_id (another request's version,
+   * on another partition) is not taken for its own.
    */
-  wait(txnId: string, ms: number): { promise: Promise<WorkerReply | undefined>; cancel: () => void } {
+  wait(
+    txnId: string,
+    ms: number,
+  ): { promise: Promise<WorkerReply | undefined>; cancel: () => void; wrote: (entry: string) => void } {
     let cancel = () => {}
+    const waiter: Waiter = { done: () => {} }
     const promise = new Promise<WorkerReply | undefined>((resolve) => {
       // Two requests of one txn_id may wait at once (a client's retry): each has its own waiter.
       let waiters = this.waiting.get(txnId)
       if (waiters === undefined) this.waiting.set(txnId, (waiters = new Set()))
-      const done = (reply: WorkerReply | undefined) => {
+      waiter.done = (reply: WorkerReply | undefined) => {
         clearTimeout(timer)
-        waiters.delete(done)
+        waiters.delete(waiter)
         if (waiters.size === 0 && this.waiting.get(txnId) === waiters) this.waiting.delete(txnId)
         resolve(reply)
       }
-      const timer = setTimeout(() => done(undefined), ms)
-      waiters.add(done)
-      cancel = () => done(undefined)
+      const timer = setTimeout(() => waiter.done(undefined), ms)
+      waiters.add(waiter)
+      cancel = () => waiter.done(undefined)
     })
-    return { promise, cancel }
+    return { promise, cancel, wrote: (entry) => void (waiter.entry = entry) }
   }
 
   private deliver(message: string) {
@@ -171,7 +193,9 @@ export class ReplyListener {
     if (!Array.isArray(replies)) return
     for (const reply of replies)
       if (typeof reply?.txn_id === 'string')
-        for (const done of [...(this.waiting.get(reply.txn_id) ?? [])]) done(reply)
+        for (const waiter of [...(this.waiting.get(reply.txn_id) ?? [])])
+          if (waiter.entry === undefined || reply.entry === undefined || waiter.entry === reply.entry)
+            waiter.done(reply)
   }
 
   async stop(): Promise<void> {

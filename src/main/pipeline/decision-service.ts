@@ -4,6 +4,7 @@ import { Transaction, type Reason, type Score } from '../../shared/transaction'
 import { emptyUserState, scoreTransaction, type UserState } from '../scoring'
 import {
   API_KEY_FIELD,
+  entryName,
   isSeenReply,
   REPLY_FIELD,
   type DecisionReply,
@@ -254,6 +255,7 @@ export class DecisionService {
       if (fields.length > 0) return { kind: 'conflict', txnId: txn.txn_id, fields }
       return { kind: 'decided', result: await this.inFlightDuplicate(txn, startedAt) }
     }
+    waiter.wrote(entryName(partitionOf(txn.user_id, this.layout.partitions), claimed[1]))
     const reply = await waiter.promise
     return reply === undefined ? this.pastBudget(txn, startedAt, true) : this.fromReply(txn, reply, startedAt)
   }
