@@ -11,7 +11,7 @@ import { createRouter } from '../../src/main/core/router'
 import { gatewaysView } from '../../src/main/gateway/gateways-router'
 import { GatewayActivity, GatewayPublisher } from '../../src/main/gateway/registry'
 import { NOT_AN_ADMIN } from '../../src/main/security/api-keys-router'
-import { ApiKeyVerifier } from '../../src/main/security/api-keys'
+import { ApiKeyVerifier, MAX_CACHED_KEYS } from '../../src/main/security/api-keys'
 import type { Contract } from '../../src/shared/contract'
 import { seedScored } from '../support/triage'
 import { SHARED_REDIS_URL, uniqueName } from '../support/services'
@@ -131,6 +131,18 @@ describe('API keys through the app', () => {
     const verifier = new ApiKeyVerifier(team.owner.db)
     expect(await verifier.verify(created.secret)).toMatchObject({ id, name: 'payments-eu' })
   })
+
+  it('holds a bounded cache while a client sends made-up key ids, and still checks real keys', async () => {
+    const created = await admin.client.apiKeys.create({ name: 'under-flood', scopes: ['read'] })
+    const verifier = new ApiKeyVerifier(team.owner.db, 60_000)
+    const made = (i: number) => `aek_${900_000_000 + i}_${'A'.repeat(43)}`
+    for (let start = 0; start < MAX_CACHED_KEYS * 1.5; start += 500)
+      expect(
+        await Promise.all(Array.from({ length: 500 }, (_, i) => verifier.verify(made(start + i)))),
+      ).toEqual(Array.from({ length: 500 }, () => undefined))
+    expect(verifier.cachedKeys).toBeLessThanOrEqual(MAX_CACHED_KEYS)
+    expect(await verifier.verify(created.secret)).toMatchObject({ name: 'under-flood' })
+  }, 120_000)
 
   it('refuses a second live key of the same name, and a bad name, each as the field’s own error', async () => {
     await admin.client.apiKeys.create({ name: 'dup', scopes: ['read'] })

@@ -96,6 +96,9 @@ interface Cached {
   at: number
 }
 
+/** The most key rows a gateway caches, known and unknown ids together. */
+export const MAX_CACHED_KEYS = 10_000
+
 /**
  * The gateway's side: checks presented keys against the store. A key's row is cached for at most
  * `ttlMs` (and dropped at once when a revocation is announced), so a revoked key is refused within that
@@ -163,11 +166,31 @@ export class ApiKeyVerifier {
         )
         const cached: Cached = { row: rows[0], at }
         this.cache.set(id, cached)
+        if (this.cache.size > MAX_CACHED_KEYS) this.prune()
         return cached
       })().finally(() => this.loading.delete(id))
       this.loading.set(id, pending)
     }
     return pending
+  }
+
+  /**
+   * Keeps the cache bounded: a client sending made-up key ids (each cached as unknown, so the store is
+   * not asked again) grew it without end. Rows past their TTL go first (each would be read again
+   * anyway), then the longest cached.
+   */
+  private prune() {
+    const now = Date.now()
+    for (const [id, cached] of this.cache) if (now - cached.at > this.ttlMs) this.cache.delete(id)
+    for (const id of this.cache.keys()) {
+      if (this.cache.size <= MAX_CACHED_KEYS * 0.9) break
+      this.cache.delete(id)
+    }
+  }
+
+  /** Key rows cached now (what a gateway holds in memory for its keys). */
+  get cachedKeys(): number {
+    return this.cache.size
   }
 
   private async flushUsed(): Promise<void> {
