@@ -98,9 +98,18 @@ describe('state checkpoints', () => {
     await xaddTransactions(redis, layout, [...retried, ...conflicting, ...later.slice(0, 100)])
     await xaddTransactions(redis, layout, [twice, { ...versions, amount: '1.00' }])
     await redis.xadd(partitionStream(layout, 0), '*', 'txn_id', 'not-a-uuid', 'amount', 'x')
-    // A transaction only the store refuses (an address PostgreSQL cannot read): a batch fails on it,
-    // and every replay reads it again.
-    const unreadable = { ...(later[3] as Transaction), txn_id: randomUUID(), source_ip: '1::2::3' }
+    // A transaction only the store refuses (by a rule of the team's database, as a DBA's CHECK would:
+    // validation refuses what PostgreSQL's types refuse): a batch fails on it, and every replay reads it
+    // again.
+    await query(
+      database.url,
+      `ALTER TABLE transactions ADD CONSTRAINT dba_rule CHECK (merchant_type IS DISTINCT FROM 'refused-by-store')`,
+    )
+    const unreadable = {
+      ...(later[3] as Transaction),
+      txn_id: randomUUID(),
+      merchant_type: 'refused-by-store',
+    }
     await xaddTransactions(redis, layout, [unreadable])
     await xaddTransactions(redis, layout, later.slice(100))
     await waitFor(
