@@ -31,13 +31,51 @@ const canonicalMoney = (value: string) => {
   return value.startsWith('-') && /[1-9]/.test(digits) ? `-${digits}` : digits
 }
 
-/** A field's value in one spelling: an instant for ts, lower case for an IP, canonical money; absent is null. */
+/**
+ * An instant to the microsecond, as PostgreSQL's timestamptz keeps it (it rounds a longer fraction):
+ * `…:00.1231Z` and `…:00.1239Z` are two instants there, one in milliseconds.
+ */
+function canonicalInstant(value: string): string {
+  const fraction = /\.(\d+)/.exec(value)?.[1] ?? ''
+  let ms = Date.parse(value.replace(/\.\d+/, ''))
+  let micros = fraction === '' ? 0 : Math.round(Number(`0.${fraction}`) * 1_000_000)
+  if (micros === 1_000_000) {
+    ms += 1000
+    micros = 0
+  }
+  return `${ms}+${micros}`
+}
+
+/**
+ * An address as PostgreSQL's inet compares it: an IPv6 address in its groups' values, whatever the
+ * spelling (`2001:0db8:0:0:0:0:0:7` is `2001:db8::7`, an embedded IPv4 address is two groups).
+ */
+function canonicalIp(value: string): string {
+  if (!value.includes(':')) return value
+  const [head = '', tail] = value.toLowerCase().split('::')
+  const groups = (part: string) =>
+    part === ''
+      ? []
+      : part.split(':').flatMap((group) => {
+          if (!group.includes('.')) return [parseInt(group, 16)]
+          const [a = 0, b = 0, c = 0, d = 0] = group.split('.').map(Number)
+          return [a * 256 + b, c * 256 + d]
+        })
+  const front = groups(head)
+  const back = tail === undefined ? [] : groups(tail)
+  const zeros = Array.from({ length: Math.max(0, 8 - front.length - back.length) }, () => 0)
+  return [...front, ...(tail === undefined ? [] : zeros), ...back]
+    .map((group) => group.toString(16))
+    .join(':')
+}
+
+/** A field's value in one spelling: an instant for ts, an address for an IP, canonical money; absent is null. */
 export function canonicalContent(name: ContentField, value: unknown): string | number | boolean | null {
   if (value === undefined || value === null) return null
-  if (value instanceof Date) return name === 'ts' ? value.getTime() : value.toISOString()
+  if (value instanceof Date) return name === 'ts' ? `${value.getTime()}+0` : value.toISOString()
   if (typeof value !== 'string') return typeof value === 'boolean' || typeof value === 'number' ? value : null
-  if (name === 'ts') return Date.parse(value)
-  if (name === 'source_ip') return value.toLowerCase()
+  if (name === 'ts') return canonicalInstant(value)
+  if (name === 'source_ip') return canonicalIp(value)
   if (name === 'amount' || name.includes('balance')) return canonicalMoney(value)
   return value
 }
