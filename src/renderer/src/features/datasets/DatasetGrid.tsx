@@ -147,11 +147,15 @@ export function DatasetGrid({ datasetId, source, columns, filter, onQueryChange,
   const { datasource, requests } = useMemo(() => {
     const requests = new PageRequests()
     let count: number | null = null
+    // The latest query's first page: an earlier one answering late (the unfiltered page, when a drill's
+    // filter came right after the grid opened) must not put its count over the latest's.
+    let latestFirst = 0
     const datasource: IDatasource = {
       getRows(params: IGetRowsParams) {
         const sort: SortItem[] = params.sortModel.map((item) => ({ colId: item.colId, sort: item.sort }))
         const filterModel = params.filterModel as FilterModel
         const first = params.startRow === 0
+        const ticket = first ? ++latestFirst : latestFirst
         const signal = requests.signal
         client.datasets
           .rows(
@@ -167,14 +171,16 @@ export function DatasetGrid({ datasetId, source, columns, filter, onQueryChange,
             { signal },
           )
           .then((page) => {
-            if (page.rowCount !== null) count = page.rowCount
+            // A page of an earlier query goes to the grid, which drops it, and changes no figure.
+            const current = ticket === latestFirst
+            if (current && page.rowCount !== null) count = page.rowCount
             const requested = params.endRow - params.startRow
             const last =
               page.rows.length < requested ? params.startRow + page.rows.length : (count ?? undefined)
             params.successCallback(page.rows, last)
             setError('')
             setMillis(page.millis)
-            if (first) {
+            if (first && current) {
               setRowCount(count)
               setFiltered(Object.keys(filterModel).length > 0)
               queryChange.current?.({ filter: filterModel, sort, rowCount: count })
