@@ -6,13 +6,16 @@ import { APP_VERSION } from '../core/version'
 import { startGateway } from '../gateway/start'
 import { addSecret, createLogger, lineLogger, logLevelOption, type LogLevel } from '../ops/log'
 import {
-  addTimeWindowOptions,
+  aheadHoursOption,
+  earliestTsOption,
+  partitionsOption,
+  prefixOption,
   postgresUrl,
   redisUrl,
   timeWindowOf,
   wholeNumber,
 } from '../pipeline/cli-options'
-import { DEFAULT_PARTITIONS, DEFAULT_PREFIX, validateLayout } from '../pipeline/partitioning'
+import { validateLayout } from '../pipeline/partitioning'
 
 interface GatewayCommandOptions {
   postgresUrl: string
@@ -82,58 +85,48 @@ export function readTls(certPath: string, keyPath: string): { cert: Buffer; key:
 }
 
 export function registerGateway(program: Command) {
-  addTimeWindowOptions(
-    program
-      .command('gateway')
-      .description(
-        'Serve the Decision API: producers POST transactions with an API key and get the stored decision',
-      )
-      .requiredOption(
-        '--postgres-url <url>',
-        'the team PostgreSQL, as a login of the ingest group (password from the URL or PGPASSWORD)',
-        postgresUrl,
-      )
-      .option('--redis-url <url>', 'the team Redis', redisUrl, 'redis://127.0.0.1:6379')
-      .option('--host <address>', 'address to listen on', '127.0.0.1')
-      .option(
-        '--port <port>',
-        'port to listen on (0 picks a free one)',
-        wholeNumber('--port', 0, 65535),
-        8080,
-      )
-      .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM), with --tls-key')
-      .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
-      .option(
-        '--budget-ms <ms>',
-        'how long a request waits for the stored decision before answering with a provisional one',
-        wholeNumber('--budget-ms', 1, 60_000),
-        100,
-      )
-      .option(
-        '--metrics-port <port>',
-        'serve Prometheus /metrics on 127.0.0.1 at this port (0 picks a free one); never on --port',
-        wholeNumber('--metrics-port', 0, 65535),
-      )
-      .option('--prefix <prefix>', 'key prefix of the streams', DEFAULT_PREFIX)
-      .option(
-        '--partitions <n>',
-        'number of partition streams',
-        wholeNumber('--partitions', 1, 1024),
-        DEFAULT_PARTITIONS,
-      )
-      .option(
-        '--rate-limit <n/unit>',
-        'requests per API key, over every gateway sharing the Redis: 1000/s, 600/min',
-        rateLimit,
-        { max: 1000, windowMs: 1000 },
-      )
-      .option(
-        '--max-backlog <n>',
-        'entries waiting on the streams beyond which new transactions get 503 Retry-After',
-        wholeNumber('--max-backlog', 1, 100_000_000),
-        100_000,
-      ),
-  )
+  program
+    .command('gateway')
+    .description(
+      'Serve the Decision API: producers POST transactions with an API key and get the stored decision',
+    )
+    .requiredOption(
+      '--postgres-url <url>',
+      'the team PostgreSQL, as a login of the ingest group (password from the URL or PGPASSWORD)',
+      postgresUrl,
+    )
+    .option('--redis-url <url>', 'the team Redis', redisUrl, 'redis://127.0.0.1:6379')
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on (0 picks a free one)', wholeNumber('--port', 0, 65535), 8080)
+    .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM), with --tls-key')
+    .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
+    .option(
+      '--budget-ms <ms>',
+      'how long a request waits for the stored decision before answering with a provisional one',
+      wholeNumber('--budget-ms', 1, 60_000),
+      100,
+    )
+    .option(
+      '--metrics-port <port>',
+      'serve Prometheus /metrics on 127.0.0.1 at this port (0 picks a free one); never on --port',
+      wholeNumber('--metrics-port', 0, 65535),
+    )
+    .addOption(prefixOption())
+    .addOption(partitionsOption())
+    .option(
+      '--rate-limit <n/unit>',
+      'requests per API key, over every gateway sharing the Redis: 1000/s, 600/min',
+      rateLimit,
+      { max: 1000, windowMs: 1000 },
+    )
+    .option(
+      '--max-backlog <n>',
+      'entries waiting on the streams beyond which new transactions get 503 Retry-After',
+      wholeNumber('--max-backlog', 1, 100_000_000),
+      100_000,
+    )
+    .addOption(earliestTsOption())
+    .addOption(aheadHoursOption())
     .addOption(logLevelOption())
     .action(async (options: GatewayCommandOptions) => {
       if ((options.tlsCert === undefined) !== (options.tlsKey === undefined))

@@ -4,9 +4,16 @@ import { defaultDataDir } from '../core/paths'
 import { withoutPassword } from '../core/profiles'
 import { addSecret, createLogger, logLevelOption, type LogLevel } from '../ops/log'
 import { generateTraffic } from '../scoring/generator'
-import { formatCount, formatDuration, redisUrl, wholeNumber } from '../pipeline/cli-options'
+import {
+  formatCount,
+  formatDuration,
+  partitionsOption,
+  prefixOption,
+  redisUrl,
+  wholeNumber,
+} from '../pipeline/cli-options'
 import { checkReplayFile, countDataLines, paysimDatasetKey, readPaysimFile } from '../pipeline/file-replay'
-import { DEFAULT_PARTITIONS, DEFAULT_PREFIX, streamSource } from '../pipeline/partitioning'
+import { streamSource } from '../pipeline/partitioning'
 import {
   DEFAULT_RETRY_FOR_MS,
   replay,
@@ -78,13 +85,8 @@ export function registerReplay(program: Command) {
     )
     .option('--tps <n>', 'transactions per second (default: as fast as possible)', wholeNumber('--tps', 1))
     .option('--redis-url <url>', 'the team Redis', redisUrl, 'redis://127.0.0.1:6379')
-    .option('--prefix <prefix>', 'key prefix of the streams', DEFAULT_PREFIX)
-    .option(
-      '--partitions <n>',
-      'number of partition streams',
-      wholeNumber('--partitions', 1, 1024),
-      DEFAULT_PARTITIONS,
-    )
+    .addOption(prefixOption())
+    .addOption(partitionsOption())
     .option(
       '--resume',
       'continue the last run of the same file (or --generate seed) to the same streams from where it stopped: rows Redis confirmed are not sent again',

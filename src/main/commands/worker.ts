@@ -2,7 +2,10 @@ import type { Command } from 'commander'
 import { Histogram, type Registry } from 'prom-client'
 import { withoutPassword } from '../core/profiles'
 import {
-  addTimeWindowOptions,
+  aheadHoursOption,
+  earliestTsOption,
+  partitionsOption,
+  prefixOption,
   formatCount,
   postgresUrl,
   redisUrl,
@@ -13,7 +16,7 @@ import { addSecret, createLogger, lineLogger, logLevelOption, type Logger, type 
 import { watchServices } from '../ops/probes'
 import { createRegistry } from '../ops/metrics'
 import { serveMetrics, workerFigures, type WorkerMetrics } from '../pipeline/metrics'
-import { DEFAULT_PARTITIONS, DEFAULT_PREFIX, streamSource, validateLayout } from '../pipeline/partitioning'
+import { streamSource, validateLayout } from '../pipeline/partitioning'
 import {
   redisBulkLimitWarning,
   redisPersistenceWarning,
@@ -108,44 +111,39 @@ async function onThread(
 }
 
 export function registerWorker(program: Command) {
-  addTimeWindowOptions(
-    program
-      .command('worker')
-      .description(
-        'Consume the partition streams and score into PostgreSQL, as a member of the team’s consumer group',
-      )
-      .requiredOption(
-        '--postgres-url <url>',
-        'the team PostgreSQL (password from the URL or PGPASSWORD)',
-        postgresUrl,
-      )
-      .option('--redis-url <url>', 'the team Redis', redisUrl, 'redis://127.0.0.1:6379')
-      .option('--prefix <prefix>', 'key prefix of the streams', DEFAULT_PREFIX)
-      .option(
-        '--partitions <n>',
-        'number of partition streams',
-        wholeNumber('--partitions', 1, 1024),
-        DEFAULT_PARTITIONS,
-      )
-      .option(
-        '--concurrency <n>',
-        'workers in this process, each on its own thread',
-        wholeNumber('--concurrency', 1, 64),
-        1,
-      )
-      .option(
-        '--metrics-port <port>',
-        'Prometheus /metrics on 127.0.0.1 (0 picks a free port)',
-        wholeNumber('--metrics-port', 0, 65535),
-        9464,
-      )
-      .option(
-        '--lease-ms <ms>',
-        'how long a crashed worker’s partitions wait before others take them',
-        wholeNumber('--lease-ms', 1000, 600_000),
-        5000,
-      ),
-  )
+  program
+    .command('worker')
+    .description(
+      'Consume the partition streams and score into PostgreSQL, as a member of the team’s consumer group',
+    )
+    .requiredOption(
+      '--postgres-url <url>',
+      'the team PostgreSQL (password from the URL or PGPASSWORD)',
+      postgresUrl,
+    )
+    .option('--redis-url <url>', 'the team Redis', redisUrl, 'redis://127.0.0.1:6379')
+    .addOption(prefixOption())
+    .addOption(partitionsOption())
+    .option(
+      '--concurrency <n>',
+      'workers in this process, each on its own thread',
+      wholeNumber('--concurrency', 1, 64),
+      1,
+    )
+    .option(
+      '--metrics-port <port>',
+      'Prometheus /metrics on 127.0.0.1 (0 picks a free port)',
+      wholeNumber('--metrics-port', 0, 65535),
+      9464,
+    )
+    .option(
+      '--lease-ms <ms>',
+      'how long a crashed worker’s partitions wait before others take them',
+      wholeNumber('--lease-ms', 1000, 600_000),
+      5000,
+    )
+    .addOption(earliestTsOption())
+    .addOption(aheadHoursOption())
     .option(
       '--dead-letters-keep <n>',
       'the dead-letter stream keeps this many of the newest letters',

@@ -1,4 +1,5 @@
-import { InvalidArgumentError, type Command } from 'commander'
+import { InvalidArgumentError, Option } from 'commander'
+import { DEFAULT_PARTITIONS, DEFAULT_PREFIX } from './partitioning'
 import type { TimeWindow } from './wire'
 
 /** Option parsers shared by `aether replay` and `aether worker`. */
@@ -55,26 +56,30 @@ export function formatDuration(ms: number): string {
     : `${Math.floor(minutes / 60)} h ${minutes % 60} min`
 }
 
+/** --prefix and --partitions: where a team's partition streams are, alike for every command. */
+export const prefixOption = () =>
+  new Option('--prefix <prefix>', 'key prefix of the streams').default(DEFAULT_PREFIX)
+export const partitionsOption = () =>
+  new Option('--partitions <n>', 'number of partition streams')
+    .argParser(wholeNumber('--partitions', 1, 1024))
+    .default(DEFAULT_PARTITIONS)
+
 /**
  * --earliest-ts and --ahead-hours: the times a transaction may carry. `aether worker` and `aether gateway`
  * take the same two, and a team gives both the same values: a gateway that accepts what its workers
  * refuse answers 200 for a transaction that becomes a dead letter.
  */
-export function addTimeWindowOptions(command: Command): Command {
-  return command
-    .option(
-      '--earliest-ts <date>',
-      'transactions dated before this are refused (ISO 8601; the workers and gateways of a team alike)',
-      isoDate('--earliest-ts'),
-      '2000-01-01',
-    )
-    .option(
-      '--ahead-hours <n>',
-      'transactions dated more than this past the clock are refused',
-      wholeNumber('--ahead-hours', 0, 87_600),
-      24,
-    )
-}
+export const earliestTsOption = () =>
+  new Option(
+    '--earliest-ts <date>',
+    'transactions dated before this are refused (ISO 8601; the workers and gateways of a team alike)',
+  )
+    .argParser(isoDate('--earliest-ts'))
+    .default('2000-01-01')
+export const aheadHoursOption = () =>
+  new Option('--ahead-hours <n>', 'transactions dated more than this past the clock are refused')
+    .argParser(wholeNumber('--ahead-hours', 0, 87_600))
+    .default(24)
 
 export const timeWindowOf = (options: { earliestTs: string; aheadHours: number }): TimeWindow => ({
   earliestMs: Date.parse(options.earliestTs),
