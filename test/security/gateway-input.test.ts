@@ -49,6 +49,7 @@ beforeAll(async () => {
       headerBytes: 16 * 1024,
       headersTimeoutMs: 1000,
       requestTimeoutMs: 2000,
+      authFailures: { max: 20, windowMs: 60_000 },
     },
   })
   cleanups.push(() => gateway.close())

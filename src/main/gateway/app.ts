@@ -6,6 +6,7 @@ import { followFeed, type DecisionFeed } from '../pipeline/decision-feed'
 import type { DecisionService } from '../pipeline/decision-service'
 import { RowRejectedError } from '../pipeline/sink'
 import type { ApiKeyIdentity, ApiKeyScope } from '../security/api-keys'
+import { AuthFailures } from './auth-failures'
 import type { GatewayMetrics } from './metrics'
 import type { GatewayActivity } from './registry'
 import { BatchRequest, openApiDocument } from './schemas'
@@ -38,6 +39,8 @@ export interface GatewayLimits {
   /** Time to receive the headers, then the whole request. */
   headersTimeoutMs: number
   requestTimeoutMs: number
+  /** Failed authentications an address may make in a window before keys the gateway does not know get 429. */
+  authFailures: { max: number; windowMs: number }
 }
 
 export const DEFAULT_LIMITS: GatewayLimits = {
@@ -46,12 +49,17 @@ export const DEFAULT_LIMITS: GatewayLimits = {
   headerBytes: 16 * 1024,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
+  authFailures: { max: 20, windowMs: 60_000 },
 }
 
 export interface GatewayDeps {
   service: DecisionService
   feed: Pick<DecisionFeed, 'finalId' | 'subscribe' | 'read'>
-  keys: { verify(presented: string): Promise<ApiKeyIdentity | undefined> }
+  keys: {
+    verify(presented: string): Promise<ApiKeyIdentity | undefined>
+    /** Whether the key names a key already held, so checking it costs no store read. */
+    known(presented: string): boolean
+  }
   metrics: GatewayMetrics
   /** This gateway's figures for the team's registry (registry.ts). */
   activity?: GatewayActivity
@@ -107,6 +115,7 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
       : { http: serverOptions }),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance
 
+  const failures = new AuthFailures(limits.authFailures.max, limits.authFailures.windowMs)
   app.addHook('onRequest', async (request, reply) => {
     request.startedAt = performance.now()
     const scope = request.routeOptions.config.scope
@@ -117,6 +126,18 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
         .code(401)
         .header('www-authenticate', 'Bearer')
         .send({ error: 'An API key is required: Authorization: Bearer <key>' })
+    // An address past its budget of failed keys: what is not already known is refused without a read.
+    const blockedMs = failures.blockedFor(request.ip)
+    if (blockedMs > 0 && !deps.keys.known(presented)) {
+      deps.metrics.refused.inc({ reason: 'auth_failures' })
+      const seconds = Math.ceil(blockedMs / 1000)
+      return reply
+        .code(429)
+        .header('retry-after', String(seconds))
+        .send({
+          error: `Too many requests with invalid API keys from this address: keys this gateway does not know are refused for ${seconds} s`,
+        })
+    }
     let key: ApiKeyIdentity | undefined
     try {
       key = await deps.keys.verify(presented)
@@ -124,11 +145,17 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
       deps.log?.(`could not check an API key: ${String(error)}`)
       return unavailable(reply, 'The key store is unavailable; try again')
     }
-    if (key === undefined)
+    if (key === undefined) {
+      if (failures.fail(request.ip))
+        request.log.warn(
+          { address: request.ip, failures: failures.max, window_s: failures.windowMs / 1000 },
+          'an address reached its budget of invalid API keys: keys the gateway does not know are refused (429) until its window ends',
+        )
       return reply
         .code(401)
         .header('www-authenticate', 'Bearer error="invalid_token"')
         .send({ error: 'This API key is not valid (unknown, revoked or mistyped)' })
+    }
     request.apiKey = key
     // A valid key is a secret of this process from now on: never written to a log line.
     addSecret(presented)
@@ -186,8 +213,8 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
       return reply.code(400).send({ error: `The transaction was refused: ${error.message}` })
     const code = error.code ?? ''
     if (
-      /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|57P0[1-3]|08\d\d\d)$/.test(code) ||
-      /Connection is closed|max retries/i.test(error.message)
+      /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|57014|57P0[1-3]|08\d\d\d)$/.test(code) ||
+      /Connection is closed|max retries|Command timed out/i.test(error.message)
     )
       return unavailable(reply, 'A service behind the gateway is unavailable; try again')
     if (deps.logger !== undefined) request.log.error({ err: error }, 'request failed')

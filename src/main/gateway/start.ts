@@ -41,6 +41,11 @@ export interface GatewayConfig {
   keyCacheMs?: number
   /** How often the streams' backlog is measured. */
   backlogEveryMs?: number
+  /**
+   * How long a request waits on one PostgreSQL statement or one Redis command before it gets 503 (a
+   * server that hangs, or a lock held by a migration, no longer holds requests and their sockets).
+   */
+  serviceTimeoutMs?: number
   version: string
   log?: (line: string) => void
   /** Structured logs of the requests (ops/log createLogger), each line with its request id. */
@@ -55,14 +60,19 @@ export interface RunningGateway {
   close(): Promise<void>
 }
 
+/** Far beyond a healthy statement or command (milliseconds), well inside a client's patience. */
+export const DEFAULT_SERVICE_TIMEOUT_MS = 5000
+
 export async function startGateway(config: GatewayConfig): Promise<RunningGateway> {
   const layout = validateLayout(config.layout)
+  const timeoutMs = config.serviceTimeoutMs ?? DEFAULT_SERVICE_TIMEOUT_MS
   const gatewayId = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`
   const store = openPostgresStore({
     connectionString: config.postgres.url,
     password: config.postgres.password,
     max: 8,
     applicationName: `aether-gateway ${gatewayId}`,
+    statementTimeoutMs: timeoutMs,
   })
   const db = store.db as unknown as Kysely<unknown>
   const pipelineStore = new PipelineStore({ engine: 'postgresql', db }, streamSource(layout))
@@ -75,11 +85,13 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
     name: `aether-gateway-${gatewayId}`,
     maxRetriesPerRequest: 1,
     enableAutoPipelining: true,
+    commandTimeout: timeoutMs,
   })
   const rateRedis = connectRedis(config.redis, {
     name: `aether-gateway-limits-${gatewayId}`,
     maxRetriesPerRequest: 1,
     enableAutoPipelining: true,
+    commandTimeout: timeoutMs,
   })
   const replies = new ReplyListener(config.redis, replyChannel(layout, gatewayId))
   // The stream layer's view: the layout check, the groups, the partitions' backlog and owners.
@@ -91,6 +103,7 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
     password: config.postgres.password,
     max: 2,
     applicationName: `aether-gateway-keys ${gatewayId}`,
+    statementTimeoutMs: timeoutMs,
   })
   const keys = new ApiKeyVerifier(keyStore.db as unknown as Kysely<unknown>, config.keyCacheMs ?? 500)
   const metrics = new GatewayMetrics(config.budgetMs)

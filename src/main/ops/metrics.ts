@@ -147,10 +147,10 @@ export function gatewayMetrics(registry: Registry, budgetSeconds: number) {
       labelNames: ['decision', 'final'] as const,
       registers,
     }),
-    /** Requests refused for backpressure (stream lag past its bound) or a key's rate limit. */
+    /** Requests refused for backpressure (stream lag past its bound), a key's rate limit, or an address's failed keys. */
     refused: new Counter({
       name: 'aether_gateway_refused_total',
-      help: 'Requests refused before any work, by reason (backpressure, rate_limit).',
+      help: 'Requests refused before any work, by reason (backpressure, rate_limit, auth_failures).',
       labelNames: ['reason'] as const,
       registers,
     }),

@@ -155,6 +155,12 @@ export class ApiKeyVerifier {
     return { id, name: row.name, scopes: new Set(row.scopes) }
   }
 
+  /** Whether the key names an existing key this verifier holds: deciding about it needs no store read. */
+  known(presented: string): boolean {
+    const id = KEY_PATTERN.exec(presented)?.[1]
+    return id !== undefined && this.cache.get(id)?.row !== undefined
+  }
+
   private load(id: string): Promise<Cached> {
     let pending = this.loading.get(id)
     if (pending === undefined) {

@@ -59,6 +59,8 @@ export interface PostgresOptions {
   connectTimeoutMs?: number
   max?: number
   applicationName?: string
+  /** PostgreSQL cancels a statement that runs (or waits for a lock) longer: error 57014. */
+  statementTimeoutMs?: number
 }
 
 /**
@@ -78,6 +80,7 @@ export function postgresPoolConfig(options: PostgresOptions): pg.PoolConfig {
     connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
     max: options.max ?? 8,
     application_name: options.applicationName ?? 'aether-workstation',
+    ...(options.statementTimeoutMs !== undefined ? { statement_timeout: options.statementTimeoutMs } : {}),
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
         oid === INT8_OID ? parseInt8 : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,

@@ -1,0 +1,59 @@
+/**
+ * Failed authentications per client address. A made-up key id is not in the key cache, so each one
+ * costs a store read: a client sending random keys drove the gateway's key pool at its own request rate.
+ * Past `max` failures in a window, an address's keys that are not already known to the gateway get 429
+ * without a read until the window ends; keys the gateway knows (cached, valid) still pass, so producers
+ * behind the same address (a proxy, a NAT) keep working while one of them misbehaves.
+ *
+ * Counted in this process: the store reads it saves are this gateway's own. Bounded: at most
+ * `maxAddresses` addresses are followed, the oldest windows forgotten first.
+ */
+export class AuthFailures {
+  private readonly windows = new Map<string, { count: number; endsAt: number }>()
+
+  constructor(
+    readonly max: number,
+    readonly windowMs: number,
+    private readonly maxAddresses = 10_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Milliseconds until `address` may try unknown keys again; 0 while it is under its budget. */
+  blockedFor(address: string): number {
+    const window = this.windows.get(address)
+    if (window === undefined) return 0
+    const left = window.endsAt - this.now()
+    if (left <= 0) {
+      this.windows.delete(address)
+      return 0
+    }
+    return window.count >= this.max ? left : 0
+  }
+
+  /** Counts a failure; true when it is the one that reaches the budget (worth a line in the log). */
+  fail(address: string): boolean {
+    const now = this.now()
+    let window = this.windows.get(address)
+    if (window === undefined || window.endsAt <= now) {
+      this.windows.delete(address)
+      window = { count: 0, endsAt: now + this.windowMs }
+      if (this.windows.size >= this.maxAddresses) this.forgetOldest(now)
+      this.windows.set(address, window)
+    }
+    window.count++
+    return window.count === this.max
+  }
+
+  get addresses(): number {
+    return this.windows.size
+  }
+
+  /** Ended windows first; then, the map being in insertion order, the windows that began longest ago. */
+  private forgetOldest(now: number) {
+    for (const [address, window] of this.windows) if (window.endsAt <= now) this.windows.delete(address)
+    for (const address of this.windows.keys()) {
+      if (this.windows.size < this.maxAddresses * 0.9) break
+      this.windows.delete(address)
+    }
+  }
+}

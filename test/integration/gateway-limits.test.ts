@@ -1,0 +1,149 @@
+import { randomBytes } from 'node:crypto'
+import { Redis } from 'ioredis'
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { DEFAULT_LIMITS } from '../../src/main/gateway/app'
+import type { RunningGateway } from '../../src/main/gateway/start'
+import type { StreamLayout } from '../../src/main/pipeline/partitioning'
+import { call, createApiKey, freshTransaction, ingestLogin, startTestGateway } from '../support/gateway'
+import { migratedDatabase, testLayout } from '../support/pipeline'
+import { startPrivateRedis, type PrivateRedis } from '../support/private-servers'
+import { createTestDatabase, type TestDatabase } from '../support/services'
+
+/**
+ * The Decision API when its clients or its services misbehave: an address sending made-up keys stops
+ * costing store reads, and a PostgreSQL or Redis that does not answer gives 503 in seconds instead of
+ * holding every request (and its socket) for as long as the server hangs.
+ */
+
+const cleanups: (() => Promise<unknown>)[] = []
+let database: TestDatabase
+let redis: PrivateRedis
+let layout: StreamLayout
+let gateway: RunningGateway
+let key: string
+
+const SERVICE_TIMEOUT_MS = 1000
+const FAILURES = 5
+
+/** A key of the right form whose id names no key. */
+const madeUpKey = () =>
+  `aek_${1_000_000 + Math.floor(Math.random() * 1e9)}_${randomBytes(32).toString('base64url')}`
+
+beforeAll(async () => {
+  database = await createTestDatabase('aether_gw_limits')
+  cleanups.push(() => database.drop())
+  await migratedDatabase(database.url)
+  const login = await ingestLogin(database.url)
+  cleanups.push(() => login.drop())
+  // Its own Redis: the test pauses it.
+  redis = await startPrivateRedis()
+  cleanups.push(() => redis.stop())
+  layout = testLayout(2)
+  key = await createApiKey(database.url, 'payments', ['submit', 'read'])
+  gateway = await startTestGateway({
+    postgresUrl: login.url,
+    redisUrl: redis.url,
+    layout,
+    budgetMs: 100,
+    serviceTimeoutMs: SERVICE_TIMEOUT_MS,
+    // The valid key stays cached through the test: its check needs no store read.
+    keyCacheMs: 600_000,
+    metricsPort: 0,
+    limits: { ...DEFAULT_LIMITS, authFailures: { max: FAILURES, windowMs: 60_000 } },
+  })
+  cleanups.push(() => gateway.close())
+}, 60_000)
+
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {})
+})
+
+/** Runs `work` while a transaction of the test holds an exclusive lock on `table`: reading it waits. */
+async function withTableLocked<T>(table: string, work: () => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: database.url })
+  await client.connect()
+  try {
+    await client.query('BEGIN')
+    await client.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`)
+    return await work()
+  } finally {
+    await client.query('ROLLBACK').catch(() => {})
+    await client.end()
+  }
+}
+
+async function timed<T>(work: () => Promise<T>): Promise<{ value: T; ms: number }> {
+  const started = performance.now()
+  const value = await work()
+  return { value, ms: performance.now() - started }
+}
+
+describe('an address sending invalid keys', () => {
+  it('gets 429 without a store read once past its budget, while a known key from it still works', async () => {
+    // Known to the gateway before the misbehaviour.
+    expect((await call(gateway.url, 'POST', '/v1/transactions', key, freshTransaction())).status).toBe(200)
+    const statuses: number[] = []
+    for (let i = 0; i < FAILURES; i++)
+      statuses.push(
+        (await call(gateway.url, 'POST', '/v1/transactions', madeUpKey(), freshTransaction())).status,
+      )
+    expect(statuses).toEqual(Array.from({ length: FAILURES }, () => 401))
+
+    // With api_keys locked, a read would wait out the statement timeout (503): a 429 at once shows none.
+    await withTableLocked('api_keys', async () => {
+      const refused = await timed(() =>
+        Promise.all(
+          Array.from({ length: 50 }, () =>
+            call<{ error: string }>(gateway.url, 'POST', '/v1/transactions', madeUpKey(), freshTransaction()),
+          ),
+        ),
+      )
+      expect(refused.value.map((r) => r.status)).toEqual(Array.from({ length: 50 }, () => 429))
+      expect(refused.ms).toBeLessThan(SERVICE_TIMEOUT_MS)
+      const [first] = refused.value
+      expect(Number(first?.headers.get('retry-after'))).toBeGreaterThan(0)
+      expect(first?.body.error).toMatch(/invalid API keys from this address/)
+      const known = await call(gateway.url, 'POST', '/v1/transactions', key, freshTransaction())
+      expect(known.status).toBe(200)
+    })
+    const metrics = await call<string>(String(gateway.metricsUrl), 'GET', '')
+    expect(metrics.body).toMatch(/aether_gateway_refused_total\{reason="auth_failures"\} 50\n/)
+  }, 60_000)
+})
+
+describe('a service that does not answer', () => {
+  it('answers 503 after the timeout while PostgreSQL waits on a lock, then serves again', async () => {
+    const posted = freshTransaction()
+    expect((await call(gateway.url, 'POST', '/v1/transactions', key, posted)).status).toBe(200)
+    const txnId = String((posted as { txn_id: string }).txn_id)
+    const waited = await withTableLocked('transactions', () =>
+      timed(() => call<{ error: string }>(gateway.url, 'GET', `/v1/transactions/${txnId}`, key)),
+    )
+    expect(waited.value.status).toBe(503)
+    expect(waited.value.headers.get('retry-after')).toBe('1')
+    expect(waited.ms).toBeGreaterThanOrEqual(SERVICE_TIMEOUT_MS * 0.9)
+    expect(waited.ms).toBeLessThan(SERVICE_TIMEOUT_MS * 5)
+    expect((await call(gateway.url, 'GET', `/v1/transactions/${txnId}`, key)).status).toBe(200)
+  }, 60_000)
+
+  it('answers 503 after the timeout while Redis is paused, then serves again', async () => {
+    const admin = new Redis(redis.url)
+    try {
+      // Paused clients include this one: the pause ends by itself.
+      const pauseMs = 3 * SERVICE_TIMEOUT_MS
+      await admin.client('PAUSE', pauseMs, 'ALL')
+      const pausedAt = performance.now()
+      const waited = await timed(() =>
+        call<{ error: string }>(gateway.url, 'POST', '/v1/transactions', key, freshTransaction()),
+      )
+      expect(waited.value.status).toBe(503)
+      expect(waited.value.body.error).toMatch(/unavailable/)
+      expect(waited.ms).toBeLessThan(SERVICE_TIMEOUT_MS * 3)
+      await new Promise((resolve) => setTimeout(resolve, pauseMs - (performance.now() - pausedAt) + 200))
+      expect((await call(gateway.url, 'POST', '/v1/transactions', key, freshTransaction())).status).toBe(200)
+    } finally {
+      admin.disconnect()
+    }
+  }, 60_000)
+})
