@@ -94,6 +94,14 @@ const ATTEMPTS: [string, () => Promise<Outcome>][] = [
   ['unlocks the configuration', refusedStatement(() => `SET lock_configuration = false`)],
   ['allows unsigned extensions', refusedStatement(() => `SET allow_unsigned_extensions = true`)],
   ['moves the temp directory', refusedStatement(() => `SET temp_directory = '/etc'`)],
+  ['raises its memory limit', refusedStatement(() => `SET memory_limit = '100GB'`)],
+  ['raises its spill limit', refusedStatement(() => `SET max_temp_directory_size = '1TB'`)],
+  // 3.2 GB of list (the filter makes the row count need it): without the console's limit the process grew
+  // to 6.7 GB and answered.
+  [
+    'holds more memory than its limit',
+    refusedStatement(() => `SELECT n FROM (SELECT len(list(range)) AS n FROM range(400000000)) WHERE n > 0`),
+  ],
   ['deletes dataset rows', refusedStatement(() => `DELETE FROM transactions`)],
   ['changes dataset rows', refusedStatement(() => `UPDATE transactions SET amount = 0`)],
   ['adds a table to the dataset', refusedStatement(() => `CREATE TABLE loot AS SELECT 1 AS x`)],
