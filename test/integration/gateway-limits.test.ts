@@ -147,3 +147,19 @@ describe('a service that does not answer', () => {
     }
   }, 60_000)
 })
+
+describe('a body nested a million deep', () => {
+  it('is refused (400) naming the depth, before JSON.parse would hold the thread', async () => {
+    const nested = `{"transactions":${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}}`
+    const refused = await call<{ error: string }>(gateway.url, 'POST', '/v1/transactions/batch', key, nested)
+    expect(refused.status).toBe(400)
+    expect(refused.body.error).toMatch(/nests arrays and objects more than 16 deep/)
+    // A batch as deep as a batch is stays welcome, with or without a charset.
+    const batch = await fetch(`${gateway.url}/v1/transactions/batch`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json; charset=utf-8' },
+      body: JSON.stringify({ transactions: [freshTransaction()] }),
+    })
+    expect(batch.status).toBe(202)
+  })
+})
