@@ -97,20 +97,27 @@ describe('two gateway processes', () => {
     for (const ms of refusedAfter) expect(ms).toBeLessThan(1000)
   })
 
-  it('share one rate limit per key: 429 with Retry-After once the budget is spent across both', async () => {
+  it('share one rate limit per key over every route: 429 with Retry-After once the budget is spent across both', async () => {
     const key = await createApiKey(database.url, 'limited')
     const other = await createApiKey(database.url, 'other')
     const [first, second] = urls
     const lookup = (url: string, as = key) =>
       call(url, 'GET', `/v1/transactions/${freshTransaction().txn_id}`, as)
-    // 4 a minute: two on each gateway spend it.
-    for (const url of [first, second, first, second]) expect((await lookup(url)).status).toBe(404)
+    const submit = (url: string) => call(url, 'POST', '/v1/transactions', key, freshTransaction())
+    // 4 a minute: a lookup and a submission on each gateway spend it.
     for (const url of [first, second]) {
-      const limited = await lookup(url)
-      expect(limited.status).toBe(429)
-      expect(limited.body.error).toMatch(/Rate limit of 4 requests per 1 minute/)
-      expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0)
+      expect((await lookup(url)).status).toBe(404)
+      expect((await submit(url)).status).toBe(200)
     }
+    for (const url of [first, second]) {
+      for (const limited of [await lookup(url), await submit(url)]) {
+        expect(limited.status).toBe(429)
+        expect(limited.body.error).toMatch(/Rate limit of 4 requests per 1 minute/)
+        expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0)
+      }
+    }
+    // Probes are not counted.
+    expect((await call(first, 'GET', '/healthz')).status).toBe(200)
     // Another key has a budget of its own.
     expect((await lookup(first, other)).status).toBe(404)
   })

@@ -236,9 +236,13 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
     return reply.code(500).send({ error: 'Internal error; it is logged' })
   })
 
-  // One budget per key per window, counted in Redis so every gateway shares it.
+  // One budget per key per window over every route, counted in Redis so every gateway shares it. Global:
+  // a limit set per route counts each route apart (a key had its budget once per route).
   await app.register(fastifyRateLimit, {
-    global: false,
+    global: true,
+    max: deps.rateLimit.max,
+    timeWindow: deps.rateLimit.windowMs,
+    keyGenerator: (request: FastifyRequest) => request.apiKey?.id ?? request.ip,
     redis: deps.rateLimit.redis,
     nameSpace: deps.rateLimit.nameSpace,
     hook: 'preParsing',
@@ -251,12 +255,6 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
       }
     },
   })
-  const rateLimit = {
-    max: deps.rateLimit.max,
-    timeWindow: deps.rateLimit.windowMs,
-    keyGenerator: (request: FastifyRequest) => request.apiKey?.id ?? request.ip,
-  }
-
   const refuseWhenOverloaded = (_request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     if (!deps.overloaded()) return done()
     deps.metrics.refused.inc({ reason: 'backpressure' })
@@ -265,7 +263,7 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
 
   app.post(
     '/v1/transactions',
-    { config: { scope: 'submit', rateLimit }, preHandler: refuseWhenOverloaded },
+    { config: { scope: 'submit' }, preHandler: refuseWhenOverloaded },
     async (request, reply) => {
       const checked = deps.service.validate(request.body)
       if (!checked.ok)
@@ -298,7 +296,7 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
   app.post(
     '/v1/transactions/batch',
     {
-      config: { scope: 'submit', rateLimit },
+      config: { scope: 'submit' },
       bodyLimit: limits.batchBodyBytes,
       preHandler: refuseWhenOverloaded,
     },
@@ -325,7 +323,7 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
 
   app.get<{ Params: { txn_id: string } }>(
     '/v1/transactions/:txn_id',
-    { config: { scope: 'read', rateLimit } },
+    { config: { scope: 'read' } },
     async (request, reply) => {
       const txnId = request.params.txn_id
       request.audit = { txn_id: txnId.slice(0, 100) }
@@ -344,7 +342,7 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
   // Server-Sent Events of review/block decisions; Last-Event-ID (or ?after=) resumes after that alert.
   app.get<{ Querystring: { after?: string } }>(
     '/v1/decisions',
-    { config: { scope: 'read', rateLimit } },
+    { config: { scope: 'read' } },
     async (request, reply) => {
       const resume = request.headers['last-event-id'] ?? request.query.after
       if (resume !== undefined && !/^\d{1,15}$/.test(String(resume)))
@@ -405,9 +403,11 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
     },
   )
 
-  app.get('/healthz', async () => ({ status: 'ok' }))
+  // The open routes (no key) are not counted: probes and documentation.
+  const open = { config: { rateLimit: false as const } }
+  app.get('/healthz', open, async () => ({ status: 'ok' }))
 
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/readyz', open, async (_request, reply) => {
     const ready = await deps.ready()
     // Without a worker on every partition some decisions can only be provisional: not ready.
     const ok = ready.store && ready.redis && ready.partitions.owned === ready.partitions.total
@@ -417,7 +417,7 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
   // No /metrics here: it names the API keys; it is served on --metrics-port, on 127.0.0.1 only.
 
   const document = openApiDocument(deps.version)
-  app.get('/openapi.json', async () => document)
+  app.get('/openapi.json', open, async () => document)
 
   return app
 }
