@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { ORPCError } from '@orpc/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { paysimDatasetKey, readPaysimFile } from '../../src/main/pipeline/file-replay'
 import { paysimTransactionsSql, paysimTxnId, parsePaysimLine } from '../../src/shared/paysim'
 import {
   collect,
@@ -161,6 +162,39 @@ describe('files that are not the bundled sample', () => {
     for (const line of [5000, 5002, 12000, 12002]) {
       const text = lines[line - 1] ?? ''
       expect(byLine.get(String(line))?.user_id, `line ${line}`).toBe(text.split(',')[3])
+    }
+  })
+
+  it('numbers the rows after empty lines by their own lines, with the txn_ids a replay gives them', async () => {
+    const lines = sampleLines()
+    // Lines 2, 5001, 5002 and 15001 empty; 9001 broken.
+    lines.splice(1, 0, '')
+    lines.splice(5000, 0, '', '')
+    lines.splice(9000, 0, '1,PAYMENT,ten dollars,C100,50,40,M200,0,0,0,0')
+    lines.splice(15000, 0, '')
+    const plain = join(scratch, 'empty-lines.csv')
+    await writeFile(plain, `${lines.join('\n')}\n`)
+    const gz = join(scratch, 'empty-lines-crlf.csv.gz')
+    await writeFile(gz, gzipSync(`${lines.join('\r\n')}\r\n`))
+    const replayed = new Map<number, string>()
+    for await (const row of readPaysimFile(plain, await paysimDatasetKey(plain)))
+      if ('txn' in row) replayed.set(row.line, row.txn.txn_id)
+
+    const checked = [3, 5000, 5003, 9000, 9002, 15000, 15002, lines.length]
+    for (const path of [plain, gz]) {
+      const dataset = readyDataset(await collect(await harness.client.datasets.open({ path })))
+      expect(dataset).toMatchObject({ rowCount: 19_999, rejectedLines: 1 })
+      const report = await harness.client.datasets.quality({ id: dataset.id })
+      expect(report.rejects.map((reject) => reject.line)).toEqual([9001])
+      const rows = await rowsAtLines(dataset.id, checked)
+      const byLine = new Map(rows.map((row) => [Number(row.seq), row]))
+      const key = `${basename(path)}:${(await stat(path)).size}`
+      for (const line of checked) {
+        const row = byLine.get(line)
+        expect(row?.user_id, `${basename(path)} line ${line}`).toBe((lines[line - 1] ?? '').split(',')[3])
+        expect(row?.txn_id, `${basename(path)} line ${line}`).toBe(paysimTxnId(key, line))
+        if (path === plain) expect(row?.txn_id, `replay's line ${line}`).toBe(replayed.get(line))
+      }
     }
   })
 

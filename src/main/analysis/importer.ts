@@ -24,6 +24,7 @@ import {
   SOURCE_TABLE,
   TRANSACTIONS_VIEW,
 } from './layout'
+import { emptyLineNumbers, linesAtBytes } from './csv-lines'
 import { computeQualityReport, QUALITY_STEPS } from './quality'
 import { createChainLinksSql, createFraudRecipientsSql } from './analyses'
 import { REPEAT_USERS_TABLE } from './backtest'
@@ -161,17 +162,35 @@ async function runWithProgress(
  * Lines DuckDB set aside shift the line numbers of the rows after them. When there are any, the line is
  * stored with each row (one rewrite of the table, only for such files); else it is the row's position.
  */
-async function numberLines(connection: DuckDBConnection, firstLine: number, rejected: number) {
-  if (rejected === 0) {
+async function numberLines(
+  connection: DuckDBConnection,
+  firstLine: number,
+  rejected: number,
+  emptyLines: readonly number[],
+) {
+  if (rejected === 0 && emptyLines.length === 0) {
     await connection.run(
       `CREATE VIEW ${SOURCE_LINES_VIEW} AS SELECT *, rowid + ${firstLine} AS ${LINE_COLUMN} FROM ${SOURCE_TABLE}`,
     )
     return
   }
+  // The lines without a row: those DuckDB set aside, and the empty ones it skipped.
+  await connection.run(`CREATE TEMP TABLE empty_lines (line BIGINT)`)
+  const appender = await connection.createAppender('empty_lines')
+  try {
+    for (const line of emptyLines) {
+      appender.appendBigInt(BigInt(line))
+      appender.endRow()
+    }
+    appender.flushSync()
+  } finally {
+    appender.closeSync()
+  }
   await connection.run(`
     CREATE TEMP TABLE line_shift AS
       SELECT line - j - 1 AS from_ordinal, max(j) AS shift
-      FROM (SELECT line, row_number() OVER (ORDER BY line) AS j FROM (SELECT DISTINCT line FROM ${REJECTS_TABLE}))
+      FROM (SELECT line, row_number() OVER (ORDER BY line) AS j
+            FROM (SELECT line FROM ${REJECTS_TABLE} UNION SELECT line FROM empty_lines))
       GROUP BY ALL;
     CREATE TABLE numbered AS
       SELECT s.*, s.rowid + ${firstLine} + coalesce(sh.shift, 0) AS ${LINE_COLUMN}
@@ -236,6 +255,12 @@ export async function runImport(
     let bytesPerRow: number
     let select: string
     let firstLine: number
+    let emptyLines: Promise<number[]> = Promise.resolve([])
+    // The file's bytes as DuckDB reads them (decompressed), for the line numbers it gets wrong (csv-lines.ts).
+    const openText = () => {
+      const raw = createReadStream(sourcePath, { highWaterMark: 1024 * 1024 })
+      return (job.format === 'csv.gz' ? raw.pipe(createGunzip()) : raw) as AsyncIterable<Buffer>
+    }
     if (job.format === 'parquet') {
       const names = (await describe(connection, `read_parquet(${path})`)).map((column) => column.name)
       paysim = names.length === PAYSIM_COLUMNS.length && PAYSIM_COLUMNS.every((name, i) => names[i] === name)
@@ -252,6 +277,10 @@ export async function runImport(
       bytesPerRow = head.bytesPerRow
       select = `SELECT * FROM read_csv(${path}, ${csvOptions(paysim, job.format)})`
       firstLine = 2
+      // Found beside DuckDB's read (one native search a chunk; a second pass only if there are any).
+      emptyLines = emptyLineNumbers(openText, signal)
+      // Awaited after the read; a failure before then is not left unhandled.
+      emptyLines.catch(() => {})
     }
 
     const reading = (percent: number) => {
@@ -267,6 +296,9 @@ export async function runImport(
       await connection.run(`SET disabled_compression_methods = 'dictionary'`)
     }
     await runWithProgress(connection, `CREATE TABLE ${SOURCE_TABLE} AS ${select}`, signal, reading)
+    const empty = await emptyLines.catch((error: unknown) => {
+      throw signal.aborted ? new ImportCancelledError() : error
+    })
     const rowCount = asNumber((await readOne(connection, `SELECT count(*) AS n FROM ${SOURCE_TABLE}`)).n)
     const checking = (done: number) =>
       onProgress({
@@ -281,15 +313,42 @@ export async function runImport(
       await connection.run(
         `CREATE TABLE ${REJECTS_TABLE} (line BIGINT, column_idx BIGINT, column_name VARCHAR, error_type VARCHAR, error_message VARCHAR, csv_line VARCHAR)`,
       )
-    else
-      await connection.run(
-        `CREATE TABLE ${REJECTS_TABLE} AS SELECT line, column_idx, column_name, CAST(error_type AS VARCHAR) AS error_type, error_message, csv_line FROM reject_errors ORDER BY line, column_idx`,
+    else {
+      // Each set-aside row's line counted from its byte position, not taken from DuckDB (csv-lines.ts).
+      const positions = await connection.runAndReadAll(
+        `SELECT DISTINCT line_byte_position FROM reject_errors WHERE line_byte_position IS NOT NULL`,
       )
+      const lines = await linesAtBytes(
+        openText,
+        (positions.getColumns()[0] ?? []).map((position) => Number(position)),
+        signal,
+      ).catch((error: unknown) => {
+        throw signal.aborted ? new ImportCancelledError() : error
+      })
+      await connection.run(`CREATE TEMP TABLE reject_lines (position BIGINT, line BIGINT)`)
+      const appender = await connection.createAppender('reject_lines')
+      try {
+        for (const [position, line] of lines) {
+          appender.appendBigInt(BigInt(position))
+          appender.appendBigInt(BigInt(line))
+          appender.endRow()
+        }
+        appender.flushSync()
+      } finally {
+        appender.closeSync()
+      }
+      await connection.run(
+        `CREATE TABLE ${REJECTS_TABLE} AS
+           SELECT coalesce(l.line, e.line) AS line, column_idx, column_name, CAST(error_type AS VARCHAR) AS error_type, error_message, csv_line
+           FROM reject_errors e LEFT JOIN reject_lines l ON l.position = e.line_byte_position
+           ORDER BY 1, column_idx`,
+      )
+    }
     const rejected = asNumber(
       (await readOne(connection, `SELECT count(DISTINCT line) AS n FROM ${REJECTS_TABLE}`)).n,
     )
     if (signal.aborted) throw new ImportCancelledError()
-    await numberLines(connection, firstLine, rejected)
+    await numberLines(connection, firstLine, rejected, empty)
     const sourceColumns = (await describe(connection, SOURCE_TABLE)).filter(
       (column) => column.name !== LINE_COLUMN,
     )
