@@ -1,4 +1,4 @@
-import { appendFile, copyFile, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { appendFile, copyFile, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { gzipSync } from 'node:zlib'
@@ -321,6 +321,24 @@ describe('files that are not the bundled sample', () => {
         await collect(await harness.client.datasets.open({ path: join(folder, name) })),
       )
       expect(dataset, name).toMatchObject({ kind: 'paysim', rowCount: count })
+    }
+  })
+
+  it('reads only the file, never its folders’ names as columns', async () => {
+    // DuckDB reads `key=value` folders as columns (hive partitioning): every row became fraud here.
+    const folder = join(await mkdtemp(join(scratch, 'hive-')), 'isFraud=1', 'step=9')
+    await mkdir(folder, { recursive: true })
+    const csv = join(folder, 'sample.csv')
+    await copyFile(SAMPLE_PATH, csv)
+    const parquet = join(folder, 'sample.parquet')
+    const instance = await DuckDBInstance.create(':memory:')
+    const connection = await instance.connect()
+    await connection.run(`COPY (SELECT * FROM read_csv('${SAMPLE_PATH}')) TO '${parquet}' (FORMAT parquet)`)
+    connection.closeSync()
+    instance.closeSync()
+    for (const path of [csv, parquet]) {
+      const dataset = readyDataset(await collect(await harness.client.datasets.open({ path })))
+      expect(dataset, basename(path)).toMatchObject({ kind: 'paysim', rowCount: 19_999, fraudCount: 81 })
     }
   })
 

@@ -109,10 +109,17 @@ async function readCsvHead(path: string, format: DatasetFormat): Promise<FileHea
   return { header, bytesPerRow: Math.max(1, consumed / rows) }
 }
 
+/**
+ * DuckDB reads `key=value` folders in a path as columns (hive partitioning): a PaySim file under a folder
+ * named `isFraud=1` was imported with every row labelled fraud, and one under `step=9` gained a column.
+ * A dataset is the file's own content.
+ */
+const NO_HIVE = 'hive_partitioning = false'
+
 const csvOptions = (paysim: boolean, format: DatasetFormat) => {
   // The format comes from the file's content, so a gzip file need not be named .gz.
   const compression = format === 'csv.gz' ? 'gzip' : 'none'
-  const common = `header = true, strict_mode = false, store_rejects = true, compression = '${compression}'`
+  const common = `header = true, strict_mode = false, store_rejects = true, compression = '${compression}', ${NO_HIVE}`
   if (!paysim) return common
   const columns = PAYSIM_COLUMNS.map(
     (name) => `${quoteLiteral(name)}: ${quoteLiteral(PAYSIM_CSV_TYPES[name])}`,
@@ -127,7 +134,7 @@ function paysimParquetSelect(path: string): string {
   const casts = PAYSIM_COLUMNS.map(
     (name) => `TRY_CAST(${quoteIdentifier(name)} AS ${PAYSIM_CSV_TYPES[name]}) AS ${quoteIdentifier(name)}`,
   )
-  return `SELECT ${casts.join(', ')} FROM read_parquet(${quoteLiteral(path)})`
+  return `SELECT ${casts.join(', ')} FROM read_parquet(${quoteLiteral(path)}, ${NO_HIVE})`
 }
 
 /**
@@ -262,14 +269,16 @@ export async function runImport(
       return (job.format === 'csv.gz' ? raw.pipe(createGunzip()) : raw) as AsyncIterable<Buffer>
     }
     if (job.format === 'parquet') {
-      const names = (await describe(connection, `read_parquet(${path})`)).map((column) => column.name)
+      const names = (await describe(connection, `read_parquet(${path}, ${NO_HIVE})`)).map(
+        (column) => column.name,
+      )
       paysim = names.length === PAYSIM_COLUMNS.length && PAYSIM_COLUMNS.every((name, i) => names[i] === name)
       const meta = await readOne(
         connection,
         `SELECT sum(num_rows) AS rows FROM parquet_file_metadata(${path})`,
       )
       bytesPerRow = job.sourceBytes / Math.max(1, asNumber(meta.rows))
-      select = paysim ? paysimParquetSelect(sourcePath) : `SELECT * FROM read_parquet(${path})`
+      select = paysim ? paysimParquetSelect(sourcePath) : `SELECT * FROM read_parquet(${path}, ${NO_HIVE})`
       firstLine = 1
     } else {
       const head = await readCsvHead(job.sourcePath, job.format)
