@@ -59,11 +59,26 @@ export type TeamProfile = z.infer<typeof TeamProfile>
 
 const password = z.string().max(1024, 'That password is too long (1024 characters at most)')
 
+/**
+ * A URL's parameters may not carry other secrets (`sslpassword`, `sentinelPassword`, …): the drivers read
+ * them, and the URL is saved as text. `password` is taken out and kept as the password.
+ */
+const noSecretParameters = (value: string) => {
+  try {
+    return [...new URL(value).searchParams.keys()].every(
+      (name) => name.toLowerCase() === 'password' || !/pass|secret|token/i.test(name),
+    )
+  } catch {
+    return true
+  }
+}
+const SECRET_PARAMETER = 'Put the password in the password field, not in a parameter of the URL'
+
 /** What the Settings form sends. A password typed in a URL is moved to the keychain, never saved. */
 export const TeamProfileDraft = z.object({
   name: nameField,
-  postgresUrl,
-  redisUrl,
+  postgresUrl: postgresUrl.refine(noSecretParameters, SECRET_PARAMETER),
+  redisUrl: redisUrl.refine(noSecretParameters, SECRET_PARAMETER),
   /** undefined: keep the stored one; '': remove it. */
   postgresPassword: password.optional(),
   redisPassword: password.optional(),

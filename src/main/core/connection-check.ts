@@ -104,6 +104,8 @@ export function checkPostgres(credentials: TeamCredentials): Promise<ServiceChec
     const client = new pg.Client({
       connectionString: postgresUrlWithPassword(url, password),
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      // A server that takes the connection and never answers (a wrong port) is not waited for forever.
+      query_timeout: CONNECT_TIMEOUT_MS,
     })
     client.on('error', () => {})
     let version: string
@@ -156,6 +158,7 @@ export function checkRedis(credentials: TeamCredentials): Promise<ServiceCheck> 
       ...(password !== undefined ? { password } : {}),
       lazyConnect: true,
       connectTimeout: CONNECT_TIMEOUT_MS,
+      commandTimeout: CONNECT_TIMEOUT_MS,
       maxRetriesPerRequest: 0,
       retryStrategy: () => null,
       enableOfflineQueue: false,

@@ -45,12 +45,48 @@ export class ProfileSecretsKeptError extends Refusal {
 export const secretAccount = (profileId: string, service: 'postgres' | 'redis') =>
   `profile/${profileId}/${service}`
 
-/** Splits a password typed into a URL away from the URL, so only the keychain ever holds it. */
+/**
+ * Splits a password typed into a URL away from the URL, so only the keychain ever holds it: the
+ * `user:password@` part, and a `?password=` parameter (both drivers read one, over the keychain's).
+ */
 export function withoutPassword(url: string): { url: string; password: string | undefined } {
   const parsed = new URL(url)
-  const password = parsed.password === '' ? undefined : decodeURIComponent(parsed.password)
+  let password = parsed.password === '' ? undefined : decodeURIComponent(parsed.password)
+  for (const name of [...parsed.searchParams.keys()])
+    if (name.toLowerCase() === 'password') {
+      password ??= nonEmpty(parsed.searchParams.get(name) ?? undefined)
+      parsed.searchParams.delete(name)
+    }
   parsed.password = ''
   return { url: parsed.toString(), password }
+}
+
+const DEFAULT_PORTS: Record<string, string> = {
+  'postgres:': '5432',
+  'postgresql:': '5432',
+  'redis:': '6379',
+  'rediss:': '6379',
+}
+
+/**
+ * Whether a saved password may go to `next` as it went to `saved`: the same scheme (TLS or not), user,
+ * host, port and parameters (PostgreSQL's `?host=` names the server too). Only the database may differ.
+ * Otherwise a changed URL (in the form, or from anything that can call the profile routes) would be
+ * sent the saved password of another server.
+ */
+export function sameEndpoint(saved: string, next: string): boolean {
+  const key = (text: string) => {
+    const url = new URL(withoutPassword(text).url)
+    url.searchParams.sort()
+    return [
+      url.protocol === 'postgresql:' ? 'postgres:' : url.protocol,
+      decodeURIComponent(url.username),
+      url.hostname.toLowerCase(),
+      url.port === '' ? (DEFAULT_PORTS[url.protocol] ?? '') : url.port,
+      url.searchParams.toString(),
+    ].join('\n')
+  }
+  return key(saved) === key(next)
 }
 
 export interface TeamCredentials {
@@ -197,11 +233,18 @@ export class ProfileStore {
     const stored = existing?.kind === 'team' ? await this.credentials(existing) : undefined
     const postgres = withoutPassword(draft.postgresUrl)
     const redis = withoutPassword(draft.redisUrl)
+    // A saved password goes only to the server it was saved for.
+    const storedPostgres =
+      stored !== undefined && sameEndpoint(stored.postgresUrl, postgres.url)
+        ? stored.postgresPassword
+        : undefined
+    const storedRedis =
+      stored !== undefined && sameEndpoint(stored.redisUrl, redis.url) ? stored.redisPassword : undefined
     return {
       postgresUrl: postgres.url,
-      postgresPassword: nonEmpty(draft.postgresPassword ?? postgres.password ?? stored?.postgresPassword),
+      postgresPassword: nonEmpty(draft.postgresPassword ?? postgres.password ?? storedPostgres),
       redisUrl: redis.url,
-      redisPassword: nonEmpty(draft.redisPassword ?? redis.password ?? stored?.redisPassword),
+      redisPassword: nonEmpty(draft.redisPassword ?? redis.password ?? storedRedis),
     }
   }
 
@@ -221,14 +264,17 @@ export class ProfileStore {
   ): Promise<TeamProfile> {
     const postgres = withoutPassword(draft.postgresUrl)
     const redis = withoutPassword(draft.redisUrl)
+    // A URL moved to another server (or user) forgets the saved password unless a new one is given.
+    const forgetOnMove = (saved: string | undefined, next: string) =>
+      saved !== undefined && !sameEndpoint(saved, next) ? '' : undefined
     const hasPostgresPassword = await this.keep(
       secretAccount(id, 'postgres'),
-      draft.postgresPassword ?? postgres.password,
+      draft.postgresPassword ?? postgres.password ?? forgetOnMove(existing?.postgresUrl, postgres.url),
       existing?.hasPostgresPassword ?? false,
     )
     const hasRedisPassword = await this.keep(
       secretAccount(id, 'redis'),
-      draft.redisPassword ?? redis.password,
+      draft.redisPassword ?? redis.password ?? forgetOnMove(existing?.redisUrl, redis.url),
       existing?.hasRedisPassword ?? false,
     )
     return TeamProfile.parse({
