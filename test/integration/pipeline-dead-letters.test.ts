@@ -160,4 +160,49 @@ describe('malformed messages', () => {
     expect(stored.scores).toEqual(expected.scores)
     expect(stored.states).toEqual(expected.states)
   }, 180_000)
+
+  it('dead-letters an entry of 100,000 fields and stores the ones behind it', async () => {
+    // Spread into one call, its dead letter's 200,000 arguments overflowed the stack: the settle failed
+    // each time and the partition never got past it.
+    const own = testLayout(1)
+    const [bad, next, last] = generated(3, 12)
+    const junk = Array.from({ length: 100_000 }, (_, i) => [`junk${i}`, 'x']).flat()
+    const stream = partitionStream(own, 0)
+    const spoiled = set(encodeTransaction(bad as Transaction), 'amount', '-1.00')
+    await redis.call('XADD', [stream, '*'].concat(spoiled, junk))
+    for (const txn of [next, last]) await redis.xadd(stream, '*', ...encodeTransaction(txn as Transaction))
+    const worker = startWorker({
+      postgres: { url: database.url },
+      redis: { url: SHARED_REDIS_URL },
+      layout: own,
+    })
+    try {
+      await waitFor(
+        'both transactions behind it stored',
+        async () =>
+          (
+            await query<{ n: number }>(
+              database.url,
+              'SELECT count(*)::int AS n FROM transactions WHERE txn_id = ANY($1)',
+              [[next?.txn_id, last?.txn_id]],
+            )
+          )[0]?.n,
+        (n) => n === 2,
+        60_000,
+      )
+      await waitFor(
+        'nothing pending',
+        () => pendingEntries(SHARED_REDIS_URL, own),
+        (n) => n === 0,
+        60_000,
+      )
+    } finally {
+      await worker.close()
+    }
+    const [letter] = await redis.xrange(deadLetterStream(own), '-', '+')
+    const fields = letter?.[1] ?? []
+    expect(fields[fields.indexOf('dead_reason') + 1]).toMatch(/amount/)
+    expect(fields.length).toBeGreaterThan(200_000)
+    await deleteKeys(SHARED_REDIS_URL, own.prefix)
+  }, 120_000)
 })

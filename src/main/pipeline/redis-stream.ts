@@ -543,20 +543,23 @@ export class RedisStreams {
     if (dead.length > 0) {
       const originals = await Promise.all(dead.map((letter) => this.originalFields(letter)))
       const pipeline = this.control.pipeline()
+      // The arguments as one array: spread into a call, an entry of 100,000 fields overflowed the stack
+      // ("Maximum call stack size exceeded"), the settle failed, and the partition stalled on it for good.
       for (const [index, letter] of dead.entries())
-        pipeline.xadd(
-          deadLetterStream(this.layout),
-          'MAXLEN',
-          '=',
-          this.deadLetters.keep,
-          '*',
-          ...(originals[index] ?? letter.fields),
-          'dead_reason',
-          letter.reason,
-          'dead_partition',
-          String(letter.partition),
-          'dead_id',
-          letter.id,
+        pipeline.call(
+          'XADD',
+          (
+            [deadLetterStream(this.layout), 'MAXLEN', '=', String(this.deadLetters.keep), '*'] as (
+              string | Buffer
+            )[]
+          ).concat(originals[index] ?? letter.fields, [
+            'dead_reason',
+            letter.reason,
+            'dead_partition',
+            String(letter.partition),
+            'dead_id',
+            letter.id,
+          ]),
         )
       const results = await pipeline.exec()
       const failed = results?.find(([error]) => error !== null)
