@@ -161,6 +161,58 @@ describe('malformed messages', () => {
     expect(stored.states).toEqual(expected.states)
   }, 180_000)
 
+  it('stores every alerting transaction of a user whose case total passes what the column holds', async () => {
+    // Each amount is within the 16 digits the contract allows; their sum on the case is not. The second
+    // alert's case update overflowed numeric(18, 2), and each later transaction became a dead letter.
+    const own = testLayout(1)
+    const whales = generated(4, 13).map((txn) => ({
+      ...txn,
+      user_id: 'whale-0018',
+      type: 'TRANSFER' as const,
+      amount: '9000000000000000.00',
+    }))
+    for (const txn of whales) await redis.xadd(partitionStream(own, 0), '*', ...encodeTransaction(txn))
+    const worker = startWorker({
+      postgres: { url: database.url },
+      redis: { url: SHARED_REDIS_URL },
+      layout: own,
+    })
+    const decided = async () =>
+      (await redis.xlen(deadLetterStream(own))) +
+      ((
+        await query<{ n: number }>(
+          database.url,
+          `SELECT count(*)::int AS n FROM transactions WHERE user_id = 'whale-0018'`,
+        )
+      )[0]?.n ?? 0)
+    try {
+      await waitFor('each stored or a dead letter', decided, (n) => n === whales.length, 60_000)
+      await waitFor(
+        'nothing pending',
+        () => pendingEntries(SHARED_REDIS_URL, own),
+        (n) => n === 0,
+        60_000,
+      )
+    } finally {
+      await worker.close()
+    }
+    const [stored] = await query<{ n: number; alerts: number }>(
+      database.url,
+      `SELECT count(*)::int AS n, (SELECT count(*)::int FROM alerts WHERE user_id = 'whale-0018') AS alerts
+         FROM transactions WHERE user_id = 'whale-0018'`,
+    )
+    expect(stored?.n).toBe(4)
+    // At least two alerts (the rules approve some), so the case's sum passes the column's largest value.
+    expect(stored?.alerts).toBeGreaterThanOrEqual(2)
+    expect(await redis.xlen(deadLetterStream(own))).toBe(0)
+    const [whaleCase] = await query<{ amount_at_risk: string; alert_count: number }>(
+      database.url,
+      `SELECT amount_at_risk::text, alert_count FROM cases WHERE user_id = 'whale-0018'`,
+    )
+    expect(whaleCase).toEqual({ amount_at_risk: '9999999999999999.99', alert_count: stored?.alerts })
+    await deleteKeys(SHARED_REDIS_URL, own.prefix)
+  }, 120_000)
+
   it('dead-letters an entry of 100,000 fields and stores the ones behind it', async () => {
     // Spread into one call, its dead letter's 200,000 arguments overflowed the stack: the settle failed
     // each time and the partition never got past it.

@@ -16,6 +16,7 @@ import * as pipelineCommit from './0014_pipeline_commit'
 import * as scoreOnTransaction from './0015_score_on_transaction'
 import * as stateCompression from './0016_state_compression'
 import * as stateCheckpoints from './0017_state_checkpoints'
+import * as caseTotals from './0018_case_totals'
 
 /**
  * Every migration, in order. Imported statically so the bundle carries them; names sort in
@@ -39,6 +40,7 @@ export const migrations: Record<string, Migration> = {
   '0015_score_on_transaction': scoreOnTransaction,
   '0016_state_compression': stateCompression,
   '0017_state_checkpoints': stateCheckpoints,
+  '0018_case_totals': caseTotals,
 }
 
 export const latestMigration = Object.keys(migrations).sort().at(-1) ?? ''
