@@ -192,6 +192,42 @@ describe('duplicates', () => {
     expect(metrics).toContain(`\n${series('redelivered')} ${again}\n`)
   }, 120_000)
 
+  it('goes on when an operator destroys the consumer group of a partition it holds, storing each transaction once', async () => {
+    const layout = testLayout(2)
+    const redis = sharedRedisFor(layout, cleanups)
+    const db = await createTestDatabase('aether_pipe')
+    cleanups.push(() => db.drop())
+    await migratedDatabase(db.url)
+    const [first, second] = [generated(600, 41), generated(600, 43)]
+    await produce(SHARED_REDIS_URL, layout, first as Transaction[])
+    const worker = startWorker({ postgres: { url: db.url }, redis: { url: SHARED_REDIS_URL }, layout })
+    cleanups.push(() => worker.close())
+    await waitFor(
+      'the first stored',
+      () => storedCount(db.url),
+      (n) => n === first?.length,
+    )
+    // The worker still holds both partitions' leases: every read failed with NOGROUP, for ever.
+    for (let p = 0; p < layout.partitions; p++)
+      await redis.xgroup('DESTROY', partitionStream(layout, p), CONSUMER_GROUP)
+    // Sent as a foreign producer does, without making the group again as ours do.
+    await xaddTransactions(redis, layout, second as Transaction[])
+    await waitFor(
+      'the second stored',
+      () => storedCount(db.url),
+      (n) => n === (first?.length ?? 0) + (second?.length ?? 0),
+      60_000,
+    )
+    await waitFor(
+      'nothing pending',
+      () => pendingEntries(SHARED_REDIS_URL, layout),
+      (n) => n === 0,
+    )
+    const status = await worker.worker.status()
+    expect(status.counts).toMatchObject({ stored: 1200, duplicates: 0, deadLetters: 0, redelivered: 600 })
+    expect(status.lastError?.message).toMatch(/consumer group .* was gone/)
+  }, 120_000)
+
   it('counts each transaction once when Redis is killed between a commit and its acknowledgement and comes back from its append-only file', async () => {
     const server = await startPrivateRedis()
     cleanups.push(() => server.stop())

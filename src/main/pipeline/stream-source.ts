@@ -159,6 +159,17 @@ export class RedisStreamSource implements IngestSource {
       )
     } catch (error) {
       if (error instanceof LeaseLostError) this.ownership.lost.add(error.partition)
+      // The group is gone (an operator's XGROUP DESTROY, or the stream deleted and written again): the
+      // lease was still renewed, so no other worker would ever take the partition, and every read failed
+      // for as long as the worker ran. Made again from the stream's first entry, as at the start; what
+      // is stored already is known by the fences and not stored twice. The read is then tried again.
+      if (/^NOGROUP/.test((error as Error).message)) {
+        for (const [partition] of chosen) await this.streams.ensureGroup(partition, true)
+        throw new Error(
+          `the consumer group of partition(s) ${chosen.map(([partition]) => partition).join(', ')} was gone (deleted, or its stream deleted); made again from the stream's first entry`,
+          { cause: error },
+        )
+      }
       throw error
     }
     const entries: StreamEntry[] = []
