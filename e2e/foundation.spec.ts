@@ -21,10 +21,15 @@ test.describe('first start and connection profiles', () => {
     await database.drop()
   })
 
-  test('opens in Local mode, ready, on the embedded store', async ({ shell }) => {
+  test('opens in Local mode, ready, on the embedded store', async ({ shell, page }) => {
     await shell.waitUntilReady()
     await expect(shell.modeIndicator).toContainText('Local')
     await shell.screenshot('local-ready')
+    // The launch's token leaves the address bar, and a reload still reaches the host (the tab keeps it).
+    expect(page.url()).not.toContain('token=')
+    await page.reload()
+    await shell.waitUntilReady()
+    await expect(shell.modeIndicator).toContainText('Local')
   })
 
   test('creates a Team profile for the local PostgreSQL and Redis, tests it green, and switches to it', async ({

@@ -48,17 +48,21 @@ describe('the loopback host over HTTP', () => {
     expect((await get('/', { Cookie: 'aether_session=not-the-token' })).status).toBe(401)
   })
 
-  it('trades the token for an HttpOnly cookie and then serves the app', async () => {
+  it('serves the app at the token’s URL, with a cookie for its files that is not the token', async () => {
     const first = await get(`/?token=${host.token}`)
-    expect(first.status).toBe(303)
-    expect(first.headers.get('location')).toBe('/')
+    expect(first.status).toBe(200)
+    expect(await first.text()).toContain('<title>Aether</title>')
     const cookie = first.headers.get('set-cookie') ?? ''
     expect(cookie).toMatch(/HttpOnly/)
     expect(cookie).toMatch(/SameSite=Strict/)
+    expect(cookie).not.toContain(host.token)
     const page = await get('/', { Cookie: cookie.split(';')[0] ?? '' })
     expect(page.status).toBe(200)
     expect(page.headers.get('x-frame-options')).toBe('DENY')
     expect(await page.text()).toContain('<title>Aether</title>')
+    // Browsers send a 127.0.0.1 cookie to every port of it, so any local server may hold this one: it
+    // opens no contract socket.
+    expect(await upgrade({ Origin: host.origin, Cookie: cookie.split(';')[0] ?? '' }, '')).toBe(401)
   })
 
   it('refuses foreign host names (DNS rebinding) and methods other than GET', async () => {

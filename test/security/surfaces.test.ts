@@ -112,6 +112,15 @@ describe('the loopback host', () => {
     it(`a local page ${action}`, () =>
       attempt(`host: ${action}`, () => upgradeRefused(status, path(), headers())))
 
+  it('a local server the browser sent the page’s cookie opens the contract socket with it', async () => {
+    // Browsers send a 127.0.0.1 cookie to every port of it: the cookie must open nothing.
+    const page = await fetch(`${host.origin}/${token()}`)
+    const cookie = page.headers.get('set-cookie')?.split(';')[0] ?? ''
+    await attempt('host: the contract socket opened with the page’s cookie', () =>
+      upgradeRefused(401, '/rpc', { Origin: host.origin, Cookie: cookie }),
+    )
+  })
+
   it('a client sends a frame over the size limit', async () => {
     const { websocket } = await contractOverWebSocket(host)
     websocket.on('error', () => {})

@@ -55,19 +55,27 @@ const cookieValue = (request: IncomingMessage) =>
 
 /**
  * The loopback transport: serves the built renderer over HTTP and the contract over WebSocket, on
- * 127.0.0.1 only. Like Jupyter, every launch has a random token, given in the printed URL; the first
- * visit trades it for an HttpOnly cookie. Host and Origin are checked so other sites and DNS
- * rebinding cannot reach it.
+ * 127.0.0.1 only. Like Jupyter, every launch has a random token, given in the printed URL. Host and
+ * Origin are checked so other sites and DNS rebinding cannot reach it.
+ *
+ * The contract socket takes the token itself (`/rpc?token=`), which the page keeps in its tab's
+ * sessionStorage (per origin, so per port). A cookie only lets the browser load the page's files on a
+ * reload: browsers send a 127.0.0.1 cookie to every port of 127.0.0.1, so any other local server the
+ * browser visits receives it, and a cookie that opened the socket handed that server the whole contract
+ * (profiles, credentials, triage). The files are the public build; the cookie is not the token.
  */
 export async function startHost(options: HostOptions): Promise<Host> {
   const token = options.token ?? randomBytes(32).toString('base64url')
+  // What the cookie carries: a secret of its own, worth the page's files and nothing else.
+  const pageSecret = randomBytes(32).toString('base64url')
   const handler = new RPCHandler(options.router)
   const sockets = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES })
   let allowedHosts = new Set<string>()
   let allowedOrigins = new Set<string>()
 
-  const authorized = (request: IncomingMessage, url: URL) =>
-    sameSecret(cookieValue(request), token) || sameSecret(url.searchParams.get('token') ?? undefined, token)
+  const hasToken = (url: URL) => sameSecret(url.searchParams.get('token') ?? undefined, token)
+  const mayLoadPage = (request: IncomingMessage, url: URL) =>
+    sameSecret(cookieValue(request), pageSecret) || hasToken(url)
 
   const server = createServer((request, response) => {
     void serveHttp(request, response).catch((error: unknown) => {
@@ -81,21 +89,17 @@ export async function startHost(options: HostOptions): Promise<Host> {
     if (request.method !== 'GET' && request.method !== 'HEAD')
       return refuse(response, 405, 'Method not allowed.')
     const url = new URL(request.url ?? '/', `http://${request.headers.host}`)
-    if (!authorized(request, url))
+    if (!mayLoadPage(request, url))
       return refuse(response, 401, 'Missing or wrong token: open the URL that `aether serve` printed.')
-    if (url.searchParams.has('token')) {
-      url.searchParams.delete('token')
-      response.writeHead(303, {
-        'Set-Cookie': `${COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/`,
-        Location: `${url.pathname}${url.search}`,
-        'Cache-Control': 'no-store',
-      })
-      return response.end()
-    }
-    await serveFile(url.pathname, response)
+    // The page is served at the token's URL itself (no redirect): its script keeps the token and takes
+    // it out of the address bar.
+    const cookie = hasToken(url)
+      ? { 'Set-Cookie': `${COOKIE}=${pageSecret}; HttpOnly; SameSite=Strict; Path=/` }
+      : undefined
+    await serveFile(url.pathname, response, cookie)
   }
 
-  async function serveFile(pathname: string, response: ServerResponse) {
+  async function serveFile(pathname: string, response: ServerResponse, extra: Record<string, string> = {}) {
     const root = normalize(options.rendererDir + sep)
     let decoded: string
     try {
@@ -117,8 +121,12 @@ export async function startHost(options: HostOptions): Promise<Host> {
       'Referrer-Policy': 'no-referrer',
       'X-Frame-Options': 'DENY',
       'Cross-Origin-Opener-Policy': 'same-origin',
+      ...extra,
     })
-    createReadStream(file).pipe(response)
+    // A file that goes away between the stat and the read ends this answer, not the host.
+    createReadStream(file)
+      .on('error', () => response.destroy())
+      .pipe(response)
   }
 
   server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
@@ -129,7 +137,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
     if (!allowedHosts.has(request.headers.host ?? '')) return reject(421, 'Misdirected Request')
     if (url.pathname !== '/rpc') return reject(404, 'Not Found')
     if (!allowedOrigins.has(request.headers.origin ?? '')) return reject(403, 'Forbidden')
-    if (!authorized(request, url)) return reject(401, 'Unauthorized')
+    if (!hasToken(url)) return reject(401, 'Unauthorized')
     sockets.handleUpgrade(request, socket, head, (ws) => {
       // An oversized or malformed frame closes this socket (1009/1002); it must not crash the host.
       ws.on('error', () => ws.terminate())

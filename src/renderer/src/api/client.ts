@@ -9,7 +9,7 @@ import type { AetherShell } from '../../../shared/desktop-shell'
 /**
  * The one file that picks the transport. Inside Electron the preload announces itself and we hand
  * it a MessagePort; in a browser (the loopback host) we speak WebSocket to the page's own origin,
- * authenticated by the host's session cookie.
+ * authenticated by the launch's token (never by a cookie: see src/main/host/server.ts).
  */
 declare global {
   interface Window {
@@ -34,9 +34,28 @@ function ipcLink() {
 /** Resolves when the socket has closed, so the UI can say the host went away. */
 export let connectionLost: Promise<void> = new Promise(() => {})
 
+const TOKEN_KEY = 'aether.token'
+
+/**
+ * The launch's token: from the URL `aether serve` printed (then kept in this tab's sessionStorage and
+ * taken out of the address bar, so it is not bookmarked or shared with a screenshot), or kept before.
+ */
+function hostToken(): string {
+  const url = new URL(window.location.href)
+  const given = url.searchParams.get('token')
+  if (given !== null) {
+    sessionStorage.setItem(TOKEN_KEY, given)
+    url.searchParams.delete('token')
+    window.history.replaceState(window.history.state, '', `${url.pathname}${url.search}${url.hash}`)
+    return given
+  }
+  return sessionStorage.getItem(TOKEN_KEY) ?? ''
+}
+
 function websocketLink() {
   const scheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:'
-  const websocket = new WebSocket(`${scheme}//${window.location.host}/rpc`)
+  const token = encodeURIComponent(hostToken())
+  const websocket = new WebSocket(`${scheme}//${window.location.host}/rpc?token=${token}`)
   connectionLost = new Promise((resolve) => websocket.addEventListener('close', () => resolve()))
   return new WebSocketLink({ websocket })
 }
