@@ -228,6 +228,26 @@ describe('connection profiles', () => {
     ])
   })
 
+  it('deletes a profile asked for while switching to it after the switch, back on Local', async () => {
+    const profile = await opened.workstation.profiles.create({
+      name: 'Racing',
+      postgresUrl: database.url,
+      redisUrl: SHARED_REDIS_URL,
+    })
+    const [switched, after] = await Promise.all([
+      opened.workstation.activate(profile.id),
+      opened.workstation.removeProfile(profile.id),
+    ])
+    expect(switched).toMatchObject({ mode: 'team', profileName: 'Racing' })
+    expect(after.profiles.map((candidate) => candidate.id)).not.toContain(profile.id)
+    expect(after.activeId).toBe('local')
+    expect(opened.workstation.status()).toMatchObject({
+      state: 'ready',
+      mode: 'local',
+      store: { engine: 'pglite' },
+    })
+  })
+
   it('refuses to delete the Local profile', async () => {
     await expect(opened.workstation.removeProfile('local')).rejects.toThrow(/cannot be deleted/)
   })

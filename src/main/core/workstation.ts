@@ -2,7 +2,13 @@ import { EventEmitter, on } from 'node:events'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { AppMode, AppStatus, MigrationResult } from '../../shared/contract'
-import type { ConnectionReport, Profile, TeamProfile, TeamProfileDraft } from '../../shared/profile'
+import {
+  LOCAL_PROFILE_ID,
+  type ConnectionReport,
+  type Profile,
+  type TeamProfile,
+  type TeamProfileDraft,
+} from '../../shared/profile'
 import { DatasetsService } from '../analysis/datasets-service'
 import { ServiceUnavailableError } from '../errors'
 import { PipelineHost } from '../pipeline/embedded'
@@ -218,10 +224,18 @@ export class Workstation implements StoreScope {
     return this.checkCredentials(await this.credentialsOf(profile))
   }
 
-  /** Deleting the profile in use first moves the app back to the Local profile. */
-  async removeProfile(id: string) {
-    if (this.current.profileId === id) await this.activate('local')
-    return this.profiles.remove(id)
+  /**
+   * Deleting the profile in use first moves the app back to the Local profile. It waits for a switch in
+   * flight, which may be to this very profile: checked before it ended, the profile was deleted under
+   * the switch, which failed half done (the deleted team's store in use, the old one never closed).
+   */
+  removeProfile(id: string) {
+    const removal = this.switching.then(async () => {
+      if (this.current.profileId === id) await this.switchTo(LOCAL_PROFILE_ID)
+      return this.profiles.remove(id)
+    })
+    this.switching = removal.catch(() => {})
+    return removal
   }
 
   async testDraft(draft: TeamProfileDraft, existingId?: string): Promise<ConnectionReport> {
