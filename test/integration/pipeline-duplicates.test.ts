@@ -192,6 +192,46 @@ describe('duplicates', () => {
     expect(metrics).toContain(`\n${series('redelivered')} ${again}\n`)
   }, 120_000)
 
+  it('absorbs a copy of a stored transaction that its clock would refuse, and refuses one never stored', async () => {
+    // Two workers whose clocks (here: windows) differ: the first stores a transaction dated 30 hours
+    // ahead, the second (24 hours) gets an identical retry of it, and one that was never stored.
+    const layout = testLayout(1)
+    const redis = sharedRedisFor(layout, cleanups)
+    const db = await createTestDatabase('aether_pipe')
+    cleanups.push(() => db.drop())
+    await migratedDatabase(db.url)
+    const ahead = new Date(Date.now() + 30 * 3_600_000).toISOString()
+    const [stored, never] = generated(2, 47).map((txn) => ({ ...txn, ts: ahead }))
+    const wide = { earliestMs: Date.parse('2000-01-01T00:00:00Z'), aheadMs: 48 * 3_600_000 }
+    await xaddTransactions(redis, layout, [stored as Transaction])
+    const first = startWorker({
+      postgres: { url: db.url },
+      redis: { url: SHARED_REDIS_URL },
+      layout,
+      timeWindow: wide,
+    })
+    await waitFor(
+      'the first stored',
+      () => storedCount(db.url),
+      (n) => n === 1,
+    )
+    await first.close()
+    await xaddTransactions(redis, layout, [stored as Transaction, never as Transaction])
+    const second = startWorker({ postgres: { url: db.url }, redis: { url: SHARED_REDIS_URL }, layout })
+    cleanups.push(() => second.close())
+    const status = await waitFor(
+      'both read',
+      () => second.worker.status(),
+      (current) => current.counts.duplicates + current.counts.deadLetters >= 2,
+    )
+    expect(status.counts).toMatchObject({ stored: 0, duplicates: 1, deadLetters: 1 })
+    const letters = await deadLetters(redis, layout)
+    expect(letters.map((letter) => [letter.get('txn_id'), letter.get('dead_reason')])).toEqual([
+      [never?.txn_id, expect.stringMatching(/ahead of this worker's clock/)],
+    ])
+    expect(await storedCount(db.url)).toBe(1)
+  }, 60_000)
+
   it('goes on when an operator destroys the consumer group of a partition it holds, storing each transaction once', async () => {
     const layout = testLayout(2)
     const redis = sharedRedisFor(layout, cleanups)

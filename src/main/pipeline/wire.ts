@@ -61,7 +61,10 @@ const API_KEY = 'api_key'
 const MAX_BIGINT = 9_223_372_036_854_775_807n
 
 /** apiKeyId: the key's id in canonical digits, when the entry names one. */
-export type DecodeResult = { ok: true; txn: Transaction; apiKeyId?: string } | { ok: false; reason: string }
+export type DecodeResult =
+  | { ok: true; txn: Transaction; apiKeyId?: string }
+  /** outsideWindow: a valid transaction refused for its time alone (an identical stored copy absorbs it). */
+  | { ok: false; reason: string; outsideWindow?: Transaction }
 
 /** The api_key field's value as the key id to store, or why it cannot be one. */
 function decodeApiKey(value: string): { ok: true; id: string } | { ok: false; reason: string } {
@@ -183,7 +186,7 @@ export function decodeTransaction(
     txn = parsed.data
   }
   const outside = outsideWindow(txn.ts, window, now)
-  if (outside !== undefined) return { ok: false, reason: outside }
+  if (outside !== undefined) return { ok: false, reason: outside, outsideWindow: txn }
   const apiKey = record[API_KEY]
   if (apiKey === undefined) return { ok: true, txn }
   const key = decodeApiKey(apiKey)

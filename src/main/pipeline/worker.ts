@@ -566,6 +566,7 @@ export class PipelineWorker {
     let duplicates = 0
     let redelivered = 0
     const seenBefore: SeenBefore[] = []
+    const late: { entry: StreamEntry; txn: Transaction; reason: string }[] = []
     const committed = await this.committedPositions(
       new Set([...batch.entries.map((entry) => entry.partition), ...(this.source.heldPartitions?.() ?? [])]),
       number,
@@ -591,7 +592,9 @@ export class PipelineWorker {
           ? decodeTransaction(entry.fields, window, now)
           : { ok: false as const, reason: entry.rejected }
       if (!decoded.ok) {
-        dead.push(refusal(entry, decoded.reason, entry.rejectedKind ?? 'invalid'))
+        if (decoded.outsideWindow !== undefined)
+          late.push({ entry, txn: decoded.outsideWindow, reason: decoded.reason })
+        else dead.push(refusal(entry, decoded.reason, entry.rejectedKind ?? 'invalid'))
         continue
       }
       const txn = decoded.txn
@@ -622,6 +625,28 @@ export class PipelineWorker {
             },
           ),
         )
+    }
+
+    // Refused for its time alone, an entry may be a copy of a transaction stored already (a retry, or an
+    // entry read again, by a worker whose clock is behind the one that stored it): absorbed as such, as
+    // the producer contract says, never a dead letter beside its stored copy.
+    if (late.length > 0) {
+      for (const item of late) item.txn.txn_id = item.txn.txn_id.toLowerCase()
+      const stored = await this.store.storedVersions(late.map((item) => item.txn)).catch((error: unknown) => {
+        if (error instanceof RowRejectedError) return new Map<number, { differs: string[] }>()
+        throw error
+      })
+      late.forEach(({ entry, txn, reason }, index) => {
+        const version = stored.get(index)
+        if (version === undefined || version.differs.length > 0) {
+          dead.push(refusal(entry, reason, 'invalid'))
+          return
+        }
+        const kind = handledBefore(entry) ? 'redelivered' : 'duplicate'
+        seenBefore.push({ entry, txnId: txn.txn_id, kind, fields: [] })
+        if (kind === 'redelivered') redelivered++
+        else duplicates++
+      })
     }
 
     let fresh = accepted
@@ -783,9 +808,11 @@ export class PipelineWorker {
         for (const entry of chunk) {
           if (entry.rejected !== undefined) continue
           const decoded = decodeTransaction(entry.fields, window, now)
-          if (!decoded.ok) continue
-          decoded.txn.txn_id = decoded.txn.txn_id.toLowerCase()
-          txns.push(decoded.txn)
+          // Whether it was stored decides, not this worker's clock: one that stored it may run ahead.
+          const txn = decoded.ok ? decoded.txn : decoded.outsideWindow
+          if (txn === undefined) continue
+          txn.txn_id = txn.txn_id.toLowerCase()
+          txns.push(txn)
         }
         const stored = await this.store.storedSince(txns, since)
         await this.loadForReplay(
