@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { request } from 'node:http'
 import { Redis } from 'ioredis'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -110,6 +111,45 @@ describe('an address sending invalid keys', () => {
     const metrics = await call<string>(String(gateway.metricsUrl), 'GET', '')
     expect(metrics.body).toMatch(/aether_gateway_refused_total\{reason="auth_failures"\} 50\n/)
   }, 60_000)
+})
+
+/** A POST of a transaction from `localAddress` (any 127.x address is this machine's). */
+function postFrom(localAddress: string, presented: string): Promise<number> {
+  const url = new URL(`${gateway.url}/v1/transactions`)
+  const body = JSON.stringify(freshTransaction())
+  return new Promise((resolve, reject) => {
+    const sent = request(
+      url,
+      {
+        method: 'POST',
+        localAddress,
+        headers: {
+          authorization: `Bearer ${presented}`,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+        },
+      },
+      (response) => {
+        response.resume()
+        resolve(response.statusCode ?? 0)
+      },
+    )
+    sent.on('error', reject)
+    sent.end(body)
+  })
+}
+
+describe('made-up keys sent all at once', () => {
+  it('cost at most the budget of store reads: each is counted before its read', async () => {
+    // Counted after the read, 3,000 sent together all passed a budget of 20 (each one a store read).
+    const statuses = await Promise.all(Array.from({ length: 100 }, () => postFrom('127.0.0.2', madeUpKey())))
+    const read = statuses.filter((status) => status === 401).length
+    expect(read).toBeGreaterThan(0)
+    expect(read).toBeLessThanOrEqual(FAILURES)
+    expect(statuses.filter((status) => status === 429)).toHaveLength(100 - read)
+    // The key the gateway knows still works from there.
+    expect(await postFrom('127.0.0.2', key)).toBe(200)
+  })
 })
 
 describe('a service that does not answer', () => {

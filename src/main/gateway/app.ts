@@ -6,7 +6,7 @@ import { followFeed, type DecisionFeed } from '../pipeline/decision-feed'
 import type { DecisionService } from '../pipeline/decision-service'
 import { RowRejectedError } from '../pipeline/sink'
 import type { ApiKeyIdentity, ApiKeyScope } from '../security/api-keys'
-import { AuthFailures } from './auth-failures'
+import { addressKey, AuthFailures } from './auth-failures'
 import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-body'
 import type { GatewayMetrics } from './metrics'
 import type { GatewayActivity } from './registry'
@@ -141,35 +141,45 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
         .header('www-authenticate', 'Bearer')
         .send({ error: 'An API key is required: Authorization: Bearer <key>' })
     // An address past its budget of failed keys: what is not already known is refused without a read.
-    const blockedMs = failures.blockedFor(request.ip)
-    if (blockedMs > 0 && !deps.keys.known(presented)) {
-      deps.metrics.refused.inc({ reason: 'auth_failures' })
-      const seconds = Math.ceil(blockedMs / 1000)
-      return reply
-        .code(429)
-        .header('retry-after', String(seconds))
-        .send({
-          error: `Too many requests with invalid API keys from this address: keys this gateway does not know are refused for ${seconds} s`,
-        })
+    // A key not known costs a store read: counted before the read, taken back if the key is valid.
+    const address = addressKey(request.ip)
+    const known = deps.keys.known(presented)
+    const warnReached = () =>
+      request.log.warn(
+        { address, failures: failures.max, window_s: failures.windowMs / 1000 },
+        'an address reached its budget of invalid API keys: keys the gateway does not know are refused (429) until its window ends',
+      )
+    if (!known) {
+      const blockedMs = failures.blockedFor(address)
+      if (blockedMs > 0) {
+        deps.metrics.refused.inc({ reason: 'auth_failures' })
+        const seconds = Math.ceil(blockedMs / 1000)
+        return reply
+          .code(429)
+          .header('retry-after', String(seconds))
+          .send({
+            error: `Too many requests with invalid API keys from this address: keys this gateway does not know are refused for ${seconds} s`,
+          })
+      }
+      if (failures.attempt(address)) warnReached()
     }
     let key: ApiKeyIdentity | undefined
     try {
       key = await deps.keys.verify(presented)
     } catch (error) {
+      if (!known) failures.succeeded(address)
       deps.log?.(`could not check an API key: ${String(error)}`)
       return unavailable(reply, 'The key store is unavailable; try again')
     }
     if (key === undefined) {
-      if (failures.fail(request.ip))
-        request.log.warn(
-          { address: request.ip, failures: failures.max, window_s: failures.windowMs / 1000 },
-          'an address reached its budget of invalid API keys: keys the gateway does not know are refused (429) until its window ends',
-        )
+      // A known key id with a wrong secret counts too (an unknown one was counted before the read).
+      if (known && failures.fail(address)) warnReached()
       return reply
         .code(401)
         .header('www-authenticate', 'Bearer error="invalid_token"')
         .send({ error: 'This API key is not valid (unknown, revoked or mistyped)' })
     }
+    if (!known) failures.succeeded(address)
     request.apiKey = key
     // A valid key is a secret of this process from now on: never written to a log line.
     addSecret(presented)

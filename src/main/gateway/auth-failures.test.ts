@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { AuthFailures } from './auth-failures'
+import { addressKey, AuthFailures } from './auth-failures'
 
 describe('AuthFailures', () => {
   it('blocks an address from its max-th failure until its window ends, then forgets it', () => {
@@ -29,5 +29,26 @@ describe('AuthFailures', () => {
     expect(failures.addresses).toBeLessThanOrEqual(10)
     expect(failures.blockedFor('10.0.0.24')).toBeGreaterThan(0)
     expect(failures.blockedFor('10.0.0.0')).toBe(0)
+  })
+})
+
+describe('addressKey', () => {
+  it('counts an IPv4 address as itself and an IPv6 address by its /64, however written', () => {
+    expect(addressKey('10.0.0.1')).toBe('10.0.0.1')
+    expect(addressKey('::ffff:10.0.0.1')).toBe('10.0.0.1')
+    expect(addressKey('2001:db8:1:2:3:4:5:6')).toBe('2001:db8:1:2::/64')
+    expect(addressKey('2001:0DB8:1:2::9')).toBe('2001:db8:1:2::/64')
+    expect(addressKey('2001:db8:1:3::9')).toBe('2001:db8:1:3::/64')
+    expect(addressKey('::1')).toBe('0:0:0:0::/64')
+  })
+
+  it('takes back an attempt that was a valid key', () => {
+    const failures = new AuthFailures(2, 60_000, 10, () => 0)
+    failures.attempt('a')
+    failures.succeeded('a')
+    failures.attempt('a')
+    expect(failures.blockedFor('a')).toBe(0)
+    expect(failures.attempt('a')).toBe(true)
+    expect(failures.blockedFor('a')).toBeGreaterThan(0)
   })
 })

@@ -1,3 +1,21 @@
+import { canonicalIp } from '../pipeline/transaction-content'
+
+/**
+ * The address a client's failures are counted under: an IPv4 address itself (an IPv4-mapped IPv6 one as
+ * IPv4), an IPv6 address by its /64, which one host holds whole (each of its 2^64 addresses would have
+ * had a budget of its own).
+ */
+export function addressKey(ip: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
+  if (mapped !== null) return mapped[1] as string
+  if (!ip.includes(':')) return ip
+  try {
+    return `${canonicalIp(ip).split(':').slice(0, 4).join(':')}::/64`
+  } catch {
+    return ip
+  }
+}
+
 /**
  * Failed authentications per client address. A made-up key id is not in the key cache, so each one
  * costs a store read: a client sending random keys drove the gateway's key pool at its own request rate.
@@ -28,6 +46,22 @@ export class AuthFailures {
       return 0
     }
     return window.count >= this.max ? left : 0
+  }
+
+  /**
+   * Counts an attempt with a key the gateway does not know, before the store is asked: requests sent
+   * together are each counted before any of them is answered (counted after, 3,000 at once all passed a
+   * budget of 20). One that turns out valid is taken back (`succeeded`). True when it is the one that
+   * reaches the budget (worth a line in the log).
+   */
+  attempt(address: string): boolean {
+    return this.fail(address)
+  }
+
+  /** An attempt that was a valid key after all: it does not count against the address. */
+  succeeded(address: string) {
+    const window = this.windows.get(address)
+    if (window !== undefined && window.count > 0) window.count--
   }
 
   /** Counts a failure; true when it is the one that reaches the budget (worth a line in the log). */

@@ -50,7 +50,7 @@ function canonicalInstant(value: string): string {
  * An address as PostgreSQL's inet compares it: an IPv6 address in its groups' values, whatever the
  * spelling (`2001:0db8:0:0:0:0:0:7` is `2001:db8::7`, an embedded IPv4 address is two groups).
  */
-function canonicalIp(value: string): string {
+export function canonicalIp(value: string): string {
   if (!value.includes(':')) return value
   const [head = '', tail] = value.toLowerCase().split('::')
   const groups = (part: string) =>

@@ -182,14 +182,18 @@ export class ApiKeyVerifier {
 
   /**
    * Keeps the cache bounded: a client sending made-up key ids (each cached as unknown, so the store is
-   * not asked again) grew it without end. Rows past their TTL go first (each would be read again
-   * anyway), then the longest cached.
+   * not asked again) grew it without end. Unknown ids go first, then rows past their TTL (each would be
+   * read again anyway), then the longest cached: made-up ids never push a real key out, which the
+   * gateway's budget of invalid keys relies on (a key it knows passes an address's block).
    */
   private prune() {
     const now = Date.now()
-    for (const [id, cached] of this.cache) if (now - cached.at > this.ttlMs) this.cache.delete(id)
+    const target = MAX_CACHED_KEYS * 0.9
+    for (const [id, cached] of this.cache) if (cached.row === undefined) this.cache.delete(id)
+    if (this.cache.size > target)
+      for (const [id, cached] of this.cache) if (now - cached.at > this.ttlMs) this.cache.delete(id)
     for (const id of this.cache.keys()) {
-      if (this.cache.size <= MAX_CACHED_KEYS * 0.9) break
+      if (this.cache.size <= target) break
       this.cache.delete(id)
     }
   }
