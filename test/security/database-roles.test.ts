@@ -57,6 +57,9 @@ async function seed(owner: pg.Client) {
   cases.sup2 = await openCase('U_sup2', analystIds.analyst2)
   await owner.query(`INSERT INTO rules (version, definition, comment) VALUES (1, '{"rules": []}', 'seed')`)
   await owner.query(`INSERT INTO lists (kind, value, reason) VALUES ('user', 'U_known_bad', 'seed')`)
+  await owner.query(
+    `INSERT INTO lists (kind, value, reason) VALUES ('device', 'dev_U_fraud_mine', 'admin: permanent')`,
+  )
 }
 
 beforeAll(async () => {
@@ -547,6 +550,67 @@ INSERT INTO case_events (case_id, action, after) VALUES ($1, 'closed', '{"status
   { action: 'deletes alerts', members: EVERYONE, run: denied(`DELETE FROM alerts`) },
   { action: 'reads transactions', members: ['nobody'], run: denied(`SELECT * FROM transactions`) },
   { action: 'reads the analysts', members: ['ingest', 'nobody'], run: denied(`SELECT * FROM analysts`) },
+  // 0019: what an analyst's own login could do beyond the app.
+  {
+    action: "lifts an admin's permanent block by blocking the value again from their fraud case",
+    members: ['analyst'],
+    run: (member) =>
+      inRollback(clients[member], async (): Promise<Outcome> => {
+        await clients[member]
+          .query(`SELECT aether_block_from_case($1, 'device', 'dev_U_fraud_mine', 'lifted', '2000-01-01')`, [
+            cases.fraudMine,
+          ])
+          .catch(() => {})
+        const { rows } = await clients[member].query<{ expires_at: Date | null; reason: string }>(
+          `SELECT expires_at, reason FROM lists WHERE kind = 'device' AND value = 'dev_U_fraud_mine'`,
+        )
+        const entry = rows[0]
+        return entry !== undefined && entry.expires_at === null && entry.reason === 'admin: permanent'
+          ? { refused: true, detail: 'the entry stays permanent, with its reason' }
+          : { refused: false, detail: `the entry is now ${JSON.stringify(entry)}` }
+      }),
+  },
+  {
+    action: 'sets a case’s version past every edit to come (integer out of range for the team)',
+    members: ['analyst', 'supervisor'],
+    run: (member) =>
+      inRollback(clients[member], async (): Promise<Outcome> => {
+        const id = member === 'analyst' ? cases.mine : cases.sup1
+        const before = await clients[member].query<{ version: number }>(
+          `SELECT version FROM cases WHERE id = $1`,
+          [id],
+        )
+        await clients[member].query(`UPDATE cases SET version = 2147483647 WHERE id = $1`, [id])
+        const after = await clients[member].query<{ version: number }>(
+          `SELECT version FROM cases WHERE id = $1`,
+          [id],
+        )
+        const [was, is] = [before.rows[0]?.version, after.rows[0]?.version]
+        return was !== undefined && is === was + 1
+          ? { refused: true, detail: `the version went from ${was} to ${is}, not to 2147483647` }
+          : { refused: false, detail: `the version is ${is}` }
+      }),
+  },
+  {
+    action: 'backdates when a case closed',
+    members: ['analyst'],
+    run: (member) =>
+      inRollback(clients[member], async (): Promise<Outcome> => {
+        await clients[member].query(`UPDATE cases SET closed_at = '2020-01-01' WHERE id = $1`, [cases.mine])
+        const { rows } = await clients[member].query<{ closed_at: Date | null }>(
+          `SELECT closed_at FROM cases WHERE id = $1`,
+          [cases.mine],
+        )
+        return rows[0]?.closed_at === null
+          ? { refused: true, detail: 'an open case has no closing time' }
+          : { refused: false, detail: `closed_at is ${String(rows[0]?.closed_at)}` }
+      }),
+  },
+  {
+    action: 'reopens their own closed case and closes it with another outcome',
+    members: ['analyst'],
+    run: untouched(`UPDATE cases SET status = 'open', outcome = NULL WHERE id = $1`, () => [cases.fraudMine]),
+  },
 ]
 
 describe('forbidden actions over a raw pg connection', () => {

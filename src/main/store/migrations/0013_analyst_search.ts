@@ -69,6 +69,12 @@ const blockFromCase = (involvedUser: string) => `CREATE OR REPLACE FUNCTION aeth
    END
    $$`
 
+/** The function as this migration leaves it (0019 derives its own from it). */
+export const BLOCK_FROM_CASE = blockFromCase(
+  `subject.user_id = p_value
+                     OR EXISTS (SELECT 1 FROM public.aether_related_cases(p_case_id) r WHERE r.user_id = p_value)`,
+)
+
 const statements = [
   ...INDEXES.flatMap(([name, table, column]) => [
     `DROP INDEX ${name}`,
@@ -101,10 +107,7 @@ const statements = [
     EXECUTE format('GRANT EXECUTE ON FUNCTION aether_related_cases(bigint) TO %I', aether_team_role('analyst'));
   END
   $$`,
-  blockFromCase(
-    `subject.user_id = p_value
-                     OR EXISTS (SELECT 1 FROM public.aether_related_cases(p_case_id) r WHERE r.user_id = p_value)`,
-  ),
+  BLOCK_FROM_CASE,
 ]
 
 export async function up(db: Kysely<unknown>): Promise<void> {

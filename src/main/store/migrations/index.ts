@@ -17,6 +17,7 @@ import * as scoreOnTransaction from './0015_score_on_transaction'
 import * as stateCompression from './0016_state_compression'
 import * as stateCheckpoints from './0017_state_checkpoints'
 import * as caseTotals from './0018_case_totals'
+import * as triageGuards from './0019_triage_guards'
 
 /**
  * Every migration, in order. Imported statically so the bundle carries them; names sort in
@@ -41,6 +42,7 @@ export const migrations: Record<string, Migration> = {
   '0016_state_compression': stateCompression,
   '0017_state_checkpoints': stateCheckpoints,
   '0018_case_totals': caseTotals,
+  '0019_triage_guards': triageGuards,
 }
 
 export const latestMigration = Object.keys(migrations).sort().at(-1) ?? ''
