@@ -607,6 +607,29 @@ INSERT INTO case_events (case_id, action, after) VALUES ($1, 'closed', '{"status
       }),
   },
   {
+    action: "labels the transaction of a colleague's open case as fraud",
+    members: ['analyst'],
+    run: denied(
+      `INSERT INTO labels (txn_id, case_id, outcome)
+       SELECT txn_id, case_id, 'fraud_confirmed' FROM alerts WHERE case_id = $1`,
+      () => [cases.other],
+    ),
+  },
+  {
+    action: 'labels the transaction of their own open case (no outcome yet) as fraud',
+    members: ['analyst'],
+    run: denied(
+      `INSERT INTO labels (txn_id, case_id, outcome)
+       SELECT txn_id, case_id, 'fraud_confirmed' FROM alerts WHERE case_id = $1`,
+      () => [cases.mine],
+    ),
+  },
+  {
+    action: 'has every alert posted to the team webhook',
+    members: ['analyst'],
+    run: denied(`INSERT INTO webhook_deliveries (alert_id) SELECT id FROM alerts`),
+  },
+  {
     action: 'reopens their own closed case and closes it with another outcome',
     members: ['analyst'],
     run: untouched(`UPDATE cases SET status = 'open', outcome = NULL WHERE id = $1`, () => [cases.fraudMine]),

@@ -14,6 +14,12 @@ import { BLOCK_FROM_CASE } from './0013_analyst_search'
  *   nothing otherwise.
  * - A closed case was still the analyst's to update (reopened and closed again with another outcome,
  *   with no event); the app refuses that, and now so does the database (supervisors keep their policy).
+ * - Labels (what rule precision and the dashboard count as fraud) had no row-level security: an analyst
+ *   labelled a colleague's open case's transaction, or any transaction. An analyst now writes a label
+ *   only as closing their own case does: for an alert of that case, with the case's outcome.
+ * - Analysts could still insert webhook deliveries (0004's, before 0011 made a trigger enqueue them):
+ *   `INSERT … SELECT id FROM alerts` had every old alert posted to the team's Slack, and they could
+ *   rewrite a delivery's status. The trigger and the posters (the ingest group) need no analyst right.
  */
 
 const OLD_UPSERT =
@@ -29,6 +35,13 @@ const blockFromCase = () => {
 }
 
 const OWN_CASES = 'assignee_id IS NULL OR assignee_id = (SELECT aether_current_analyst_id())'
+
+/** The label's case is the analyst's own, the transaction one of its alerts (and, written, its outcome). */
+const LABEL_OF_OWN_CASE_ANY_OUTCOME = `EXISTS (SELECT 1 FROM cases c JOIN alerts a ON a.case_id = c.id
+     WHERE c.id = labels.case_id AND a.txn_id = labels.txn_id AND c.assignee_id = (SELECT aether_current_analyst_id()))`
+const LABEL_OF_OWN_CASE = `EXISTS (SELECT 1 FROM cases c JOIN alerts a ON a.case_id = c.id
+     WHERE c.id = labels.case_id AND a.txn_id = labels.txn_id AND c.assignee_id = (SELECT aether_current_analyst_id())
+       AND c.outcome = labels.outcome)`
 
 const up_ = [
   blockFromCase(),
@@ -46,6 +59,20 @@ const up_ = [
   `CREATE TRIGGER cases_bookkeeping BEFORE UPDATE ON cases
      FOR EACH ROW EXECUTE FUNCTION aether_cases_bookkeeping()`,
   `ALTER POLICY cases_analyst_triage ON cases USING (status <> 'closed' AND (${OWN_CASES}))`,
+  `ALTER TABLE labels ENABLE ROW LEVEL SECURITY`,
+  `DO $$
+   BEGIN
+     EXECUTE format('CREATE POLICY labels_read ON labels FOR SELECT TO %I, %I USING (true)',
+                    aether_team_role('analyst'), aether_team_role('ingest'));
+     EXECUTE format('CREATE POLICY labels_analyst_insert ON labels FOR INSERT TO %I WITH CHECK (${LABEL_OF_OWN_CASE})',
+                    aether_team_role('analyst'));
+     EXECUTE format('CREATE POLICY labels_analyst_update ON labels FOR UPDATE TO %I USING (${LABEL_OF_OWN_CASE_ANY_OUTCOME}) WITH CHECK (${LABEL_OF_OWN_CASE})',
+                    aether_team_role('analyst'));
+     EXECUTE format('CREATE POLICY labels_supervisor ON labels FOR ALL TO %I USING (true) WITH CHECK (true)',
+                    aether_team_role('supervisor'));
+     EXECUTE format('REVOKE INSERT, UPDATE ON webhook_deliveries FROM %I', aether_team_role('analyst'));
+   END
+   $$`,
 ]
 
 export async function up(db: Kysely<unknown>): Promise<void> {
@@ -54,6 +81,17 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   for (const statement of [
+    `DO $$
+     BEGIN
+       EXECUTE format('GRANT INSERT (alert_id), UPDATE (status, error) ON webhook_deliveries TO %I',
+                      aether_team_role('analyst'));
+     END
+     $$`,
+    'DROP POLICY labels_supervisor ON labels',
+    'DROP POLICY labels_analyst_update ON labels',
+    'DROP POLICY labels_analyst_insert ON labels',
+    'DROP POLICY labels_read ON labels',
+    'ALTER TABLE labels DISABLE ROW LEVEL SECURITY',
     `ALTER POLICY cases_analyst_triage ON cases USING (${OWN_CASES})`,
     'DROP TRIGGER cases_bookkeeping ON cases',
     'DROP FUNCTION aether_cases_bookkeeping()',
