@@ -30,6 +30,11 @@ test.describe('first start and connection profiles', () => {
     await page.reload()
     await shell.waitUntilReady()
     await expect(shell.modeIndicator).toContainText('Local')
+    // A tab opened on the bare address (a bookmark) has no token: it says where to get one.
+    const other = await page.context().newPage()
+    await other.goto(new URL(page.url()).origin)
+    await expect(other.getByText('open the URL that `aether serve` printed')).toBeVisible()
+    await other.close()
   })
 
   test('creates a Team profile for the local PostgreSQL and Redis, tests it green, and switches to it', async ({

@@ -34,6 +34,9 @@ function ipcLink() {
 /** Resolves when the socket has closed, so the UI can say the host went away. */
 export let connectionLost: Promise<void> = new Promise(() => {})
 
+/** False in a tab opened without the launch's token (a bookmark, a new tab): it can reach nothing. */
+export let hasHostToken = true
+
 const TOKEN_KEY = 'aether.token'
 
 /**
@@ -54,7 +57,9 @@ function hostToken(): string {
 
 function websocketLink() {
   const scheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:'
-  const token = encodeURIComponent(hostToken())
+  const given = hostToken()
+  hasHostToken = given !== ''
+  const token = encodeURIComponent(given)
   const websocket = new WebSocket(`${scheme}//${window.location.host}/rpc?token=${token}`)
   connectionLost = new Promise((resolve) => websocket.addEventListener('close', () => resolve()))
   return new WebSocketLink({ websocket })

@@ -2,7 +2,7 @@ import { useQuery } from '@tanstack/react-query'
 import { useCallback, useEffect, useState } from 'react'
 import type { AppStatus } from '../../../shared/contract'
 import { describeError } from '../api/errors'
-import { client, connectionLost, orpc } from '../api/client'
+import { client, connectionLost, hasHostToken, orpc } from '../api/client'
 import { liveQueryOptions } from '../api/live'
 
 export type AppState = 'loading' | 'ready' | 'error'
@@ -18,6 +18,9 @@ export interface AppStatusView {
 }
 
 const HOST_LOST_MESSAGE = 'The Aether host has stopped. Restart `aether serve` and reload.'
+/** A tab without the launch's token: the socket is refused, and a reload would not help. */
+const NO_TOKEN_MESSAGE =
+  'This tab has no key to the Aether host: open the URL that `aether serve` printed (it holds this launch’s token).'
 const RECONNECT_MILLIS = 3000
 
 function useHostLost(): boolean {
@@ -64,7 +67,9 @@ export function useAppStatus(): AppStatusView {
     return {
       state: 'error',
       status,
-      problem: { title: 'Connection to the workstation lost', message: HOST_LOST_MESSAGE },
+      problem: hasHostToken
+        ? { title: 'Connection to the workstation lost', message: HOST_LOST_MESSAGE }
+        : { title: 'Open the printed URL', message: NO_TOKEN_MESSAGE },
       hostLost,
       retry,
     }
