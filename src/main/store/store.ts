@@ -80,7 +80,6 @@ export function postgresPoolConfig(options: PostgresOptions): pg.PoolConfig {
     connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
     max: options.max ?? 8,
     application_name: options.applicationName ?? 'aether-workstation',
-    ...(options.statementTimeoutMs !== undefined ? { statement_timeout: options.statementTimeoutMs } : {}),
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
         oid === INT8_OID ? parseInt8 : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
@@ -93,6 +92,13 @@ export function openPostgresStore(options: PostgresOptions): Store {
   const pool = new pg.Pool(postgresPoolConfig(options))
   // An idle client that loses its server must not crash the process; the next query reports it.
   pool.on('error', () => {})
+  // Set on each new connection, first in its queue: as a startup parameter PgBouncer refuses it
+  // ("unsupported startup parameter") unless told to ignore it.
+  const timeoutMs = options.statementTimeoutMs
+  if (timeoutMs !== undefined)
+    pool.on('connect', (client) => {
+      client.query(`SET statement_timeout = ${Math.round(timeoutMs)}`).catch(() => {})
+    })
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
   return {
     engine: 'postgresql',
