@@ -528,7 +528,7 @@ INSERT INTO case_events (case_id, action, after) VALUES ($1, 'closed', '{"status
   },
   {
     action: 'rewrites a score',
-    members: ['analyst', 'supervisor', 'admin', 'nobody'],
+    members: EVERYONE,
     run: denied(`UPDATE transactions SET score = 0, decision = 'approve'`),
   },
   // The scores view (0015) is for reading: a score is written with its transaction only.
@@ -623,6 +623,40 @@ INSERT INTO case_events (case_id, action, after) VALUES ($1, 'closed', '{"status
        SELECT txn_id, case_id, 'fraud_confirmed' FROM alerts WHERE case_id = $1`,
       () => [cases.mine],
     ),
+  },
+  {
+    action: "moves an alert into a colleague's case",
+    members: EVERYONE,
+    run: denied(`UPDATE alerts SET case_id = $1 WHERE case_id = $2`, () => [cases.other, cases.mine]),
+  },
+  {
+    action: 'rewrites the counterparty of a stored transaction',
+    members: EVERYONE,
+    run: denied(`UPDATE transactions SET counterparty_id = 'BIG_MERCHANT' WHERE user_id = 'U_mine'`),
+  },
+  {
+    action: "stores an alert naming a colleague's case",
+    members: ['ingest'],
+    run: (member) =>
+      inRollback(clients[member], async (): Promise<Outcome> => {
+        const txn = randomUUID()
+        await clients[member].query(
+          `INSERT INTO transactions (txn_id, ts, user_id, counterparty_id, type, amount, currency)
+           VALUES ($1, now(), 'U_ivy', 'M_ivy', 'TRANSFER', 10.00, 'USD')`,
+          [txn],
+        )
+        await clients[member].query(
+          `INSERT INTO alerts (txn_id, case_id, score, decision) VALUES ($1, $2, 99, 'block')`,
+          [txn, cases.other],
+        )
+        const { rows } = await clients[member].query<{ case_id: string }>(
+          `SELECT case_id FROM alerts WHERE txn_id = $1`,
+          [txn],
+        )
+        return Number(rows[0]?.case_id) !== cases.other
+          ? { refused: true, detail: 'the alert joined its own user’s case' }
+          : { refused: false, detail: "the alert is in the colleague's case" }
+      }),
   },
   {
     action: 'has every alert posted to the team webhook',

@@ -9,7 +9,7 @@ import { sql, type Kysely } from 'kysely'
  * one line changed.
  */
 
-const joinsCase = (amountAtRisk: string) => `
+export const joinsCase = (amountAtRisk: string) => `
 CREATE OR REPLACE FUNCTION aether_alert_joins_case() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE

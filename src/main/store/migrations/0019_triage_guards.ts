@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely'
 import { BLOCK_FROM_CASE } from './0013_analyst_search'
+import { joinsCase, MAX_AMOUNT_AT_RISK } from './0018_case_totals'
 
 /**
  * What an analyst's own database login could do to triage beyond what the app lets them (a review with
@@ -17,6 +18,10 @@ import { BLOCK_FROM_CASE } from './0013_analyst_search'
  * - Labels (what rule precision and the dashboard count as fraud) had no row-level security: an analyst
  *   labelled a colleague's open case's transaction, or any transaction. An analyst now writes a label
  *   only as closing their own case does: for an alert of that case, with the case's outcome.
+ * - An analyst whose desk ingests could move an alert into a colleague's case (UPDATE alerts SET
+ *   case_id), insert one naming any case, or rewrite a transaction's counterparty before blocking it:
+ *   the ingest group loses UPDATE on transactions and alerts (the workers only insert), and an alert's
+ *   case is the trigger's to choose unless the schema's owner names one (seeding, repairs).
  * - Analysts could still insert webhook deliveries (0004's, before 0011 made a trigger enqueue them):
  *   `INSERT … SELECT id FROM alerts` had every old alert posted to the team's Slack, and they could
  *   rewrite a delivery's status. The trigger and the posters (the ingest group) need no analyst right.
@@ -43,7 +48,23 @@ const LABEL_OF_OWN_CASE = `EXISTS (SELECT 1 FROM cases c JOIN alerts a ON a.case
      WHERE c.id = labels.case_id AND a.txn_id = labels.txn_id AND c.assignee_id = (SELECT aether_current_analyst_id())
        AND c.outcome = labels.outcome)`
 
+const JOINS_CASE_0018 = joinsCase(`least(c.amount_at_risk + excluded.amount_at_risk, ${MAX_AMOUNT_AT_RISK})`)
+const CHOOSES = '  IF NEW.case_id IS NULL THEN'
+const joinsCaseChosen = () => {
+  if (!JOINS_CASE_0018.includes(CHOOSES))
+    throw new Error("0019: 0018's aether_alert_joins_case is not the text this migration was written for")
+  return JOINS_CASE_0018.replace(
+    CHOOSES,
+    `  IF NEW.case_id IS NOT NULL AND NOT pg_has_role(session_user,
+       (SELECT relowner FROM pg_catalog.pg_class WHERE oid = 'public.alerts'::regclass), 'MEMBER') THEN
+    NEW.case_id := NULL;
+  END IF;
+${CHOOSES}`,
+  )
+}
+
 const up_ = [
+  joinsCaseChosen(),
   blockFromCase(),
   `CREATE FUNCTION aether_cases_bookkeeping() RETURNS trigger
    LANGUAGE plpgsql SET search_path = pg_catalog, public, pg_temp AS $$
@@ -71,6 +92,7 @@ const up_ = [
      EXECUTE format('CREATE POLICY labels_supervisor ON labels FOR ALL TO %I USING (true) WITH CHECK (true)',
                     aether_team_role('supervisor'));
      EXECUTE format('REVOKE INSERT, UPDATE ON webhook_deliveries FROM %I', aether_team_role('analyst'));
+     EXECUTE format('REVOKE UPDATE ON transactions, alerts FROM %I', aether_team_role('ingest'));
    END
    $$`,
 ]
@@ -85,6 +107,7 @@ export async function down(db: Kysely<unknown>): Promise<void> {
      BEGIN
        EXECUTE format('GRANT INSERT (alert_id), UPDATE (status, error) ON webhook_deliveries TO %I',
                       aether_team_role('analyst'));
+       EXECUTE format('GRANT UPDATE ON transactions, alerts TO %I', aether_team_role('ingest'));
      END
      $$`,
     'DROP POLICY labels_supervisor ON labels',
@@ -96,6 +119,7 @@ export async function down(db: Kysely<unknown>): Promise<void> {
     'DROP TRIGGER cases_bookkeeping ON cases',
     'DROP FUNCTION aether_cases_bookkeeping()',
     BLOCK_FROM_CASE,
+    JOINS_CASE_0018,
   ])
     await sql.raw(statement).execute(db)
 }
