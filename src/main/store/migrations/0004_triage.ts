@@ -7,6 +7,40 @@ import { runScript } from './script'
  * outcomes become labels, and the grid's sort orders have indexes that keep a page fast at millions of
  * rows.
  */
+/** The trigger function as this migration makes it (0018 derives its own from it). */
+export const ALERT_JOINS_CASE = `
+    CREATE FUNCTION aether_alert_joins_case() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    DECLARE
+      opened boolean;
+    BEGIN
+      SELECT t.ts, t.user_id, t.amount INTO NEW.ts, NEW.user_id, NEW.amount
+        FROM transactions t WHERE t.txn_id = NEW.txn_id;
+      IF NOT FOUND THEN
+        RAISE EXCEPTION 'alert for unknown transaction %', NEW.txn_id USING ERRCODE = 'foreign_key_violation';
+      END IF;
+      IF NEW.case_id IS NULL THEN
+        INSERT INTO cases AS c (user_id, priority, max_score, amount_at_risk, alert_count, last_alert_at, due_at)
+        VALUES (NEW.user_id, NEW.score, NEW.score, NEW.amount, 1, NEW.ts,
+                now() + CASE WHEN NEW.decision = 'block' THEN interval '1 hour' ELSE interval '4 hours' END)
+        ON CONFLICT (user_id) WHERE status <> 'closed' DO UPDATE SET
+          priority = greatest(c.priority, excluded.priority),
+          max_score = greatest(c.max_score, excluded.max_score),
+          amount_at_risk = c.amount_at_risk + excluded.amount_at_risk,
+          alert_count = c.alert_count + 1,
+          last_alert_at = greatest(c.last_alert_at, excluded.last_alert_at),
+          due_at = least(c.due_at, excluded.due_at)
+        RETURNING c.id, (c.xmax = 0) INTO NEW.case_id, opened;
+        IF opened THEN
+          INSERT INTO case_events (case_id, action, after)
+          VALUES (NEW.case_id, 'opened', jsonb_build_object(
+            'status', 'open', 'alert_id', NEW.id, 'score', NEW.score, 'decision', NEW.decision));
+        END IF;
+      END IF;
+      RETURN NEW;
+    END
+    $$`
+
 export async function up(db: Kysely<unknown>): Promise<void> {
   await runScript(
     db,
@@ -107,42 +141,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
   // A new alert joins the user's open case or opens one. The unique partial index on cases makes two
   // writers racing on the same user meet in ON CONFLICT instead of opening two cases.
-  await sql
-    .raw(
-      `
-    CREATE FUNCTION aether_alert_joins_case() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
-    DECLARE
-      opened boolean;
-    BEGIN
-      SELECT t.ts, t.user_id, t.amount INTO NEW.ts, NEW.user_id, NEW.amount
-        FROM transactions t WHERE t.txn_id = NEW.txn_id;
-      IF NOT FOUND THEN
-        RAISE EXCEPTION 'alert for unknown transaction %', NEW.txn_id USING ERRCODE = 'foreign_key_violation';
-      END IF;
-      IF NEW.case_id IS NULL THEN
-        INSERT INTO cases AS c (user_id, priority, max_score, amount_at_risk, alert_count, last_alert_at, due_at)
-        VALUES (NEW.user_id, NEW.score, NEW.score, NEW.amount, 1, NEW.ts,
-                now() + CASE WHEN NEW.decision = 'block' THEN interval '1 hour' ELSE interval '4 hours' END)
-        ON CONFLICT (user_id) WHERE status <> 'closed' DO UPDATE SET
-          priority = greatest(c.priority, excluded.priority),
-          max_score = greatest(c.max_score, excluded.max_score),
-          amount_at_risk = c.amount_at_risk + excluded.amount_at_risk,
-          alert_count = c.alert_count + 1,
-          last_alert_at = greatest(c.last_alert_at, excluded.last_alert_at),
-          due_at = least(c.due_at, excluded.due_at)
-        RETURNING c.id, (c.xmax = 0) INTO NEW.case_id, opened;
-        IF opened THEN
-          INSERT INTO case_events (case_id, action, after)
-          VALUES (NEW.case_id, 'opened', jsonb_build_object(
-            'status', 'open', 'alert_id', NEW.id, 'score', NEW.score, 'decision', NEW.decision));
-        END IF;
-      END IF;
-      RETURN NEW;
-    END
-    $$`,
-    )
-    .execute(db)
+  await sql.raw(ALERT_JOINS_CASE).execute(db)
   await sql
     .raw(
       `CREATE TRIGGER alerts_join_case BEFORE INSERT ON alerts

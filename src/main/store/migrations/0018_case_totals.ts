@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely'
+import { ALERT_JOINS_CASE } from './0004_triage'
 
 /**
  * A case's amount at risk saturates at the column's largest value instead of overflowing. It summed the
@@ -6,41 +7,20 @@ import { sql, type Kysely } from 'kysely'
  * a transaction's amount may have) overflowed it, PostgreSQL refused the alert's insert, and so the
  * whole transaction: each later alerting transaction of that user became a dead letter until the case
  * was closed, where the riskiest users are the ones that matter most. The function is 0004's with that
- * one line changed.
+ * one line changed, derived from 0004's text.
  */
 
-export const joinsCase = (amountAtRisk: string) => `
-CREATE OR REPLACE FUNCTION aether_alert_joins_case() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
-DECLARE
-  opened boolean;
-BEGIN
-  SELECT t.ts, t.user_id, t.amount INTO NEW.ts, NEW.user_id, NEW.amount
-    FROM transactions t WHERE t.txn_id = NEW.txn_id;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'alert for unknown transaction %', NEW.txn_id USING ERRCODE = 'foreign_key_violation';
-  END IF;
-  IF NEW.case_id IS NULL THEN
-    INSERT INTO cases AS c (user_id, priority, max_score, amount_at_risk, alert_count, last_alert_at, due_at)
-    VALUES (NEW.user_id, NEW.score, NEW.score, NEW.amount, 1, NEW.ts,
-            now() + CASE WHEN NEW.decision = 'block' THEN interval '1 hour' ELSE interval '4 hours' END)
-    ON CONFLICT (user_id) WHERE status <> 'closed' DO UPDATE SET
-      priority = greatest(c.priority, excluded.priority),
-      max_score = greatest(c.max_score, excluded.max_score),
-      amount_at_risk = ${amountAtRisk},
-      alert_count = c.alert_count + 1,
-      last_alert_at = greatest(c.last_alert_at, excluded.last_alert_at),
-      due_at = least(c.due_at, excluded.due_at)
-    RETURNING c.id, (c.xmax = 0) INTO NEW.case_id, opened;
-    IF opened THEN
-      INSERT INTO case_events (case_id, action, after)
-      VALUES (NEW.case_id, 'opened', jsonb_build_object(
-        'status', 'open', 'alert_id', NEW.id, 'score', NEW.score, 'decision', NEW.decision));
-    END IF;
-  END IF;
-  RETURN NEW;
-END
-$$`
+const SUM_0004 = 'amount_at_risk = c.amount_at_risk + excluded.amount_at_risk'
+
+/** 0004's function, replaced, with its case total set by `amountAtRisk`. */
+export const joinsCase = (amountAtRisk: string) => {
+  if (!ALERT_JOINS_CASE.includes(SUM_0004) || !ALERT_JOINS_CASE.includes('CREATE FUNCTION'))
+    throw new Error("0018: 0004's aether_alert_joins_case is not the text this migration was written for")
+  return ALERT_JOINS_CASE.replace('CREATE FUNCTION', 'CREATE OR REPLACE FUNCTION').replace(
+    SUM_0004,
+    `amount_at_risk = ${amountAtRisk}`,
+  )
+}
 
 /** numeric(18, 2)'s largest value. */
 export const MAX_AMOUNT_AT_RISK = '9999999999999999.99'
