@@ -161,7 +161,7 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
             error: `Too many requests with invalid API keys from this address: keys this gateway does not know are refused for ${seconds} s`,
           })
       }
-      if (failures.attempt(address)) warnReached()
+      if (failures.fail(address)) warnReached()
     }
     let key: ApiKeyIdentity | undefined
     try {

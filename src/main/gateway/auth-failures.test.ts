@@ -44,11 +44,11 @@ describe('addressKey', () => {
 
   it('takes back an attempt that was a valid key', () => {
     const failures = new AuthFailures(2, 60_000, 10, () => 0)
-    failures.attempt('a')
+    failures.fail('a')
     failures.succeeded('a')
-    failures.attempt('a')
+    failures.fail('a')
     expect(failures.blockedFor('a')).toBe(0)
-    expect(failures.attempt('a')).toBe(true)
+    expect(failures.fail('a')).toBe(true)
     expect(failures.blockedFor('a')).toBeGreaterThan(0)
   })
 })
