@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { consoleRelation, errorPosition, withoutTrailingSemicolon } from './sql-console'
+import { consoleError, consoleRelation, errorPosition, withoutTrailingSemicolon } from './sql-console'
 
 describe('where DuckDB points in a statement', () => {
   it('reads the line and the caret', () => {
@@ -54,5 +54,18 @@ describe('a console query as a relation', () => {
     // `;` then thousands of `-`: each could start a comment or not (the earlier pattern's 2^n ways).
     const sql = `select ';${'-'.repeat(20_000)}'\nas a;${' --'.repeat(20_000)}`
     expect(withoutTrailingSemicolon(sql)).toBe(`select ';${'-'.repeat(20_000)}'\nas a`)
+  })
+})
+
+describe('a console statement over its memory', () => {
+  it('says what the analyst can do, not the settings the console refuses', () => {
+    const error = consoleError(
+      new Error(
+        "Out of Memory Error: failed to allocate data of size 16.0 MiB (946.2 MiB/953.6 MiB used)\n\nPossible solutions:\n* Increasing the memory limit (SET memory_limit='...GB')",
+      ),
+      'SELECT 1',
+    )
+    expect(error.message).toMatch(/more than the console's 1GB of memory/)
+    expect(error.message).not.toMatch(/SET/)
   })
 })

@@ -1,6 +1,6 @@
 import { StatementType, type DuckDBConnection } from '@duckdb/node-api'
 import type { ColumnInfo, SqlAnswer } from '../../shared/datasets-contract'
-import { asNumber, describe, readOne, toCell } from './duck'
+import { asNumber, CONSOLE_MEMORY_LIMIT, describe, readOne, toCell } from './duck'
 
 /**
  * The analyst's SQL, run on the console's locked-down instance (duck.ts openLockedDown). A query pages
@@ -46,10 +46,19 @@ export function errorPosition(
 /** DuckDB's message without the position part, which the console shows its own way. */
 const withoutPosition = (message: string) => message.split('\n\nLINE ')[0]?.trim() ?? message
 
+/**
+ * DuckDB's "Out of Memory" error suggests `SET memory_limit` and `SET threads`, which the console's
+ * locked configuration refuses: the analyst is told what they can do instead.
+ */
+const outOfMemory = (message: string) =>
+  /^Out of Memory Error/i.test(message)
+    ? `The query needs more than the console's ${CONSOLE_MEMORY_LIMIT} of memory. Narrow it: filter rows, aggregate before listing, or add a LIMIT.`
+    : message
+
 export function consoleError(error: unknown, sql: string, lineOffset = 0): ConsoleStatementError {
   const message = error instanceof Error ? error.message : String(error)
   const { line, column } = errorPosition(message, sql, lineOffset)
-  return new ConsoleStatementError(withoutPosition(message), line, column)
+  return new ConsoleStatementError(outOfMemory(withoutPosition(message)), line, column)
 }
 
 /** `'…'` (with `''`), `E'…'` (with backslash escapes too) and `"…"`: where the quote at `start` ends. */
