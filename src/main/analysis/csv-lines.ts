@@ -4,7 +4,7 @@
  *   every row after one was numbered a line early, and a PaySim row's txn_id (made from its line)
  *   differed from the one a replay gives the same row;
  * - in a file whose lines end in CRLF, the line numbers of the rows it sets aside are about twice what
- *   they are (DuckDB 1.4: line 9,001 of the sample was reported as 18,001), while the byte positions it
+ *   they are (DuckDB 1.5: line 9,001 of the sample was reported as 18,001), while the byte positions it
  *   gives with them are right. Lines are counted from those.
  */
 

@@ -73,6 +73,28 @@ export function openScratch(tempDirectory: string): Promise<DuckDBInstance> {
   return DuckDBInstance.create(':memory:', { temp_directory: tempDirectory })
 }
 
+/** A temporary table of BIGINT columns holding `rows` (each as many numbers as `columns`), by appender. */
+export async function createNumbersTable(
+  connection: DuckDBConnection,
+  table: string,
+  columns: readonly string[],
+  rows: Iterable<readonly number[]>,
+): Promise<void> {
+  await connection.run(
+    `CREATE TEMP TABLE ${quoteIdentifier(table)} (${columns.map((column) => `${quoteIdentifier(column)} BIGINT`).join(', ')})`,
+  )
+  const appender = await connection.createAppender(table, 'main', 'temp')
+  try {
+    for (const row of rows) {
+      for (const value of row) appender.appendBigInt(BigInt(value))
+      appender.endRow()
+    }
+    appender.flushSync()
+  } finally {
+    appender.closeSync()
+  }
+}
+
 export const quoteIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`
 export const quoteLiteral = (text: string) => `'${text.replaceAll("'", "''")}'`
 

@@ -12,7 +12,15 @@ import type {
   QualityReport,
 } from '../../shared/datasets-contract'
 import { isPaysimHeader, PAYSIM_COLUMNS } from '../../shared/paysim'
-import { asNumber, describe, openWritable, quoteIdentifier, quoteLiteral, readOne } from './duck'
+import {
+  asNumber,
+  createNumbersTable,
+  describe,
+  openWritable,
+  quoteIdentifier,
+  quoteLiteral,
+  readOne,
+} from './duck'
 import {
   createTransactionTypeSql,
   LINE_COLUMN,
@@ -182,17 +190,12 @@ async function numberLines(
     return
   }
   // The lines without a row: those DuckDB set aside, and the empty ones it skipped.
-  await connection.run(`CREATE TEMP TABLE empty_lines (line BIGINT)`)
-  const appender = await connection.createAppender('empty_lines')
-  try {
-    for (const line of emptyLines) {
-      appender.appendBigInt(BigInt(line))
-      appender.endRow()
-    }
-    appender.flushSync()
-  } finally {
-    appender.closeSync()
-  }
+  await createNumbersTable(
+    connection,
+    'empty_lines',
+    ['line'],
+    emptyLines.map((line) => [line]),
+  )
   await connection.run(`
     CREATE TEMP TABLE line_shift AS
       SELECT line - j - 1 AS from_ordinal, max(j) AS shift
@@ -334,18 +337,7 @@ export async function runImport(
       ).catch((error: unknown) => {
         throw signal.aborted ? new ImportCancelledError() : error
       })
-      await connection.run(`CREATE TEMP TABLE reject_lines (position BIGINT, line BIGINT)`)
-      const appender = await connection.createAppender('reject_lines')
-      try {
-        for (const [position, line] of lines) {
-          appender.appendBigInt(BigInt(position))
-          appender.appendBigInt(BigInt(line))
-          appender.endRow()
-        }
-        appender.flushSync()
-      } finally {
-        appender.closeSync()
-      }
+      await createNumbersTable(connection, 'reject_lines', ['position', 'line'], lines)
       await connection.run(
         `CREATE TABLE ${REJECTS_TABLE} AS
            SELECT coalesce(l.line, e.line) AS line, column_idx, column_name, CAST(error_type AS VARCHAR) AS error_type, error_message, csv_line
