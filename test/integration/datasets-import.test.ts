@@ -34,6 +34,15 @@ const datasetsDir = () => join(harness.opened.dataDir, 'datasets')
 const databaseFiles = async (id: string) =>
   (await readdir(datasetsDir())).filter((file) => file.startsWith(`${id}-`))
 
+/** The bundled sample as a Parquet file at `path`, written by DuckDB. */
+async function writeSampleParquet(path: string) {
+  const instance = await DuckDBInstance.create(':memory:')
+  const connection = await instance.connect()
+  await connection.run(`COPY (SELECT * FROM read_csv('${SAMPLE_PATH}')) TO '${path}' (FORMAT parquet)`)
+  connection.closeSync()
+  instance.closeSync()
+}
+
 /** Rows of the grid whose `seq` (the file line) is one of `lines`. */
 async function rowsAtLines(datasetId: string, lines: number[]) {
   const page = await harness.client.datasets.rows({
@@ -202,11 +211,7 @@ describe('files that are not the bundled sample', () => {
     const gz = join(scratch, 'sample.csv.gz')
     await writeFile(gz, gzipSync(readFileSync(SAMPLE_PATH)))
     const parquet = join(scratch, 'sample.parquet')
-    const instance = await DuckDBInstance.create(':memory:')
-    const connection = await instance.connect()
-    await connection.run(`COPY (SELECT * FROM read_csv('${SAMPLE_PATH}')) TO '${parquet}' (FORMAT parquet)`)
-    connection.closeSync()
-    instance.closeSync()
+    await writeSampleParquet(parquet)
 
     for (const path of [gz, parquet]) {
       const dataset = readyDataset(await collect(await harness.client.datasets.open({ path })))
@@ -331,11 +336,7 @@ describe('files that are not the bundled sample', () => {
     const csv = join(folder, 'sample.csv')
     await copyFile(SAMPLE_PATH, csv)
     const parquet = join(folder, 'sample.parquet')
-    const instance = await DuckDBInstance.create(':memory:')
-    const connection = await instance.connect()
-    await connection.run(`COPY (SELECT * FROM read_csv('${SAMPLE_PATH}')) TO '${parquet}' (FORMAT parquet)`)
-    connection.closeSync()
-    instance.closeSync()
+    await writeSampleParquet(parquet)
     for (const path of [csv, parquet]) {
       const dataset = readyDataset(await collect(await harness.client.datasets.open({ path })))
       expect(dataset, basename(path)).toMatchObject({ kind: 'paysim', rowCount: 19_999, fraudCount: 81 })

@@ -1,6 +1,11 @@
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { deadLetterStream, partitionOf, partitionStream } from '../../src/main/pipeline/partitioning'
+import {
+  deadLetterStream,
+  partitionOf,
+  partitionStream,
+  type StreamLayout,
+} from '../../src/main/pipeline/partitioning'
 import { encodeTransaction } from '../../src/main/pipeline/wire'
 import type { Transaction } from '../../src/shared/transaction'
 import {
@@ -64,6 +69,40 @@ afterAll(async () => {
   await deleteKeys(SHARED_REDIS_URL, layout.prefix)
   await database?.drop()
 })
+
+/**
+ * A worker of the test's own layout runs until each of `txnIds` is stored or a dead letter and nothing
+ * is pending, then stops.
+ */
+async function drainOwn(own: StreamLayout, txnIds: string[]): Promise<void> {
+  const worker = startWorker({
+    postgres: { url: database.url },
+    redis: { url: SHARED_REDIS_URL },
+    layout: own,
+  })
+  const decided = async () => (await redis.xlen(deadLetterStream(own))) + (await storedOf(txnIds))
+  try {
+    await waitFor('each stored or a dead letter', decided, (n) => n === txnIds.length, 60_000)
+    await waitFor(
+      'nothing pending',
+      () => pendingEntries(SHARED_REDIS_URL, own),
+      (n) => n === 0,
+      60_000,
+    )
+  } finally {
+    await worker.close()
+  }
+}
+
+/** How many of `txnIds` are stored. */
+async function storedOf(txnIds: string[]): Promise<number> {
+  const [row] = await query<{ n: number }>(
+    database.url,
+    'SELECT count(*)::int AS n FROM transactions WHERE txn_id = ANY($1)',
+    [txnIds],
+  )
+  return row?.n ?? 0
+}
 
 describe('malformed messages', () => {
   it('sends each bad message to the dead-letter stream with its reason and stores every valid one', async () => {
@@ -172,30 +211,10 @@ describe('malformed messages', () => {
       amount: '9000000000000000.00',
     }))
     for (const txn of whales) await redis.xadd(partitionStream(own, 0), '*', ...encodeTransaction(txn))
-    const worker = startWorker({
-      postgres: { url: database.url },
-      redis: { url: SHARED_REDIS_URL },
-      layout: own,
-    })
-    const decided = async () =>
-      (await redis.xlen(deadLetterStream(own))) +
-      ((
-        await query<{ n: number }>(
-          database.url,
-          `SELECT count(*)::int AS n FROM transactions WHERE user_id = 'whale-0018'`,
-        )
-      )[0]?.n ?? 0)
-    try {
-      await waitFor('each stored or a dead letter', decided, (n) => n === whales.length, 60_000)
-      await waitFor(
-        'nothing pending',
-        () => pendingEntries(SHARED_REDIS_URL, own),
-        (n) => n === 0,
-        60_000,
-      )
-    } finally {
-      await worker.close()
-    }
+    await drainOwn(
+      own,
+      whales.map((txn) => txn.txn_id),
+    )
     const [stored] = await query<{ n: number; alerts: number }>(
       database.url,
       `SELECT count(*)::int AS n, (SELECT count(*)::int FROM alerts WHERE user_id = 'whale-0018') AS alerts
@@ -223,34 +242,10 @@ describe('malformed messages', () => {
     const spoiled = set(encodeTransaction(bad as Transaction), 'amount', '-1.00')
     await redis.call('XADD', [stream, '*'].concat(spoiled, junk))
     for (const txn of [next, last]) await redis.xadd(stream, '*', ...encodeTransaction(txn as Transaction))
-    const worker = startWorker({
-      postgres: { url: database.url },
-      redis: { url: SHARED_REDIS_URL },
-      layout: own,
-    })
-    try {
-      await waitFor(
-        'both transactions behind it stored',
-        async () =>
-          (
-            await query<{ n: number }>(
-              database.url,
-              'SELECT count(*)::int AS n FROM transactions WHERE txn_id = ANY($1)',
-              [[next?.txn_id, last?.txn_id]],
-            )
-          )[0]?.n,
-        (n) => n === 2,
-        60_000,
-      )
-      await waitFor(
-        'nothing pending',
-        () => pendingEntries(SHARED_REDIS_URL, own),
-        (n) => n === 0,
-        60_000,
-      )
-    } finally {
-      await worker.close()
-    }
+    const ids = [bad, next, last].map((txn) => (txn as Transaction).txn_id)
+    await drainOwn(own, ids)
+    // Both transactions behind it stored.
+    expect(await storedOf(ids.slice(1))).toBe(2)
     const [letter] = await redis.xrange(deadLetterStream(own), '-', '+')
     const fields = letter?.[1] ?? []
     expect(fields[fields.indexOf('dead_reason') + 1]).toMatch(/amount/)
