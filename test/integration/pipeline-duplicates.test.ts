@@ -1,13 +1,15 @@
-import type { Redis } from 'ioredis'
+import { Redis } from 'ioredis'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   CONSUMER_GROUP,
   deadLetterStream,
+  partitionOf,
   partitionStream,
   type StreamLayout,
 } from '../../src/main/pipeline/partitioning'
 import { renderMetrics } from '../../src/main/pipeline/metrics'
+import { encodeTransaction } from '../../src/main/pipeline/wire'
 import type { Transaction } from '../../src/shared/transaction'
 import {
   sharedRedisFor,
@@ -267,6 +269,56 @@ describe('duplicates', () => {
     expect(status.counts).toMatchObject({ stored: 1200, duplicates: 0, deadLetters: 0, redelivered: 600 })
     expect(status.lastError?.message).toMatch(/consumer group .* was gone/)
   }, 120_000)
+
+  it('an operator moving the group past entries it has not read: the worker waits for new ones without spinning, and stores them', async () => {
+    // A private Redis: its command counts are this worker's alone.
+    const server = await startPrivateRedis()
+    cleanups.push(() => server.stop())
+    const db = await createTestDatabase('aether_pipe')
+    cleanups.push(() => db.drop())
+    await migratedDatabase(db.url)
+    const layout = testLayout(2)
+    const [first, skipped, after] = [generated(300, 51), generated(200, 53), generated(300, 57)]
+    await produce(server.url, layout, first as Transaction[])
+    const worker = startWorker({ postgres: { url: db.url }, redis: { url: server.url }, layout })
+    cleanups.push(() => worker.close())
+    await waitFor(
+      'the first stored',
+      () => storedCount(db.url),
+      (n) => n === first?.length,
+    )
+    // Caught up, it waits for entries after the last one it was given. Entries come, and in the same
+    // MULTI the operator skips them (XGROUP SETID … $): the worker is never given them.
+    const redis = new Redis(server.url)
+    cleanups.push(() => redis.quit())
+    const multi = redis.multi()
+    for (const txn of skipped as Transaction[])
+      multi.xadd(
+        partitionStream(layout, partitionOf(txn.user_id, layout.partitions)),
+        '*',
+        ...encodeTransaction(txn),
+      )
+    for (let p = 0; p < layout.partitions; p++)
+      multi.xgroup('SETID', partitionStream(layout, p), CONSUMER_GROUP, '$')
+    await multi.exec()
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    // Its wait for entries after the last one it was given ended at once, again and again, before.
+    const xreads = async () => {
+      const stats = (await redis.info('commandstats')).match(/cmdstat_xread:calls=(\d+)/)
+      return Number(stats?.[1] ?? 0)
+    }
+    const before = await xreads()
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    // A wait lasts 500 ms while nothing comes.
+    expect(await xreads()).toBeLessThan(before + 10)
+    await produce(server.url, layout, after as Transaction[])
+    await waitFor(
+      'the ones after stored',
+      () => storedCount(db.url),
+      (n) => n === (first?.length ?? 0) + (after?.length ?? 0),
+    )
+    expect((await worker.worker.status()).counts).toMatchObject({ stored: 600, deadLetters: 0 })
+  }, 60_000)
 
   it('counts each transaction once when Redis is killed between a commit and its acknowledgement and comes back from its append-only file', async () => {
     const server = await startPrivateRedis()

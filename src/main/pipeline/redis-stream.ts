@@ -225,6 +225,7 @@ type ReadArgs = Parameters<ScriptedRedis['fencedRead']>
 interface ScriptedPipeline {
   fencedRead(...args: ReadArgs): ScriptedPipeline
   fencedReadBuffer(...args: ReadArgs): ScriptedPipeline
+  xreadBuffer(...args: ReturnType<typeof blockingRead>): ScriptedPipeline
   exec(): Promise<[Error | null, unknown][] | null>
 }
 
@@ -308,6 +309,34 @@ const TRIM_ROUNDS = 20
  * refuses them today; a looser prefix rule must not turn the scan into a wider one).
  */
 export const escapeGlob = (text: string) => text.replace(/[*?[\]\\]/g, '\\$&')
+
+/** One partition's fenced read (see readFenced). */
+export interface FencedRead {
+  partition: number
+  token: string
+  mode: 'claim' | 'new'
+  count: number
+  cursor: string
+}
+
+export interface FencedReply {
+  partition: number
+  entries: StreamEntry[]
+  cursor: string
+  deleted: number
+}
+
+/** XREAD's arguments that wait for an entry after each partition's id (one entry each is enough to tell). */
+const blockingRead = (layout: StreamLayout, after: ReadonlyMap<number, string>, blockMs: number) =>
+  [
+    'COUNT',
+    1,
+    'BLOCK',
+    blockMs,
+    'STREAMS',
+    ...[...after.keys()].map((partition) => partitionStream(layout, partition)),
+    ...after.values(),
+  ] as const
 
 export class RedisStreams {
   /** Blocking waits and fenced reads; a lost reply is never re-sent blindly (see readFenced). */
@@ -414,11 +443,23 @@ export class RedisStreams {
    * One fenced read per partition, sent together (one round trip). `claim` partitions return their
    * pending entries from the cursor and the next cursor ('0-0' once every pending entry was seen).
    */
-  async readFenced(
-    requests: { partition: number; token: string; mode: 'claim' | 'new'; count: number; cursor: string }[],
-  ): Promise<{ partition: number; entries: StreamEntry[]; cursor: string; deleted: number }[]> {
+  async readFenced(requests: FencedRead[]): Promise<FencedReply[]> {
+    return (await this.waitAndReadFenced(requests)).replies
+  }
+
+  /**
+   * The fenced reads (readFenced), after a wait (`wait`: until one of the partitions has entries after
+   * the given ids, or blockMs passes) in the same round trip: Redis runs a client's commands in order, so
+   * the reads run as soon as the wait ends. A worker that has caught up waits this way: before, an empty
+   * read, then a wait, then a read again, three round trips and two wakes a batch where this is one.
+   * `came`: whether the wait saw entries (undefined without a wait).
+   */
+  async waitAndReadFenced(
+    requests: FencedRead[],
+    wait?: { after: ReadonlyMap<number, string>; blockMs: number },
+  ): Promise<{ replies: FencedReply[]; came?: boolean }> {
     const connection = this.readerConnections
-    const argsOf = (request: (typeof requests)[number]): ReadArgs => [
+    const argsOf = (request: FencedRead): ReadArgs => [
       partitionLease(this.layout, request.partition),
       this.stream(request.partition),
       request.token,
@@ -438,12 +479,22 @@ export class RedisStreams {
     // partition per small batch, they took 28% of the worker's CPU (2.07 of 7.43 s in a CPU profile of
     // `aether worker` under `aether replay --tps 500`; with the acknowledgements' writes, 35%).
     const pipeline = this.reader.pipeline() as unknown as ScriptedPipeline
+    const waiting = wait !== undefined && wait.after.size > 0 && requests.length > 0
+    // As bytes: only whether an entry came counts, and its fields may be too long for text.
+    if (waiting) pipeline.xreadBuffer(...blockingRead(this.layout, wait.after, wait.blockMs))
     requests.forEach((request, index) =>
       asBytes[index]
         ? pipeline.fencedReadBuffer(...argsOf(request))
         : pipeline.fencedRead(...argsOf(request)),
     )
-    const results = requests.length === 0 ? [] : ((await pipeline.exec()) ?? [])
+    const all = requests.length === 0 ? [] : ((await pipeline.exec()) ?? [])
+    let came: boolean | undefined
+    if (waiting) {
+      const [error, reply] = all[0] ?? [new Error('Redis gave no reply to a wait'), undefined]
+      if (error !== null) throw error
+      came = reply !== null
+    }
+    const results = waiting ? all.slice(1) : all
     const replies = await Promise.all(
       requests.map(async (request, index): Promise<[0] | [1 | 2, unknown]> => {
         const [error, reply] = results[index] ?? [new Error('Redis gave no reply to a read'), undefined]
@@ -462,47 +513,46 @@ export class RedisStreams {
     // ioredis re-sends a command whose reply a disconnect lost; the first sending may have delivered
     // entries that are now pending and unseen. Reading past them would break per-user order.
     if (connection !== this.readerConnections) throw new ReadInterruptedError()
-    return replies.map((reply, index) => {
-      const request = requests[index] as (typeof requests)[number]
-      if (reply[0] === 0) throw new LeaseLostError(request.partition)
-      const body = reply[1]
-      if (reply[0] === 2)
+    return {
+      came,
+      replies: replies.map((reply, index): FencedReply => {
+        const request = requests[index] as FencedRead
+        if (reply[0] === 0) throw new LeaseLostError(request.partition)
+        const body = reply[1]
+        if (reply[0] === 2)
+          return {
+            partition: request.partition,
+            entries: toEntries(request.partition, body as RawEntry[]),
+            cursor: '',
+            deleted: 0,
+          }
+        if (request.mode === 'claim') {
+          const [cursor, raw, deletedIds] = body as [string, RawEntry[], string[] | undefined]
+          if (cursor === '0-0') this.readAsBytes.delete(request.partition)
+          const entries = toEntries(request.partition, raw)
+          return { partition: request.partition, entries, cursor, deleted: deletedIds?.length ?? 0 }
+        }
+        const text = body as string
+        // cjson writes an empty array as an empty object.
+        const raw = text === '' || text === '{}' ? [] : (JSON.parse(text) as RawEntry[])
         return {
           partition: request.partition,
-          entries: toEntries(request.partition, body as RawEntry[]),
+          entries: toEntries(request.partition, raw),
           cursor: '',
           deleted: 0,
         }
-      if (request.mode === 'claim') {
-        const [cursor, raw, deletedIds] = body as [string, RawEntry[], string[] | undefined]
-        if (cursor === '0-0') this.readAsBytes.delete(request.partition)
-        const entries = toEntries(request.partition, raw)
-        return { partition: request.partition, entries, cursor, deleted: deletedIds?.length ?? 0 }
-      }
-      const text = body as string
-      // cjson writes an empty array as an empty object.
-      const raw = text === '' || text === '{}' ? [] : (JSON.parse(text) as RawEntry[])
-      return {
-        partition: request.partition,
-        entries: toEntries(request.partition, raw),
-        cursor: '',
-        deleted: 0,
-      }
-    })
+      }),
+    }
   }
 
   /**
    * Waits until one of the partitions has entries after the given ids, or the timeout passes; says
    * whether entries came.
    */
-  async waitForEntries(after: Map<number, string>, blockMs: number): Promise<boolean> {
+  async waitForEntries(after: ReadonlyMap<number, string>, blockMs: number): Promise<boolean> {
     if (after.size === 0) return false
-    const keys = [...after.keys()].map((partition) => this.stream(partition))
-    return (
-      // As bytes: only whether an entry came counts, and its fields may be too long for text.
-      (await this.reader.xreadBuffer('COUNT', 1, 'BLOCK', blockMs, 'STREAMS', ...keys, ...after.values())) !==
-      null
-    )
+    // As bytes: only whether an entry came counts, and its fields may be too long for text.
+    return (await this.reader.xreadBuffer(...blockingRead(this.layout, after, blockMs))) !== null
   }
 
   /**

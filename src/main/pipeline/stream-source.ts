@@ -4,6 +4,7 @@ import {
   compareIds,
   LeaseLostError,
   type DeadLetter,
+  type FencedReply,
   type RedisStreams,
   type StrayStream,
   type StreamEntry,
@@ -55,6 +56,8 @@ export class RedisStreamSource implements IngestSource {
   private isolateCount = 0
   private lastIsolated = false
   private lastEntries = 0
+  /** The last read gave less than it asked of every partition, none left to claim: the next one waits first. */
+  private caughtUp = false
   private trimmedAt = performance.now()
   /** The trim in progress, if one is. */
   private trimming: Promise<void> | undefined
@@ -146,9 +149,21 @@ export class RedisStreamSource implements IngestSource {
     const isolated = this.isolateCount > 0
     const chosen = isolated ? claiming.slice(0, 1) : [...this.held]
     const count = isolated ? this.isolateCount : Math.max(1, Math.ceil(maxEntries / chosen.length))
-    let replies: Awaited<ReturnType<RedisStreams['readFenced']>>
+    // Caught up (the last read gave less than it asked, nothing left to claim): the read waits for new
+    // entries first, in the same round trip (waitAndReadFenced). Entries that came meanwhile end the
+    // wait at once.
+    const wait =
+      this.caughtUp && !isolated && claiming.length === 0
+        ? {
+            after: new Map([...this.held].map(([partition, held]) => [partition, held.lastSeen])),
+            blockMs: this.blockMs,
+          }
+        : undefined
+    this.caughtUp = false
+    let replies: FencedReply[]
+    let came: boolean | undefined
     try {
-      replies = await this.streams.readFenced(
+      ;({ replies, came } = await this.streams.waitAndReadFenced(
         chosen.map(([partition, held]) => ({
           partition,
           token: held.token,
@@ -156,7 +171,8 @@ export class RedisStreamSource implements IngestSource {
           count,
           cursor: held.cursor,
         })),
-      )
+        wait,
+      ))
     } catch (error) {
       if (error instanceof LeaseLostError) this.ownership.lost.add(error.partition)
       // The group is gone (an operator's XGROUP DESTROY, or the stream deleted and written again): the
@@ -197,10 +213,27 @@ export class RedisStreamSource implements IngestSource {
     }
     this.lastIsolated = isolated
     this.lastEntries = entries.length
+    const claimLeft = [...this.held.values()].some((held) => held.mode === 'claim')
+    this.caughtUp = !full && !claimLeft
     let idle = false
-    if (entries.length === 0 && ![...this.held.values()].some((held) => held.mode === 'claim')) {
-      const after = new Map([...this.held].map(([partition, held]) => [partition, held.lastSeen]))
-      idle = !(await this.streams.waitForEntries(after, this.blockMs))
+    if (entries.length === 0 && !claimLeft) {
+      // Waited for nothing: the stream is quiet. Read without a wait (the first read after a claim):
+      // waits now, as the next read would.
+      idle =
+        came === false ||
+        (came === undefined &&
+          !(await this.streams.waitForEntries(
+            new Map([...this.held].map(([partition, held]) => [partition, held.lastSeen])),
+            this.blockMs,
+          )))
+      // Entries came after what this worker was given, and the read got none of them: the group was
+      // moved past them (XGROUP SETID, or delivered elsewhere). The wait starts after what the group has
+      // delivered, or it would end at once again and again.
+      if (came === true)
+        for (const [partition, held] of this.held) {
+          const delivered = await this.streams.lastDelivered(partition)
+          if (compareIds(delivered, held.lastSeen) > 0) held.lastSeen = delivered
+        }
       this.trimWhenDue()
     }
     return { entries, redelivered, isolated, full, idle }
