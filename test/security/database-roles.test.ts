@@ -433,6 +433,59 @@ INSERT INTO case_events (case_id, action, after) VALUES ($1, 'closed', '{"status
       () => [cases.mine],
     ),
   },
+  // An event beside a real change: what it says the case was and is must be true (0020).
+  {
+    action: 'records a real change saying the case was someone else’s',
+    members: ['analyst', 'supervisor'],
+    run: denied(
+      `UPDATE cases SET status = 'escalated', version = version + 1 WHERE id = $1;
+INSERT INTO case_events (case_id, action, before, after)
+       VALUES ($1, 'escalated', '{"status": "open", "assignee": "someone_else"}', '{"status": "escalated"}')`,
+      () => [cases.mine],
+    ),
+  },
+  {
+    action: 'records a real change saying the case was in another status',
+    members: ['analyst', 'supervisor'],
+    run: denied(
+      `UPDATE cases SET status = 'escalated', version = version + 1 WHERE id = $1;
+INSERT INTO case_events (case_id, action, before, after)
+       VALUES ($1, 'escalated', '{"status": "closed"}', '{"status": "escalated"}')`,
+      () => [cases.mine],
+    ),
+  },
+  {
+    action: 'records a real change with an outcome the case does not have',
+    members: ['analyst', 'supervisor'],
+    run: denied(
+      `UPDATE cases SET status = 'escalated', version = version + 1 WHERE id = $1;
+INSERT INTO case_events (case_id, action, after)
+       VALUES ($1, 'escalated', '{"status": "escalated", "outcome": "fraud_confirmed"}')`,
+      () => [cases.mine],
+    ),
+  },
+  {
+    action: 'records a real change with details made up beside it',
+    members: ['analyst', 'supervisor'],
+    run: denied(
+      `UPDATE cases SET status = 'escalated', version = version + 1 WHERE id = $1;
+INSERT INTO case_events (case_id, action, after)
+       VALUES ($1, 'escalated', '{"status": "escalated", "approved_by": "the_ciso"}')`,
+      () => [cases.mine],
+    ),
+  },
+  {
+    action: 'records a real assignment to someone else',
+    members: ['analyst', 'supervisor'],
+    run: denied(
+      (
+        member,
+      ) => `UPDATE cases SET assignee_id = aether_current_analyst_id(), status = 'in_review', version = version + 1 WHERE id = $1;
+INSERT INTO case_events (case_id, action, before, after)
+       VALUES ($1, 'assigned', '{"status": "open", "assignee": null}', '{"status": "in_review", "assignee": "${member}_not_me"}')`,
+      () => [cases.free],
+    ),
+  },
   {
     action: 'records an assignment that did not happen',
     members: ['analyst', 'supervisor', 'admin', 'ingest'],

@@ -40,6 +40,34 @@ import { sql, type Kysely } from 'kysely'
 
 const SAFE_PATH = 'SET search_path = pg_catalog, public, pg_temp'
 
+/**
+ * An analyst's event must be a note, or tell of a change this session made to the case in this very
+ * transaction and name the state the case is now in; "opened" and the like are the database's own.
+ * (0020 also holds what the event says the case was and is to the truth.)
+ */
+export const CASE_EVENT_ALLOWED = `CREATE FUNCTION aether_case_event_allowed(p_case_id bigint, p_action text, p_before jsonb, p_after jsonb)
+   RETURNS boolean
+   LANGUAGE sql VOLATILE SECURITY DEFINER ${SAFE_PATH} AS $$
+     SELECT CASE
+       WHEN p_action = 'note' THEN p_before IS NULL AND p_after IS NULL
+       WHEN p_action IN ('assigned', 'unassigned', 'open', 'in_review', 'escalated', 'closed') THEN EXISTS (
+         SELECT 1 FROM public.cases c
+          WHERE c.id = p_case_id
+            AND c.xmin = pg_current_xact_id()::xid
+            AND c.updated_by = session_user
+            AND (p_after ->> 'status' IS NULL OR p_after ->> 'status' = c.status)
+            AND CASE p_action
+                  WHEN 'assigned' THEN c.assignee_id IS NOT NULL
+                  WHEN 'unassigned' THEN c.assignee_id IS NULL
+                  ELSE c.status = p_action
+                END)
+       WHEN p_action = 'blocklisted' THEN
+         EXISTS (SELECT 1 FROM public.cases c WHERE c.id = p_case_id AND c.outcome = 'fraud_confirmed')
+         AND EXISTS (SELECT 1 FROM public.lists l WHERE l.xmin = pg_current_xact_id()::xid)
+       ELSE false
+     END
+   $$`
+
 const groups = [
   // The database's own groups, and the function that names them (written with the names as constants).
   `DO $$
@@ -176,30 +204,7 @@ const auditOnlyByTriggers = [
     EXECUTE format('REVOKE INSERT ON case_events FROM %I', aether_team_role('ingest'));
   END
   $$`,
-  // An analyst's event must be a note, or tell of a change this session made to the case in this very
-  // transaction and name the state the case is now in; "opened" and the like are the database's own.
-  `CREATE FUNCTION aether_case_event_allowed(p_case_id bigint, p_action text, p_before jsonb, p_after jsonb)
-   RETURNS boolean
-   LANGUAGE sql VOLATILE SECURITY DEFINER ${SAFE_PATH} AS $$
-     SELECT CASE
-       WHEN p_action = 'note' THEN p_before IS NULL AND p_after IS NULL
-       WHEN p_action IN ('assigned', 'unassigned', 'open', 'in_review', 'escalated', 'closed') THEN EXISTS (
-         SELECT 1 FROM public.cases c
-          WHERE c.id = p_case_id
-            AND c.xmin = pg_current_xact_id()::xid
-            AND c.updated_by = session_user
-            AND (p_after ->> 'status' IS NULL OR p_after ->> 'status' = c.status)
-            AND CASE p_action
-                  WHEN 'assigned' THEN c.assignee_id IS NOT NULL
-                  WHEN 'unassigned' THEN c.assignee_id IS NULL
-                  ELSE c.status = p_action
-                END)
-       WHEN p_action = 'blocklisted' THEN
-         EXISTS (SELECT 1 FROM public.cases c WHERE c.id = p_case_id AND c.outcome = 'fraud_confirmed')
-         AND EXISTS (SELECT 1 FROM public.lists l WHERE l.xmin = pg_current_xact_id()::xid)
-       ELSE false
-     END
-   $$`,
+  CASE_EVENT_ALLOWED,
   `CREATE FUNCTION aether_guard_case_event() RETURNS trigger
    LANGUAGE plpgsql ${SAFE_PATH} AS $$
    BEGIN

@@ -18,6 +18,7 @@ import * as stateCompression from './0016_state_compression'
 import * as stateCheckpoints from './0017_state_checkpoints'
 import * as caseTotals from './0018_case_totals'
 import * as triageGuards from './0019_triage_guards'
+import * as caseEventTruth from './0020_case_event_truth'
 
 /**
  * Every migration, in order. Imported statically so the bundle carries them; names sort in
@@ -43,6 +44,7 @@ export const migrations: Record<string, Migration> = {
   '0017_state_checkpoints': stateCheckpoints,
   '0018_case_totals': caseTotals,
   '0019_triage_guards': triageGuards,
+  '0020_case_event_truth': caseEventTruth,
 }
 
 export const latestMigration = Object.keys(migrations).sort().at(-1) ?? ''
