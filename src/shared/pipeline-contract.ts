@@ -76,6 +76,11 @@ export const PipelineStatus = z.object({
      * that lost its acknowledgements): acknowledged, changed nothing, and not a producer's duplicate.
      */
     redelivered: count.optional(),
+    /**
+     * Entries this worker found gone when it re-read what was pending (deleted from the stream by hand,
+     * XDEL, or trimmed by another client, after delivery and before being stored): never stored.
+     */
+    deletedWhilePending: count.optional(),
     /** Refused messages this worker sent to the dead-letter stream, each with its reason. */
     deadLetters: count,
     alerts: count,

@@ -270,6 +270,48 @@ describe('duplicates', () => {
     expect(status.lastError?.message).toMatch(/consumer group .* was gone/)
   }, 120_000)
 
+  it('counts the pending entries deleted from the stream before they were stored, and stores the rest', async () => {
+    const layout = testLayout(1)
+    const redis = sharedRedisFor(layout, cleanups)
+    const db = await createTestDatabase('aether_pipe')
+    cleanups.push(() => db.drop())
+    await migratedDatabase(db.url)
+    const txns = generated(10, 61)
+    await produce(SHARED_REDIS_URL, layout, txns)
+    // A worker that read them and died; then an operator deletes three of them by hand.
+    const stream = partitionStream(layout, 0)
+    const [[, delivered] = ['', []]] = (await redis.xreadgroup(
+      'GROUP',
+      CONSUMER_GROUP,
+      'a-worker-that-died',
+      'COUNT',
+      100,
+      'STREAMS',
+      stream,
+      '>',
+    )) as [string, [string, string[]][]][]
+    expect(delivered).toHaveLength(10)
+    await redis.xdel(stream, ...delivered.slice(2, 5).map(([id]) => id))
+    const worker = startWorker({ postgres: { url: db.url }, redis: { url: SHARED_REDIS_URL }, layout })
+    cleanups.push(() => worker.close())
+    await waitFor(
+      'the rest stored',
+      () => storedCount(db.url),
+      (n) => n === 7,
+    )
+    await waitFor(
+      'nothing pending',
+      () => pendingEntries(SHARED_REDIS_URL, layout),
+      (n) => n === 0,
+    )
+    const status = await worker.worker.status()
+    expect(status.counts).toMatchObject({ stored: 7, deletedWhilePending: 3, deadLetters: 0 })
+    const metrics = await renderMetrics([{ status, batches: 0, latency: worker.worker.latency.snapshot() }])
+    expect(metrics).toContain(
+      `aether_ingest_transactions_total{worker="${status.workerId}",outcome="deleted_while_pending"} 3\n`,
+    )
+  }, 60_000)
+
   it('an operator moving the group past entries it has not read: the worker waits for new ones without spinning, and stores them', async () => {
     // A private Redis: its command counts are this worker's alone.
     const server = await startPrivateRedis()

@@ -62,19 +62,21 @@ export function registerPipelineMetrics(registry: Registry, collect: () => Promi
 
   new Counter({
     name: 'aether_ingest_transactions_total',
-    help: 'Stream entries handled, by outcome (stored, duplicate, redelivered, dead_letter).',
+    help: 'Stream entries handled, by outcome (stored, duplicate, redelivered, dead_letter, deleted_while_pending).',
     labelNames: ['worker', 'outcome'],
     registers,
     async collect() {
       const workers = await read()
       this.reset()
       for (const { status } of workers) {
-        const { stored, duplicates, deadLetters, redelivered } = status.counts
+        const { stored, duplicates, deadLetters, redelivered, deletedWhilePending } = status.counts
         this.inc({ ...worker(status), outcome: 'stored' }, stored)
         this.inc({ ...worker(status), outcome: 'duplicate' }, duplicates)
         // Read again after a failure and found stored: not a producer's duplicate, and not stored twice.
         this.inc({ ...worker(status), outcome: 'redelivered' }, redelivered ?? 0)
         this.inc({ ...worker(status), outcome: 'dead_letter' }, deadLetters)
+        // Deleted from the stream (XDEL, or another client's trim) after delivery, before being stored.
+        this.inc({ ...worker(status), outcome: 'deleted_while_pending' }, deletedWhilePending ?? 0)
       }
     },
   })

@@ -190,6 +190,7 @@ export class RedisStreamSource implements IngestSource {
     }
     const entries: StreamEntry[] = []
     let redelivered = false
+    let deletedWhilePending = 0
     // A partition that gave all it was asked for has more waiting: the worker reads more next time.
     let full = false
     for (const reply of replies) {
@@ -197,6 +198,7 @@ export class RedisStreamSource implements IngestSource {
       full ||= reply.entries.length >= count
       if (held.mode === 'claim') {
         redelivered ||= reply.entries.length > 0
+        deletedWhilePending += reply.deleted
         if (reply.cursor === '0-0') held.mode = 'new'
         else held.cursor = reply.cursor
         // Delivered before, by a read whose reply was lost: the wait for new entries starts after them.
@@ -236,7 +238,7 @@ export class RedisStreamSource implements IngestSource {
         }
       this.trimWhenDue()
     }
-    return { entries, redelivered, isolated, full, idle }
+    return { entries, redelivered, isolated, full, idle, deletedWhilePending }
   }
 
   async *replayEntries(partition: number, after: string, upTo: string): AsyncGenerator<StreamEntry[]> {

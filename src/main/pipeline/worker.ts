@@ -49,6 +49,11 @@ export interface SourceBatch {
   idle?: boolean
   /** Some partition gave as many entries as were asked of it: more are waiting (a backlog). */
   full?: boolean
+  /**
+   * Pending entries the re-read found deleted from their stream (XDEL, or a trim by another client)
+   * before they were stored: gone, and counted (PipelineStatus.counts.deletedWhilePending).
+   */
+  deletedWhilePending?: number
 }
 
 export interface SourceInfo {
@@ -109,6 +114,7 @@ export interface WorkerCounters {
   duplicates: number
   /** Entries read again that were stored already (after a crash, a failed acknowledgement, a takeover). */
   redelivered: number
+  deletedWhilePending: number
   deadLetters: number
   alerts: number
   errors: number
@@ -306,6 +312,7 @@ export class PipelineWorker {
     stored: 0,
     duplicates: 0,
     redelivered: 0,
+    deletedWhilePending: 0,
     deadLetters: 0,
     alerts: 0,
     errors: 0,
@@ -469,6 +476,13 @@ export class PipelineWorker {
       return
     }
     const batch = await this.source.read(this.readSize())
+    if ((batch.deletedWhilePending ?? 0) > 0) {
+      // Redis drops a deleted entry from the pending list as the re-read passes it: said once, here.
+      this.counters.deletedWhilePending += batch.deletedWhilePending ?? 0
+      this.options.log?.(
+        `${batch.deletedWhilePending} pending entr${batch.deletedWhilePending === 1 ? 'y was' : 'ies were'} deleted from the stream (XDEL, or a trim by another client) before being stored: lost, and counted as deleted_while_pending`,
+      )
+    }
     if (batch.finished === true) {
       await this.drain()
       this.finished = true
@@ -1358,6 +1372,7 @@ export class PipelineWorker {
         stored: this.counters.stored,
         duplicates: this.counters.duplicates,
         redelivered: this.counters.redelivered,
+        deletedWhilePending: this.counters.deletedWhilePending,
         deadLetters: this.counters.deadLetters,
         alerts: this.counters.alerts,
         errors: this.counters.errors,
