@@ -434,46 +434,30 @@ INSERT INTO case_events (case_id, action, after) VALUES ($1, 'closed', '{"status
     ),
   },
   // An event beside a real change: what it says the case was and is must be true (0020).
-  {
-    action: 'records a real change saying the case was someone else’s',
+  ...(
+    [
+      [
+        'saying the case was someone else’s',
+        '{"status": "open", "assignee": "someone_else"}',
+        '{"status": "escalated"}',
+      ],
+      ['saying the case was in another status', '{"status": "closed"}', '{"status": "escalated"}'],
+      [
+        'with an outcome the case does not have',
+        null,
+        '{"status": "escalated", "outcome": "fraud_confirmed"}',
+      ],
+      ['with details made up beside it', null, '{"status": "escalated", "approved_by": "the_ciso"}'],
+    ] as const
+  ).map(([what, before, after]): ForbiddenAction => ({
+    action: `records a real change ${what}`,
     members: ['analyst', 'supervisor'],
     run: denied(
       `UPDATE cases SET status = 'escalated', version = version + 1 WHERE id = $1;
-INSERT INTO case_events (case_id, action, before, after)
-       VALUES ($1, 'escalated', '{"status": "open", "assignee": "someone_else"}', '{"status": "escalated"}')`,
+INSERT INTO case_events (case_id, action, before, after) VALUES ($1, 'escalated', ${before === null ? 'NULL' : `'${before}'`}, '${after}')`,
       () => [cases.mine],
     ),
-  },
-  {
-    action: 'records a real change saying the case was in another status',
-    members: ['analyst', 'supervisor'],
-    run: denied(
-      `UPDATE cases SET status = 'escalated', version = version + 1 WHERE id = $1;
-INSERT INTO case_events (case_id, action, before, after)
-       VALUES ($1, 'escalated', '{"status": "closed"}', '{"status": "escalated"}')`,
-      () => [cases.mine],
-    ),
-  },
-  {
-    action: 'records a real change with an outcome the case does not have',
-    members: ['analyst', 'supervisor'],
-    run: denied(
-      `UPDATE cases SET status = 'escalated', version = version + 1 WHERE id = $1;
-INSERT INTO case_events (case_id, action, after)
-       VALUES ($1, 'escalated', '{"status": "escalated", "outcome": "fraud_confirmed"}')`,
-      () => [cases.mine],
-    ),
-  },
-  {
-    action: 'records a real change with details made up beside it',
-    members: ['analyst', 'supervisor'],
-    run: denied(
-      `UPDATE cases SET status = 'escalated', version = version + 1 WHERE id = $1;
-INSERT INTO case_events (case_id, action, after)
-       VALUES ($1, 'escalated', '{"status": "escalated", "approved_by": "the_ciso"}')`,
-      () => [cases.mine],
-    ),
-  },
+  })),
   {
     action: 'records a real assignment to someone else',
     members: ['analyst', 'supervisor'],
