@@ -23,6 +23,7 @@ let redis: PrivateRedis
 let layout: StreamLayout
 let gateway: RunningGateway
 let key: string
+let loginUrl: string
 
 const SERVICE_TIMEOUT_MS = 1000
 const FAILURES = 5
@@ -37,6 +38,7 @@ beforeAll(async () => {
   await migratedDatabase(database.url)
   const login = await ingestLogin(database.url)
   cleanups.push(() => login.drop())
+  loginUrl = login.url
   // Its own Redis: the test pauses it.
   redis = await startPrivateRedis()
   cleanups.push(() => redis.stop())
@@ -113,9 +115,17 @@ describe('an address sending invalid keys', () => {
   }, 60_000)
 })
 
-/** A POST of a transaction from `localAddress` (any 127.x address is this machine's). */
-function postFrom(localAddress: string, presented: string): Promise<number> {
-  const url = new URL(`${gateway.url}/v1/transactions`)
+/**
+ * A POST of a transaction from `localAddress` (any 127.x address is this machine's), naming `forwardedFor`
+ * as the client, as a reverse proxy does.
+ */
+function postFrom(
+  localAddress: string,
+  presented: string,
+  forwardedFor?: string,
+  to: RunningGateway = gateway,
+): Promise<number> {
+  const url = new URL(`${to.url}/v1/transactions`)
   const body = JSON.stringify(freshTransaction())
   return new Promise((resolve, reject) => {
     const sent = request(
@@ -127,6 +137,7 @@ function postFrom(localAddress: string, presented: string): Promise<number> {
           authorization: `Bearer ${presented}`,
           'content-type': 'application/json',
           'content-length': Buffer.byteLength(body),
+          ...(forwardedFor !== undefined ? { 'x-forwarded-for': forwardedFor } : {}),
         },
       },
       (response) => {
@@ -149,6 +160,39 @@ describe('made-up keys sent all at once', () => {
     expect(statuses.filter((status) => status === 429)).toHaveLength(100 - read)
     // The key the gateway knows still works from there.
     expect(await postFrom('127.0.0.2', key)).toBe(200)
+  })
+})
+
+describe('clients behind a reverse proxy', () => {
+  const badKeys = (from: string, forwardedFor: (i: number) => string, to: RunningGateway) =>
+    Promise.all(
+      Array.from({ length: FAILURES + 3 }, (_, i) => postFrom(from, madeUpKey(), forwardedFor(i), to)),
+    )
+
+  it("with --trust-proxy, one client's invalid keys do not lock out the others behind the same proxy", async () => {
+    const proxied = await startTestGateway({
+      postgresUrl: loginUrl,
+      redisUrl: redis.url,
+      layout,
+      metricsPort: 0,
+      limits: { ...DEFAULT_LIMITS, authFailures: { max: FAILURES, windowMs: 60_000 } },
+      trustProxy: ['127.0.0.5'],
+    })
+    cleanups.push(() => proxied.close())
+    const statuses = await badKeys('127.0.0.5', () => '198.51.100.7', proxied)
+    expect(statuses.filter((status) => status === 429).length).toBeGreaterThan(0)
+    // Another client behind the proxy has a budget of its own, and a valid key works for everyone.
+    expect(await postFrom('127.0.0.5', madeUpKey(), '198.51.100.8', proxied)).toBe(401)
+    expect(await postFrom('127.0.0.5', key, '198.51.100.9', proxied)).toBe(200)
+    // The proxy's own address is not the client: a header from an address it does not trust is ignored.
+    const direct = await badKeys('127.0.0.6', (i) => `203.0.113.${i}`, proxied)
+    expect(direct.filter((status) => status === 429).length).toBeGreaterThan(0)
+  })
+
+  it('without it, a client naming other addresses in X-Forwarded-For still spends its own budget', async () => {
+    const statuses = await badKeys('127.0.0.7', (i) => `203.0.113.${i}`, gateway)
+    expect(statuses.filter((status) => status === 401).length).toBeLessThanOrEqual(FAILURES)
+    expect(statuses.filter((status) => status === 429).length).toBeGreaterThanOrEqual(3)
   })
 })
 

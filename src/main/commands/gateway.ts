@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { createSecureContext } from 'node:tls'
 import { InvalidArgumentError, type Command } from 'commander'
 import { withoutPassword } from '../core/profiles'
@@ -24,6 +25,7 @@ interface GatewayCommandOptions {
   port: number
   tlsCert?: string
   tlsKey?: string
+  trustProxy?: string[]
   budgetMs: number
   metricsPort?: number
   prefix: string
@@ -49,6 +51,24 @@ const rateLimit = (value: string) => {
  * The TLS files are checked in the action, so their errors are plain Errors: `aether` prints those as
  * `aether: …`, while a commander error thrown from an action would end the command without a word.
  */
+
+/** --trust-proxy: addresses and CIDRs (10.0.0.0/8, ::1), comma-separated. */
+export const trustedProxies = (value: string): string[] => {
+  const entries = value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '')
+  if (entries.length === 0) throw new InvalidArgumentError('name at least one address or CIDR')
+  for (const entry of entries) {
+    const [address = '', bits, ...rest] = entry.split('/')
+    const family = isIP(address)
+    const prefixOk =
+      bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32))
+    if (family === 0 || !prefixOk || rest.length > 0)
+      throw new InvalidArgumentError(`"${entry}" is not an IP address or a CIDR such as 10.0.0.0/8`)
+  }
+  return entries
+}
 
 const readPem = (what: string, path: string): Buffer => {
   try {
@@ -100,6 +120,11 @@ export function registerGateway(program: Command) {
     .option('--port <port>', 'port to listen on (0 picks a free one)', wholeNumber('--port', 0, 65535), 8080)
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM), with --tls-key')
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
+    .option(
+      '--trust-proxy <addresses>',
+      "the reverse proxies in front of the gateway (addresses and CIDRs, comma-separated): a client's address, which limits invalid API keys, is then read from their X-Forwarded-For; without it the header is ignored",
+      trustedProxies,
+    )
     .option(
       '--budget-ms <ms>',
       'how long a request waits for the stored decision before answering with a provisional one',
@@ -153,6 +178,7 @@ export function registerGateway(program: Command) {
         timeWindow: timeWindowOf(options),
         metricsPort: options.metricsPort,
         ...(tls !== undefined ? { tls } : {}),
+        ...(options.trustProxy !== undefined ? { trustProxy: options.trustProxy } : {}),
         version: APP_VERSION,
         log,
         logger,

@@ -71,6 +71,12 @@ export interface GatewayDeps {
   rateLimit: { redis: Redis; max: number; windowMs: number; nameSpace: string }
   limits?: GatewayLimits
   tls?: { cert: Buffer; key: Buffer }
+  /**
+   * Addresses and CIDRs of the reverse proxies in front of the gateway: a request's address (the budget
+   * of invalid keys per address) is then the client's, from their X-Forwarded-For. Without it the header
+   * is ignored: a client could name any address in it.
+   */
+  trustProxy?: readonly string[]
   version: string
   log?: (line: string) => void
   /** Fastify's logger: each request's lines carry its id (`reqId`). */
@@ -111,6 +117,9 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<FastifyInstanc
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 100 },
+    ...(deps.trustProxy !== undefined && deps.trustProxy.length > 0
+      ? { trustProxy: [...deps.trustProxy] }
+      : {}),
     ...(deps.tls !== undefined
       ? { https: { ...serverOptions, cert: deps.tls.cert, key: deps.tls.key } }
       : { http: serverOptions }),

@@ -35,6 +35,8 @@ export interface GatewayConfig {
   /** Prometheus /metrics on 127.0.0.1, on a port of its own (undefined: not served; never on the API port). */
   metricsPort?: number | undefined
   tls?: { cert: Buffer; key: Buffer } | undefined
+  /** See GatewayDeps.trustProxy. */
+  trustProxy?: readonly string[]
   limits?: GatewayLimits
   timeWindow?: TimeWindow
   /** How long a key check is cached: the bound on how long a revoked key still works. */
@@ -198,6 +200,7 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
     },
     ...(config.limits !== undefined ? { limits: config.limits } : {}),
     ...(config.tls !== undefined ? { tls: config.tls } : {}),
+    ...(config.trustProxy !== undefined ? { trustProxy: config.trustProxy } : {}),
     version: config.version,
     ...(config.log !== undefined ? { log: config.log } : {}),
     ...(config.logger !== undefined ? { logger: config.logger } : {}),
