@@ -55,6 +55,8 @@ async function seed(owner: pg.Client) {
   cases.take = await openCase('U_take', null)
   cases.sup1 = await openCase('U_sup1', analystIds.analyst2)
   cases.sup2 = await openCase('U_sup2', analystIds.analyst2)
+  // The team webhook: a Slack URL carries its token in its path.
+  await owner.query(`INSERT INTO triage_settings (key, value) VALUES ('webhook_url', $1)`, [WEBHOOK_URL])
   await owner.query(`INSERT INTO rules (version, definition, comment) VALUES (1, '{"rules": []}', 'seed')`)
   await owner.query(`INSERT INTO lists (kind, value, reason) VALUES ('user', 'U_known_bad', 'seed')`)
   await owner.query(
@@ -143,6 +145,8 @@ interface ForbiddenAction {
 }
 
 const close = `status = 'closed', outcome = 'false_positive', closed_at = now()`
+const WEBHOOK_TOKEN = 'xoxbSecretToken1234567890'
+const WEBHOOK_URL = `https://hooks.slack.com/services/T0000/B0000/${WEBHOOK_TOKEN}`
 
 const FORBIDDEN: ForbiddenAction[] = [
   // Cases: analysts triage their own and unassigned cases only.
@@ -693,6 +697,26 @@ INSERT INTO case_events (case_id, action, before, after)
         return Number(rows[0]?.case_id) !== cases.other
           ? { refused: true, detail: 'the alert joined its own user’s case' }
           : { refused: false, detail: "the alert is in the colleague's case" }
+      }),
+  },
+  // The webhook URL is a credential: its admins set it and the workers post to it (0021).
+  {
+    action: 'reads the team webhook URL',
+    members: ['analyst', 'supervisor'],
+    run: denied(`SELECT value FROM triage_settings`),
+  },
+  {
+    action: 'reads the team webhook URL from the audit of its changes',
+    members: ['analyst', 'supervisor', 'admin'],
+    run: (member) =>
+      inRollback(clients[member], async (): Promise<Outcome> => {
+        const { rows } = await clients[member].query<{ row: string }>(
+          `SELECT concat(before::text, after::text) AS row FROM audit_log WHERE entity = 'triage_settings'`,
+        )
+        if (rows.length === 0) return { refused: false, detail: 'no audit of the setting to judge by' }
+        return rows.some((row) => row.row.includes(WEBHOOK_TOKEN))
+          ? { refused: false, detail: 'the audit shows the URL whole' }
+          : { refused: true, detail: `the audit shows ${rows.length} change(s), the URL masked` }
       }),
   },
   {

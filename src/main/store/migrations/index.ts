@@ -19,6 +19,7 @@ import * as stateCheckpoints from './0017_state_checkpoints'
 import * as caseTotals from './0018_case_totals'
 import * as triageGuards from './0019_triage_guards'
 import * as caseEventTruth from './0020_case_event_truth'
+import * as webhookSecret from './0021_webhook_secret'
 
 /**
  * Every migration, in order. Imported statically so the bundle carries them; names sort in
@@ -45,6 +46,7 @@ export const migrations: Record<string, Migration> = {
   '0018_case_totals': caseTotals,
   '0019_triage_guards': triageGuards,
   '0020_case_event_truth': caseEventTruth,
+  '0021_webhook_secret': webhookSecret,
 }
 
 export const latestMigration = Object.keys(migrations).sort().at(-1) ?? ''
