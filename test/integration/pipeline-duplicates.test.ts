@@ -4,12 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   CONSUMER_GROUP,
   deadLetterStream,
-  partitionOf,
   partitionStream,
   type StreamLayout,
 } from '../../src/main/pipeline/partitioning'
 import { renderMetrics } from '../../src/main/pipeline/metrics'
-import { encodeTransaction } from '../../src/main/pipeline/wire'
 import type { Transaction } from '../../src/shared/transaction'
 import {
   sharedRedisFor,
@@ -24,6 +22,7 @@ import {
   storedScoring,
   testLayout,
   waitFor,
+  queueTransactions,
   xaddTransactions,
 } from '../support/pipeline'
 import { startPrivateRedis } from '../support/private-servers'
@@ -333,13 +332,7 @@ describe('duplicates', () => {
     // MULTI the operator skips them (XGROUP SETID … $): the worker is never given them.
     const redis = new Redis(server.url)
     cleanups.push(() => redis.quit())
-    const multi = redis.multi()
-    for (const txn of skipped as Transaction[])
-      multi.xadd(
-        partitionStream(layout, partitionOf(txn.user_id, layout.partitions)),
-        '*',
-        ...encodeTransaction(txn),
-      )
+    const multi = queueTransactions(redis.multi(), layout, skipped as Transaction[])
     for (let p = 0; p < layout.partitions; p++)
       multi.xgroup('SETID', partitionStream(layout, p), CONSUMER_GROUP, '$')
     await multi.exec()

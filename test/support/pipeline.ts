@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { Redis } from 'ioredis'
+import { Redis, type ChainableCommander } from 'ioredis'
 import { CompiledQuery } from 'kysely'
 import pg from 'pg'
 import {
@@ -103,14 +103,23 @@ export async function xaddTransactions(
   txns: readonly Transaction[],
   partition?: number,
 ): Promise<void> {
-  const pipeline = redis.pipeline()
+  await queueTransactions(redis.pipeline(), layout, txns, partition).exec()
+}
+
+/** The same XADDs queued on `commands` (a pipeline, or a MULTI that does more beside them), not sent. */
+export function queueTransactions<C extends ChainableCommander>(
+  commands: C,
+  layout: StreamLayout,
+  txns: readonly Transaction[],
+  partition?: number,
+): C {
   for (const txn of txns)
-    pipeline.xadd(
+    commands.xadd(
       partitionStream(layout, partition ?? partitionOf(txn.user_id, layout.partitions)),
       '*',
       ...encodeTransaction(txn),
     )
-  await pipeline.exec()
+  return commands
 }
 
 /**

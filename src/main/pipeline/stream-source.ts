@@ -154,10 +154,7 @@ export class RedisStreamSource implements IngestSource {
     // wait at once.
     const wait =
       this.caughtUp && !isolated && claiming.length === 0
-        ? {
-            after: new Map([...this.held].map(([partition, held]) => [partition, held.lastSeen])),
-            blockMs: this.blockMs,
-          }
+        ? { after: this.lastSeen(), blockMs: this.blockMs }
         : undefined
     this.caughtUp = false
     let replies: FencedReply[]
@@ -223,11 +220,7 @@ export class RedisStreamSource implements IngestSource {
       // waits now, as the next read would.
       idle =
         came === false ||
-        (came === undefined &&
-          !(await this.streams.waitForEntries(
-            new Map([...this.held].map(([partition, held]) => [partition, held.lastSeen])),
-            this.blockMs,
-          )))
+        (came === undefined && !(await this.streams.waitForEntries(this.lastSeen(), this.blockMs)))
       // Entries came after what this worker was given, and the read got none of them: the group was
       // moved past them (XGROUP SETID, or delivered elsewhere). The wait starts after what the group has
       // delivered, or it would end at once again and again.
@@ -239,6 +232,11 @@ export class RedisStreamSource implements IngestSource {
       this.trimWhenDue()
     }
     return { entries, redelivered, isolated, full, idle, deletedWhilePending }
+  }
+
+  /** Each held partition's last delivered id: a wait for new entries starts after it. */
+  private lastSeen(): Map<number, string> {
+    return new Map([...this.held].map(([partition, held]) => [partition, held.lastSeen]))
   }
 
   async *replayEntries(partition: number, after: string, upTo: string): AsyncGenerator<StreamEntry[]> {

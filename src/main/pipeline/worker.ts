@@ -476,11 +476,12 @@ export class PipelineWorker {
       return
     }
     const batch = await this.source.read(this.readSize())
-    if ((batch.deletedWhilePending ?? 0) > 0) {
+    const deleted = batch.deletedWhilePending ?? 0
+    if (deleted > 0) {
       // Redis drops a deleted entry from the pending list as the re-read passes it: said once, here.
-      this.counters.deletedWhilePending += batch.deletedWhilePending ?? 0
+      this.counters.deletedWhilePending += deleted
       this.options.log?.(
-        `${batch.deletedWhilePending} pending entr${batch.deletedWhilePending === 1 ? 'y was' : 'ies were'} deleted from the stream (XDEL, or a trim by another client) before being stored: lost, and counted as deleted_while_pending`,
+        `${deleted} pending entr${deleted === 1 ? 'y was' : 'ies were'} deleted from the stream (XDEL, or a trim by another client) before being stored: lost, and counted as deleted_while_pending`,
       )
     }
     if (batch.finished === true) {
