@@ -97,6 +97,11 @@ export const PipelineStatus = z.object({
    * with their length: whatever a producer wrote there is never scored. Team mode only.
    */
   strayStreams: z.array(z.object({ key: z.string(), length: count })).optional(),
+  /**
+   * The team's alerts stored while another session (an analyst's open transaction) held their user's
+   * case locked: they join it when the lock goes. Team mode only.
+   */
+  alertsWaitingForCase: count.optional(),
   /** Entries in the team's dead-letter stream, from every worker; null in Local mode. */
   deadLetterTotal: count.nullable(),
   rulesVersion: z.number().int().nullable(),

@@ -8,6 +8,7 @@ const tablesOf = async (store: Store) =>
   (await store.db.introspection.getTables()).map((table) => table.name).sort()
 
 const EXPECTED_TABLES = [
+  'alert_case_waits',
   'alerts',
   'analysts',
   'api_key_names',

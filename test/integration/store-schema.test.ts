@@ -49,6 +49,7 @@ const TYPED_COLUMNS = {
     'rules_version',
   ],
   scores: ['txn_id', 'score', 'decision', 'reasons', 'model_version', 'rules_version', 'scored_at'],
+  alert_case_waits: ['alert_id', 'user_id', 'since'],
   alerts: [
     'id',
     'txn_id',

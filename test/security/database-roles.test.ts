@@ -724,6 +724,24 @@ INSERT INTO case_events (case_id, action, before, after)
     members: ['analyst'],
     run: denied(`INSERT INTO webhook_deliveries (alert_id) SELECT id FROM alerts`),
   },
+  // Alerts waiting for a case locked by another session (0022): only the trigger and the workers' join move them.
+  {
+    action: 'joins the alerts waiting for their case',
+    members: ['analyst', 'supervisor', 'admin', 'nobody'],
+    run: denied(`SELECT * FROM aether_join_waiting_alerts(1000)`),
+  },
+  {
+    action: 'counts an alert into a case of their choice',
+    members: ['analyst', 'supervisor', 'admin', 'ingest', 'nobody'],
+    run: denied(`SELECT aether_case_for_alert(1, 'U_mine', 100::smallint, 'block', 1e15, now())`),
+  },
+  {
+    action: 'makes an alert wait for its case, or lets one go without it',
+    members: ['analyst', 'supervisor', 'admin', 'ingest'],
+    run: denied(
+      `INSERT INTO alert_case_waits (alert_id, user_id) SELECT id, user_id FROM alerts LIMIT 1;\nDELETE FROM alert_case_waits`,
+    ),
+  },
   {
     action: 'reopens their own closed case and closes it with another outcome',
     members: ['analyst'],

@@ -194,6 +194,15 @@ export function registerPipelineMetrics(registry: Registry, collect: () => Promi
       this.set((await read())[0]?.status.deadLetterTotal ?? 0)
     },
   })
+  new Gauge({
+    name: 'aether_alerts_waiting_for_case',
+    help: "Alerts stored while another session (an analyst's open transaction) held their case locked; they join it when the lock goes.",
+    registers,
+    async collect() {
+      const seen = (await read()).find((figures) => figures.status.alertsWaitingForCase !== undefined)
+      this.set(seen?.status.alertsWaitingForCase ?? 0)
+    },
+  })
   // Every worker looks on its own timer: the first that has looked speaks for the team.
   const strays = async () =>
     (await read()).find((figures) => figures.status.strayStreams !== undefined)?.status.strayStreams ?? []

@@ -4,6 +4,7 @@ import { threadId } from 'node:worker_threads'
 import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
 import { listenPostgres, postgresPoolConfig } from '../store/store'
+import { CaseJoins } from './case-joins'
 import { DecisionPublisher } from './decision-replies'
 import { DEFAULT_TIMING, PartitionOwnership, type OwnershipTiming } from './ownership'
 import { streamSource, validateLayout, type StreamLayout } from './partitioning'
@@ -33,6 +34,8 @@ export interface TeamWorkerConfig {
   stateCheckpointMs?: number
   /** States a checkpoint's part holds at least (WorkerOptions.checkpointPartUsers). */
   checkpointPartUsers?: number
+  /** How often alerts that waited for their case are joined to it (default 5 s). */
+  caseJoinMs?: number
 }
 
 /** Unique in the group, readable in the status: host, process, thread and a random part. */
@@ -74,10 +77,16 @@ export function createTeamWorker(config: TeamWorkerConfig, log?: (line: string) 
   )
   // Stored decisions go back to the gateway waiting for them (the entry's reply field).
   const replies = new DecisionPublisher(config.redis, log)
+  // Alerts stored while an analyst's session held their case locked join it when the lock goes (0022).
+  const caseJoins = new CaseJoins(pool, {
+    ...(config.caseJoinMs !== undefined ? { everyMs: config.caseJoinMs } : {}),
+    ...(log !== undefined ? { log } : {}),
+  })
   const worker = new PipelineWorker(source, new PipelineStore(store, streamSource(layout), pool), {
     workerId,
     mode: 'team',
     onStored: replies.onStored,
+    alertsWaitingForCase: () => caseJoins.waiting,
     listen: (channels, onNotify, onReconnect) => listenPostgres(poolConfig, channels, onNotify, onReconnect),
     ...(config.maxBatch !== undefined ? { maxBatch: config.maxBatch } : {}),
     ...(config.timeWindow !== undefined ? { timeWindow: config.timeWindow } : {}),
@@ -86,10 +95,12 @@ export function createTeamWorker(config: TeamWorkerConfig, log?: (line: string) 
     ...(config.checkpointPartUsers !== undefined ? { checkpointPartUsers: config.checkpointPartUsers } : {}),
     ...(log !== undefined ? { log } : {}),
   })
+  caseJoins.start()
   return {
     worker,
     close: async () => {
       await worker.stop()
+      await caseJoins.stop()
       replies.close()
       await store.db.destroy()
     },

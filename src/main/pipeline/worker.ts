@@ -124,6 +124,8 @@ export interface WorkerCounters {
 export interface WorkerOptions {
   workerId: string
   mode: 'local' | 'team'
+  /** Alerts of the team waiting for their case (an analyst's lock on it, 0022), as last seen. */
+  alertsWaitingForCase?: () => number | undefined
   /** Entries per batch at most. */
   maxBatch?: number
   /**
@@ -1355,6 +1357,7 @@ export class PipelineWorker {
       message ??= describeFailure(error)
     }
     message ??= this.rules.problem
+    const waitingForCase = this.options.alertsWaitingForCase?.()
     return {
       state: this.paused
         ? 'paused'
@@ -1384,6 +1387,7 @@ export class PipelineWorker {
       progress: info.progress,
       partitions: info.partitions,
       ...(info.strayStreams !== undefined ? { strayStreams: info.strayStreams } : {}),
+      ...(waitingForCase !== undefined ? { alertsWaitingForCase: waitingForCase } : {}),
       ...(message !== undefined ? { message } : {}),
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
       updatedAt: new Date().toISOString(),

@@ -137,6 +137,13 @@ export interface TriageSettingsTable {
   updated_at: Timestamp
 }
 
+/** 0022: alerts stored while another session held their case locked, until they join it. */
+export interface AlertCaseWaitsTable {
+  alert_id: number
+  user_id: string
+  since: Generated<Date>
+}
+
 export interface WebhookDeliveriesTable {
   alert_id: number
   claimed_by: Generated<string>
@@ -209,6 +216,7 @@ export interface Database {
   transactions: TransactionsTable
   scores: ScoresTable
   alerts: AlertsTable
+  alert_case_waits: AlertCaseWaitsTable
   cases: CasesTable
   case_events: CaseEventsTable
   analysts: AnalystsTable

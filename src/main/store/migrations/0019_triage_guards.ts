@@ -50,7 +50,8 @@ const LABEL_OF_OWN_CASE = `EXISTS (SELECT 1 FROM cases c JOIN alerts a ON a.case
 
 const JOINS_CASE_0018 = joinsCase(`least(c.amount_at_risk + excluded.amount_at_risk, ${MAX_AMOUNT_AT_RISK})`)
 const CHOOSES = '  IF NEW.case_id IS NULL THEN'
-const joinsCaseChosen = () => {
+/** 0019's aether_alert_joins_case (0022 restores it on the way down). */
+export const joinsCaseChosen = () => {
   if (!JOINS_CASE_0018.includes(CHOOSES))
     throw new Error("0019: 0018's aether_alert_joins_case is not the text this migration was written for")
   return JOINS_CASE_0018.replace(

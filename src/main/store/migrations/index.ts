@@ -20,6 +20,7 @@ import * as caseTotals from './0018_case_totals'
 import * as triageGuards from './0019_triage_guards'
 import * as caseEventTruth from './0020_case_event_truth'
 import * as webhookSecret from './0021_webhook_secret'
+import * as caseLockWaits from './0022_case_lock_waits'
 
 /**
  * Every migration, in order. Imported statically so the bundle carries them; names sort in
@@ -47,6 +48,7 @@ export const migrations: Record<string, Migration> = {
   '0019_triage_guards': triageGuards,
   '0020_case_event_truth': caseEventTruth,
   '0021_webhook_secret': webhookSecret,
+  '0022_case_lock_waits': caseLockWaits,
 }
 
 export const latestMigration = Object.keys(migrations).sort().at(-1) ?? ''

@@ -127,6 +127,7 @@ export function PipelineHealth() {
       <RateSparkline history={history} />
       {s.mode === 'team' && team && showDetail && <TeamDetail team={team} />}
       {s.strayStreams !== undefined && s.strayStreams.length > 0 && <StrayStreams strays={s.strayStreams} />}
+      {(s.alertsWaitingForCase ?? 0) > 0 && <CaseWaits waiting={s.alertsWaitingForCase ?? 0} />}
       {showLetters && <DeadLetters />}
     </section>
   )
@@ -290,6 +291,23 @@ function StrayStreams({ strays }: { strays: NonNullable<PipelineStatus['strayStr
           </li>
         ))}
       </ul>
+    </div>
+  )
+}
+
+/** Alerts stored while another session held their case locked: they join it when the lock goes. */
+function CaseWaits({ waiting }: { waiting: number }) {
+  return (
+    <div className="case-waits" data-testid="case-waits">
+      <p>
+        <strong>
+          {waiting === 1 ? 'An alert waits' : `${formatCount(waiting)} alerts wait`} for{' '}
+          {waiting === 1 ? 'its' : 'their'} case.
+        </strong>{' '}
+        Another session holds the case locked (an open database transaction, not the app). The transactions
+        are stored and scored; the alerts join their case as soon as the lock goes. An administrator can end
+        that session.
+      </p>
     </div>
   )
 }
