@@ -374,6 +374,35 @@ describe('files that are not the bundled sample', () => {
     expect((await harness.client.datasets.list()).datasets.length).toBe(before)
   })
 
+  it('names a line too long to be a row, and survives a gzip file of empty lines, importing nothing', async () => {
+    // A 5 MB line: DuckDB stopped with "Line: 1" and the whole line in its message.
+    const [header, ...body] = sampleLines()
+    const long = join(scratch, 'long-line.csv')
+    await writeFile(
+      long,
+      `${[header, ...body.slice(0, 99), `1,PAYMENT,${'9'.repeat(5_000_000)},C1,0,0,M1,0,0,0,0`, ...body.slice(99, 200)].join('\n')}\n`,
+    )
+    // 300 MB of line feeds in 300 kB: reading the head of it for the header took them all into one string
+    // and the process died (V8's "invalid size error").
+    const bomb = join(scratch, 'empty-lines.csv.gz')
+    await writeFile(
+      bomb,
+      gzipSync(Buffer.concat([Buffer.from(`${header}\n`), Buffer.alloc(300 << 20, 0x0a)])),
+    )
+    const before = (await harness.client.datasets.list()).datasets.length
+    for (const [path, why] of [
+      [long, /^Line 101 is 5,000,028 bytes long, longer than a row of a table can be \(2,000,000 bytes\)/],
+      [bomb, /more than 5,000,000 empty lines/],
+    ] as const) {
+      const events = await collect(await harness.client.datasets.open({ path }))
+      const last = events.at(-1) as { type: string; message?: string }
+      expect(last.type, path).toBe('failed')
+      expect(last.message, path).toMatch(why)
+      expect(last.message?.length ?? 0).toBeLessThan(500)
+    }
+    expect((await harness.client.datasets.list()).datasets.length).toBe(before)
+  })
+
   it('says which file is missing', async () => {
     const missing = harness.client.datasets.open({ path: join(scratch, 'nowhere.csv') })
     await expect(collect(await missing)).rejects.toSatisfy(

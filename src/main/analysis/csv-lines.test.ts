@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { emptyLineNumbers, linesAtBytes } from './csv-lines'
+import { emptyLineNumbers, firstLongLine, linesAtBytes } from './csv-lines'
 
 /** The text cut into chunks of `size` bytes, as a file stream would give it. */
 const chunked = (text: string, size: number) => () =>
@@ -34,4 +34,19 @@ describe('linesAtBytes', () => {
       expect(positions.map((position) => lines.get(position))).toEqual([3, 3, 6, 7, 2])
     }
   })
+})
+
+describe('firstLongLine', () => {
+  it('names the first line over the limit and its length without the line ending, whatever the chunks', () =>
+    Promise.all(
+      [1, 2, 3, 7, 1000].map(async (size) => {
+        expect(await firstLongLine(chunked('a,b\n1,x\n123456\r\n1234567\n', size), 5)).toEqual({
+          line: 3,
+          bytes: 6,
+        })
+        // The last line, with no line feed after it.
+        expect(await firstLongLine(chunked('a,b\n1,x\n123456', size), 5)).toEqual({ line: 3, bytes: 6 })
+        expect(await firstLongLine(chunked('a,b\n12345\r\n12345', size), 5)).toBeUndefined()
+      }),
+    ))
 })

@@ -94,3 +94,31 @@ export async function linesAtBytes(
   while (next < sorted.length) lines.set(sorted[next++] as number, 1 + feeds)
   return lines
 }
+
+/** The first line (1-based) longer than `limit` bytes, without its line ending, and its length; undefined if none. */
+export async function firstLongLine(
+  open: () => AsyncIterable<Buffer>,
+  limit: number,
+  signal?: AbortSignal,
+): Promise<{ line: number; bytes: number } | undefined> {
+  let line = 1
+  let lineStart = 0
+  let offset = 0
+  let long: number | undefined
+  let previousByte = -1
+  for await (const chunk of open()) {
+    signal?.throwIfAborted()
+    for (let i = chunk.indexOf(LF); i !== -1; i = chunk.indexOf(LF, i + 1)) {
+      const ending = (i > 0 ? chunk[i - 1] : previousByte) === CR ? 1 : 0
+      const bytes = offset + i - lineStart - ending
+      if (bytes > limit) return { line, bytes }
+      line++
+      lineStart = offset + i + 1
+    }
+    offset += chunk.length
+    if (chunk.length > 0) previousByte = chunk[chunk.length - 1] as number
+    // A line still open past the limit is long whatever follows: said once the file ends, or at its feed.
+    long = offset - lineStart > limit ? offset - lineStart : undefined
+  }
+  return long === undefined ? undefined : { line, bytes: long }
+}

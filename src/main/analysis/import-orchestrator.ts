@@ -141,7 +141,7 @@ export class ImportOrchestrator {
         if ('error' in settled) {
           await removeDatabaseFiles(dir, databaseFile)
           if (settled.error instanceof ImportCancelledError) yield { type: 'cancelled' }
-          else yield { type: 'failed', message: (settled.error as Error).message }
+          else yield { type: 'failed', message: shortened((settled.error as Error).message) }
           return
         }
         const record = await this.adopt({
@@ -247,3 +247,10 @@ export class ProgressRates {
     }
   }
 }
+
+/** DuckDB's errors may echo a whole line of the file (megabytes): the user gets its start. */
+const MAX_MESSAGE = 2000
+const shortened = (message: string) =>
+  message.length <= MAX_MESSAGE
+    ? message
+    : `${message.slice(0, MAX_MESSAGE)}… (${message.length.toLocaleString('en-US')} characters in all)`

@@ -32,7 +32,7 @@ import {
   SOURCE_TABLE,
   TRANSACTIONS_VIEW,
 } from './layout'
-import { emptyLineNumbers, linesAtBytes } from './csv-lines'
+import { emptyLineNumbers, firstLongLine, linesAtBytes } from './csv-lines'
 import { computeQualityReport, QUALITY_STEPS } from './quality'
 import { createChainLinksSql, createFraudRecipientsSql } from './analyses'
 import { REPEAT_USERS_TABLE } from './backtest'
@@ -104,17 +104,55 @@ async function readCsvHead(path: string, format: DatasetFormat): Promise<FileHea
   let consumed = 0
   raw.on('data', (chunk) => (consumed += chunk.length))
   const stream = format === 'csv.gz' ? raw.pipe(createGunzip()) : raw
-  let text = ''
+  const chunks: Buffer[] = []
+  let decompressed = 0
   try {
-    for await (const chunk of stream) text += (chunk as Buffer).toString('utf8')
+    // Only the head: 256 KB of a gzip stream may inflate to hundreds of MB (a file of empty lines).
+    for await (const chunk of stream) {
+      chunks.push(chunk as Buffer)
+      decompressed += (chunk as Buffer).length
+      if (decompressed >= HEAD_BYTES) break
+    }
   } catch {
     // A head cut inside the compressed stream ends early: what was decompressed is enough.
   }
   raw.destroy()
-  const lines = text.split('\n')
+  if (stream !== raw) stream.destroy()
+  const lines = Buffer.concat(chunks).subarray(0, HEAD_BYTES).toString('utf8').split('\n')
   const header = (lines[0] ?? '').replace(/\r$/, '')
   const rows = Math.max(1, lines.length - 2)
   return { header, bytesPerRow: Math.max(1, consumed / rows) }
+}
+
+/** DuckDB's refusal of a line longer than its max_line_size, and that limit. */
+const LINE_TOO_LONG = /Maximum line size of (\d+) bytes exceeded/
+
+/**
+ * Why DuckDB could not read a CSV, in the user's terms where its own words mislead: a line longer than a
+ * row can be is named by its line (DuckDB says "Line: 1" and echoes the whole line, megabytes of it); a
+ * file that is mostly empty lines says so (DuckDB takes it for one long line).
+ */
+async function readFailure(
+  error: unknown,
+  openText: () => AsyncIterable<Buffer>,
+  emptyLines: Promise<number[]>,
+  signal: AbortSignal,
+): Promise<unknown> {
+  const limit = LINE_TOO_LONG.exec(error instanceof Error ? error.message : '')?.[1]
+  if (limit === undefined) return error
+  // The empty-line count refuses a file of millions of them with its own sentence.
+  const empty = await emptyLines.then(
+    () => undefined,
+    (failure: unknown) => failure,
+  )
+  if (empty !== undefined) return empty
+  const long = await firstLongLine(openText, Number(limit), signal)
+  const most = `${Number(limit).toLocaleString('en-US')} bytes`
+  return new Error(
+    long === undefined
+      ? `A line of the file is longer than a row of a table can be (${most}): it is not a table there. Nothing was imported.`
+      : `Line ${long.line.toLocaleString('en-US')} is ${long.bytes.toLocaleString('en-US')} bytes long, longer than a row of a table can be (${most}): it is not a table there. Nothing was imported.`,
+  )
 }
 
 /**
@@ -307,7 +345,12 @@ export async function runImport(
       // 6.4 s, into the same 199 MB file (FSST as before).
       await connection.run(`SET disabled_compression_methods = 'dictionary'`)
     }
-    await runWithProgress(connection, `CREATE TABLE ${SOURCE_TABLE} AS ${select}`, signal, reading)
+    await runWithProgress(connection, `CREATE TABLE ${SOURCE_TABLE} AS ${select}`, signal, reading).catch(
+      async (error: unknown) => {
+        if (signal.aborted || job.format === 'parquet') throw error
+        throw await readFailure(error, openText, emptyLines, signal)
+      },
+    )
     const empty = await emptyLines.catch((error: unknown) => {
       throw signal.aborted ? new ImportCancelledError() : error
     })
