@@ -263,6 +263,29 @@ describe('files that are not the bundled sample', () => {
     await expect(refused).rejects.toMatchObject({ code: 'CONFLICT' })
   })
 
+  it('imports a CSV whose quoted fields hold line feeds, each such field in its row', async () => {
+    // The sniffer split it at every line feed, so most "rows" missed a column and the file was refused.
+    const path = join(scratch, 'case-notes.csv')
+    await writeFile(
+      path,
+      'case,note\n1,"called the customer\n\nno answer"\n2,"first line\r\nsecond, with a comma"\n3,short\n4,"a\nb\nc"\n',
+    )
+    const dataset = readyDataset(await collect(await harness.client.datasets.open({ path })))
+    const page = await harness.client.datasets.rows({
+      datasetId: dataset.id,
+      source: { kind: 'dataset' },
+      startRow: 0,
+      endRow: 10,
+      sort: [{ colId: 'case', sort: 'asc' }],
+    })
+    expect(page.rows.map((row) => row.note)).toEqual([
+      'called the customer\n\nno answer',
+      'first line\r\nsecond, with a comma',
+      'short',
+      'a\nb\nc',
+    ])
+  })
+
   it('offers a changed file for re-import, and re-imports it when asked', async () => {
     const path = join(scratch, 'growing.csv')
     await copyFile(SAMPLE_PATH, path)
@@ -353,6 +376,10 @@ describe('files that are not the bundled sample', () => {
     )
     const empty = join(scratch, 'empty.csv')
     await writeFile(empty, '')
+    // 50,000 columns: DuckDB ran out of its memory reading it, with an error naming none of this.
+    const wide = join(scratch, 'wide.csv')
+    const names = Array.from({ length: 50_000 }, (_, i) => `c${i}`).join(',')
+    await writeFile(wide, `${names}\n${names}\n`)
     const prose = join(scratch, 'notes.csv')
     await writeFile(
       prose,
@@ -363,6 +390,7 @@ describe('files that are not the bundled sample', () => {
       [binary, /binary/],
       [passwd, /no comma, tab, semicolon or pipe/],
       [empty, /empty/],
+      [wide, /header has more than [\d,]+ comma-separated columns; Datasets opens tables of up to 2,000/],
       [prose, /columns/],
     ] as const) {
       const refused = collect(await harness.client.datasets.open({ path }))

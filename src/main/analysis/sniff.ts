@@ -12,6 +12,8 @@ import { DatasetConflictError } from './errors'
  */
 
 const HEAD_BYTES = 64 * 1024
+/** More columns than this is not a table an analyst reads (DuckDB runs out of its memory on ~50,000). */
+const MAX_COLUMNS = 2000
 const DELIMITERS = [',', '\t', ';', '|'] as const
 const DELIMITER_NAMES: Record<string, string> = { ',': 'comma', '\t': 'tab', ';': 'semicolon', '|': 'pipe' }
 
@@ -62,8 +64,9 @@ export function delimitedTextProblem(bytes: Buffer, truncated: boolean): string 
   } catch {
     return `its content is not UTF-8 text. ${expected}`
   }
-  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/)
-  // The last line of a truncated head may be cut anywhere.
+  const lines = records(text.replace(/^\uFEFF/, ''))
+  // The last record of a truncated head may be cut anywhere: the header too, when it is the only one.
+  const headerCut = truncated && lines.length === 1
   if (truncated && lines.length > 1) lines.pop()
   const rows = lines.filter((line) => line.trim() !== '').slice(0, 50)
   if (rows.length === 0) return `it holds no text rows. ${expected}`
@@ -72,6 +75,8 @@ export function delimitedTextProblem(bytes: Buffer, truncated: boolean): string 
   for (const delimiter of DELIMITERS) {
     const columns = fieldCount(header, delimiter)
     if (columns < 2) continue
+    if (columns > MAX_COLUMNS)
+      return `its header has ${headerCut ? 'more than ' : ''}${columns.toLocaleString('en-US')} ${DELIMITER_NAMES[delimiter]}-separated columns; Datasets opens tables of up to ${MAX_COLUMNS.toLocaleString('en-US')}.`
     // Most sampled rows have the header's number of fields: a few broken lines are the quality report's
     // business, a file whose lines never line up is not a table.
     const body = rows.slice(1)
@@ -81,6 +86,26 @@ export function delimitedTextProblem(bytes: Buffer, truncated: boolean): string 
     ragged ??= `its rows do not have the header's ${columns} ${DELIMITER_NAMES[delimiter]}-separated columns. ${expected}`
   }
   return ragged ?? `its first line has no comma, tab, semicolon or pipe between column names. ${expected}`
+}
+
+/**
+ * The text's records: lines, except that a line feed inside double quotes belongs to its field (a
+ * quoted note over several lines is one record, as DuckDB reads it). Line endings LF or CRLF.
+ */
+function records(text: string): string[] {
+  const found: string[] = []
+  let quoted = false
+  let start = 0
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i]
+    if (char === '"') quoted = !quoted
+    else if (char === '\n' && !quoted) {
+      found.push(text.slice(start, i > start && text[i - 1] === '\r' ? i - 1 : i))
+      start = i + 1
+    }
+  }
+  found.push(text.slice(start))
+  return found
 }
 
 /** Fields of one line split by `delimiter`, ignoring delimiters inside double quotes. */
