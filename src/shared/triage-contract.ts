@@ -404,6 +404,15 @@ export const WebhookSetting = z.object({
     .url({ protocol: /^https?$/, message: 'an http:// or https:// address' })
     .max(2000)
     .nullable(),
+  /**
+   * False where this login may not read the URL (a credential: only admins and the workers do, 0021);
+   * `url` is then null whether or not one is set, and `set` says whether one is.
+   */
+  readable: z.boolean().optional(),
+  set: z.boolean().optional(),
+  /** Who last set it, and when (ISO time); null when it is not set. */
+  setBy: z.string().nullable().optional(),
+  setAt: z.string().nullable().optional(),
 })
 export type WebhookSetting = z.infer<typeof WebhookSetting>
 

@@ -720,6 +720,13 @@ INSERT INTO case_events (case_id, action, before, after)
       }),
   },
   {
+    action: 'stops the team webhook, or points it elsewhere',
+    members: ['analyst', 'supervisor', 'ingest', 'nobody'],
+    run: denied(
+      `DELETE FROM triage_settings WHERE key = 'webhook_url';\nUPDATE triage_settings SET value = 'https://attacker.example/hook'`,
+    ),
+  },
+  {
     action: 'has every alert posted to the team webhook',
     members: ['analyst'],
     run: denied(`INSERT INTO webhook_deliveries (alert_id) SELECT id FROM alerts`),

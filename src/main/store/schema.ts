@@ -133,8 +133,9 @@ export interface LabelsTable {
 export interface TriageSettingsTable {
   key: string
   value: string
+  /** Stamped by the store (triage_settings_actor), whatever a writer sends. */
   updated_by: Generated<string>
-  updated_at: Timestamp
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>
 }
 
 /** 0022: alerts stored while another session held their case locked, until they join it. */

@@ -4,7 +4,7 @@ import { messageOf } from '../errors'
 import type { Store } from '../store/store'
 import type { StoreDb } from '../store/schema'
 import { alertsByIds } from './live'
-import { webhookSetting, webhookText } from './webhook'
+import { webhookText, webhookUrl } from './webhook'
 
 /**
  * Posts the team webhook from the headless side: every `aether worker` runs one (a team's alerts are
@@ -115,7 +115,7 @@ export class WebhookPoster {
       RETURNING d.alert_id, d.attempts`.execute(db)
     if (claimed.length === 0) return 0
     const attempts = new Map(claimed.map((row) => [Number(row.alert_id), row.attempts]))
-    const { url } = await webhookSetting(db)
+    const url = await webhookUrl(db)
     const alerts = await alertsByIds(db, [...attempts.keys()])
     let posted = 0
     for (const id of attempts.keys()) {

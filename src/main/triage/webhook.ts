@@ -12,13 +12,40 @@ import { judged } from './errors'
 
 const WEBHOOK_KEY = 'webhook_url'
 
-export async function webhookSetting(db: StoreDb): Promise<WebhookSetting> {
+/** The URL posts go to, or null: the workers' read (the ingest group may read only the key and the value). */
+export async function webhookUrl(db: StoreDb): Promise<string | null> {
   const row = await db
     .selectFrom('triage_settings')
     .select('value')
     .where('key', '=', WEBHOOK_KEY)
     .executeTakeFirst()
-  return { url: row?.value ?? null }
+  return row?.value ?? null
+}
+
+/** The setting as Settings shows it: the URL to admins; whether one is set, by whom and when, to all. */
+export async function webhookSetting(db: StoreDb): Promise<WebhookSetting> {
+  const described = (row: { updated_by: string; updated_at: Date | string } | undefined) => ({
+    set: row !== undefined,
+    setBy: row?.updated_by ?? null,
+    setAt: row === undefined ? null : new Date(row.updated_at).toISOString(),
+  })
+  try {
+    const row = await db
+      .selectFrom('triage_settings')
+      .select(['value', 'updated_by', 'updated_at'])
+      .where('key', '=', WEBHOOK_KEY)
+      .executeTakeFirst()
+    return { url: row?.value ?? null, readable: true, ...described(row) }
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== '42501') throw error
+  }
+  // Not an admin: whether it is set, by whom and when, never the URL (0021).
+  const row = await db
+    .selectFrom('triage_settings')
+    .select(['updated_by', 'updated_at'])
+    .where('key', '=', WEBHOOK_KEY)
+    .executeTakeFirst()
+  return { url: null, readable: false, ...described(row) }
 }
 
 export async function setWebhook(db: StoreDb, setting: WebhookSetting): Promise<WebhookSetting> {
@@ -27,7 +54,8 @@ export async function setWebhook(db: StoreDb, setting: WebhookSetting): Promise<
     else
       await db
         .insertInto('triage_settings')
-        .values({ key: WEBHOOK_KEY, value: setting.url, updated_at: new Date() })
+        // Who and when are the store's to stamp (an admin may write only the key and the value).
+        .values({ key: WEBHOOK_KEY, value: setting.url })
         .onConflict((conflict) => conflict.column('key').doUpdateSet({ value: setting.url ?? '' }))
         .execute()
     return webhookSetting(db)

@@ -21,6 +21,7 @@ import * as triageGuards from './0019_triage_guards'
 import * as caseEventTruth from './0020_case_event_truth'
 import * as webhookSecret from './0021_webhook_secret'
 import * as caseLockWaits from './0022_case_lock_waits'
+import * as adminClearsWebhook from './0023_admin_clears_webhook'
 
 /**
  * Every migration, in order. Imported statically so the bundle carries them; names sort in
@@ -49,6 +50,7 @@ export const migrations: Record<string, Migration> = {
   '0020_case_event_truth': caseEventTruth,
   '0021_webhook_secret': webhookSecret,
   '0022_case_lock_waits': caseLockWaits,
+  '0023_admin_clears_webhook': adminClearsWebhook,
 }
 
 export const latestMigration = Object.keys(migrations).sort().at(-1) ?? ''

@@ -3,6 +3,7 @@ import { useId, useState, type FormEvent } from 'react'
 import { WebhookSetting } from '../../../../shared/triage-contract'
 import { orpc } from '../../api/client'
 import { describeError } from '../../api/errors'
+import { formatTimeZoned } from '../../ui/format'
 
 /** The team's Slack-compatible webhook for block-level alerts (one message per alert, whoever is on shift). */
 export function WebhookSettings() {
@@ -23,6 +24,20 @@ export function WebhookSettings() {
   const value = draft ?? current.data?.url ?? ''
   // Without an open store (the profile failed to open) there is no team setting to show.
   if (current.isError) return null
+
+  // The URL is a credential only admins read (and the workers that post to it): the rest see who set it.
+  if (current.data?.readable === false)
+    return (
+      <section className="panel" aria-labelledby={`${id}-heading`} data-testid="webhook-admins-only">
+        <h2 id={`${id}-heading`}>Alert webhook</h2>
+        <p className="subtle">
+          {current.data.set === true
+            ? `Blocked transactions are posted to the team's webhook, set by ${current.data.setBy ?? 'an admin'} on ${formatTimeZoned(current.data.setAt)}.`
+            : 'No team webhook is set: blocked transactions are not posted anywhere.'}{' '}
+          Its address is a credential: an admin of the team sets it and sees it.
+        </p>
+      </section>
+    )
 
   function submit(event: FormEvent) {
     event.preventDefault()
