@@ -59,7 +59,14 @@ describe('a case locked by an analyst', () => {
     const during = risky.slice(first + 1)
     const alertsDuring = decisions.slice(first + 1).filter((decision) => decision !== 'approve').length
     expect(alertsDuring).toBeGreaterThanOrEqual(2)
-    const others = generated(300, 23)
+    // Another user's big transfers in the same batches: their case is free.
+    const free = generated(10, 24).map((txn) => ({
+      ...txn,
+      user_id: `${USER}-free`,
+      type: 'TRANSFER' as const,
+      amount: '9000000.00',
+    }))
+    const others = [...generated(300, 23), ...free]
 
     const ingestUrl = urlAs(team.database.url, team.logins.ingest)
     const ownerUrl = team.database.url
@@ -106,13 +113,17 @@ describe('a case locked by an analyst', () => {
         (n) => n === rest.length,
         30_000,
       )
-      const [waiting] = await query<{ n: number; unjoined: number }>(
+      const [waiting] = await query<{ n: number; unjoined: number; others: number; joined: number }>(
         ownerUrl,
         `SELECT (SELECT count(*)::int FROM alert_case_waits WHERE user_id = $1) AS n,
-                (SELECT count(*)::int FROM alerts WHERE user_id = $1 AND case_id IS NULL) AS unjoined`,
+                (SELECT count(*)::int FROM alerts WHERE user_id = $1 AND case_id IS NULL) AS unjoined,
+                (SELECT count(*)::int FROM alerts WHERE user_id <> $1 AND case_id IS NULL) AS others,
+                (SELECT count(*)::int FROM alerts WHERE user_id = $1 || '-free') AS joined`,
         [USER],
       )
-      expect(waiting).toEqual({ n: alertsDuring, unjoined: alertsDuring })
+      // Only the locked case's alerts wait: the other users' alerts of the same batches joined theirs.
+      expect(waiting).toMatchObject({ n: alertsDuring, unjoined: alertsDuring, others: 0 })
+      expect(waiting?.joined).toBeGreaterThan(0)
       expect((await theCase())?.alert_count).toBe(opened?.alert_count)
       // Said in the worker's status (and so on /metrics) once a sweep has looked.
       await waitFor(

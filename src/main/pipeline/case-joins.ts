@@ -2,8 +2,8 @@ import type pg from 'pg'
 
 /** How often a worker joins the alerts that waited for their case. */
 export const CASE_JOIN_EVERY_MS = 5000
-/** Waiting alerts joined per call at most (the next call goes on). */
-const JOIN_LIMIT = 1000
+/** Users whose waiting alerts a call joins at most, oldest first (the next call goes on). */
+const JOIN_LIMIT = 10_000
 /** While alerts wait, the log says so again this often. */
 const REPEAT_MS = 60_000
 

@@ -78,36 +78,37 @@ const JOINS_CASE = `CREATE OR REPLACE FUNCTION aether_alert_joins_case() RETURNS
    $$`
 
 /**
- * Joins waiting alerts (oldest first, at most p_limit) whose case is free; says how many joined, how many
- * still wait and how long the oldest has waited.
+ * Joins waiting alerts whose case is free, each user's in order (at most p_limit users a call); says how
+ * many joined, how many still wait and how long the oldest has waited.
  */
 const JOIN_WAITING = `CREATE FUNCTION aether_join_waiting_alerts(p_limit integer)
    RETURNS TABLE (joined integer, waiting integer, waited_seconds double precision)
    LANGUAGE plpgsql SECURITY DEFINER ${SAFE_PATH} AS $$
    DECLARE
+     u record;
      w record;
      joined_case bigint;
-     held text[] := '{}';
      n integer := 0;
    BEGIN
-     FOR w IN
-       SELECT q.alert_id, q.user_id, a.score, a.decision, a.amount, a.ts
-         FROM public.alert_case_waits q JOIN public.alerts a ON a.id = q.alert_id
-        ORDER BY q.alert_id
-        LIMIT greatest(p_limit, 0)
-          FOR UPDATE OF q SKIP LOCKED
-     LOOP
-       -- An older alert of the user still waits (or another worker is joining it): this one stays behind it.
-       CONTINUE WHEN w.user_id = ANY (held) OR EXISTS (
-         SELECT 1 FROM public.alert_case_waits o WHERE o.user_id = w.user_id AND o.alert_id < w.alert_id);
-       joined_case := public.aether_case_for_alert(w.alert_id, w.user_id, w.score, w.decision, w.amount, w.ts);
-       IF joined_case IS NULL THEN
-         held := held || w.user_id;
-         CONTINUE;
-       END IF;
-       UPDATE public.alerts SET case_id = joined_case WHERE id = w.alert_id;
-       DELETE FROM public.alert_case_waits WHERE alert_id = w.alert_id;
-       n := n + 1;
+     FOR u IN SELECT q.user_id FROM public.alert_case_waits q
+               GROUP BY q.user_id ORDER BY min(q.alert_id) LIMIT greatest(p_limit, 0) LOOP
+       FOR w IN
+         SELECT q.alert_id, a.score, a.decision, a.amount, a.ts
+           FROM public.alert_case_waits q JOIN public.alerts a ON a.id = q.alert_id
+          WHERE q.user_id = u.user_id
+          ORDER BY q.alert_id
+            FOR UPDATE OF q SKIP LOCKED
+       LOOP
+         -- Another worker is joining an older alert of this user: the rest are its to join, in order.
+         EXIT WHEN EXISTS (SELECT 1 FROM public.alert_case_waits o
+                            WHERE o.user_id = u.user_id AND o.alert_id < w.alert_id);
+         joined_case := public.aether_case_for_alert(w.alert_id, u.user_id, w.score, w.decision, w.amount, w.ts);
+         -- Still locked: the user's later alerts wait behind this one.
+         EXIT WHEN joined_case IS NULL;
+         UPDATE public.alerts SET case_id = joined_case WHERE id = w.alert_id;
+         DELETE FROM public.alert_case_waits WHERE alert_id = w.alert_id;
+         n := n + 1;
+       END LOOP;
      END LOOP;
      RETURN QUERY SELECT n, (SELECT count(*)::integer FROM public.alert_case_waits),
                          (SELECT extract(epoch FROM clock_timestamp() - min(q.since))::double precision
