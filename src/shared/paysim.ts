@@ -77,6 +77,12 @@ export function parsePaysimLine(text: string, position: PaysimPosition): Transac
   return paysimRowToTransaction(fields, position)
 }
 
+/** A value as an error shows it: quoted, and only its start when it is long (a line may be megabytes). */
+const shown = (value: string) =>
+  value.length <= 40
+    ? `"${value}"`
+    : `"${value.slice(0, 40)}…" (${value.length.toLocaleString('en-US')} characters)`
+
 /** `fields` in PAYSIM_COLUMNS order. */
 export function paysimRowToTransaction(fields: readonly string[], position: PaysimPosition): Transaction {
   const { line } = position
@@ -84,21 +90,25 @@ export function paysimRowToTransaction(fields: readonly string[], position: Pays
 
   const ts = paysimStepToTs(field(0))
   if (ts === null)
-    throw new PaysimRowError(line, 'step', `must be a whole number of hours from 1, got "${field(0)}"`)
+    throw new PaysimRowError(line, 'step', `must be a whole number of hours from 1, got ${shown(field(0))}`)
   const type = field(1).trim()
   if (!(TRANSACTION_TYPES as readonly string[]).includes(type))
     throw new PaysimRowError(
       line,
       'type',
-      `must be one of ${TRANSACTION_TYPES.join(', ')}, got "${field(1)}"`,
+      `must be one of ${TRANSACTION_TYPES.join(', ')}, got ${shown(field(1))}`,
     )
   const amount = paysimMoney(field(2))
   if (amount === null || !/[1-9]/.test(amount))
-    throw new PaysimRowError(line, 'amount', `must be a decimal greater than 0, got "${field(2)}"`)
+    throw new PaysimRowError(line, 'amount', `must be a decimal greater than 0, got ${shown(field(2))}`)
   const money = (index: number) => {
     const value = paysimMoney(field(index))
     if (value === null)
-      throw new PaysimRowError(line, PAYSIM_COLUMNS[index], `must be a decimal number, got "${field(index)}"`)
+      throw new PaysimRowError(
+        line,
+        PAYSIM_COLUMNS[index],
+        `must be a decimal number, got ${shown(field(index))}`,
+      )
     return value
   }
   const name = (index: number) => {
@@ -109,7 +119,7 @@ export function paysimRowToTransaction(fields: readonly string[], position: Pays
   }
   const isFraud = field(9).trim()
   if (isFraud !== '0' && isFraud !== '1')
-    throw new PaysimRowError(line, 'isFraud', `must be 0 or 1, got "${field(9)}"`)
+    throw new PaysimRowError(line, 'isFraud', `must be 0 or 1, got ${shown(field(9))}`)
 
   return {
     txn_id: paysimTxnId(position.datasetKey, line),

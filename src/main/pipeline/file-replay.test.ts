@@ -173,3 +173,34 @@ describe('a file to replay, as the command reads it', () => {
     await expect(checkReplayFile(empty)).resolves.toBeUndefined()
   })
 })
+
+describe('a PaySim file compressed with gzip', () => {
+  const rows = async (path: string) => {
+    const read: PaysimRow[] = []
+    for await (const item of readPaysimFile(path, 'key')) read.push(item)
+    return read
+  }
+
+  it('is read, counted and replayed as the same rows as the plain file', async () => {
+    const long = `1,PAYMENT,${'x'.repeat(100_000)},C9,0,0,M1,0,0,0,0`
+    const plain = await sample([row(1, 'C1'), long, row(2, 'C2')])
+    const gzipped = `${plain}.gz`
+    execFileSync('sh', ['-c', `gzip -c "${plain}" > "${gzipped}"`])
+    expect(await countDataLines(gzipped)).toBe(3)
+    expect(await rows(gzipped)).toEqual(await rows(plain))
+    // A megabyte value is named by its start and length, not echoed whole.
+    const refused = (await rows(gzipped)).find((item) => 'error' in item)
+    expect(refused).toEqual({
+      line: 3,
+      error: `line 3: amount must be a decimal greater than 0, got "${'x'.repeat(40)}…" (100,000 characters)`,
+    })
+  })
+
+  it('cut short, fails saying so, for the count and for the rows', async () => {
+    const plain = await sample(Array.from({ length: 20_000 }, (_, i) => row(1 + (i % 5), `C${i}`)))
+    const cut = `${plain}.gz`
+    execFileSync('sh', ['-c', `gzip -c "${plain}" | head -c 20000 > "${cut}"`])
+    await expect(countDataLines(cut)).rejects.toThrow(/could not be decompressed .*cut short or damaged/)
+    await expect(rows(cut)).rejects.toThrow(/could not be decompressed .*cut short or damaged/)
+  })
+})

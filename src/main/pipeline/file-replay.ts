@@ -1,7 +1,9 @@
-import { createReadStream } from 'node:fs'
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { createInterface } from 'node:readline'
+import { PassThrough, type Readable } from 'node:stream'
+import { createGunzip } from 'node:zlib'
 import { isPaysimHeader, PAYSIM_EPOCH, parsePaysimLine, PaysimRowError } from '../../shared/paysim'
 import type { Transaction } from '../../shared/transaction'
 import type { DeadLetter, StreamEntry } from './redis-stream'
@@ -17,12 +19,39 @@ export async function paysimDatasetKey(path: string): Promise<string> {
   return `${basename(path)}:${(await stat(path)).size}`
 }
 
+/** Whether the file starts with gzip's magic bytes (1f 8b): its content, not its name, says so. */
+function isGzip(path: string): boolean {
+  const fd = openSync(path, 'r')
+  try {
+    const magic = Buffer.alloc(2)
+    return readSync(fd, magic, 0, 2, 0) === 2 && magic[0] === 0x1f && magic[1] === 0x8b
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** The file's text bytes: a PaySim CSV, or one compressed with gzip (paysim.csv.gz), as Datasets opens them. */
+function openText(path: string): Readable {
+  const source = createReadStream(path)
+  if (!isGzip(path)) return source
+  const gunzip = createGunzip()
+  const text = new PassThrough()
+  // A file that cannot be read fails the reading, and so does one cut short or damaged, saying which.
+  source.on('error', (error) => text.destroy(error))
+  gunzip.on('error', (error) =>
+    text.destroy(
+      new Error(`${path} could not be decompressed (${error.message}): a gzip file cut short or damaged`),
+    ),
+  )
+  return source.pipe(gunzip).pipe(text)
+}
+
 export async function* readPaysimFile(
   path: string,
   datasetKey: string,
   afterLine = 1,
 ): AsyncGenerator<PaysimRow> {
-  const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity })
+  const lines = createInterface({ input: openText(path), crlfDelay: Infinity })
   let line = 0
   try {
     for await (const text of lines) {
@@ -30,7 +59,7 @@ export async function* readPaysimFile(
       if (line === 1) {
         if (!isPaysimHeader(text))
           throw new Error(
-            `${path} is not a PaySim CSV: its first line is not the PaySim header (step,type,amount,…)`,
+            `${path} is not a PaySim CSV (or CSV.gz): its first line is not the PaySim header (step,type,amount,…)`,
           )
         continue
       }
@@ -64,7 +93,7 @@ export async function countDataLines(path: string): Promise<number> {
   const CR = 13
   let ends = 0
   let last = LF
-  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+  for await (const chunk of openText(path) as AsyncIterable<Buffer>) {
     for (let i = chunk.indexOf(LF); i !== -1; i = chunk.indexOf(LF, i + 1)) ends++
     // A CR ends a line unless an LF follows it (then the LF was counted); one that ended the last chunk
     // is decided by this chunk's first byte.
@@ -130,7 +159,7 @@ export class LiveSchedule {
   static async of(path: string): Promise<LiveSchedule> {
     const steps = new Map<number, { firstLine: number; count: number }>()
     let firstStep: number | undefined
-    const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity })
+    const lines = createInterface({ input: openText(path), crlfDelay: Infinity })
     let line = 0
     for await (const text of lines) {
       line++
