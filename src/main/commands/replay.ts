@@ -71,7 +71,7 @@ export function registerReplay(program: Command) {
   program
     .command('replay')
     .description('Send transactions to the partition streams: a PaySim CSV file, or generated traffic')
-    .argument('[file]', 'a PaySim CSV file (header step,type,amount,nameOrig,…)')
+    .argument('[file]', 'a PaySim CSV file, or one compressed with gzip (header step,type,amount,nameOrig,…)')
     .option(
       '--generate <n>',
       'send n generated transactions with injected fraud patterns instead',
