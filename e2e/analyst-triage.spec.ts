@@ -423,6 +423,44 @@ async function stopKeepingData(app: ServedApp) {
   await exited
 }
 
+test('roles: an analyst reads Lists, Rules and the team webhook without the controls only admins may use', async ({
+  page,
+  app,
+}) => {
+  await sql`INSERT INTO lists (kind, value, reason) VALUES ('user', 'C_ROLE_READER', 'seeded by the owner')`.execute(
+    owner.db,
+  )
+  await sql`INSERT INTO triage_settings (key, value) VALUES ('webhook_url', 'https://hooks.example.com/services/T/B/roles-secret')
+            ON CONFLICT (key) DO UPDATE SET value = excluded.value`.execute(owner.db)
+  // An analyst whose desk does not ingest: the ingest group reads the webhook's URL, its workers post to it.
+  const login = await addTeamAnalyst(owner, 'Reader')
+  logins.push(login)
+  await sql`SELECT aether_set_analyst_ingest(${login}, false)`.execute(owner.db)
+  const shell = await signInToTeam(page, app, { databaseUrl: database.url, redisUrl: redis.url }, login)
+
+  // Lists: the entries, no form to add one and no Remove (the store refuses an analyst's writes).
+  await shell.open('lists')
+  const entry = page.locator('[data-testid="list-entry"][data-value="C_ROLE_READER"]')
+  await expect(entry).toBeVisible()
+  await expect(page.getByTestId('lists-admins-only')).toContainText('admins keep these lists')
+  await expect(page.getByTestId('list-form')).toHaveCount(0)
+  await expect(entry.getByRole('button')).toHaveCount(0)
+
+  // Rules: the version in force, read only.
+  await shell.open('rules')
+  await expect(page.getByTestId('rules-admins-only')).toBeVisible()
+  await expect(page.getByTestId('save-rules')).toHaveCount(0)
+  await expect(page.getByTestId('threshold-block')).toBeDisabled()
+  await expect(page.getByRole('button', { name: /Revert to this version/ })).toHaveCount(0)
+
+  // Settings: that a webhook is set and by whom, never its address.
+  await shell.open('settings')
+  const webhook = page.getByTestId('webhook-admins-only')
+  await expect(webhook).toContainText('set by')
+  await expect(page.getByTestId('webhook-form')).toHaveCount(0)
+  await expect(page.locator('body')).not.toContainText('roles-secret')
+})
+
 test('item 10: deleting a profile works with a keychain that cannot be used, and one with a saved password says what it could not remove', async ({
   page,
 }) => {

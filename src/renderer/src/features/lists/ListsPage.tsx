@@ -9,6 +9,7 @@ import { ErrorState } from '../../app/ErrorState'
 import { LoadingSkeleton } from '../../app/LoadingSkeleton'
 import { Page } from '../../app/Page'
 import { formatTime, timeTitle, zoneName } from '../../ui/format'
+import { useMayAdminister } from '../../app/useMayAdminister'
 
 const KIND_LABELS: Record<ListKind, string> = {
   user: 'User',
@@ -132,7 +133,15 @@ function AddEntry({ onAdded }: { onAdded: () => void }) {
   )
 }
 
-function EntryRow({ entry, onChanged }: { entry: ListEntry; onChanged: () => void }) {
+function EntryRow({
+  entry,
+  onChanged,
+  editable,
+}: {
+  entry: ListEntry
+  onChanged: () => void
+  editable: boolean
+}) {
   const [confirming, setConfirming] = useState(false)
   const remove = useMutation(orpc.triage.lists.remove.mutationOptions({ onSuccess: onChanged }))
   const expireNow = useMutation(orpc.triage.lists.update.mutationOptions({ onSuccess: onChanged }))
@@ -148,7 +157,7 @@ function EntryRow({ entry, onChanged }: { entry: ListEntry; onChanged: () => voi
         {entry.expiresAt ? `${formatTime(entry.expiresAt)}${entry.expired ? ' (expired)' : ''}` : 'never'}
       </td>
       <td>
-        {confirming ? (
+        {!editable ? null : confirming ? (
           <span className="confirm">
             Remove?
             <button type="button" className="button danger" onClick={() => remove.mutate({ id: entry.id })}>
@@ -194,12 +203,20 @@ export function ListsPage() {
   const input = { ...(kind ? { kind } : {}), ...(search.trim() ? { search: search.trim() } : {}) }
   const entries = useQuery(orpc.triage.lists.list.queryOptions({ input }))
   const refresh = () => void queryClient.invalidateQueries({ queryKey: orpc.triage.lists.key() })
+  const mayAdminister = useMayAdminister()
   return (
     <Page title="Lists">
-      <section className="panel wide-panel" aria-labelledby="lists-add">
-        <h2 id="lists-add">Block a user, counterparty, IP or device</h2>
-        <AddEntry onAdded={refresh} />
-      </section>
+      {mayAdminister ? (
+        <section className="panel wide-panel" aria-labelledby="lists-add">
+          <h2 id="lists-add">Block a user, counterparty, IP or device</h2>
+          <AddEntry onAdded={refresh} />
+        </section>
+      ) : (
+        <p className="subtle" data-testid="lists-admins-only">
+          The team’s admins keep these lists. Closing a case as fraud blocks its user, counterparty, IP or
+          device.
+        </p>
+      )}
       <div className="toolbar">
         <select
           aria-label="Kind"
@@ -230,7 +247,7 @@ export function ListsPage() {
         />
       ) : entries.data.length === 0 ? (
         <EmptyState title="Nothing is listed">
-          Add an entry above, or close a case as fraud and choose what to block.
+          {mayAdminister ? 'Add an entry above, or close' : 'Close'} a case as fraud and choose what to block.
         </EmptyState>
       ) : (
         <table className="mini-table lists-table" data-testid="list-entries">
@@ -247,7 +264,7 @@ export function ListsPage() {
           </thead>
           <tbody>
             {entries.data.map((entry) => (
-              <EntryRow key={entry.id} entry={entry} onChanged={refresh} />
+              <EntryRow key={entry.id} entry={entry} onChanged={refresh} editable={mayAdminister} />
             ))}
           </tbody>
         </table>

@@ -10,6 +10,7 @@ import { LoadingSkeleton } from '../../app/LoadingSkeleton'
 import { Page } from '../../app/Page'
 import { formatTimeZoned, timeTitle } from '../../ui/format'
 import { ruleSetProblems } from '../../ui/rule-set-problems'
+import { useMayAdminister } from '../../app/useMayAdminister'
 
 const percent = (value: number | null) => (value === null ? '–' : `${Math.round(value * 100)} %`)
 
@@ -17,10 +18,13 @@ function Editor({
   current,
   precision,
   onSaved,
+  readOnly,
 }: {
   current: RuleVersion
   precision: RulePrecision[]
   onSaved: () => void
+  /** Analysts and supervisors of a team read the rules; admins change them. */
+  readOnly: boolean
 }) {
   const [draft, setDraft] = useState<RuleSet>(current.definition)
   const [comment, setComment] = useState('')
@@ -58,6 +62,7 @@ function Editor({
             max={100}
             value={draft.thresholds.review}
             onChange={(e) => threshold('review', e.target.value)}
+            disabled={readOnly}
             data-testid="threshold-review"
           />
         </label>
@@ -69,6 +74,7 @@ function Editor({
             max={100}
             value={draft.thresholds.block}
             onChange={(e) => threshold('block', e.target.value)}
+            disabled={readOnly}
             data-testid="threshold-block"
           />
         </label>
@@ -97,6 +103,7 @@ function Editor({
                     aria-label={`Enable ${rule.id}`}
                     checked={rule.enabled}
                     onChange={(e) => patchRule(index, { enabled: e.target.checked })}
+                    disabled={readOnly}
                   />
                 </td>
                 <td className="mono">{rule.id}</td>
@@ -110,6 +117,7 @@ function Editor({
                     aria-label={`Weight of ${rule.id}`}
                     value={rule.weight}
                     onChange={(e) => patchRule(index, { weight: Number(e.target.value) })}
+                    disabled={readOnly}
                   />
                 </td>
                 <td className="num" data-testid={`precision-${rule.id}`}>
@@ -121,47 +129,61 @@ function Editor({
           })}
         </tbody>
       </table>
-      <div className="form-actions">
-        <input
-          className="comment"
-          placeholder="What and why (saved with the version)"
-          aria-label="Comment"
-          value={comment}
-          maxLength={500}
-          onChange={(e) => setComment(e.target.value)}
-        />
-        <button
-          type="submit"
-          className="button primary"
-          disabled={save.isPending || problems.length > 0 || changes.length === 0}
-          title={
-            changes.length === 0 && problems.length === 0 ? 'Change a threshold or a rule first' : undefined
-          }
-          data-testid="save-rules"
-        >
-          Save as version {current.version + 1}
-        </button>
-        <span
-          role="status"
-          className={save.isError || problems.length > 0 ? 'inline-error' : 'subtle'}
-          data-testid="rules-status"
-        >
-          {problems.length > 0
-            ? problems.join(' ')
-            : save.isError
-              ? describeError(save.error)
-              : save.isSuccess
-                ? `Saved version ${save.data.version}; running workers pick it up within seconds.`
-                : changes.length === 0
-                  ? 'No change to save yet.'
-                  : `Changes: ${changes.join('; ')}.`}
-        </span>
-      </div>
+      {readOnly ? (
+        <p className="subtle" data-testid="rules-admins-only">
+          The team’s admins change the rules; Datasets → Backtest tries a change on PaySim data.
+        </p>
+      ) : (
+        <div className="form-actions">
+          <input
+            className="comment"
+            placeholder="What and why (saved with the version)"
+            aria-label="Comment"
+            value={comment}
+            maxLength={500}
+            onChange={(e) => setComment(e.target.value)}
+          />
+          <button
+            type="submit"
+            className="button primary"
+            disabled={save.isPending || problems.length > 0 || changes.length === 0}
+            title={
+              changes.length === 0 && problems.length === 0 ? 'Change a threshold or a rule first' : undefined
+            }
+            data-testid="save-rules"
+          >
+            Save as version {current.version + 1}
+          </button>
+          <span
+            role="status"
+            className={save.isError || problems.length > 0 ? 'inline-error' : 'subtle'}
+            data-testid="rules-status"
+          >
+            {problems.length > 0
+              ? problems.join(' ')
+              : save.isError
+                ? describeError(save.error)
+                : save.isSuccess
+                  ? `Saved version ${save.data.version}; running workers pick it up within seconds.`
+                  : changes.length === 0
+                    ? 'No change to save yet.'
+                    : `Changes: ${changes.join('; ')}.`}
+          </span>
+        </div>
+      )}
     </form>
   )
 }
 
-function History({ versions, onReverted }: { versions: RuleVersion[]; onReverted: () => void }) {
+function History({
+  versions,
+  onReverted,
+  readOnly,
+}: {
+  versions: RuleVersion[]
+  onReverted: () => void
+  readOnly: boolean
+}) {
   const [confirming, setConfirming] = useState<number>()
   const latest = versions[0]
   const revert = useMutation(
@@ -184,7 +206,8 @@ function History({ versions, onReverted }: { versions: RuleVersion[]; onReverted
               {v.author === 'built-in' ? '' : `saved ${formatTimeZoned(v.createdAt)}`}
             </span>
             <span className="version-comment">{v.comment}</span>
-            {v.version !== latest?.version &&
+            {!readOnly &&
+              v.version !== latest?.version &&
               (confirming === v.version ? (
                 <span className="confirm">
                   Save a new version equal to v{v.version}?
@@ -226,6 +249,7 @@ export function RulesPage() {
   const precision = useQuery(orpc.triage.rules.precision.queryOptions())
   const refresh = () => void queryClient.invalidateQueries({ queryKey: orpc.triage.rules.key() })
   const latest = versions.data?.[0]
+  const mayAdminister = useMayAdminister()
   return (
     <Page title="Rules">
       {versions.isPending ? (
@@ -249,11 +273,12 @@ export function RulesPage() {
               current={latest}
               precision={precision.data ?? []}
               onSaved={refresh}
+              readOnly={!mayAdminister}
             />
           </section>
           <section className="panel wide-panel" aria-labelledby="rules-history">
             <h2 id="rules-history">History</h2>
-            <History versions={versions.data} onReverted={refresh} />
+            <History versions={versions.data} onReverted={refresh} readOnly={!mayAdminister} />
           </section>
         </>
       )}
