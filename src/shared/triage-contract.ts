@@ -411,10 +411,13 @@ export const WebhookSetting = z.object({
   readable: z.boolean().optional(),
   set: z.boolean().optional(),
   /** Who last set it, and when (ISO time); null when it is not set. */
-  setBy: z.string().nullable().optional(),
-  setAt: z.string().nullable().optional(),
+  setBy: z.string().max(200).nullable().optional(),
+  setAt: z.string().max(64).nullable().optional(),
 })
 export type WebhookSetting = z.infer<typeof WebhookSetting>
+/** What an admin sends to set or clear it: the URL alone (who and when are the store's to stamp). */
+export const WebhookChange = WebhookSetting.pick({ url: true })
+export type WebhookChange = z.infer<typeof WebhookChange>
 
 export const SubmitResult = z.object({
   txnId: z.string(),
@@ -474,6 +477,6 @@ export const triageContract = {
   dashboard: base.input(z.object({ range: DashboardRange })).output(Dashboard),
   settings: {
     webhook: base.output(WebhookSetting),
-    setWebhook: base.input(WebhookSetting).output(WebhookSetting),
+    setWebhook: base.input(WebhookChange).output(WebhookSetting),
   },
 }

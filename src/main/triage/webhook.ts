@@ -1,4 +1,4 @@
-import type { LiveAlert, WebhookSetting } from '../../shared/triage-contract'
+import type { LiveAlert, WebhookChange, WebhookSetting } from '../../shared/triage-contract'
 import type { StoreDb } from '../store/schema'
 import { judged } from './errors'
 
@@ -48,7 +48,7 @@ export async function webhookSetting(db: StoreDb): Promise<WebhookSetting> {
   return { url: null, readable: false, ...described(row) }
 }
 
-export async function setWebhook(db: StoreDb, setting: WebhookSetting): Promise<WebhookSetting> {
+export async function setWebhook(db: StoreDb, setting: WebhookChange): Promise<WebhookSetting> {
   return judged('change the team webhook', async () => {
     if (setting.url === null) await db.deleteFrom('triage_settings').where('key', '=', WEBHOOK_KEY).execute()
     else

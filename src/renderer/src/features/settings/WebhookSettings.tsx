@@ -1,6 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { useId, useState, type FormEvent } from 'react'
-import { WebhookSetting } from '../../../../shared/triage-contract'
+import { WebhookChange } from '../../../../shared/triage-contract'
 import { orpc } from '../../api/client'
 import { describeError } from '../../api/errors'
 import { formatTimeZoned } from '../../ui/format'
@@ -41,7 +41,7 @@ export function WebhookSettings() {
 
   function submit(event: FormEvent) {
     event.preventDefault()
-    const parsed = WebhookSetting.safeParse({ url: value.trim() === '' ? null : value.trim() })
+    const parsed = WebhookChange.safeParse({ url: value.trim() === '' ? null : value.trim() })
     if (!parsed.success) {
       setError(parsed.error.issues[0]?.message)
       return
