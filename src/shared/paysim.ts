@@ -1,5 +1,6 @@
 import type { Transaction, TransactionType } from './transaction'
 import { TRANSACTION_TYPES } from './transaction'
+import { excerpt } from './excerpt'
 
 /**
  * The one mapping of a PaySim row to a Transaction (shared/design/DATA.md), in TypeScript for the stream
@@ -78,10 +79,7 @@ export function parsePaysimLine(text: string, position: PaysimPosition): Transac
 }
 
 /** A value as an error shows it: quoted, and only its start when it is long (a line may be megabytes). */
-const shown = (value: string) =>
-  value.length <= 40
-    ? `"${value}"`
-    : `"${value.slice(0, 40)}…" (${value.length.toLocaleString('en-US')} characters)`
+const shown = (value: string) => excerpt(value, 40, true)
 
 /** `fields` in PAYSIM_COLUMNS order. */
 export function paysimRowToTransaction(fields: readonly string[], position: PaysimPosition): Transaction {

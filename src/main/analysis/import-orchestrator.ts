@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs'
 import { mkdir, stat } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path'
 import type { DatasetFormat, ImportEvent, OpenRequest } from '../../shared/datasets-contract'
+import { excerpt } from '../../shared/excerpt'
 import { datasetIdOf, describeDataset, type DatasetCatalog, type DatasetRecord } from './catalog'
 import { DatasetConflictError, DatasetNotFoundError } from './errors'
 import { startImport } from './import-runner'
@@ -141,7 +142,7 @@ export class ImportOrchestrator {
         if ('error' in settled) {
           await removeDatabaseFiles(dir, databaseFile)
           if (settled.error instanceof ImportCancelledError) yield { type: 'cancelled' }
-          else yield { type: 'failed', message: shortened((settled.error as Error).message) }
+          else yield { type: 'failed', message: excerpt((settled.error as Error).message, MAX_MESSAGE) }
           return
         }
         const record = await this.adopt({
@@ -250,7 +251,3 @@ export class ProgressRates {
 
 /** DuckDB's errors may echo a whole line of the file (megabytes): the user gets its start. */
 const MAX_MESSAGE = 2000
-const shortened = (message: string) =>
-  message.length <= MAX_MESSAGE
-    ? message
-    : `${message.slice(0, MAX_MESSAGE)}… (${message.length.toLocaleString('en-US')} characters in all)`
