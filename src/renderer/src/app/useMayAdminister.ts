@@ -3,15 +3,13 @@ import { orpc } from '../api/client'
 import { useSession } from '../features/settings/useSession'
 
 /**
- * Whether this desk may change the team's rules and lists. Local mode: always. Team mode: an admin, or a
- * login that is not a registered analyst (the schema's owner, say: the database decides); analysts and
- * supervisors read them, and the store refuses their writes (README "Security model"), so the pages do
- * not offer them.
+ * Whether this desk may change the team's rules and lists. Local mode: always. Team mode: what the
+ * session says the database lets it administer (`canAdminister`: admins and the schema's owner, the same
+ * logins the store lets write rules and lists); analysts and supervisors read them, so the pages do not
+ * offer what the store would refuse.
  */
 export function useMayAdminister(): boolean {
   const status = useQuery(orpc.app.status.queryOptions()).data
   const session = useSession(status).data
-  if (status?.mode !== 'team') return true
-  const role = session?.role
-  return role !== 'analyst' && role !== 'supervisor'
+  return status?.mode !== 'team' || session?.canAdminister === true
 }
