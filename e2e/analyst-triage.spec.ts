@@ -432,10 +432,10 @@ test('roles: an analyst reads Lists, Rules and the team webhook without the cont
   )
   await sql`INSERT INTO triage_settings (key, value) VALUES ('webhook_url', 'https://hooks.example.com/services/T/B/roles-secret')
             ON CONFLICT (key) DO UPDATE SET value = excluded.value`.execute(owner.db)
-  // An analyst whose desk does not ingest: the ingest group reads the webhook's URL, its workers post to it.
+  // An analyst whose desk ingests (addTeamAnalyst's default): the ingest group no longer reads the
+  // webhook's URL, only the worker group, whose `aether worker` logins post to it (0024).
   const login = await addTeamAnalyst(owner, 'Reader')
   logins.push(login)
-  await sql`SELECT aether_set_analyst_ingest(${login}, false)`.execute(owner.db)
   const shell = await signInToTeam(page, app, { databaseUrl: database.url, redisUrl: redis.url }, login)
 
   // Lists: the entries, no form to add one and no Remove (the store refuses an analyst's writes).

@@ -13,15 +13,16 @@ import { seedScored } from '../support/triage'
 
 /**
  * The team webhook posted by the headless side: posters as every `aether worker` runs them, connected
- * as the ingest group, against a real HTTP receiver. Each block alert is posted once however many
- * posters run, a failing receiver is retried, and a poster killed mid-delivery leaves it to another.
+ * as the worker group (0024), against a real HTTP receiver. Each block alert is posted once however many
+ * posters run, a failing receiver is retried, a poster killed mid-delivery leaves it to another, and a
+ * login of the ingest group alone (a gateway's, an analyst's desk) may neither read the URL nor post.
  */
 
 const cleanups: (() => Promise<unknown>)[] = []
 let database: TestDatabase
 let owner: Store
-let ingest: Store
-let ingestUrl: string
+let worker: Store
+let workerUrl: string
 let receiver: Server
 /** What the receiver took and answered 2xx, and every request it saw. */
 const posted: string[] = []
@@ -40,11 +41,11 @@ beforeAll(async () => {
   await migratedDatabase(database.url)
   owner = openPostgresStore({ connectionString: database.url })
   cleanups.push(() => owner.close())
-  const login = await ingestLogin(database.url)
+  const login = await ingestLogin(database.url, 'worker')
   cleanups.push(() => login.drop())
-  ingestUrl = login.url
-  ingest = openPostgresStore({ connectionString: ingestUrl })
-  cleanups.push(() => ingest.close())
+  workerUrl = login.url
+  worker = openPostgresStore({ connectionString: workerUrl })
+  cleanups.push(() => worker.close())
   answer = ok
   receiver = createServer((request, response) => {
     let body = ''
@@ -67,11 +68,11 @@ afterAll(async () => {
 
 const poster = (holder: string, extra: Partial<ConstructorParameters<typeof WebhookPoster>[0]> = {}) => {
   const started = new WebhookPoster({
-    db: ingest.db,
+    db: worker.db,
     holder,
     pollMs: 50,
     backoffMs: () => 100,
-    listen: ingest.listen,
+    listen: worker.listen,
     ...extra,
   })
   cleanups.push(() => started.stop())
@@ -148,7 +149,7 @@ describe('the headless team webhook', () => {
     }
     const doomed: ChildProcess = spawn(
       process.execPath,
-      ['--import', 'tsx', 'test/support/webhook-poster-process.ts', ingestUrl, '2000'],
+      ['--import', 'tsx', 'test/support/webhook-poster-process.ts', workerUrl, '2000'],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     )
     cleanups.push(async () => doomed.kill('SIGKILL'))
@@ -179,5 +180,47 @@ describe('the headless team webhook', () => {
     expect(row).toMatchObject({ attempts: 2, sent: true, status: 200 })
     await holds('posted once', async () => posted.length, 1, 1000)
     await rescuer.stop()
+  })
+
+  it('posts nothing from a login of the ingest group alone, says the GRANT once, and posts once granted', async () => {
+    posted.length = 0
+    const gateway = await ingestLogin(database.url)
+    cleanups.push(() => gateway.drop())
+    const store = openPostgresStore({ connectionString: gateway.url })
+    cleanups.push(() => store.close())
+    const said: string[] = []
+    const refused = poster('gateway-login', {
+      db: store.db,
+      listen: store.listen,
+      refusedPollMs: 300,
+      log: (line) => said.push(line),
+    })
+    await refused.start()
+    await seedScored(owner, [{ userId: 'C-refused', decision: 'block', amount: '80.00' }])
+    await holds('nothing posted by a login outside the worker group', async () => posted.length, 0, 1500)
+    expect(said).toHaveLength(1)
+    const login = new URL(gateway.url).username
+    expect(said[0]).toMatch(/this worker posts nothing, its login may not \(permission denied/)
+    expect(said[0]).toContain(`GRANT aether_`)
+    expect(said[0]).toMatch(new RegExp(`_worker TO ${login}$`))
+    const [row] = (await deliveries()).slice(-1)
+    expect(row).toMatchObject({ attempts: 0, sent: false })
+    await query(gateway.url, `SELECT value FROM triage_settings`).then(
+      () => expect.fail('a login of the ingest group read the webhook URL'),
+      (error: unknown) => expect((error as { code?: string }).code).toBe('42501'),
+    )
+    await query(
+      database.url,
+      `DO $$ BEGIN EXECUTE format('GRANT %I TO ${login}', aether_team_role('worker')); END $$`,
+    )
+    await waitFor(
+      'the post once the login is granted the worker group',
+      async () => posted.length,
+      (count) => count === 1,
+      30_000,
+    )
+    expect(posted[0]).toMatch(/from C-refused,/)
+    expect(said.at(-1)).toBe('team webhook: this login may post it now')
+    await refused.stop()
   })
 })

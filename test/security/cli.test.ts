@@ -53,8 +53,11 @@ describe('aether analyst', () => {
     const listed = await aether(['analyst', 'list', '--url', asBoss])
     expect(listed.stdout).toContain(`${desk} (Desk analyst), supervisor + ingest, disabled since`)
 
-    // A pipeline worker joins this database the way the listing says, and can store transactions.
-    const grant = /pipeline workers: (GRANT aether_\S+_ingest) TO <worker login>/.exec(listed.stdout)?.[1]
+    // A pipeline worker joins this database the way the listing says, can store transactions and reads
+    // the team webhook it posts to.
+    const grant = /pipeline workers \(aether worker\): (GRANT aether_\S+_worker) TO <worker login>/.exec(
+      listed.stdout,
+    )?.[1]
     expect(grant, listed.stdout).toBeDefined()
     const worker = team.track(`sec_worker_${suffix}`)
     await sql.raw(`CREATE ROLE ${worker} LOGIN`).execute(team.owner.db)
@@ -66,6 +69,11 @@ describe('aether analyst', () => {
        VALUES (gen_random_uuid(), now(), 'U_cli', 'M_cli', 'PAYMENT', 1.25, 'USD')`,
     )
     expect(stored.rowCount).toBe(1)
+    await expect(
+      (await team.connect(worker)).query(`SELECT value FROM triage_settings`),
+    ).resolves.toMatchObject({
+      command: 'SELECT',
+    })
 
     await attempt('an analyst disables an admin with `aether analyst disable`', async () => {
       const result = await aether([

@@ -544,11 +544,11 @@ INSERT INTO case_events (case_id, action, before, after)
   },
   ...(
     [
-      ['analyst', ['supervisor', 'admin', 'ingest', 'postgres']],
-      ['supervisor', ['admin', 'ingest', 'postgres']],
-      ['admin', ['ingest', 'postgres']],
-      ['ingest', ['analyst', 'admin', 'postgres']],
-      ['nobody', ['analyst', 'ingest', 'postgres']],
+      ['analyst', ['supervisor', 'admin', 'ingest', 'worker', 'postgres']],
+      ['supervisor', ['admin', 'ingest', 'worker', 'postgres']],
+      ['admin', ['ingest', 'worker', 'postgres']],
+      ['ingest', ['analyst', 'admin', 'worker', 'postgres']],
+      ['nobody', ['analyst', 'ingest', 'worker', 'postgres']],
     ] as const
   ).flatMap(([member, groups]) =>
     groups.map((group): ForbiddenAction => ({
@@ -699,10 +699,11 @@ INSERT INTO case_events (case_id, action, before, after)
           : { refused: false, detail: "the alert is in the colleague's case" }
       }),
   },
-  // The webhook URL is a credential: its admins set it and the workers post to it (0021).
+  // The webhook URL is a credential: its admins set it and the workers post to it (0021), the worker
+  // group's alone, not the ingest group's, which analysts whose desks ingest are in (0024).
   {
     action: 'reads the team webhook URL',
-    members: ['analyst', 'supervisor'],
+    members: ['analyst', 'supervisor', 'ingest'],
     run: denied(`SELECT value FROM triage_settings`),
   },
   {
@@ -730,6 +731,13 @@ INSERT INTO case_events (case_id, action, before, after)
     action: 'has every alert posted to the team webhook',
     members: ['analyst'],
     run: denied(`INSERT INTO webhook_deliveries (alert_id) SELECT id FROM alerts`),
+  },
+  {
+    action: 'marks the team webhook posts as sent, or holds them back',
+    members: ['analyst', 'supervisor', 'admin', 'ingest', 'nobody'],
+    run: denied(
+      `UPDATE webhook_deliveries SET sent_at = now();\nUPDATE webhook_deliveries SET next_attempt_at = 'infinity'`,
+    ),
   },
   // Alerts waiting for a case locked by another session (0022): only the trigger and the workers' join move them.
   {
@@ -888,6 +896,9 @@ describe('what each role may do (controls: these must work)', () => {
     expect((await insert()).rowCount).toBe(1)
     await attempt("an analyst whose desk ingests resolves someone else's case", () =>
       untouched(`UPDATE cases SET ${close} WHERE id = $1`, () => [cases.mine])('analyst2'),
+    )
+    await attempt('an analyst whose desk ingests reads the team webhook URL', () =>
+      denied(`SELECT value FROM triage_settings`)('analyst2'),
     )
     await admin.setIngest(team.logins.analyst2, false)
     await attempt('an analyst whose ingest right was taken back inserts a transaction', () =>

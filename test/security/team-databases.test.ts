@@ -530,6 +530,12 @@ describe('migrating a team database made before one-database-per-analyst', () =>
        VALUES (gen_random_uuid(), now(), 'U_old', 'M_old', 'PAYMENT', 4.10, 'USD')`,
     )
     expect(stored.rowCount).toBe(1)
+    // It keeps posting the team webhook: 0024 puts the workers of before in the worker group.
+    const posts = await worker.query<{ member: boolean }>(
+      `SELECT pg_has_role(session_user, aether_team_role('worker'), 'MEMBER') AS member`,
+    )
+    expect(posts.rows).toEqual([{ member: true }])
+    expect((await worker.query(`SELECT value FROM triage_settings`)).rowCount).toBe(0)
     await attempt('an analyst of another database connects after the migration', () =>
       failsWith(['42501'], () => connect(logins.elsewhere)),
     )

@@ -13,13 +13,19 @@ import { SHARED_POSTGRES_URL, SHARED_REDIS_URL, uniqueName } from './services'
  * login of the test database's ingest group (as a team runs it), and API keys made by the owner.
  */
 
-/** A login in the database's ingest group; dropped by the returned function. */
-export async function ingestLogin(databaseUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const login = uniqueName('aether_gw')
+/**
+ * A login in the database's ingest group (a gateway's), or in its worker group (an `aether worker`'s,
+ * which also posts the team webhook); dropped by the returned function.
+ */
+export async function ingestLogin(
+  databaseUrl: string,
+  group: 'ingest' | 'worker' = 'ingest',
+): Promise<{ url: string; drop(): Promise<void> }> {
+  const login = uniqueName(group === 'ingest' ? 'aether_gw' : 'aether_wk')
   await query(SHARED_POSTGRES_URL, `CREATE ROLE ${login} LOGIN`)
   await query(
     databaseUrl,
-    `DO $$ BEGIN EXECUTE format('GRANT %I TO ${login}', aether_team_role('ingest')); END $$`,
+    `DO $$ BEGIN EXECUTE format('GRANT %I TO ${login}', aether_team_role('${group}')); END $$`,
   )
   const url = new URL(databaseUrl)
   url.username = login

@@ -180,7 +180,8 @@ export function registerAnalyst(program: Command) {
       for (const each of analysts) console.log(describe(each))
       console.log(
         `Group roles of this database: ${groups.analyst}, ${groups.supervisor}, ${groups.admin}; ` +
-          `pipeline workers: GRANT ${groups.ingest} TO <worker login>`,
+          `pipeline workers (aether worker): GRANT ${groups.worker} TO <worker login>; ` +
+          `gateways: GRANT ${groups.ingest} TO <gateway login>`,
       )
     })
 }

@@ -85,11 +85,15 @@ export class AnalystDirectory {
     return rows.map(toAnalyst)
   }
 
-  /** This database's own group roles (migration 0007): a pipeline worker's login is granted the ingest one. */
-  async groups(): Promise<Record<AnalystRole | 'ingest', string>> {
-    const { rows } = await sql<Record<AnalystRole | 'ingest', string>>`
+  /**
+   * This database's own group roles (migrations 0007, 0024): an `aether worker` login is granted the worker
+   * one (ingest, and the team webhook it posts), a gateway's login the ingest one.
+   */
+  async groups(): Promise<Record<AnalystRole | 'ingest' | 'worker', string>> {
+    const { rows } = await sql<Record<AnalystRole | 'ingest' | 'worker', string>>`
       SELECT aether_team_role('analyst') AS analyst, aether_team_role('supervisor') AS supervisor,
-             aether_team_role('admin') AS admin, aether_team_role('ingest') AS ingest`
+             aether_team_role('admin') AS admin, aether_team_role('ingest') AS ingest,
+             aether_team_role('worker') AS worker`
       .execute(this.db)
       .catch(translate)
     const row = rows[0]

@@ -1,7 +1,7 @@
 import pg from 'pg'
 
 /**
- * Drops a team database with the group roles migration 0007 made for it: roles are cluster-wide, so they
+ * Drops a team database with the group roles migrations 0007 and 0024 made for it: roles are cluster-wide, so they
  * outlive the database unless dropped too. Their names end in the database's OID and their kind.
  */
 export async function dropTeamDatabase(client: pg.ClientBase, name: string): Promise<void> {
@@ -12,7 +12,7 @@ export async function dropTeamDatabase(client: pg.ClientBase, name: string): Pro
   const oid = rows[0]?.oid
   if (oid === undefined) return
   const { rows: roles } = await client.query<{ rolname: string }>(
-    `SELECT rolname FROM pg_roles WHERE rolname ~ ('^aether_.*_' || $1::text || '_(analyst|supervisor|admin|ingest)$')`,
+    `SELECT rolname FROM pg_roles WHERE rolname ~ ('^aether_.*_' || $1::text || '_(analyst|supervisor|admin|ingest|worker)$')`,
     [oid],
   )
   for (const { rolname } of roles) await client.query(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(rolname)}`)

@@ -23,6 +23,7 @@ import { webhookText, webhookUrl } from './webhook'
 export const LEASE_MS = 30_000
 const POST_TIMEOUT_MS = 5000
 const MAX_BACKOFF_MS = 5 * 60_000
+const REFUSED_POLL_MS = 60_000
 
 export interface WebhookPosterOptions {
   db: StoreDb
@@ -31,6 +32,8 @@ export interface WebhookPosterOptions {
   leaseMs?: number
   /** How often due rows are looked for (retries, rows a dead poster left). */
   pollMs?: number
+  /** How often a login that may not post looks again whether it may now (a minute). */
+  refusedPollMs?: number
   /** Attempts before a delivery is given up (its error stays recorded). */
   maxAttempts?: number
   /** Delay before attempt n + 1 after n failed. */
@@ -54,6 +57,8 @@ export class WebhookPoster {
   private again = false
   private stopListening: (() => Promise<void>) | undefined
   private stopped = false
+  /** The login may not post (not in the worker group, 0024): said once, then looked at every minute. */
+  private refused = false
 
   constructor(private readonly options: WebhookPosterOptions) {
     this.holder = `${options.holder}/${randomBytes(4).toString('hex')}`
@@ -83,8 +88,18 @@ export class WebhookPoster {
     }
     clearTimeout(this.timer)
     this.pass = this.deliverDue()
-      .catch((error: unknown) => {
-        this.options.log?.(`team webhook: ${messageOf(error)}`)
+      .then((posted) => {
+        if (this.refused) this.options.log?.('team webhook: this login may post it now')
+        this.refused = false
+        return posted
+      })
+      .catch(async (error: unknown) => {
+        if ((error as { code?: unknown }).code !== '42501') {
+          this.options.log?.(`team webhook: ${messageOf(error)}`)
+          return 0
+        }
+        if (!this.refused) this.options.log?.(await this.refusal(error))
+        this.refused = true
         return 0
       })
       .finally(() => {
@@ -94,7 +109,10 @@ export class WebhookPoster {
           this.again = false
           this.wake()
         } else {
-          this.timer = setTimeout(() => this.wake(), this.options.pollMs ?? 1000)
+          this.timer = setTimeout(
+            () => this.wake(),
+            this.refused ? (this.options.refusedPollMs ?? REFUSED_POLL_MS) : (this.options.pollMs ?? 1000),
+          )
           this.timer.unref()
         }
       })
@@ -173,6 +191,20 @@ export class WebhookPoster {
       )
     }
     return posted
+  }
+
+  /** What the operator does about a login that may not post: the GRANT, with this database's names. */
+  private async refusal(error: unknown): Promise<string> {
+    const grant = await sql<{ grant: string }>`
+      SELECT format('GRANT %I TO %I', aether_team_role('worker'), session_user) AS grant`
+      .execute(this.options.db)
+      .then(({ rows }) => rows[0]?.grant)
+      .catch(() => undefined)
+    return (
+      `team webhook: this worker posts nothing, its login may not (${messageOf(error)}). ` +
+      `Only the database's worker group posts the team webhook: as the database's owner, ` +
+      `${grant ?? "GRANT <aether_team_role('worker')> TO <this login>"}`
+    )
   }
 
   private async giveUp(id: number, error: string, status: number | null = null) {

@@ -12,7 +12,7 @@ import { judged } from './errors'
 
 const WEBHOOK_KEY = 'webhook_url'
 
-/** The URL posts go to, or null: the workers' read (the ingest group may read only the key and the value). */
+/** The URL posts go to, or null: the workers' read (only admins and the worker group may read it, 0024). */
 export async function webhookUrl(db: StoreDb): Promise<string | null> {
   const row = await db
     .selectFrom('triage_settings')

@@ -8,7 +8,7 @@ import { createTestDatabase, SHARED_POSTGRES_URL, type TestDatabase } from '../.
 
 export const MEMBERS = ['analyst', 'analyst2', 'supervisor', 'admin', 'ingest', 'nobody'] as const
 export type Member = (typeof MEMBERS)[number]
-export const GROUPS = ['analyst', 'supervisor', 'admin', 'ingest'] as const
+export const GROUPS = ['analyst', 'supervisor', 'admin', 'ingest', 'worker'] as const
 export type Group = (typeof GROUPS)[number]
 
 export interface TeamDatabase {

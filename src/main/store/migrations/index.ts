@@ -22,6 +22,7 @@ import * as caseEventTruth from './0020_case_event_truth'
 import * as webhookSecret from './0021_webhook_secret'
 import * as caseLockWaits from './0022_case_lock_waits'
 import * as adminClearsWebhook from './0023_admin_clears_webhook'
+import * as workerGroup from './0024_worker_group'
 
 /**
  * Every migration, in order. Imported statically so the bundle carries them; names sort in
@@ -51,6 +52,7 @@ export const migrations: Record<string, Migration> = {
   '0021_webhook_secret': webhookSecret,
   '0022_case_lock_waits': caseLockWaits,
   '0023_admin_clears_webhook': adminClearsWebhook,
+  '0024_worker_group': workerGroup,
 }
 
 export const latestMigration = Object.keys(migrations).sort().at(-1) ?? ''
