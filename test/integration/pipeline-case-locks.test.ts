@@ -11,6 +11,7 @@ import {
   generated,
   query,
   startWorker,
+  storedOf,
   testLayout,
   waitFor,
 } from '../support/pipeline'
@@ -70,14 +71,7 @@ describe('a case locked by an analyst', () => {
 
     const ingestUrl = urlAs(team.database.url, team.logins.ingest)
     const ownerUrl = team.database.url
-    const storedOf = async (txns: readonly Transaction[]) => {
-      const [row] = await query<{ n: number }>(
-        ownerUrl,
-        'SELECT count(*)::int AS n FROM transactions WHERE txn_id = ANY($1::uuid[])',
-        [txns.map((txn) => txn.txn_id)],
-      )
-      return row?.n ?? 0
-    }
+    const stored = (txns: readonly Transaction[]) => storedOf(ownerUrl, txns)
     const theCase = async () =>
       (
         await query<{ id: string; alert_count: number }>(
@@ -109,7 +103,7 @@ describe('a case locked by an analyst', () => {
       // Before 0022 the batch with the user's next alert waited here for the analyst, and nothing behind it was stored.
       await waitFor(
         'every transaction stored while the case is locked',
-        () => storedOf(rest),
+        () => stored(rest),
         (n) => n === rest.length,
         30_000,
       )

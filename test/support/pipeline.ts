@@ -210,6 +210,16 @@ export async function storedCount(url: string, password?: string): Promise<numbe
   return row?.n ?? 0
 }
 
+/** How many of these transactions are stored. */
+export async function storedOf(url: string, txns: readonly Transaction[]): Promise<number> {
+  const [row] = await query<{ n: number }>(
+    url,
+    'SELECT count(*)::int AS n FROM transactions WHERE txn_id = ANY($1::uuid[])',
+    [txns.map((txn) => txn.txn_id)],
+  )
+  return row?.n ?? 0
+}
+
 export interface StoredScoring {
   scores: Map<string, Score>
   states: Map<string, UserState>

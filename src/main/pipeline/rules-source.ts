@@ -1,4 +1,6 @@
+import { sql } from 'kysely'
 import { DEFAULT_RULES, type RuleSet } from '../../shared/rules'
+import { messageOf } from '../errors'
 import { createListMatcher } from '../scoring'
 import type { StoreDb } from '../store/schema'
 import {
@@ -16,8 +18,12 @@ export type { ScoringConfig }
  * none is saved) and the unexpired list entries, re-read when they change, without a restart: at once
  * when the store announces a change (`invalidate`), otherwise at the next poll, which also catches an
  * entry's expiry and a notification lost with its connection. It reads with store/scoring-config.ts, as
- * everything else that decides as scoring does.
+ * everything else that decides as scoring does. A read waits at most READ_LOCK_TIMEOUT for a lock (an
+ * admin's `LOCK TABLE lists` left open in psql held every batch): a read that fails keeps the last
+ * configuration in force, and `stale` says since when.
  */
+const READ_LOCK_TIMEOUT = '1s'
+
 export class RulesSource {
   private config: ScoringConfig | undefined
   private rulesVersion: number | null | undefined
@@ -26,6 +32,9 @@ export class RulesSource {
   private invalidations = 0
   /** Why the newest saved rule set is not in use, when it cannot be read. */
   problem: string | undefined
+  /** Why the rules and lists in use may be out of date: the last re-read failed. */
+  stale: string | undefined
+  private readAt: Date | undefined
 
   constructor(
     /** Where scoring's configuration is read (a PipelineStore passes its store's). */
@@ -47,19 +56,27 @@ export class RulesSource {
     if (this.config !== undefined && Date.now() < this.nextCheck) return this.config
     this.nextCheck = Date.now() + this.pollMs
     try {
-      await this.refresh()
+      await this.store.db.transaction().execute(async (trx) => {
+        await sql.raw(`SET LOCAL lock_timeout = '${READ_LOCK_TIMEOUT}'`).execute(trx)
+        await this.refresh(trx)
+      })
+      this.stale = undefined
+      this.readAt = new Date()
     } catch (error) {
       if (this.config === undefined) throw error
+      this.stale =
+        `Scoring goes on with the rules and lists read at ${this.readAt?.toISOString() ?? 'start'}: ` +
+        `reading them again failed (${messageOf(error)}).`
     }
     return this.config as ScoringConfig
   }
 
-  private async refresh() {
+  private async refresh(db: StoreDb) {
     const invalidations = this.invalidations
-    const db = this.store.db
-    const [version, token] = await Promise.all([latestRulesVersion(db), listsToken(db)])
+    const version = await latestRulesVersion(db)
+    const token = await listsToken(db)
     let rules = this.config?.rules
-    if (version !== this.rulesVersion || rules === undefined) rules = await this.loadRules(version, rules)
+    if (version !== this.rulesVersion || rules === undefined) rules = await this.loadRules(db, version, rules)
     let lists = this.config?.lists
     if (token !== this.listsToken || lists === undefined)
       lists = createListMatcher(await activeListEntries(db), new Date())
@@ -71,8 +88,12 @@ export class RulesSource {
     }
   }
 
-  private async loadRules(version: number | null, previous: RuleSet | undefined): Promise<RuleSet> {
-    const { rules, problem } = await readRuleSet(this.store.db, version, previous ?? DEFAULT_RULES)
+  private async loadRules(
+    db: StoreDb,
+    version: number | null,
+    previous: RuleSet | undefined,
+  ): Promise<RuleSet> {
+    const { rules, problem } = await readRuleSet(db, version, previous ?? DEFAULT_RULES)
     this.problem = problem
     return rules
   }

@@ -5,6 +5,7 @@ import { from as copyFrom } from 'pg-copy-streams'
 import type { Score, Transaction } from '../../shared/transaction'
 import { unpackUserState, type UserState } from '../scoring'
 import type { StoreDb } from '../store/schema'
+import { WORKER_LOCK_TIMEOUT } from '../store/migrations/0025_worker_lock_timeout'
 import type { Store } from '../store/store'
 import {
   ALERT_COLUMNS,
@@ -166,6 +167,12 @@ const CHECKPOINT = `
 UPDATE pipeline_partitions p SET state_position = f.position, state_at = coalesce($5::timestamptz, now())
   FROM unnest($1::int[], $2::bigint[], $3::text[]) AS f(partition, epoch, position)
  WHERE p.source = $4 AND p.partition = f.partition AND p.epoch = f.epoch`
+
+/**
+ * A batch or checkpoint gives up a lock wait after WORKER_LOCK_TIMEOUT (0025): a table an admin keeps
+ * locked shows as the worker's error and is retried, where it held the worker silently without end.
+ */
+const BEGIN_WORKER = `BEGIN; SET LOCAL lock_timeout = '${WORKER_LOCK_TIMEOUT}'`
 
 /** FENCE's parameters. */
 export const fenceParameters = (
@@ -536,6 +543,7 @@ export class PipelineStore {
   async checkpoint(write: CheckpointWrite): Promise<'committed' | 'fenced'> {
     try {
       await this.store.db.transaction().execute(async (trx) => {
+        await trx.executeQuery(CompiledQuery.raw(`SET LOCAL lock_timeout = '${WORKER_LOCK_TIMEOUT}'`))
         if (write.states.users > 0) await run(trx, UPSERT_STATES, [write.states.json, write.modelVersion])
         const result = await trx.executeQuery(
           CompiledQuery.raw(CHECKPOINT, [
@@ -557,7 +565,7 @@ export class PipelineStore {
     const client = await pool.connect()
     let failure: Error | undefined
     try {
-      await client.query('BEGIN')
+      await client.query(BEGIN_WORKER)
       try {
         const fenced = await client.query<{ at: string }>(
           FENCE,

@@ -1356,7 +1356,7 @@ export class PipelineWorker {
     } catch (error) {
       message ??= describeFailure(error)
     }
-    message ??= this.rules.problem
+    message ??= this.rules.problem ?? this.rules.stale
     const waitingForCase = this.options.alertsWaitingForCase?.()
     return {
       state: this.paused
@@ -1400,6 +1400,11 @@ export function describeFailure(error: unknown): string {
   const code = (error as { code?: unknown }).code
   if (code === '42P01')
     return `The store has no pipeline tables yet (${text}); run \`aether migrate\` on it. Retrying.`
+  if (code === '55P03')
+    return (
+      `Another session holds a lock this worker needs (${text}): a table locked in an open transaction ` +
+      '(`LOCK TABLE` in psql) or a migration running; pg_locks shows who. Retrying.'
+    )
   if (typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|57P0[1-3]|08\d\d\d)$/.test(code))
     return `A service is unavailable (${text}); retrying.`
   return text

@@ -23,6 +23,7 @@ import * as webhookSecret from './0021_webhook_secret'
 import * as caseLockWaits from './0022_case_lock_waits'
 import * as adminClearsWebhook from './0023_admin_clears_webhook'
 import * as workerGroup from './0024_worker_group'
+import * as workerLockTimeout from './0025_worker_lock_timeout'
 
 /**
  * Every migration, in order. Imported statically so the bundle carries them; names sort in
@@ -53,6 +54,7 @@ export const migrations: Record<string, Migration> = {
   '0022_case_lock_waits': caseLockWaits,
   '0023_admin_clears_webhook': adminClearsWebhook,
   '0024_worker_group': workerGroup,
+  '0025_worker_lock_timeout': workerLockTimeout,
 }
 
 export const latestMigration = Object.keys(migrations).sort().at(-1) ?? ''
