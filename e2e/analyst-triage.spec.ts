@@ -137,6 +137,13 @@ test('item 2: the case view’s alerts read at full width, the queue keeps Due a
   await shell.open('cases')
   await cases.next()
   await expect(cases.view).toContainText('C-seven-alerts')
+  // An analyst may give the case back to the queue or keep it, not hand it to a colleague (a
+  // supervisor's, refused by the store): Reassign offers only those two.
+  await expect(cases.view.getByTestId('reassign-to').locator('option')).toHaveText([
+    'Back to the queue',
+    'Rita (analyst)',
+  ])
+  await expect(cases.view.getByTestId('reassign-own-only')).toHaveText('Supervisors assign cases to others.')
 
   const alerts = cases.view.getByTestId('case-alerts')
   await expect(alerts.getByTestId('case-alert')).toHaveCount(7)

@@ -141,11 +141,24 @@ function NoteForm({ onAdd }: { onAdd: (text: string) => Promise<boolean> }) {
   )
 }
 
-function Reassign({ detail, actions }: { detail: CaseDetail; actions: CaseActions }) {
+function Reassign({
+  detail,
+  actions,
+  me,
+}: {
+  detail: CaseDetail
+  actions: CaseActions
+  me: Analyst | undefined
+}) {
   const analysts = useQuery(orpc.triage.analysts.queryOptions())
   const [to, setTo] = useState('')
   const [reason, setReason] = useState('')
-  const options: Analyst[] = analysts.data ?? []
+  // An analyst takes a case or gives it back to the queue; assigning to someone else is a supervisor's
+  // (the store refuses it), so the list does not offer it.
+  const mayAssignOthers = me === undefined || me.role !== 'analyst'
+  const options: Analyst[] = (analysts.data ?? []).filter(
+    (analyst) => mayAssignOthers || analyst.id === me?.id,
+  )
   return (
     <form
       className="inline-form"
@@ -177,6 +190,11 @@ function Reassign({ detail, actions }: { detail: CaseDetail; actions: CaseAction
       <button type="submit" className="button">
         Reassign
       </button>
+      {!mayAssignOthers && (
+        <span className="subtle" data-testid="reassign-own-only">
+          Supervisors assign cases to others.
+        </span>
+      )}
     </form>
   )
 }
@@ -318,7 +336,7 @@ export function CaseView({
           >
             Resolve <kbd>r</kbd>
           </button>
-          <Reassign detail={data} actions={actions} />
+          <Reassign detail={data} actions={actions} me={me} />
         </div>
       )}
 
