@@ -10,6 +10,21 @@ export const LATENCY_BUCKETS_MS = [
   5000, 10000,
 ]
 
+/** How far ahead of this host's clock a stream id's time may be and still measure a latency. */
+const REDIS_CLOCK_AHEAD_MS = 60_000
+
+/**
+ * XADD → commit from a stream id's time (Redis's clock) and this host's: a Redis a few ms ahead reads as
+ * 0, never as a negative latency that would lower the histogram's sum. An id far in the future (a
+ * producer's XADD with an id of its own, which every `*` id after it carries too) measures nothing:
+ * undefined.
+ */
+export function xaddLatencyMs(now: number, idTime: number): number | undefined {
+  const ms = now - idTime
+  if (!Number.isFinite(ms) || ms < -REDIS_CLOCK_AHEAD_MS) return undefined
+  return Math.max(0, ms)
+}
+
 /** Upper bounds of the batch size buckets (entries per committed batch). */
 export const BATCH_SIZE_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 300, 500, 1000, 2000, 5000]
 

@@ -11,7 +11,7 @@ import {
   type UserState,
 } from '../scoring'
 import type { Store } from '../store/store'
-import { BATCH_SIZE_BUCKETS, LatencyHistogram } from '../ops/latency'
+import { BATCH_SIZE_BUCKETS, LatencyHistogram, xaddLatencyMs } from '../ops/latency'
 import { compareIds, OversizedReplyError, type DeadLetter, type StreamEntry } from './redis-stream'
 import { RulesSource, type ScoringConfig } from './rules-source'
 import { watchScoringChanges } from './scoring-changes'
@@ -1177,7 +1177,10 @@ export class PipelineWorker {
     this.batchSizes.record(batch.entries)
     for (const fence of batch.fences) this.positions.set(fence.partition, fence.position)
     const now = Date.now()
-    for (const produced of batch.produced) this.latency.record(now - produced)
+    for (const produced of batch.produced) {
+      const ms = xaddLatencyMs(now, produced)
+      if (ms !== undefined) this.latency.record(ms)
+    }
     this.counters.batches++
     this.counters.stored += rows.length + batch.recovered.stored
     this.counters.duplicates += batch.duplicates
