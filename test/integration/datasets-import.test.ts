@@ -263,12 +263,13 @@ describe('files that are not the bundled sample', () => {
     await expect(refused).rejects.toMatchObject({ code: 'CONFLICT' })
   })
 
-  it('imports a CSV whose quoted fields hold line feeds, each such field in its row', async () => {
+  it('imports a CSV whose quoted fields hold line feeds, each such field in its row, numbered by its line', async () => {
     // The sniffer split it at every line feed, so most "rows" missed a column and the file was refused.
+    // Rows start on lines 2, 5, 7, 8 and 11 (the last without a note), not one line after another.
     const path = join(scratch, 'case-notes.csv')
     await writeFile(
       path,
-      'case,note\n1,"called the customer\n\nno answer"\n2,"first line\r\nsecond, with a comma"\n3,short\n4,"a\nb\nc"\n',
+      'case,note\n1,"called the customer\n\nno answer"\n2,"first line\r\nsecond, with a comma"\n3,short\n4,"a\nb\nc"\n5,\n',
     )
     const dataset = readyDataset(await collect(await harness.client.datasets.open({ path })))
     const page = await harness.client.datasets.rows({
@@ -283,7 +284,13 @@ describe('files that are not the bundled sample', () => {
       'first line\r\nsecond, with a comma',
       'short',
       'a\nb\nc',
+      null,
     ])
+    const report = await harness.client.datasets.quality({ id: dataset.id })
+    expect(report.columns.find((column) => column.name === 'note')).toMatchObject({
+      nulls: 1,
+      nullLines: [11],
+    })
   })
 
   it('offers a changed file for re-import, and re-imports it when asked', async () => {

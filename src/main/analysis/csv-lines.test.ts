@@ -24,6 +24,31 @@ describe('emptyLineNumbers', () => {
   })
 })
 
+describe('emptyLineNumbers of a file with quoted fields', () => {
+  const comma = { delimiter: 0x2c, quote: 0x22 }
+  it('counts the lines a quoted field goes on over, and no empty line inside one, whatever the chunks', () => {
+    // Rows start on lines 2, 5, 8 and 11; 3, 4 (empty), 6, 7 (a quoted empty line), 9 and 10 start none.
+    const text = 'a,b,c\n1,"x\ny",3\n\n2,"p\n\nq",4\n5,"say ""hi""\r\nthere",6\n\n7,ab"c,8\n'
+    return Promise.all(
+      [1, 2, 3, 7, 1000].map(async (size) =>
+        expect(await emptyLineNumbers(chunked(text, size), undefined, comma)).toEqual([3, 4, 6, 7, 9, 10]),
+      ),
+    )
+  })
+
+  it('takes a quote inside an unquoted value as a character, and an escaped quote as inside the field', async () => {
+    expect(await emptyLineNumbers(chunked('a,b\n1,12" pipe\n\n2,x\n', 4), undefined, comma)).toEqual([3])
+    const escaped = { ...comma, escape: 0x5c }
+    expect(await emptyLineNumbers(chunked('a,b\n1,"it\\"s\nmine"\n2,x\n', 3), undefined, escaped)).toEqual([
+      3,
+    ])
+  })
+
+  it('reads a file without the quote as before', async () => {
+    expect(await emptyLineNumbers(chunked('a,b\n1,x\n\n2,y\n', 2), undefined, comma)).toEqual([3])
+  })
+})
+
 describe('linesAtBytes', () => {
   it('gives the line starting at a byte, or just after the line feed the byte is', async () => {
     const text = 'a,b\r\n1,x\r\nbad\r\n2,y\n\nworse\nlast'

@@ -5,7 +5,9 @@
  *   differed from the one a replay gives the same row;
  * - in a file whose lines end in CRLF, the line numbers of the rows it sets aside are about twice what
  *   they are (DuckDB 1.5: line 9,001 of the sample was reported as 18,001), while the byte positions it
- *   gives with them are right. Lines are counted from those.
+ *   gives with them are right. Lines are counted from those;
+ * - a quoted field may hold line feeds (a case note), so its row goes on over the lines after: those
+ *   lines, empty or not, start no row either.
  */
 
 const LF = 0x0a
@@ -29,15 +31,31 @@ async function hasEmptyLine(chunks: AsyncIterable<Buffer>, signal?: AbortSignal)
   return false
 }
 
+/** How a file quotes its fields, as DuckDB's sniffer found it (sniff_csv): a byte each. */
+export interface CsvQuoting {
+  delimiter: number
+  quote: number
+  /** Inside quotes, the byte before a quote that does not end them; none: a quote is doubled ("") instead. */
+  escape?: number
+}
+
+const tooManyLines = () =>
+  new Error(
+    `The file has more than ${MAX_EMPTY_LINES.toLocaleString('en-US')} empty lines: it is not a table with a few stray ones`,
+  )
+
 /**
- * The 1-based numbers of the empty lines after the first (the header), lines ending in LF or CRLF.
- * `open` gives the file's bytes (decompressed), and is called a second time only when the first pass
- * found an empty line.
+ * The 1-based numbers of the lines after the first (the header) that start no row: empty lines (ending in
+ * LF or CRLF), and, with `quoting`, the lines a quoted field goes on over. `open` gives the file's bytes
+ * (decompressed), and is called a second time only when the first pass found what to look for.
  */
 export async function emptyLineNumbers(
   open: () => AsyncIterable<Buffer>,
   signal?: AbortSignal,
+  quoting?: CsvQuoting,
 ): Promise<number[]> {
+  if (quoting !== undefined && (await holdsByte(open(), quoting.quote, signal)))
+    return linesInsideQuotes(open(), quoting, signal)
   if (!(await hasEmptyLine(open(), signal))) return []
   const found: number[] = []
   let line = 1
@@ -50,10 +68,7 @@ export async function emptyLineNumbers(
       const length = offset + i - lineStart
       const before = i > 0 ? chunk[i - 1] : previousByte
       if (line > 1 && (length === 0 || (length === 1 && before === CR))) {
-        if (found.length === MAX_EMPTY_LINES)
-          throw new Error(
-            `The file has more than ${MAX_EMPTY_LINES.toLocaleString('en-US')} empty lines: it is not a table with a few stray ones`,
-          )
+        if (found.length === MAX_EMPTY_LINES) throw tooManyLines()
         found.push(line)
       }
       line++
@@ -61,6 +76,73 @@ export async function emptyLineNumbers(
     }
     offset += chunk.length
     if (chunk.length > 0) previousByte = chunk[chunk.length - 1] as number
+  }
+  return found
+}
+
+async function holdsByte(
+  chunks: AsyncIterable<Buffer>,
+  byte: number,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  for await (const chunk of chunks) {
+    signal?.throwIfAborted()
+    if (chunk.includes(byte)) return true
+  }
+  return false
+}
+
+/**
+ * The lines that start no row in a file with quoted fields: a byte at a time, as DuckDB reads it. A quote
+ * opens a field only at its start (after the delimiter or a line feed; one inside an unquoted value is
+ * a character of it), and a quoted field ends at a quote that is neither escaped nor doubled.
+ */
+async function linesInsideQuotes(
+  chunks: AsyncIterable<Buffer>,
+  { delimiter, quote, escape }: CsvQuoting,
+  signal?: AbortSignal,
+): Promise<number[]> {
+  const found: number[] = []
+  // Only empty lines count against MAX_EMPTY_LINES: a table of notes may go on over millions of lines.
+  let empty = 0
+  let line = 1
+  /** Bytes of the line so far, its line feed not counted. */
+  let length = 0
+  let previous = LF
+  let quoted = false
+  /** The byte before ended a quoted field: a quote now is a doubled one, and the field goes on. */
+  let closed = false
+  let escaped = false
+  /** The line began inside a quoted field: counted already. */
+  let continued = false
+  for await (const chunk of chunks) {
+    signal?.throwIfAborted()
+    for (let i = 0; i < chunk.length; i++) {
+      const byte = chunk[i] as number
+      const justClosed = closed
+      closed = false
+      if (quoted) {
+        if (escaped) escaped = false
+        else if (escape !== undefined && escape !== quote && byte === escape) escaped = true
+        else if (byte === quote) {
+          quoted = false
+          closed = true
+        }
+      } else if (byte === quote && (justClosed || previous === delimiter || previous === LF)) quoted = true
+      if (byte === LF) {
+        if (quoted) {
+          // A line feed inside a quoted field: the next line starts no row.
+          found.push(line + 1)
+        } else if (!continued && line > 1 && (length === 0 || (length === 1 && previous === CR))) {
+          if (++empty > MAX_EMPTY_LINES) throw tooManyLines()
+          found.push(line)
+        }
+        line++
+        length = 0
+        continued = quoted
+      } else length++
+      previous = byte
+    }
   }
   return found
 }

@@ -32,7 +32,7 @@ import {
   SOURCE_TABLE,
   TRANSACTIONS_VIEW,
 } from './layout'
-import { emptyLineNumbers, firstLongLine, linesAtBytes } from './csv-lines'
+import { emptyLineNumbers, firstLongLine, linesAtBytes, type CsvQuoting } from './csv-lines'
 import { computeQualityReport, QUALITY_STEPS } from './quality'
 import { createChainLinksSql, createFraudRecipientsSql } from './analyses'
 import { REPEAT_USERS_TABLE } from './backtest'
@@ -173,6 +173,31 @@ const csvOptions = (paysim: boolean, format: DatasetFormat) => {
   // PaySim has no quoted fields: a stray quote is then a bad value on its own line, not the start of a field
   // that swallows the rest of the file.
   return `${common}, delim = ',', quote = '', escape = '', columns = {${columns.join(', ')}}`
+}
+
+/**
+ * How DuckDB's sniffer finds a (non-PaySim) CSV quoted, for the lines its quoted fields go on over
+ * (csv-lines.ts); undefined where it finds no quote, or punctuation of more than one byte.
+ */
+async function sniffQuoting(
+  connection: DuckDBConnection,
+  path: string,
+  format: DatasetFormat,
+): Promise<CsvQuoting | undefined> {
+  const compression = format === 'csv.gz' ? 'gzip' : 'none'
+  const row = await readOne(
+    connection,
+    `SELECT Delimiter AS delimiter, Quote AS quote, Escape AS escape
+       FROM sniff_csv(${path}, header = true, strict_mode = false, compression = '${compression}')`,
+  ).catch(() => undefined)
+  // sniff_csv says "(empty)" for none.
+  const byte = (text: unknown) =>
+    typeof text === 'string' && Buffer.byteLength(text) === 1 ? text.charCodeAt(0) : undefined
+  const delimiter = byte(row?.delimiter)
+  const quote = byte(row?.quote)
+  if (delimiter === undefined || quote === undefined) return undefined
+  const escape = byte(row?.escape)
+  return { delimiter, quote, ...(escape === undefined ? {} : { escape }) }
 }
 
 /** Parquet has no lines to set aside: a value that does not fit becomes NULL, which the quality report lists. */
@@ -328,7 +353,8 @@ export async function runImport(
       select = `SELECT * FROM read_csv(${path}, ${csvOptions(paysim, job.format)})`
       firstLine = 2
       // Found beside DuckDB's read (one native search a chunk; a second pass only if there are any).
-      emptyLines = emptyLineNumbers(openText, signal)
+      const quoting = paysim ? undefined : await sniffQuoting(connection, path, job.format)
+      emptyLines = emptyLineNumbers(openText, signal, quoting)
       // Awaited after the read; a failure before then is not left unhandled.
       emptyLines.catch(() => {})
     }
