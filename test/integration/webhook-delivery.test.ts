@@ -223,4 +223,28 @@ describe('the headless team webhook', () => {
     expect(said.at(-1)).toBe('team webhook: this login may post it now')
     await refused.stop()
   })
+
+  it('never writes the URL into a delivery’s error, which every analyst reads', async () => {
+    const secret = 'T000/B000/not-a-parseable-url-secret'
+    await query(database.url, `UPDATE triage_settings SET value = $1 WHERE key = 'webhook_url'`, [
+      `http://hooks example.com/services/${secret}`,
+    ])
+    const failing = poster('worker-bad-url', { maxAttempts: 1 })
+    await failing.start()
+    await seedScored(owner, [{ userId: 'C-bad-url', decision: 'block', amount: '60.00' }])
+    const [row] = await waitFor(
+      'the delivery given up',
+      () =>
+        query<{ error: string | null }>(
+          database.url,
+          `SELECT d.error FROM webhook_deliveries d JOIN alerts a ON a.id = d.alert_id
+            WHERE a.user_id = 'C-bad-url' AND d.error IS NOT NULL`,
+        ),
+      (rows) => rows.length === 1,
+      30_000,
+    )
+    expect(row?.error).toContain('<the team webhook URL>')
+    expect(row?.error).not.toContain(secret)
+    await failing.stop()
+  })
 })

@@ -733,11 +733,14 @@ INSERT INTO case_events (case_id, action, before, after)
     run: denied(`INSERT INTO webhook_deliveries (alert_id) SELECT id FROM alerts`),
   },
   {
-    action: 'marks the team webhook posts as sent, or holds them back',
+    action: 'marks the team webhook posts as sent',
     members: ['analyst', 'supervisor', 'admin', 'ingest', 'nobody'],
-    run: denied(
-      `UPDATE webhook_deliveries SET sent_at = now();\nUPDATE webhook_deliveries SET next_attempt_at = 'infinity'`,
-    ),
+    run: denied(`UPDATE webhook_deliveries SET sent_at = now()`),
+  },
+  {
+    action: 'holds the team webhook posts back',
+    members: ['analyst', 'supervisor', 'admin', 'ingest', 'nobody'],
+    run: denied(`UPDATE webhook_deliveries SET next_attempt_at = 'infinity'`),
   },
   // Alerts waiting for a case locked by another session (0022): only the trigger and the workers' join move them.
   {

@@ -547,6 +547,74 @@ describe('migrating a team database made before one-database-per-analyst', () =>
   })
 })
 
+describe('the worker group (0024)', () => {
+  it('is made once for a database and the copy of it, whichever migrates second', async () => {
+    const original = await createTestDatabase('aether_sec_orig')
+    const copyName = `${original.name}_copy`
+    const admin = new pg.Client({ connectionString: SHARED_POSTGRES_URL })
+    await admin.connect()
+    let copied: TestDatabase | undefined
+    try {
+      const owner = openPostgresStore({ connectionString: original.url, max: 1 })
+      const before = await new Migrator({
+        db: owner.db,
+        provider: { getMigrations: async () => migrations },
+      }).migrateTo('0023_admin_clears_webhook')
+      await owner.close()
+      if (before.error !== undefined) throw before.error
+      await admin.query(`CREATE DATABASE ${copyName} TEMPLATE ${original.name}`)
+      const url = new URL(original.url)
+      url.pathname = `/${copyName}`
+      copied = { url: url.toString(), name: copyName, drop: async () => {} }
+      const groups: string[] = []
+      for (const database of [original, copied]) {
+        const store = openPostgresStore({ connectionString: database.url, max: 1 })
+        try {
+          await migrateToLatest(store)
+          const { rows } = await sql<{ worker: string }>`SELECT aether_team_role('worker') AS worker`.execute(
+            store.db,
+          )
+          groups.push(rows[0]?.worker ?? '')
+        } finally {
+          await store.close()
+        }
+      }
+      // The copy grants to the original's groups (as it does for the others): the same worker group.
+      expect(groups[0]).toMatch(/_worker$/)
+      expect(groups[1]).toBe(groups[0])
+    } finally {
+      await admin.query(`DROP DATABASE IF EXISTS ${copyName} WITH (FORCE)`)
+      await admin.end()
+      await original.drop()
+    }
+  }, 60_000)
+
+  it('goes with the rest when an analyst whose login is in it is disabled', async () => {
+    const team = await openTeamDatabase()
+    try {
+      const login = team.track(`sec_both_${randomBytes(4).toString('hex')}`)
+      const directory = new AnalystDirectory(team.owner.db)
+      await directory.add({
+        login,
+        displayName: 'Analyst and worker',
+        role: 'analyst',
+        password: 'x'.repeat(16),
+      })
+      await sql.raw(`GRANT ${team.groups.worker} TO ${login}`).execute(team.owner.db)
+      await directory.disable(login)
+      const { rows } = await sql<{ rolname: string }>`
+        SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles r ON r.oid = m.member
+         WHERE r.rolname = ${login}`.execute(team.owner.db)
+      expect(rows).toEqual([])
+      await attempt('a disabled analyst whose login was in the worker group connects', () =>
+        failsWith(['42501'], () => team.connect(login)),
+      )
+    } finally {
+      await team.dispose()
+    }
+  }, 60_000)
+})
+
 describe('a forged NOTIFY on the alert channel', () => {
   const forgers: Member[] = ['analyst', 'ingest']
 

@@ -166,7 +166,8 @@ export class WebhookPoster {
           if (Number.isFinite(retryAfter) && retryAfter > 0) retryAfterMs = Math.min(retryAfter, 3600) * 1000
         }
       } catch (failure) {
-        error = messageOf(failure)
+        // Every analyst reads a delivery's error; the URL is a credential (fetch names it when it cannot parse it).
+        error = messageOf(failure).split(url).join('<the team webhook URL>')
       }
       if (error === null) {
         await sql`

@@ -229,6 +229,25 @@ const auditOnlyByTriggers = [
 ]
 
 // 0002's functions that named the cluster-wide groups, now naming this database's.
+/** Leaves a login in none of this database's staff groups (0024 adds the worker group to the list). */
+export const STAFF_GROUPS_REVOKE = `CREATE OR REPLACE FUNCTION aether_staff_groups_revoke(p_login text) RETURNS void
+   LANGUAGE plpgsql ${SAFE_PATH} AS $$
+   DECLARE
+     grp text;
+   BEGIN
+     FOR grp IN
+       SELECT g.rolname FROM pg_auth_members m
+         JOIN pg_roles g ON g.oid = m.roleid
+         JOIN pg_roles r ON r.oid = m.member
+        WHERE r.rolname = p_login
+          AND g.rolname = ANY (ARRAY[public.aether_team_role('analyst'), public.aether_team_role('supervisor'),
+                                     public.aether_team_role('admin'), public.aether_team_role('ingest')])
+     LOOP
+       EXECUTE format('REVOKE %I FROM %I', grp, p_login);
+     END LOOP;
+   END
+   $$`
+
 const functions = [
   `CREATE OR REPLACE FUNCTION aether_acts_as(p_group text) RETURNS boolean
    LANGUAGE sql STABLE ${SAFE_PATH} AS $$
@@ -340,23 +359,7 @@ const functions = [
   // Leaves the login in none of this database's groups. Its groups of other databases, and 0002's
   // cluster-wide ones (which carry no rights in a migrated database but may in one not migrated yet),
   // are other databases' business: a change of role here must not take them away.
-  `CREATE OR REPLACE FUNCTION aether_staff_groups_revoke(p_login text) RETURNS void
-   LANGUAGE plpgsql ${SAFE_PATH} AS $$
-   DECLARE
-     grp text;
-   BEGIN
-     FOR grp IN
-       SELECT g.rolname FROM pg_auth_members m
-         JOIN pg_roles g ON g.oid = m.roleid
-         JOIN pg_roles r ON r.oid = m.member
-        WHERE r.rolname = p_login
-          AND g.rolname = ANY (ARRAY[public.aether_team_role('analyst'), public.aether_team_role('supervisor'),
-                                     public.aether_team_role('admin'), public.aether_team_role('ingest')])
-     LOOP
-       EXECUTE format('REVOKE %I FROM %I', grp, p_login);
-     END LOOP;
-   END
-   $$`,
+  STAFF_GROUPS_REVOKE,
   `CREATE OR REPLACE FUNCTION aether_staff_groups_grant(p_analyst public.analysts) RETURNS void
    LANGUAGE plpgsql ${SAFE_PATH} AS $$
    BEGIN
