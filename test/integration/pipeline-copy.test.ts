@@ -185,6 +185,31 @@ describe.each(SIZES)('a batch written by %s', (_path, size) => {
     // The connection went back to the pool usable.
     expect(await count('transactions')).toBe(before.transactions)
   })
+
+  it('gives up a lock another session keeps after 10 s, and goes in once it is gone (0025)', async () => {
+    // An admin's `LOCK TABLE triage_settings` left open: every alert's webhook trigger reads the table.
+    const locker = new pg.Client({ connectionString: database.url })
+    await locker.connect()
+    const rows = batchOf(size, size + 4)
+    const write = (position: string) =>
+      store.commit({
+        fences: [{ partition: size, epoch, position }],
+        rows,
+        states: statesOf(rows),
+        modelVersion: 'test-model',
+      })
+    try {
+      await locker.query('BEGIN')
+      await locker.query('LOCK TABLE triage_settings IN ACCESS EXCLUSIVE MODE')
+      const started = performance.now()
+      await expect(write('5-0')).rejects.toMatchObject({ code: '55P03' })
+      expect(performance.now() - started).toBeGreaterThan(9_000)
+      await locker.query('ROLLBACK')
+      expect(await write('5-0')).toBe('committed')
+    } finally {
+      await locker.end()
+    }
+  }, 60_000)
 })
 
 describe('a score on its transaction’s row (0015), read through the scores view', () => {

@@ -1,5 +1,6 @@
 import type pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Transaction } from '../../src/shared/transaction'
 import { openTeamDatabase, urlAs, type TeamDatabase } from '../security/support/team-database'
 import {
   deleteKeys,
@@ -37,15 +38,48 @@ afterAll(async () => {
 const xadd = (txns: Parameters<typeof produce>[2]) => produce(SHARED_REDIS_URL, layout, txns)
 const stored = (txns: Parameters<typeof storedOf>[1]) => storedOf(team.database.url, txns)
 
-/** Runs `work` while the team's admin holds `table` in ACCESS EXCLUSIVE mode in an open transaction. */
-async function lockedByAdmin<T>(table: string, work: () => Promise<T>): Promise<T> {
-  const admin: pg.Client = await team.connect(team.logins.admin)
-  await admin.query('BEGIN')
-  await admin.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`)
+/** Runs `work` while `who` holds `table` in ACCESS EXCLUSIVE mode in an open transaction. */
+async function lockedBy<T>(who: 'admin' | 'ingest', table: string, work: () => Promise<T>): Promise<T> {
+  const locker: pg.Client = await team.connect(team.logins[who])
+  await locker.query('BEGIN')
+  await locker.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`)
   try {
     return await work()
   } finally {
-    await admin.query('ROLLBACK')
+    await locker.query('ROLLBACK')
+  }
+}
+
+const LOCK_HOLDS_IT = /^Another session holds a lock this worker needs \(.*lock timeout/
+
+/**
+ * A worker (as the ingest login) given `txns` while `who` keeps `table` locked: its status must say a
+ * lock holds it up, and once the lock goes every transaction must be stored.
+ */
+async function heldUpThenStored(who: 'admin' | 'ingest', table: string, txns: readonly Transaction[]) {
+  const worker = startWorker({
+    postgres: { url: urlAs(team.database.url, team.logins.ingest) },
+    redis: { url: SHARED_REDIS_URL },
+    layout,
+  })
+  try {
+    await lockedBy(who, table, async () => {
+      await xadd(txns)
+      await waitFor(
+        'the worker saying a lock holds it',
+        async () => (await worker.worker.status()).message ?? '',
+        (message) => LOCK_HOLDS_IT.test(message),
+        40_000,
+      )
+    })
+    await waitFor(
+      'every transaction stored once the lock goes',
+      () => stored(txns),
+      (n) => n === txns.length,
+      60_000,
+    )
+  } finally {
+    await worker.close()
   }
 }
 
@@ -67,16 +101,31 @@ describe('a table an admin keeps locked', () => {
         30_000,
       )
       const during = generated(300, 62)
-      await lockedByAdmin('lists', async () => {
-        await xadd(during)
+      await lockedBy('admin', 'lists', async () => {
+        // In two parts, the second past the poll: its batch reads the lists again, under the lock.
+        await xadd(during.slice(0, 100))
+        await waitFor(
+          'a first part stored',
+          () => stored(during.slice(0, 100)),
+          (n) => n === 100,
+          30_000,
+        )
+        await new Promise((resolve) => setTimeout(resolve, 500))
+        await xadd(during.slice(100))
         await waitFor(
           'every transaction stored while lists is locked',
           () => stored(during),
           (n) => n === during.length,
           30_000,
         )
-        expect((await worker.worker.status()).message).toMatch(
-          /^Scoring goes on with the rules and lists read at .*: reading them again failed \(.*lock timeout/,
+        await waitFor(
+          'the status saying the lists in use may be out of date',
+          async () => (await worker.worker.status()).message ?? '',
+          (message) =>
+            /^Scoring goes on with the rules and lists read at .*: reading them again failed \(.*lock timeout/.test(
+              message,
+            ),
+          10_000,
         )
       })
       // The same scores as with the lists read afresh: none was listed, before or during.
@@ -121,34 +170,16 @@ describe('a table an admin keeps locked', () => {
     }))
     expect([...expectedScoring(risky).scores.values()].some((score) => score.decision === 'block')).toBe(true)
     const others = generated(100, 64)
-    const worker = startWorker({
-      postgres: { url: urlAs(team.database.url, team.logins.ingest) },
-      redis: { url: SHARED_REDIS_URL },
-      layout,
-    })
-    try {
-      await lockedByAdmin('triage_settings', async () => {
-        await xadd([...risky, ...others])
-        await waitFor(
-          'the worker saying a lock holds it',
-          async () => (await worker.worker.status()).message ?? '',
-          (message) => /^Another session holds a lock this worker needs \(.*lock timeout/.test(message),
-          40_000,
-        )
-      })
-      await waitFor(
-        'every transaction stored once the lock goes',
-        () => stored([...risky, ...others]),
-        (n) => n === risky.length + others.length,
-        60_000,
-      )
-      const [deliveries] = await query<{ n: number }>(
-        team.database.url,
-        'SELECT count(*)::int AS n FROM webhook_deliveries',
-      )
-      expect(deliveries?.n).toBeGreaterThan(0)
-    } finally {
-      await worker.close()
-    }
+    await heldUpThenStored('admin', 'triage_settings', [...risky, ...others])
+    const [deliveries] = await query<{ n: number }>(
+      team.database.url,
+      'SELECT count(*)::int AS n FROM webhook_deliveries',
+    )
+    expect(deliveries?.n).toBeGreaterThan(0)
+  }, 120_000)
+
+  it("user_features, by an analyst's desk that ingests: the status names the lock, and all is stored after", async () => {
+    // The ingest group writes the users' states, so its logins may lock their table.
+    await heldUpThenStored('ingest', 'user_features', generated(50, 66))
   }, 120_000)
 })

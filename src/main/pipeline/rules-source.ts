@@ -1,5 +1,5 @@
 import { sql } from 'kysely'
-import { DEFAULT_RULES, type RuleSet } from '../../shared/rules'
+import { DEFAULT_RULES } from '../../shared/rules'
 import { messageOf } from '../errors'
 import { createListMatcher } from '../scoring'
 import type { StoreDb } from '../store/schema'
@@ -55,11 +55,20 @@ export class RulesSource {
   async current(): Promise<ScoringConfig> {
     if (this.config !== undefined && Date.now() < this.nextCheck) return this.config
     this.nextCheck = Date.now() + this.pollMs
+    const invalidations = this.invalidations
     try {
-      await this.store.db.transaction().execute(async (trx) => {
+      const read = await this.store.db.transaction().execute(async (trx) => {
         await sql.raw(`SET LOCAL lock_timeout = '${READ_LOCK_TIMEOUT}'`).execute(trx)
-        await this.refresh(trx)
+        return this.read(trx)
       })
+      // Taken only once all of it is read: a read that fails half way changes nothing.
+      this.config = read.config
+      if (read.problem !== null) this.problem = read.problem
+      // A change announced while this read ran may not be in it: the next check reads everything again.
+      if (invalidations === this.invalidations) {
+        this.rulesVersion = read.version
+        this.listsToken = read.token
+      }
       this.stale = undefined
       this.readAt = new Date()
     } catch (error) {
@@ -68,34 +77,21 @@ export class RulesSource {
         `Scoring goes on with the rules and lists read at ${this.readAt?.toISOString() ?? 'start'}: ` +
         `reading them again failed (${messageOf(error)}).`
     }
-    return this.config as ScoringConfig
+    return this.config
   }
 
-  private async refresh(db: StoreDb) {
-    const invalidations = this.invalidations
+  /** What changed since the last read (problem: null where the rule set was not read again). */
+  private async read(db: StoreDb) {
     const version = await latestRulesVersion(db)
     const token = await listsToken(db)
     let rules = this.config?.rules
-    if (version !== this.rulesVersion || rules === undefined) rules = await this.loadRules(db, version, rules)
+    let problem: string | undefined | null = null
+    if (version !== this.rulesVersion || rules === undefined)
+      ({ rules, problem } = await readRuleSet(db, version, rules ?? DEFAULT_RULES))
     let lists = this.config?.lists
     if (token !== this.listsToken || lists === undefined)
       lists = createListMatcher(await activeListEntries(db), new Date())
-    this.config = { rules, lists }
-    // A change announced while this read ran may not be in it: the next check reads everything again.
-    if (invalidations === this.invalidations) {
-      this.rulesVersion = version
-      this.listsToken = token
-    }
-  }
-
-  private async loadRules(
-    db: StoreDb,
-    version: number | null,
-    previous: RuleSet | undefined,
-  ): Promise<RuleSet> {
-    const { rules, problem } = await readRuleSet(db, version, previous ?? DEFAULT_RULES)
-    this.problem = problem
-    return rules
+    return { config: { rules, lists }, problem, version, token }
   }
 
   get version(): number | undefined {

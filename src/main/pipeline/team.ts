@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { threadId } from 'node:worker_threads'
-import { Kysely, PostgresDialect } from 'kysely'
+import { CompiledQuery, Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
+import { WORKER_LOCK_TIMEOUT } from '../store/migrations/0025_worker_lock_timeout'
 import { listenPostgres, postgresPoolConfig } from '../store/store'
 import { CaseJoins } from './case-joins'
 import { DecisionPublisher } from './decision-replies'
@@ -65,7 +66,16 @@ export function createTeamWorker(config: TeamWorkerConfig, log?: (line: string) 
   pool.on('connect', (client) => client.on('error', () => {}))
   const store = {
     engine: 'postgresql' as const,
-    db: new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) }),
+    db: new Kysely<unknown>({
+      dialect: new PostgresDialect({
+        pool,
+        // No read or write of the worker waits without limit for a lock another session keeps (0025):
+        // it fails, the status and log say a lock holds it up, and it is retried.
+        onCreateConnection: async (connection) => {
+          await connection.executeQuery(CompiledQuery.raw(`SET lock_timeout = '${WORKER_LOCK_TIMEOUT}'`))
+        },
+      }),
+    }),
   }
   const streams = new RedisStreams(config.redis, layout, workerId, config.deadLetters)
   const ownership = new PartitionOwnership(streams, layout.partitions, config.timing ?? DEFAULT_TIMING)
