@@ -96,6 +96,10 @@ describe('a worker under a real Prometheus', () => {
     expect(await query('aether_ingest_partition_lag')).toHaveLength(layout.partitions)
     expect(await query('process_cpu_seconds_total')).toHaveLength(1)
     expect(await query('nodejs_eventloop_lag_seconds')).toHaveLength(1)
+    // The team webhook's backlog, read from the store: nothing waits, and this login may post.
+    const exposition = await scrape()
+    expect(exposition).toMatch(/^aether_webhook_waiting 0$/m)
+    expect(exposition).toMatch(/^aether_webhook_refused 0$/m)
     // promtool's linter only finds prom-client's own nodejs_*_total gauges to complain about.
     const { output } = await promtool(['check', 'metrics'], await scrape())
     const complaints = output.split('\n').filter((line) => line.trim() !== '')

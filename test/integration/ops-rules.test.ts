@@ -31,6 +31,7 @@ describe('docs/ops/alerts.yml', () => {
       'AetherIngestLagGrowing',
       'AetherDeadLetterRateHigh',
       'AetherDecisionP99OverBudget',
+      'AetherWebhookNotPosted',
       'AetherPartitionUnowned',
       'AetherRedisWithoutPersistence',
       'AetherStoreUnreachable',

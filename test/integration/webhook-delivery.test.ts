@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openPostgresStore, type Store } from '../../src/main/store/store'
 import { setWebhook } from '../../src/main/triage/webhook'
@@ -205,6 +206,17 @@ describe('the headless team webhook', () => {
     expect(said[0]).toMatch(new RegExp(`_worker TO ${login}$`))
     const [row] = (await deliveries()).slice(-1)
     expect(row).toMatchObject({ attempts: 0, sent: false })
+    // /metrics: this worker may not post; what waits, as any worker of the group reads it.
+    const seen = async (from: WebhookPoster) => {
+      const registry = new Registry()
+      from.registerMetrics(registry)
+      return registry.metrics()
+    }
+    expect(await seen(refused)).toMatch(/^aether_webhook_refused 1$/m)
+    const waiting = await seen(new WebhookPoster({ db: worker.db, holder: 'metrics-only' }))
+    expect(waiting).toMatch(/^aether_webhook_waiting 1$/m)
+    expect(waiting).toMatch(/^aether_webhook_given_up 0$/m)
+    expect(Number(/^aether_webhook_oldest_waiting_seconds (\S+)$/m.exec(waiting)?.[1])).toBeGreaterThan(0)
     await query(gateway.url, `SELECT value FROM triage_settings`).then(
       () => expect.fail('a login of the ingest group read the webhook URL'),
       (error: unknown) => expect((error as { code?: string }).code).toBe('42501'),
@@ -221,6 +233,8 @@ describe('the headless team webhook', () => {
     )
     expect(posted[0]).toMatch(/from C-refused,/)
     expect(said.at(-1)).toBe('team webhook: this login may post it now')
+    expect(await seen(refused)).toMatch(/^aether_webhook_refused 0$/m)
+    expect(await seen(refused)).toMatch(/^aether_webhook_waiting 0$/m)
     await refused.stop()
   })
 

@@ -233,6 +233,7 @@ last state checkpoint stay too: after a crash the next owner replays them into t
         listen: webhookStore.listen,
         log: (line) => logger.warn(line),
       })
+      webhooks.registerMetrics(metrics.registry)
       await webhooks.start()
       console.log(
         `${options.concurrency} worker${options.concurrency === 1 ? '' : 's'} consuming ${streamSource(layout)} (${layout.partitions} partitions) from ${redis.url} into ${postgres.url}; metrics at http://127.0.0.1:${metrics.port}/metrics. Ctrl-C stops gracefully.`,

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { sql } from 'kysely'
+import { Gauge, type Registry } from 'prom-client'
 import { messageOf } from '../errors'
 import type { Store } from '../store/store'
 import type { StoreDb } from '../store/schema'
@@ -77,6 +78,60 @@ export class WebhookPoster {
     clearTimeout(this.timer)
     await this.stopListening?.()
     await this.pass?.catch(() => 0)
+  }
+
+  /**
+   * The team's webhook backlog as /metrics shows it, read from the store at each scrape (the same
+   * figures from every worker: alert on their max): posts waiting and the oldest's age, posts given up,
+   * and whether this worker's login may post at all (AetherWebhookNotPosted in docs/ops).
+   */
+  registerMetrics(registry: Registry): void {
+    const registers = [registry]
+    const mayNotPost: Gauge = new Gauge({
+      name: 'aether_webhook_refused',
+      help: "1 when this worker's login may not post the team webhook (not in the database's worker group).",
+      registers,
+      collect: () => {
+        mayNotPost.set(this.refused ? 1 : 0)
+      },
+    })
+    type Backlog = { waiting: number; oldest: number; given_up: number }
+    let reading: Promise<Backlog | undefined> | undefined
+    // One read per scrape for the three gauges.
+    const backlog = () =>
+      (reading ??= sql<Backlog>`
+        SELECT count(*) FILTER (WHERE d.next_attempt_at <> 'infinity')::int AS waiting,
+               coalesce(extract(epoch FROM now() - min(a.created_at) FILTER (WHERE d.next_attempt_at <> 'infinity')), 0)::float8 AS oldest,
+               count(*) FILTER (WHERE d.next_attempt_at = 'infinity')::int AS given_up
+          FROM webhook_deliveries d JOIN alerts a ON a.id = d.alert_id
+         WHERE d.sent_at IS NULL`
+        .execute(this.options.db)
+        .then(({ rows }) => rows[0])
+        .catch(() => undefined)
+        .finally(() => setTimeout(() => (reading = undefined), 1000).unref()))
+    const gauge = (name: string, help: string, figure: keyof Backlog) => {
+      const made: Gauge = new Gauge({
+        name,
+        help,
+        registers,
+        collect: async () => {
+          const read = await backlog()
+          if (read === undefined) made.reset()
+          else made.set(Number(read[figure]))
+        },
+      })
+    }
+    gauge(
+      'aether_webhook_waiting',
+      'Block alerts waiting to be posted to the team webhook (retries included).',
+      'waiting',
+    )
+    gauge(
+      'aether_webhook_oldest_waiting_seconds',
+      'Age of the oldest block alert waiting to be posted to the team webhook (0 when none waits).',
+      'oldest',
+    )
+    gauge('aether_webhook_given_up', 'Block alerts whose post to the team webhook was given up.', 'given_up')
   }
 
   /** A pass now (or right after the one running). */
