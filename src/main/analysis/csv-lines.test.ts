@@ -44,6 +44,17 @@ describe('emptyLineNumbers of a file with quoted fields', () => {
     ])
   })
 
+  it('opens a quote after spaces and a byte order mark, as DuckDB does', async () => {
+    const text = '\ufeff"a",b\n1, "x\ny",2\n\n3,z\n'
+    for (const size of [1, 2, 1000])
+      expect(await emptyLineNumbers(chunked(text, size), undefined, comma)).toEqual([3, 4])
+  })
+
+  it('numbers by the empty lines alone where a quote never ends', async () => {
+    const text = `a,b\n1,"${'x\n'.repeat(1_100_000)}\n\n`
+    expect(await emptyLineNumbers(chunked(text, 65_536), undefined, comma)).toEqual([1_100_002, 1_100_003])
+  })
+
   it('reads a file without the quote as before', async () => {
     expect(await emptyLineNumbers(chunked('a,b\n1,x\n\n2,y\n', 2), undefined, comma)).toEqual([3])
   })

@@ -35,7 +35,7 @@ async function hasEmptyLine(chunks: AsyncIterable<Buffer>, signal?: AbortSignal)
 export interface CsvQuoting {
   delimiter: number
   quote: number
-  /** Inside quotes, the byte before a quote that does not end them; none: a quote is doubled ("") instead. */
+  /** Inside quotes, the byte before a quote that does not end it (none, or the quote: doubled quotes). */
   escape?: number
 }
 
@@ -54,8 +54,10 @@ export async function emptyLineNumbers(
   signal?: AbortSignal,
   quoting?: CsvQuoting,
 ): Promise<number[]> {
-  if (quoting !== undefined && (await holdsByte(open(), quoting.quote, signal)))
-    return linesInsideQuotes(open(), quoting, signal)
+  if (quoting !== undefined && (await holdsByte(open(), quoting.quote, signal))) {
+    const lines = await linesInsideQuotes(open(), quoting, signal)
+    if (lines !== undefined) return lines
+  }
   if (!(await hasEmptyLine(open(), signal))) return []
   const found: number[] = []
   let line = 1
@@ -92,50 +94,83 @@ async function holdsByte(
   return false
 }
 
+/** A quoted field longer than this is not one DuckDB reads (its max_line_size): the scan gives up. */
+const MAX_QUOTED_BYTES = 2 * 1024 * 1024
+
+const SPACE = 0x20
+const BOM = [0xef, 0xbb, 0xbf]
+
 /**
- * The lines that start no row in a file with quoted fields: a byte at a time, as DuckDB reads it. A quote
- * opens a field only at its start (after the delimiter or a line feed; one inside an unquoted value is
- * a character of it), and a quoted field ends at a quote that is neither escaped nor doubled.
+ * The lines that start no row in a file with quoted fields, a byte at a time, as DuckDB reads them: a
+ * quote opens a field only at its start (after the delimiter or a line feed, spaces allowed between; one
+ * inside an unquoted value is a character of it), and a quoted field ends at a quote that is not
+ * escaped; a quote right after it goes on with the field (a doubled quote). Undefined where a quoted
+ * field never ends within MAX_QUOTED_BYTES, or the lines a field goes on over pass MAX_EMPTY_LINES: the
+ * file is then numbered by its empty lines alone, as before.
  */
 async function linesInsideQuotes(
   chunks: AsyncIterable<Buffer>,
   { delimiter, quote, escape }: CsvQuoting,
   signal?: AbortSignal,
-): Promise<number[]> {
+): Promise<number[] | undefined> {
   const found: number[] = []
-  // Only empty lines count against MAX_EMPTY_LINES: a table of notes may go on over millions of lines.
   let empty = 0
   let line = 1
   /** Bytes of the line so far, its line feed not counted. */
   let length = 0
   let previous = LF
   let quoted = false
+  let quotedBytes = 0
+  /** At a field's start, spaces allowed: a quote here opens it. */
+  let fieldStart = true
   /** The byte before ended a quoted field: a quote now is a doubled one, and the field goes on. */
   let closed = false
   let escaped = false
   /** The line began inside a quoted field: counted already. */
   let continued = false
+  let offset = 0
   for await (const chunk of chunks) {
     signal?.throwIfAborted()
     for (let i = 0; i < chunk.length; i++) {
       const byte = chunk[i] as number
+      // A byte order mark is no part of the first field.
+      if (
+        offset + i < 3 &&
+        byte === BOM[offset + i] &&
+        previous === LF &&
+        line === 1 &&
+        length === offset + i
+      ) {
+        length++
+        continue
+      }
       const justClosed = closed
       closed = false
       if (quoted) {
+        if (++quotedBytes > MAX_QUOTED_BYTES) return undefined
         if (escaped) escaped = false
         else if (escape !== undefined && escape !== quote && byte === escape) escaped = true
         else if (byte === quote) {
           quoted = false
           closed = true
         }
-      } else if (byte === quote && (justClosed || previous === delimiter || previous === LF)) quoted = true
+      } else if (byte === quote && (justClosed || fieldStart)) {
+        quoted = true
+        quotedBytes = 0
+        fieldStart = false
+      } else if (byte === delimiter) fieldStart = true
+      else if (byte !== SPACE) fieldStart = false
       if (byte === LF) {
         if (quoted) {
           // A line feed inside a quoted field: the next line starts no row.
+          if (found.length - empty >= MAX_EMPTY_LINES) return undefined
           found.push(line + 1)
-        } else if (!continued && line > 1 && (length === 0 || (length === 1 && previous === CR))) {
-          if (++empty > MAX_EMPTY_LINES) throw tooManyLines()
-          found.push(line)
+        } else {
+          if (!continued && line > 1 && (length === 0 || (length === 1 && previous === CR))) {
+            if (++empty > MAX_EMPTY_LINES) throw tooManyLines()
+            found.push(line)
+          }
+          fieldStart = true
         }
         line++
         length = 0
@@ -143,6 +178,7 @@ async function linesInsideQuotes(
       } else length++
       previous = byte
     }
+    offset += chunk.length
   }
   return found
 }

@@ -177,7 +177,9 @@ const csvOptions = (paysim: boolean, format: DatasetFormat) => {
 
 /**
  * How DuckDB's sniffer finds a (non-PaySim) CSV quoted, for the lines its quoted fields go on over
- * (csv-lines.ts); undefined where it finds no quote, or punctuation of more than one byte.
+ * (csv-lines.ts), with the options that move its choice as read_csv's do (store_rejects reads with
+ * ignore_errors); undefined where it finds no quote, or punctuation of more than one byte, or fails:
+ * the rows are then numbered by the empty lines alone.
  */
 async function sniffQuoting(
   connection: DuckDBConnection,
@@ -188,7 +190,7 @@ async function sniffQuoting(
   const row = await readOne(
     connection,
     `SELECT Delimiter AS delimiter, Quote AS quote, Escape AS escape
-       FROM sniff_csv(${path}, header = true, strict_mode = false, compression = '${compression}')`,
+       FROM sniff_csv(${path}, header = true, strict_mode = false, ignore_errors = true, compression = '${compression}')`,
   ).catch(() => undefined)
   // sniff_csv says "(empty)" for none.
   const byte = (text: unknown) =>
@@ -257,7 +259,9 @@ async function numberLines(
     connection,
     'empty_lines',
     ['line'],
-    emptyLines.map((line) => [line]),
+    (function* () {
+      for (const line of emptyLines) yield [line]
+    })(),
   )
   await connection.run(`
     CREATE TEMP TABLE line_shift AS

@@ -25,6 +25,8 @@ export const LEASE_MS = 30_000
 const POST_TIMEOUT_MS = 5000
 const MAX_BACKOFF_MS = 5 * 60_000
 const REFUSED_POLL_MS = 60_000
+/** A scrape's read of the backlog gives up after this long (its gauges are then NaN). */
+const READ_TIMEOUT_MS = 2000
 
 export interface WebhookPosterOptions {
   db: StoreDb
@@ -83,7 +85,8 @@ export class WebhookPoster {
   /**
    * The team's webhook backlog as /metrics shows it, read from the store at each scrape (the same
    * figures from every worker: alert on their max): posts waiting and the oldest's age, posts given up,
-   * and whether this worker's login may post at all (AetherWebhookNotPosted in docs/ops).
+   * and whether this worker's login may post at all (AetherWebhookNotPosted in docs/ops). A read that
+   * fails (a login outside the worker group may not read the deliveries) or is slow shows as NaN.
    */
   registerMetrics(registry: Registry): void {
     const registers = [registry]
@@ -97,27 +100,40 @@ export class WebhookPoster {
     })
     type Backlog = { waiting: number; oldest: number; given_up: number }
     let reading: Promise<Backlog | undefined> | undefined
-    // One read per scrape for the three gauges.
-    const backlog = () =>
-      (reading ??= sql<Backlog>`
-        SELECT count(*) FILTER (WHERE d.next_attempt_at <> 'infinity')::int AS waiting,
-               coalesce(extract(epoch FROM now() - min(a.created_at) FILTER (WHERE d.next_attempt_at <> 'infinity')), 0)::float8 AS oldest,
-               count(*) FILTER (WHERE d.next_attempt_at = 'infinity')::int AS given_up
+    // One read per scrape for the three gauges, never holding the scrape up past READ_TIMEOUT_MS; the
+    // given-up rows (kept for their errors) are counted by the index alone, only waiting ones joined.
+    const read = async (): Promise<Backlog | undefined> => {
+      const { rows } = await sql<Backlog>`
+        SELECT (SELECT count(*)::int FROM webhook_deliveries
+                 WHERE sent_at IS NULL AND next_attempt_at = 'infinity') AS given_up,
+               count(*)::int AS waiting,
+               coalesce(extract(epoch FROM now() - min(a.created_at)), 0)::float8 AS oldest
           FROM webhook_deliveries d JOIN alerts a ON a.id = d.alert_id
-         WHERE d.sent_at IS NULL`
-        .execute(this.options.db)
-        .then(({ rows }) => rows[0])
-        .catch(() => undefined)
-        .finally(() => setTimeout(() => (reading = undefined), 1000).unref()))
+         WHERE d.sent_at IS NULL AND d.next_attempt_at < 'infinity'`.execute(this.options.db)
+      return rows[0]
+    }
+    const backlog = () => {
+      if (reading !== undefined) return reading
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), READ_TIMEOUT_MS)
+        timer.unref()
+      })
+      reading = Promise.race([read().catch(() => undefined), late]).finally(() => {
+        clearTimeout(timer)
+        setTimeout(() => (reading = undefined), 1000).unref()
+      })
+      return reading
+    }
     const gauge = (name: string, help: string, figure: keyof Backlog) => {
       const made: Gauge = new Gauge({
         name,
         help,
         registers,
         collect: async () => {
-          const read = await backlog()
-          if (read === undefined) made.reset()
-          else made.set(Number(read[figure]))
+          // Not read (refused, or too slow): NaN, never a 0 that would say nothing waits.
+          const figures = await backlog()
+          made.set(figures === undefined ? Number.NaN : Number(figures[figure]))
         },
       })
     }
