@@ -1,13 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { request } from 'node:http'
 import { Redis } from 'ioredis'
-import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEFAULT_LIMITS } from '../../src/main/gateway/app'
 import type { RunningGateway } from '../../src/main/gateway/start'
 import type { StreamLayout } from '../../src/main/pipeline/partitioning'
 import { call, createApiKey, freshTransaction, ingestLogin, startTestGateway } from '../support/gateway'
-import { migratedDatabase, testLayout } from '../support/pipeline'
+import { migratedDatabase, testLayout, withTableLocked } from '../support/pipeline'
 import { startPrivateRedis, type PrivateRedis } from '../support/private-servers'
 import { createTestDatabase, type TestDatabase } from '../support/services'
 
@@ -62,20 +61,6 @@ afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {})
 })
 
-/** Runs `work` while a transaction of the test holds an exclusive lock on `table`: reading it waits. */
-async function withTableLocked<T>(table: string, work: () => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: database.url })
-  await client.connect()
-  try {
-    await client.query('BEGIN')
-    await client.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`)
-    return await work()
-  } finally {
-    await client.query('ROLLBACK').catch(() => {})
-    await client.end()
-  }
-}
-
 async function timed<T>(work: () => Promise<T>): Promise<{ value: T; ms: number }> {
   const started = performance.now()
   const value = await work()
@@ -94,7 +79,7 @@ describe('an address sending invalid keys', () => {
     expect(statuses).toEqual(Array.from({ length: FAILURES }, () => 401))
 
     // With api_keys locked, a read would wait out the statement timeout (503): a 429 at once shows none.
-    await withTableLocked('api_keys', async () => {
+    await withTableLocked(database.url, 'api_keys', async () => {
       const refused = await timed(() =>
         Promise.all(
           Array.from({ length: 50 }, () =>
@@ -201,7 +186,7 @@ describe('a service that does not answer', () => {
     const posted = freshTransaction()
     expect((await call(gateway.url, 'POST', '/v1/transactions', key, posted)).status).toBe(200)
     const txnId = String((posted as { txn_id: string }).txn_id)
-    const waited = await withTableLocked('transactions', () =>
+    const waited = await withTableLocked(database.url, 'transactions', () =>
       timed(() => call<{ error: string }>(gateway.url, 'GET', `/v1/transactions/${txnId}`, key)),
     )
     expect(waited.value.status).toBe(503)

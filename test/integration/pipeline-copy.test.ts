@@ -6,7 +6,7 @@ import { emptyUserState, packUserState, type UserState } from '../../src/main/sc
 import { generateTransactions } from '../../src/main/scoring/generator'
 import { postgresPoolConfig } from '../../src/main/store/store'
 import type { Transaction } from '../../src/shared/transaction'
-import { migratedDatabase } from '../support/pipeline'
+import { migratedDatabase, withTableLocked } from '../support/pipeline'
 import { createTestDatabase, type TestDatabase } from '../support/services'
 
 /**
@@ -188,8 +188,6 @@ describe.each(SIZES)('a batch written by %s', (_path, size) => {
 
   it('gives up a lock another session keeps after 10 s, and goes in once it is gone (0025)', async () => {
     // An admin's `LOCK TABLE triage_settings` left open: every alert's webhook trigger reads the table.
-    const locker = new pg.Client({ connectionString: database.url })
-    await locker.connect()
     const rows = batchOf(size, size + 4)
     const write = (position: string) =>
       store.commit({
@@ -198,17 +196,12 @@ describe.each(SIZES)('a batch written by %s', (_path, size) => {
         states: statesOf(rows),
         modelVersion: 'test-model',
       })
-    try {
-      await locker.query('BEGIN')
-      await locker.query('LOCK TABLE triage_settings IN ACCESS EXCLUSIVE MODE')
+    await withTableLocked(database.url, 'triage_settings', async () => {
       const started = performance.now()
       await expect(write('5-0')).rejects.toMatchObject({ code: '55P03' })
       expect(performance.now() - started).toBeGreaterThan(9_000)
-      await locker.query('ROLLBACK')
-      expect(await write('5-0')).toBe('committed')
-    } finally {
-      await locker.end()
-    }
+    })
+    expect(await write('5-0')).toBe('committed')
   }, 60_000)
 })
 

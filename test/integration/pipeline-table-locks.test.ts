@@ -1,4 +1,3 @@
-import type pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Transaction } from '../../src/shared/transaction'
 import { openTeamDatabase, urlAs, type TeamDatabase } from '../security/support/team-database'
@@ -10,6 +9,7 @@ import {
   query,
   startWorker,
   storedOf,
+  withTableLocked,
   testLayout,
   waitFor,
 } from '../support/pipeline'
@@ -39,16 +39,8 @@ const xadd = (txns: Parameters<typeof produce>[2]) => produce(SHARED_REDIS_URL, 
 const stored = (txns: Parameters<typeof storedOf>[1]) => storedOf(team.database.url, txns)
 
 /** Runs `work` while `who` holds `table` in ACCESS EXCLUSIVE mode in an open transaction. */
-async function lockedBy<T>(who: 'admin' | 'ingest', table: string, work: () => Promise<T>): Promise<T> {
-  const locker: pg.Client = await team.connect(team.logins[who])
-  await locker.query('BEGIN')
-  await locker.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`)
-  try {
-    return await work()
-  } finally {
-    await locker.query('ROLLBACK')
-  }
-}
+const lockedBy = <T>(who: 'admin' | 'ingest', table: string, work: () => Promise<T>) =>
+  withTableLocked(urlAs(team.database.url, team.logins[who]), table, work)
 
 const LOCK_HOLDS_IT = /^Another session holds a lock this worker needs \(.*lock timeout/
 

@@ -210,6 +210,24 @@ export async function storedCount(url: string, password?: string): Promise<numbe
   return row?.n ?? 0
 }
 
+/**
+ * Runs `work` while a session of the URL's login holds `table` in ACCESS EXCLUSIVE mode in an open
+ * transaction (as a `BEGIN; LOCK TABLE …` left open in psql): whatever reads or writes it waits.
+ */
+export async function withTableLocked<T>(url: string, table: string, work: () => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url })
+  client.on('error', () => {})
+  await client.connect()
+  try {
+    await client.query('BEGIN')
+    await client.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`)
+    return await work()
+  } finally {
+    await client.query('ROLLBACK').catch(() => {})
+    await client.end()
+  }
+}
+
 /** How many of these transactions are stored. */
 export async function storedOf(url: string, txns: readonly Transaction[]): Promise<number> {
   const [row] = await query<{ n: number }>(
