@@ -521,6 +521,10 @@ async function main() {
       { name: 'aether_ingest_latency_seconds', bounds: LATENCY_BUCKETS_MS, unit: 1000 },
       { name: 'aether_ingest_commit_seconds', bounds: LATENCY_BUCKETS_MS, unit: 1000 },
       { name: 'aether_ingest_batch_size', bounds: BATCH_SIZE_BUCKETS, unit: 1 },
+      // Where XADD → commit went before the commit (the worker's stage histograms).
+      { name: 'aether_ingest_read_wait_seconds', bounds: LATENCY_BUCKETS_MS, unit: 1000 },
+      { name: 'aether_ingest_prepare_seconds', bounds: LATENCY_BUCKETS_MS, unit: 1000 },
+      { name: 'aether_ingest_queued_seconds', bounds: LATENCY_BUCKETS_MS, unit: 1000 },
     ] as const
     type Histogram = ReturnType<typeof histogram>
     /** Quantiles of what a histogram gained between two readings. */
@@ -662,9 +666,16 @@ async function main() {
         await offer(seconds * tps, tps)
         await sleep(1500)
         const after = await readings()
-        const [latency, commit, batch] = HISTOGRAMS.map((h, i) =>
+        const [latency, commit, batch, readWait, prepare, queued] = HISTOGRAMS.map((h, i) =>
           between(before.histograms[i] as Histogram, after.histograms[i] as Histogram, h.bounds),
-        ) as [ReturnType<typeof between>, ReturnType<typeof between>, ReturnType<typeof between>]
+        ) as ReturnType<typeof between>[] as [
+          ReturnType<typeof between>,
+          ReturnType<typeof between>,
+          ReturnType<typeof between>,
+          ReturnType<typeof between>,
+          ReturnType<typeof between>,
+          ReturnType<typeof between>,
+        ]
         const offeredSeconds = (after.at - before.at - 3000) / 1000
         return {
           tps,
@@ -672,6 +683,7 @@ async function main() {
           ...latency,
           commitP50: commit.p50,
           commitP99: commit.p99,
+          stages: { readWait, prepare, queued },
           batchMean: batch.mean,
           // Each worker has one commit in flight at a time: the share of the offered time its store
           // transactions took (a queue forms behind a busy one).
@@ -788,13 +800,16 @@ async function main() {
         console.log(
           `| ${`latency at ${fmt(reference.tps)} tx/s, bare consumer (unnest)${roundOf(round)}`.padEnd(43)} | ${'1'.padEnd(9)} | p50 ${reference.p50.toFixed(1)} ms, p95 ${reference.p95.toFixed(1)} ms, p99 ${reference.p99.toFixed(1)} ms over ${fmt(reference.count)} transactions: the reference (XREADGROUP → INSERT … unnest → XACK, nothing else) |`,
         )
+    /** A stage's p50 and p99 (ms). */
+    const stage = (figures: { p50: number; p99: number }) =>
+      `p50 ${figures.p50.toFixed(1)} / p99 ${figures.p99.toFixed(1)} ms`
     for (const { round, latencies } of latencyRounds)
       for (const latency of latencies)
         console.log(
-          `| ${`latency XADD → commit at ${fmt(latency.tps)} tx/s offered${roundOf(round)}`.padEnd(43)} | ${String(latency.workers).padEnd(9)} | p50 ${latency.p50.toFixed(1)} ms, p95 ${latency.p95.toFixed(1)} ms, p99 ${latency.p99.toFixed(1)} ms over ${fmt(latency.count)} transactions (1 ms buckets to 10 ms, interpolated); its batches' store transaction p50 ${latency.commitP50.toFixed(1)} ms, p99 ${latency.commitP99.toFixed(1)} ms, ${latency.batchMean.toFixed(0)} entries a batch on average; each worker's store transactions busy ${pct(latency.commitBusy)} of the time; worker CPU ${fmt(latency.workerCpuUs)} µs a transaction (${pct(latency.workerSystem)} of it in the kernel); ${fmt(latency.gcPauses)} GC pauses, ${fmt(latency.gcMs)} ms in all (${fmt(latency.majorGcPauses)} full, ${fmt(latency.majorGcMs)} ms) |`,
+          `| ${`latency XADD → commit at ${fmt(latency.tps)} tx/s offered${roundOf(round)}`.padEnd(43)} | ${String(latency.workers).padEnd(9)} | p50 ${latency.p50.toFixed(1)} ms, p95 ${latency.p95.toFixed(1)} ms, p99 ${latency.p99.toFixed(1)} ms over ${fmt(latency.count)} transactions (1 ms buckets to 10 ms, interpolated); its batches' store transaction p50 ${latency.commitP50.toFixed(1)} ms, p99 ${latency.commitP99.toFixed(1)} ms, ${latency.batchMean.toFixed(0)} entries a batch on average; each worker's store transactions busy ${pct(latency.commitBusy)} of the time; worker CPU ${fmt(latency.workerCpuUs)} µs a transaction (${pct(latency.workerSystem)} of it in the kernel); ${fmt(latency.gcPauses)} GC pauses, ${fmt(latency.gcMs)} ms in all (${fmt(latency.majorGcPauses)} full, ${fmt(latency.majorGcMs)} ms); before its commit an entry waited ${stage(latency.stages.readWait)} for a read to bring it, its batch was prepared in ${stage(latency.stages.prepare)} and waited ${stage(latency.stages.queued)} for the commit in flight |`,
         )
     console.log(
-      "\nLatency: a worker keeps one store transaction in flight (the next batch is read and scored beside it), so an entry waits for the one in flight, then its own; where that lane is busy most of the time a queue forms, and the p99 is the queue's. The store transactions' time is mostly fixed per batch on this machine (a round trip and a commit among the other processes on two cores), and GC pauses (the worker's young generation, a few ms each) stop the worker whole.",
+      "\nLatency: a worker keeps one store transaction in flight (the next batch is read and scored beside it), so an entry waits for the one in flight, then its own; where that lane is busy most of the time a queue forms, and the p99 is the queue's. The store transactions' time is mostly fixed per batch on this machine (a round trip and a commit among the other processes on two cores), and GC pauses (the worker's young generation, a few ms each) stop the worker whole. An entry's time before its commit is split into the wait for a read to bring it (the worker was busy with the batch before: its preparation, the wait for the commit in flight), its batch's preparation (rules, feature state loads, scoring) and its wait for the commit in flight; each stage's p99 is its own, they do not add up to the p99 of the whole.",
     )
     console.log(
       "\nCPU µs per tx: the consumers' and their PostgreSQL backends' CPU time per transaction stored (less sensitive to other load on the machine than tx/s); the pipeline's until its users' states are written too (its checkpoints, every 10 s and when the stream goes quiet: the last one after the drain).",

@@ -36,6 +36,10 @@ export interface WorkerMetrics {
   batchSize?: HistogramSnapshot
   /** Time of each store commit, in ms (buckets LATENCY_BUCKETS_MS). */
   commitMs?: HistogramSnapshot
+  /** Where XADD → commit went before the commit, in ms (PipelineWorker.stageTimes). */
+  readWaitMs?: HistogramSnapshot
+  prepareMs?: HistogramSnapshot
+  queuedMs?: HistogramSnapshot
 }
 
 const merged = (snapshots: (HistogramSnapshot | undefined)[], bounds: readonly number[]) => {
@@ -257,6 +261,27 @@ export function registerPipelineMetrics(registry: Registry, collect: () => Promi
     (m) => m.commitMs,
   )
   histogram(
+    'aether_ingest_read_wait_seconds',
+    'From XADD until a worker’s read brought the transaction (stored ones).',
+    LATENCY_BUCKETS_MS,
+    1000,
+    (m) => m.readWaitMs,
+  )
+  histogram(
+    'aether_ingest_prepare_seconds',
+    'From a batch’s read until it was scored: rules, feature state loads, scoring.',
+    LATENCY_BUCKETS_MS,
+    1000,
+    (m) => m.prepareMs,
+  )
+  histogram(
+    'aether_ingest_queued_seconds',
+    'Time a scored batch waited for the commit in flight before its own began.',
+    LATENCY_BUCKETS_MS,
+    1000,
+    (m) => m.queuedMs,
+  )
+  histogram(
     'aether_ingest_batch_size',
     'Entries per committed batch.',
     BATCH_SIZE_BUCKETS,
@@ -283,16 +308,25 @@ export async function serveMetrics(
 }
 
 /**
- * A worker's figures now, as its thread or process reports them. Batch sizes and commit times are read
- * when the worker keeps them (`batchSizes`, `commitTimes`: LatencyHistograms it records into per commit).
+ * A worker's figures now, as its thread or process reports them. Batch sizes, commit times and the
+ * stages before the commit are read when the worker keeps them (`batchSizes`, `commitTimes`,
+ * `stageTimes`: LatencyHistograms it records into per commit).
  */
 export async function workerFigures(worker: PipelineWorker): Promise<WorkerMetrics> {
-  const kept = worker as Partial<Record<'batchSizes' | 'commitTimes', LatencyHistogram>>
+  const kept = worker as Partial<Record<'batchSizes' | 'commitTimes', LatencyHistogram>> &
+    Partial<Pick<PipelineWorker, 'stageTimes'>>
   return {
     status: await worker.status(),
     batches: worker.counters.batches,
     latency: worker.latency.snapshot(),
     ...(kept.batchSizes !== undefined ? { batchSize: kept.batchSizes.snapshot() } : {}),
     ...(kept.commitTimes !== undefined ? { commitMs: kept.commitTimes.snapshot() } : {}),
+    ...(kept.stageTimes !== undefined
+      ? {
+          readWaitMs: kept.stageTimes.readWait.snapshot(),
+          prepareMs: kept.stageTimes.prepare.snapshot(),
+          queuedMs: kept.stageTimes.queued.snapshot(),
+        }
+      : {}),
   }
 }

@@ -270,6 +270,14 @@ interface PreparedBatch {
   /** Found stored from a commit of this worker whose outcome was unknown: stored by it after all. */
   recovered: { stored: number; alerts: number }
   produced: number[]
+  /**
+   * Where its entries' time went before the commit (ms): the read that brought them (Date.now(), against
+   * the XADD times in `produced`), the read until scored (rules, state loads, scoring), then the wait
+   * for the batch in flight. Recorded once committed, as the latency is.
+   */
+  readAt: number
+  preparedMs: number
+  queuedMs: number
   isolated: boolean
   /** Entries read for the batch, dead letters and duplicates included. */
   entries: number
@@ -325,6 +333,16 @@ export class PipelineWorker {
   /** Entries per committed batch, and how long its store transaction took (ms), for /metrics. */
   readonly batchSizes = new LatencyHistogram(BATCH_SIZE_BUCKETS)
   readonly commitTimes = new LatencyHistogram()
+  /**
+   * Where an entry's XADD → commit went, for /metrics: until a read brought it (per transaction stored),
+   * then per committed batch its preparation (the read until scored) and its wait for the batch in
+   * flight; the commit itself is commitTimes. In ms.
+   */
+  readonly stageTimes = {
+    readWait: new LatencyHistogram(),
+    prepare: new LatencyHistogram(),
+    queued: new LatencyHistogram(),
+  }
   private readonly rules: RulesSource
   private readonly cache = new Map<string, CachedState>()
   /** Entries found refused (by the store, or the scorer): dead letters when they are read again. */
@@ -478,6 +496,8 @@ export class PipelineWorker {
       return
     }
     const batch = await this.source.read(this.readSize())
+    const readAt = Date.now()
+    const read = performance.now()
     const deleted = batch.deletedWhilePending ?? 0
     if (deleted > 0) {
       // Redis drops a deleted entry from the pending list as the re-read passes it: said once, here.
@@ -506,9 +526,12 @@ export class PipelineWorker {
     // Read after the entries: a change announced while the read waited applies to them.
     const config = await this.rules.current()
     const started = performance.now()
-    const prepared = await this.prepare(batch, config)
-    const preparedMs = performance.now() - started
+    const prepared = await this.prepare(batch, config, readAt)
+    const scored = performance.now()
+    const preparedMs = scored - started
     await this.drain(false)
+    prepared.preparedMs = scored - read
+    prepared.queuedMs = performance.now() - scored
     const commit = this.commit(prepared, preparedMs)
     // Its failure is handled when the next step drains it; until then it must not count as unhandled.
     commit.catch(() => {})
@@ -569,7 +592,7 @@ export class PipelineWorker {
     }
   }
 
-  private async prepare(batch: SourceBatch, config: ScoringConfig): Promise<PreparedBatch> {
+  private async prepare(batch: SourceBatch, config: ScoringConfig, readAt: number): Promise<PreparedBatch> {
     // Here, never while this batch's states load: a state evicted then would be missing when it is scored.
     this.evict()
     const number = ++this.batchNumber
@@ -772,6 +795,9 @@ export class PipelineWorker {
       seenBefore,
       recovered,
       produced,
+      readAt,
+      preparedMs: 0,
+      queuedMs: 0,
       isolated: batch.isolated,
       entries: batch.entries.length,
     }
@@ -1180,7 +1206,11 @@ export class PipelineWorker {
     for (const produced of batch.produced) {
       const ms = xaddLatencyMs(now, produced)
       if (ms !== undefined) this.latency.record(ms)
+      const waited = xaddLatencyMs(batch.readAt, produced)
+      if (waited !== undefined) this.stageTimes.readWait.record(waited)
     }
+    this.stageTimes.prepare.record(batch.preparedMs)
+    this.stageTimes.queued.record(batch.queuedMs)
     this.counters.batches++
     this.counters.stored += rows.length + batch.recovered.stored
     this.counters.duplicates += batch.duplicates

@@ -1,0 +1,88 @@
+import { afterAll, describe, expect, it } from 'vitest'
+import { workerFigures } from '../../src/main/pipeline/metrics'
+import { LATENCY_BUCKETS_MS, type HistogramSnapshot } from '../../src/main/ops/latency'
+import {
+  deleteKeys,
+  generated,
+  migratedDatabase,
+  produce,
+  startWorker,
+  storedCount,
+  testLayout,
+  waitFor,
+} from '../support/pipeline'
+import { createTestDatabase, SHARED_REDIS_URL, type TestDatabase } from '../support/services'
+
+/**
+ * Where an entry's XADD → commit goes (the worker's stage histograms, in /metrics): until a read brings
+ * it, its batch's preparation, the wait for the commit in flight, the commit. An operator reads from
+ * them whether the worker or the store holds transactions up.
+ */
+
+const prefixes: string[] = []
+const databases: TestDatabase[] = []
+
+afterAll(async () => {
+  for (const prefix of prefixes) await deleteKeys(SHARED_REDIS_URL, prefix)
+  for (const database of databases) await database.drop()
+})
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+/** How many recorded values were at most each bound. */
+const cumulative = (snapshot: HistogramSnapshot) => {
+  let total = 0
+  return snapshot.counts.map((count) => (total += count))
+}
+
+describe('where an entry’s time goes', () => {
+  it('counts the wait for a worker that was not reading as read wait, not as commit time', async () => {
+    const database = await createTestDatabase('aether_stages')
+    databases.push(database)
+    await migratedDatabase(database.url)
+    const layout = testLayout(4)
+    prefixes.push(layout.prefix)
+    const txns = generated(400, 77)
+    // Written before any worker reads: these wait at least 800 ms for their read.
+    await produce(SHARED_REDIS_URL, layout, txns.slice(0, 200))
+    await sleep(800)
+    const worker = startWorker({ postgres: { url: database.url }, redis: { url: SHARED_REDIS_URL }, layout })
+    try {
+      await waitFor(
+        'the first 200 stored',
+        () => storedCount(database.url),
+        (n) => n >= 200,
+      )
+      await produce(SHARED_REDIS_URL, layout, txns.slice(200), 500)
+      await waitFor(
+        'all 400 stored',
+        () => storedCount(database.url),
+        (n) => n >= 400,
+      )
+      const figures = await workerFigures(worker.worker)
+      const { readWaitMs, prepareMs, queuedMs, commitMs, latency } = figures
+      if (!readWaitMs || !prepareMs || !queuedMs || !commitMs || !latency)
+        throw new Error('the worker keeps no stage times')
+
+      // Every stored transaction once; every committed batch once in each per-batch stage.
+      expect(readWaitMs.count).toBe(400)
+      expect(latency.count).toBe(400)
+      expect(prepareMs.count).toBe(figures.batches)
+      expect(queuedMs.count).toBe(figures.batches)
+      expect(commitMs.count).toBe(figures.batches)
+
+      // The 200 written before the worker started waited for their read, over 500 ms each.
+      const readBy = cumulative(readWaitMs)
+      expect(readBy[LATENCY_BUCKETS_MS.indexOf(500)]).toBeLessThanOrEqual(200)
+      expect(readWaitMs.sum).toBeGreaterThan(200 * 800)
+      // An entry is read before it is committed: at every bound, at least as many were read by then.
+      const committedBy = cumulative(latency)
+      readBy.forEach((read, i) => expect(read).toBeGreaterThanOrEqual(committedBy[i] as number))
+      // …and its batch was then prepared and committed: XADD → commit is more than the read wait.
+      expect(latency.sum).toBeGreaterThan(readWaitMs.sum)
+      // That wait was not the store's: the batches' commits and preparation took far less in all.
+      expect(commitMs.sum + prepareMs.sum + queuedMs.sum).toBeLessThan(readWaitMs.sum / 4)
+    } finally {
+      await worker.close()
+    }
+  })
+})
