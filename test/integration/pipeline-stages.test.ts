@@ -10,6 +10,7 @@ import {
   storedCount,
   testLayout,
   waitFor,
+  withTableLocked,
 } from '../support/pipeline'
 import { createTestDatabase, SHARED_REDIS_URL, type TestDatabase } from '../support/services'
 
@@ -79,8 +80,46 @@ describe('where an entry’s time goes', () => {
       readBy.forEach((read, i) => expect(read).toBeGreaterThanOrEqual(committedBy[i] as number))
       // …and its batch was then prepared and committed: XADD → commit is more than the read wait.
       expect(latency.sum).toBeGreaterThan(readWaitMs.sum)
+      expect(prepareMs.sum).toBeGreaterThan(0)
       // That wait was not the store's: the batches' commits and preparation took far less in all.
       expect(commitMs.sum + prepareMs.sum + queuedMs.sum).toBeLessThan(readWaitMs.sum / 4)
+    } finally {
+      await worker.close()
+    }
+  })
+
+  it('counts a commit the store holds up as commit time, and the batch behind it as queued', async () => {
+    const database = await createTestDatabase('aether_stages')
+    databases.push(database)
+    await migratedDatabase(database.url)
+    const layout = testLayout(2)
+    prefixes.push(layout.prefix)
+    const txns = generated(100, 78)
+    const worker = startWorker({ postgres: { url: database.url }, redis: { url: SHARED_REDIS_URL }, layout })
+    try {
+      await produce(SHARED_REDIS_URL, layout, txns.slice(0, 50))
+      await waitFor(
+        'the first 50 stored',
+        () => storedCount(database.url),
+        (n) => n >= 50,
+      )
+      const before = await workerFigures(worker.worker)
+      // The first batch written meanwhile waits for the lock in its commit, the next ones behind it.
+      await withTableLocked(database.url, 'transactions', async () => {
+        await produce(SHARED_REDIS_URL, layout, txns.slice(50), 100)
+        await sleep(1500)
+      })
+      await waitFor(
+        'all 100 stored',
+        () => storedCount(database.url),
+        (n) => n >= 100,
+      )
+      const after = await workerFigures(worker.worker)
+      const gained = (key: 'commitMs' | 'queuedMs' | 'readWaitMs') =>
+        (after[key]?.sum ?? 0) - (before[key]?.sum ?? 0)
+      expect(gained('commitMs')).toBeGreaterThan(1500)
+      expect(gained('queuedMs')).toBeGreaterThan(1000)
+      expect(after.readWaitMs?.count).toBe(100)
     } finally {
       await worker.close()
     }

@@ -262,7 +262,7 @@ export function registerPipelineMetrics(registry: Registry, collect: () => Promi
   )
   histogram(
     'aether_ingest_read_wait_seconds',
-    'From XADD until a worker’s read brought the transaction (stored ones).',
+    'From XADD until the read that brought a stored transaction to the batch that stored it (a redelivered one: from its first XADD, so a restart or takeover shows here).',
     LATENCY_BUCKETS_MS,
     1000,
     (m) => m.readWaitMs,
@@ -276,7 +276,7 @@ export function registerPipelineMetrics(registry: Registry, collect: () => Promi
   )
   histogram(
     'aether_ingest_queued_seconds',
-    'Time a scored batch waited for the commit in flight before its own began.',
+    'Time a batch waited for the commit in flight (and the acknowledgement before it) before its own commit began.',
     LATENCY_BUCKETS_MS,
     1000,
     (m) => m.queuedMs,

@@ -520,7 +520,12 @@ export class PipelineWorker {
       return
     }
     // A re-read may hold what the batch in flight is storing: its outcome must be known first.
-    if (batch.redelivered || batch.isolated) await this.drain()
+    let drainedMs = 0
+    if (batch.redelivered || batch.isolated) {
+      const draining = performance.now()
+      await this.drain()
+      drainedMs = performance.now() - draining
+    }
     // A re-read (recovery, a takeover) drains what is pending as fast as it can.
     this.lastReadFull = batch.full === true || batch.redelivered
     // Read after the entries: a change announced while the read waited applies to them.
@@ -530,8 +535,9 @@ export class PipelineWorker {
     const scored = performance.now()
     const preparedMs = scored - started
     await this.drain(false)
-    prepared.preparedMs = scored - read
-    prepared.queuedMs = performance.now() - scored
+    // A re-read's wait for the batch in flight (before it was prepared) counts as its queue too.
+    prepared.preparedMs = scored - read - drainedMs
+    prepared.queuedMs = drainedMs + performance.now() - scored
     const commit = this.commit(prepared, preparedMs)
     // Its failure is handled when the next step drains it; until then it must not count as unhandled.
     commit.catch(() => {})
