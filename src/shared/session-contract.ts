@@ -52,6 +52,11 @@ export const Session = z.object({
   role: AnalystRole.nullable(),
   /** Whether this session may add, disable and re-role analysts (admins and the schema owner). */
   canAdminister: z.boolean(),
+  /**
+   * Whether the database lets this session assign cases to colleagues (supervisors, admins, the schema
+   * owner); an analyst takes a case or gives it back to the queue.
+   */
+  canAssignOthers: z.boolean(),
 })
 export type Session = z.infer<typeof Session>
 

@@ -84,9 +84,30 @@ describe('sessions on the shared PostgreSQL', () => {
       login: team.logins.analyst,
       role: 'analyst',
       canAdminister: false,
+      canAssignOthers: false,
     })
     expect(await analystDesk.secrets.get(secretAccount(profile.id, 'postgres'))).toBe(password)
     expect(analystDesk.workstation.status()).toMatchObject({ state: 'ready', mode: 'team' })
+  })
+
+  it('tells a supervisor’s desk it assigns cases to colleagues but administers nothing', async () => {
+    const desk = await openWorkstation()
+    try {
+      const profile = await teamProfile(
+        desk,
+        'Supervisor desk',
+        urlAs(team.database.url, team.logins.supervisor),
+      )
+      const session = await desk.client.session.signIn({ profileId: profile.id, password: 'any' })
+      expect(session).toMatchObject({
+        login: team.logins.supervisor,
+        role: 'supervisor',
+        canAdminister: false,
+        canAssignOthers: true,
+      })
+    } finally {
+      await desk.dispose()
+    }
   })
 
   it('refuses administration to an analyst through the app as well', async () => {
@@ -105,7 +126,12 @@ describe('sessions on the shared PostgreSQL', () => {
   it('lets an admin list, add and re-role analysts from the app', async () => {
     const profile = await teamProfile(adminDesk, 'Admin desk', urlAs(team.database.url, team.logins.admin))
     const session = await adminDesk.client.session.signIn({ profileId: profile.id, password: 'admin-secret' })
-    expect(session).toMatchObject({ login: team.logins.admin, role: 'admin', canAdminister: true })
+    expect(session).toMatchObject({
+      login: team.logins.admin,
+      role: 'admin',
+      canAdminister: true,
+      canAssignOthers: true,
+    })
     const login = team.track(`sec_new_${randomBytes(4).toString('hex')}`)
     const added = await adminDesk.client.session.analysts.add({
       login,

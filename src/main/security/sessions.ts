@@ -35,6 +35,7 @@ interface WhoamiRow {
   display_name: string | null
   role: AnalystRole | null
   can_administer: boolean
+  can_assign_others: boolean
 }
 
 const draftOf = (profile: TeamProfile, postgresPassword: string): TeamProfileDraft => ({
@@ -56,10 +57,21 @@ export class Sessions {
     const status = this.app.status()
     const base = { mode: status.mode, profileId: status.profileId, profileName: status.profileName }
     if (status.mode === 'local' || status.state !== 'ready')
-      return { ...base, login: null, displayName: null, role: null, canAdminister: false }
+      return {
+        ...base,
+        login: null,
+        displayName: null,
+        role: null,
+        canAdminister: false,
+        canAssignOthers: false,
+      }
     const { rows } = await sql<WhoamiRow>`
       SELECT session_user AS login, a.display_name, a.role,
-             has_function_privilege('aether_add_analyst(text, text, text, text)', 'EXECUTE') AS can_administer
+             has_function_privilege('aether_add_analyst(text, text, text, text)', 'EXECUTE') AS can_administer,
+             -- Row security lets analysts keep cases only for themselves (cases_analyst_triage): a member of
+             -- the supervisor group, or a login row security does not bind (the owner), assigns anyone.
+             pg_has_role(session_user, aether_team_role('supervisor'), 'MEMBER')
+               OR NOT row_security_active('public.cases') AS can_assign_others
         FROM (SELECT 1) AS one
         LEFT JOIN analysts a ON a.login = session_user AND a.disabled_at IS NULL`
       .execute(this.app.requireStore().db)
@@ -76,6 +88,7 @@ export class Sessions {
       displayName: row?.display_name ?? null,
       role: row?.role ?? null,
       canAdminister: row?.can_administer ?? false,
+      canAssignOthers: row?.can_assign_others ?? false,
     }
   }
 

@@ -5,6 +5,7 @@ import { orpc } from '../../api/client'
 import { describeError } from '../../api/errors'
 import { ErrorState } from '../../app/ErrorState'
 import { LoadingSkeleton } from '../../app/LoadingSkeleton'
+import { useMayAssignOthers } from '../../app/useMayAdminister'
 import { formatMoney, formatTime, timeTitle, zoneName } from '../../ui/format'
 import { ReasonList } from '../../ui/ReasonList'
 import { DecisionChip, ScoreBadge } from '../../ui/ScoreBadge'
@@ -154,8 +155,8 @@ function Reassign({
   const [to, setTo] = useState('')
   const [reason, setReason] = useState('')
   // An analyst takes a case or gives it back to the queue; assigning to someone else is a supervisor's
-  // (the store refuses it), so the list does not offer it.
-  const mayAssignOthers = me === undefined || me.role !== 'analyst'
+  // (the store refuses it, and the session says so), so the list does not offer it.
+  const mayAssignOthers = useMayAssignOthers()
   const options: Analyst[] = (analysts.data ?? []).filter(
     (analyst) => mayAssignOthers || analyst.id === me?.id,
   )
