@@ -35,13 +35,19 @@ const cumulative = (snapshot: HistogramSnapshot) => {
   return snapshot.counts.map((count) => (total += count))
 }
 
+/** A migrated database of its own and a stream layout of `partitions`, both removed after the file. */
+async function newTeam(partitions: number) {
+  const database = await createTestDatabase('aether_stages')
+  databases.push(database)
+  await migratedDatabase(database.url)
+  const layout = testLayout(partitions)
+  prefixes.push(layout.prefix)
+  return { database, layout }
+}
+
 describe('where an entry’s time goes', () => {
   it('counts the wait for a worker that was not reading as read wait, not as commit time', async () => {
-    const database = await createTestDatabase('aether_stages')
-    databases.push(database)
-    await migratedDatabase(database.url)
-    const layout = testLayout(4)
-    prefixes.push(layout.prefix)
+    const { database, layout } = await newTeam(4)
     const txns = generated(400, 77)
     // Written before any worker reads: these wait at least 800 ms for their read.
     await produce(SHARED_REDIS_URL, layout, txns.slice(0, 200))
@@ -89,11 +95,7 @@ describe('where an entry’s time goes', () => {
   })
 
   it('counts a commit the store holds up as commit time, and the batch behind it as queued', async () => {
-    const database = await createTestDatabase('aether_stages')
-    databases.push(database)
-    await migratedDatabase(database.url)
-    const layout = testLayout(2)
-    prefixes.push(layout.prefix)
+    const { database, layout } = await newTeam(2)
     const txns = generated(100, 78)
     const worker = startWorker({ postgres: { url: database.url }, redis: { url: SHARED_REDIS_URL }, layout })
     try {
