@@ -527,6 +527,8 @@ async function main() {
       { name: 'aether_ingest_queued_seconds', bounds: LATENCY_BUCKETS_MS, unit: 1000 },
     ] as const
     type Histogram = ReturnType<typeof histogram>
+    /** What a histogram gained over one offered window (between). */
+    type Gained = ReturnType<typeof between>
     /** Quantiles of what a histogram gained between two readings. */
     const between = (before: Histogram, after: Histogram, bounds: readonly number[]) => {
       const counts = after.cumulative.map((value, i) => value - (before.cumulative[i] as number))
@@ -668,14 +670,7 @@ async function main() {
         const after = await readings()
         const [latency, commit, batch, readWait, prepare, queued] = HISTOGRAMS.map((h, i) =>
           between(before.histograms[i] as Histogram, after.histograms[i] as Histogram, h.bounds),
-        ) as ReturnType<typeof between>[] as [
-          ReturnType<typeof between>,
-          ReturnType<typeof between>,
-          ReturnType<typeof between>,
-          ReturnType<typeof between>,
-          ReturnType<typeof between>,
-          ReturnType<typeof between>,
-        ]
+        ) as Gained[] as [Gained, Gained, Gained, Gained, Gained, Gained]
         const offeredSeconds = (after.at - before.at - 3000) / 1000
         return {
           tps,

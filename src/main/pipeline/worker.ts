@@ -537,14 +537,15 @@ export class PipelineWorker {
     // Read after the entries: a change announced while the read waited applies to them.
     const config = await this.rules.current()
     const started = performance.now()
-    const prepared = await this.prepare(batch, config, readAt)
+    const prepared = await this.prepare(batch, config)
     const scored = performance.now()
-    const preparedMs = scored - started
+    const scoringMs = scored - started
     await this.drain(false)
     // A re-read's wait for the batch in flight (before it was prepared) counts as its queue too.
+    prepared.readAt = readAt
     prepared.preparedMs = scored - read - drainedMs
     prepared.queuedMs = drainedMs + performance.now() - scored
-    const commit = this.commit(prepared, preparedMs)
+    const commit = this.commit(prepared, scoringMs)
     // Its failure is handled when the next step drains it; until then it must not count as unhandled.
     commit.catch(() => {})
     this.inflight = commit
@@ -604,7 +605,7 @@ export class PipelineWorker {
     }
   }
 
-  private async prepare(batch: SourceBatch, config: ScoringConfig, readAt: number): Promise<PreparedBatch> {
+  private async prepare(batch: SourceBatch, config: ScoringConfig): Promise<PreparedBatch> {
     // Here, never while this batch's states load: a state evicted then would be missing when it is scored.
     this.evict()
     const number = ++this.batchNumber
@@ -807,7 +808,8 @@ export class PipelineWorker {
       seenBefore,
       recovered,
       produced,
-      readAt,
+      // Where its time went: set by step() once it is scored and the batch in flight is committed.
+      readAt: 0,
       preparedMs: 0,
       queuedMs: 0,
       isolated: batch.isolated,
